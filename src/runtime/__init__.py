@@ -1,0 +1,1 @@
+"""The shared service runtime: bootstrap, interceptors, deadlines, errors, settings, logs."""

@@ -1,0 +1,302 @@
+"""The one interceptor chain every service runs, in this order:
+
+tracing -> request id / tenant / deadline context -> protovalidate -> handler
+-> domain error mapping -> metrics and the access log.
+
+It is a single interceptor with ordered steps rather than five stacked ones:
+on two cores every wrapper layer per call shows up in the latency budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+import grpc
+import protovalidate
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, StatusCode
+
+from runtime import context, metrics, telemetry
+from runtime.errors import (
+    STATUS_DETAILS_KEY,
+    DomainError,
+    FieldViolation,
+    status_for,
+    status_for_violations,
+)
+from runtime.settings import FaultInjection
+
+log = logging.getLogger("waybill.rpc")
+
+# Downstream failures keep their meaning for the caller; anything else from a
+# dependency is our bug and becomes INTERNAL.
+_PASS_THROUGH = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.CANCELLED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+}
+
+
+def violations(validator: protovalidate.Validator, message: Any) -> list[FieldViolation]:
+    """The protovalidate violations of ``message`` as FieldViolations."""
+    found = []
+    for v in validator.collect_violations(message):
+        proto = v.proto
+        path = ".".join(e.field_name for e in proto.field.elements) if proto.field else ""
+        found.append(FieldViolation(field=path, rule_id=proto.rule_id, description=proto.message))
+    return found
+
+
+class _Abort(Exception):
+    """Internal: a status to end the call with."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, details: bytes, reason: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+        self.reason = reason
+
+
+class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Wraps every handler of a service with the ordered steps above."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        tracer: trace.Tracer,
+        access_log: bool = True,
+        faults: FaultInjection | None = None,
+    ) -> None:
+        self._service = service
+        self._domain = f"{service}.waybill"
+        self._tracer = tracer
+        self._access_log = access_log
+        self._faults = faults or FaultInjection()
+        self._validator = protovalidate.Validator()
+        self._cache: dict[str, grpc.RpcMethodHandler] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        method: str = handler_call_details.method
+        handler = await continuation(handler_call_details)
+        if handler is None or method.startswith(("/grpc.health", "/grpc.reflection")):
+            return handler
+        cached = self._cache.get(method)
+        if cached is not None:
+            return cached
+        wrapped = self._wrap(method, handler)
+        self._cache[method] = wrapped
+        return wrapped
+
+    # -- wrapping -------------------------------------------------------------------------
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        short = method.rsplit("/", 1)[-1]
+        if handler.unary_unary is not None:
+            behavior = handler.unary_unary
+
+            async def unary_unary(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
+                state = self._begin(method, short, ctx)
+                try:
+                    await self._before(method, short, request)
+                    return await behavior(request, ctx)
+                except BaseException as exc:  # noqa: BLE001 - classified in _fail
+                    await self._fail(state, exc, ctx)
+                    raise
+                finally:
+                    self._end(state)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary_unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            stream_behavior = handler.unary_stream
+
+            async def unary_stream(request: Any, ctx: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                state = self._begin(method, short, ctx)
+                try:
+                    await self._before(method, short, request)
+                    async for item in stream_behavior(request, ctx):
+                        yield item
+                except BaseException as exc:  # noqa: BLE001 - classified in _fail
+                    await self._fail(state, exc, ctx)
+                    raise
+                finally:
+                    self._end(state)
+
+            return grpc.unary_stream_rpc_method_handler(
+                unary_stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler  # client/bidi streaming: not used by Waybill contracts
+
+    # -- steps ----------------------------------------------------------------------------
+
+    def _begin(self, method: str, short: str, ctx: grpc.aio.ServicerContext) -> _CallState:
+        md: Mapping[str, str] = {
+            k: v for k, v in (ctx.invocation_metadata() or ()) if isinstance(v, str)
+        }
+        parent = propagate.extract(md)
+        span = self._tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
+        remaining = ctx.time_remaining()
+        state = _CallState(
+            method=method,
+            short=short,
+            span=span,
+            started=time.perf_counter(),
+            deadline_ms=None if remaining is None else remaining * 1000,
+        )
+        state.tokens = (
+            context.request_id.set(md.get(context.REQUEST_ID_HEADER, "")),
+            context.tenant_id.set(md.get(context.TENANT_HEADER, "")),
+            context.deadline.set(None if remaining is None else time.monotonic() + remaining),
+        )
+        state.span_cm = trace.use_span(span, end_on_exit=False)
+        state.span_cm.__enter__()
+        span.set_attribute(telemetry.ATTR_RPC_METHOD, method)
+        if state.deadline_ms is not None:
+            span.set_attribute(telemetry.ATTR_DEADLINE_MS, state.deadline_ms)
+        return state
+
+    async def _before(self, method: str, short: str, request: Any) -> None:
+        found = violations(self._validator, request)
+        if found:
+            for v in found:
+                metrics.VALIDATION_FAILURES.labels(self._service, short, v.rule_id).inc()
+            status = status_for_violations(
+                found, domain=self._domain, message_type=request.DESCRIPTOR.full_name
+            )
+            raise _Abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                status.message,
+                status.SerializeToString(),
+                "VALIDATION_FAILED",
+            )
+        delay = self._faults.delay_for(method)
+        if delay:
+            await asyncio.sleep(delay)
+
+    async def _fail(
+        self, state: _CallState, exc: BaseException, ctx: grpc.aio.ServicerContext
+    ) -> None:
+        """Record why the call failed and, for errors we own, end it with a precise status."""
+        if isinstance(exc, grpc.aio.AbortError):
+            return  # the handler aborted with its own status
+        if isinstance(exc, asyncio.CancelledError):
+            expired = state.deadline_ms is not None and (
+                (time.perf_counter() - state.started) * 1000 >= state.deadline_ms - 1
+            )
+            state.code = "DEADLINE_EXCEEDED" if expired else "CANCELLED"
+            return
+        abort = self._classify(exc)
+        state.code = abort.code.name
+        state.reason = abort.reason
+        await ctx.abort(
+            abort.code, abort.message, trailing_metadata=((STATUS_DETAILS_KEY, abort.details),)
+        )
+
+    def _classify(self, exc: BaseException) -> _Abort:
+        if isinstance(exc, _Abort):
+            return exc
+        if isinstance(exc, DomainError):
+            status = status_for(exc, default_domain=self._domain)
+            return _Abort(exc.code, exc.message, status.SerializeToString(), exc.reason)
+        if isinstance(exc, grpc.aio.AioRpcError):
+            code = exc.code()
+            if code in _PASS_THROUGH:
+                error: DomainError = DomainError(
+                    f"a dependency failed: {code.name.lower()}",
+                    reason="DEPENDENCY_" + code.name,
+                    metadata={"dependency_status": code.name},
+                )
+                error.code = code
+            else:
+                log.error("dependency returned %s", code.name, extra={"method": "-"})
+                error = DomainError(
+                    "a dependency failed unexpectedly",
+                    reason="DEPENDENCY_FAILED",
+                    metadata={"dependency_status": code.name},
+                )
+                error.code = grpc.StatusCode.INTERNAL
+            status = status_for(error, default_domain=self._domain)
+            return _Abort(error.code, error.message, status.SerializeToString(), error.reason)
+        log.exception("unhandled error")
+        bug = DomainError("internal error", reason="INTERNAL")
+        bug.code = grpc.StatusCode.INTERNAL
+        status = status_for(bug, default_domain=self._domain)
+        return _Abort(bug.code, bug.message, status.SerializeToString(), bug.reason)
+
+    def _end(self, state: _CallState) -> None:
+        elapsed = time.perf_counter() - state.started
+        span = state.span
+        span.set_attribute(telemetry.ATTR_RPC_STATUS, state.code)
+        if state.code != "OK":
+            span.set_status(StatusCode.ERROR, state.code)
+        metrics.RPC_TOTAL.labels(self._service, state.short, state.code).inc()
+        metrics.RPC_SECONDS.labels(self._service, state.short).observe(elapsed)
+        if self._access_log:
+            extra: dict[str, Any] = {
+                "method": state.method,
+                "code": state.code,
+                "duration_ms": round(elapsed * 1000, 3),
+            }
+            if state.deadline_ms is not None:
+                extra["deadline_ms"] = round(state.deadline_ms, 3)
+            if state.reason:
+                extra["reason"] = state.reason
+            log.info("rpc", extra=extra)
+        span.end()
+        if state.span_cm is not None:
+            state.span_cm.__exit__(None, None, None)
+        rid, tenant, deadline = state.tokens
+        context.deadline.reset(deadline)
+        context.tenant_id.reset(tenant)
+        context.request_id.reset(rid)
+
+
+class _CallState:
+    """Bookkeeping of one call between _begin and _end."""
+
+    __slots__ = (
+        "code",
+        "deadline_ms",
+        "method",
+        "reason",
+        "short",
+        "span",
+        "span_cm",
+        "started",
+        "tokens",
+    )
+
+    def __init__(
+        self,
+        *,
+        method: str,
+        short: str,
+        span: trace.Span,
+        started: float,
+        deadline_ms: float | None,
+    ) -> None:
+        self.method = method
+        self.short = short
+        self.span = span
+        self.started = started
+        self.deadline_ms = deadline_ms
+        self.code = "OK"
+        self.reason = ""
+        self.span_cm: Any = None
+        self.tokens: tuple[Any, Any, Any] = (None, None, None)

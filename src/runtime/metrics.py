@@ -1,0 +1,26 @@
+"""Prometheus metrics shared by every service; exposed when a metrics port is set."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram, start_http_server
+
+RPC_TOTAL = Counter(
+    "waybill_rpc_total", "RPCs served, by method and status code.", ["service", "method", "code"]
+)
+RPC_SECONDS = Histogram(
+    "waybill_rpc_duration_seconds",
+    "Server-side RPC latency.",
+    ["service", "method"],
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10),
+)
+VALIDATION_FAILURES = Counter(
+    "waybill_validation_failures_total",
+    "Requests rejected by protovalidate, by method and rule id.",
+    ["service", "method", "rule_id"],
+)
+
+
+def expose(port: int) -> None:
+    """Serve /metrics on ``port`` (0 disables)."""
+    if port:
+        start_http_server(port, addr="127.0.0.1")

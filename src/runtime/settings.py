@@ -1,0 +1,132 @@
+"""Settings read from the environment; bad values fail at start, not at first use."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from runtime import mesh
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the service cannot run with."""
+
+
+def env_str(name: str, default: str) -> str:
+    """A string variable."""
+    return os.environ.get(name, default)
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    """An integer variable, checked against a lower bound."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not an integer") from None
+    if minimum is not None and value < minimum:
+        raise SettingsError(f"{name}={value} is below the minimum {minimum}")
+    return value
+
+
+def env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
+    """A non-negative float variable."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={value} is below the minimum {minimum}")
+    return value
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """A boolean variable: 1/true/yes or 0/false/no."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name}={raw!r} is not a boolean")
+
+
+@dataclass(frozen=True, slots=True)
+class FaultInjection:
+    """Chaos knobs for tests and drills; off unless set."""
+
+    delay_ms: int = 0
+    """Delay added before matching handlers run."""
+    methods: tuple[str, ...] = ()
+    """Method names (``GetShipment``) the delay applies to; empty means none."""
+
+    @classmethod
+    def from_env(cls) -> FaultInjection:
+        """Read ``WAYBILL_FAULT_DELAY_MS`` and ``WAYBILL_FAULT_METHODS``."""
+        methods = tuple(m for m in env_str("WAYBILL_FAULT_METHODS", "").split(",") if m)
+        return cls(delay_ms=env_int("WAYBILL_FAULT_DELAY_MS", 0, minimum=0), methods=methods)
+
+    def delay_for(self, method: str) -> float:
+        """Seconds to delay ``/pkg.Service/Method``."""
+        if self.delay_ms and method.rsplit("/", 1)[-1] in self.methods:
+            return self.delay_ms / 1000
+        return 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSettings:
+    """What every service reads at start."""
+
+    name: str
+    """Service name from the mesh table."""
+    address: str
+    """``host:port`` to listen on."""
+    log_level: str = "INFO"
+    """Root log level."""
+    grace_s: float = 5.0
+    """Seconds in-flight calls get to finish after SIGTERM."""
+    drain_s: float = 0.2
+    """Seconds health reports NOT_SERVING before the server stops accepting calls."""
+    deadline_margin_s: float = 0.005
+    """Time kept back from the remaining deadline when calling downstream."""
+    deadline_min_s: float = 0.002
+    """Below this remaining time a downstream call fails fast with DEADLINE_EXCEEDED."""
+    default_call_timeout_s: float = 10.0
+    """Deadline for outgoing calls when the inbound call had none."""
+    metrics_port: int = 0
+    """Prometheus exposition port; 0 disables it."""
+    access_log: bool = True
+    """Log one JSON line per RPC (metadata only, never content)."""
+    faults: FaultInjection = field(default_factory=FaultInjection)
+    """Chaos knobs."""
+
+    @classmethod
+    def from_env(cls, name: str) -> ServiceSettings:
+        """Settings of service ``name`` from ``WAYBILL_*`` variables."""
+        address = mesh.spec(name).address()
+        host, sep, port = address.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise SettingsError(f"{mesh.spec(name).env_var}={address!r} is not host:port")
+        level = env_str("WAYBILL_LOG_LEVEL", "INFO").upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise SettingsError(f"WAYBILL_LOG_LEVEL={level!r} is not DEBUG/INFO/WARNING/ERROR")
+        return cls(
+            name=name,
+            address=address,
+            log_level=level,
+            grace_s=env_float("WAYBILL_GRACE_S", 5.0),
+            drain_s=env_float("WAYBILL_DRAIN_S", 0.2),
+            deadline_margin_s=env_float("WAYBILL_DEADLINE_MARGIN_MS", 5.0) / 1000,
+            deadline_min_s=env_float("WAYBILL_DEADLINE_MIN_MS", 2.0) / 1000,
+            default_call_timeout_s=env_float("WAYBILL_DEFAULT_CALL_TIMEOUT_S", 10.0, minimum=0.01),
+            metrics_port=env_int(f"WAYBILL_{name.upper()}_METRICS_PORT", 0, minimum=0),
+            access_log=env_bool("WAYBILL_ACCESS_LOG", True),
+            faults=FaultInjection.from_env(),
+        )

@@ -1,0 +1,57 @@
+"""Tracing setup and the attribute-name registry.
+
+Span, metric and log attribute names are declared here before use. Exporters
+follow the standard ``OTEL_*`` variables: ``OTEL_TRACES_EXPORTER=console``
+prints spans; ``otlp`` needs the optional exporter package; unset exports
+nothing (trace ids still flow through metadata and logs).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
+log = logging.getLogger(__name__)
+
+# Attribute registry.
+ATTR_RPC_METHOD = "rpc.method"
+ATTR_RPC_STATUS = "rpc.grpc.status_code"
+ATTR_TENANT = "waybill.tenant"
+ATTR_REQUEST_ID = "waybill.request_id"
+ATTR_DEADLINE_MS = "waybill.deadline_remaining_ms"
+ATTR_INTENT = "waybill.router.intent"
+ATTR_CONFIDENCE = "waybill.router.confidence"
+ATTR_WORKER = "waybill.gateway.worker"
+ATTR_TOOL = "waybill.worker.tool"
+
+
+def configure(service: str) -> trace.Tracer:
+    """Install a tracer provider for ``service`` and return its tracer."""
+    provider = TracerProvider(resource=Resource.create({"service.name": f"waybill-{service}"}))
+    exporter = os.environ.get("OTEL_TRACES_EXPORTER", "none").lower()
+    if exporter == "console":
+        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    elif exporter == "otlp":
+        try:
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # type: ignore[import-not-found]
+                OTLPSpanExporter,
+            )
+        except ImportError:
+            log.warning("OTEL_TRACES_EXPORTER=otlp but the otlp exporter is not installed")
+        else:
+            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    return trace.get_tracer(f"waybill.{service}")
+
+
+def inject(carrier: dict[str, str]) -> None:
+    """Write the current trace context into ``carrier`` (W3C traceparent)."""
+    propagate.inject(carrier)
+
+
+extract = propagate.extract
