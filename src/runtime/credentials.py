@@ -73,7 +73,9 @@ def load(path: Path) -> list[ApiKey]:
     return [
         ApiKey(
             item["api_key"],
-            Principal(item["tenant_id"], item.get("team_id", "support"), item.get("role", "service")),
+            Principal(
+                item["tenant_id"], item.get("team_id", "support"), item.get("role", "service")
+            ),
         )
         for item in data["keys"]
     ]

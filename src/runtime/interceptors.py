@@ -110,7 +110,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 try:
                     await self._before(method, short, request)
                     return await behavior(request, ctx)
-                except BaseException as exc:  # noqa: BLE001 - classified in _fail
+                except BaseException as exc:
                     await self._fail(state, exc, ctx)
                     raise
                 finally:
@@ -124,13 +124,15 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if handler.unary_stream is not None:
             stream_behavior = handler.unary_stream
 
-            async def unary_stream(request: Any, ctx: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            async def unary_stream(
+                request: Any, ctx: grpc.aio.ServicerContext
+            ) -> AsyncIterator[Any]:
                 state = self._begin(method, short, ctx)
                 try:
                     await self._before(method, short, request)
                     async for item in stream_behavior(request, ctx):
                         yield item
-                except BaseException as exc:  # noqa: BLE001 - classified in _fail
+                except BaseException as exc:
                     await self._fail(state, exc, ctx)
                     raise
                 finally:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,7 +79,11 @@ async def start(settings: ServiceSettings, registrations: Sequence[Registration]
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        (
+            *names,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
         server,
     )
     port = server.add_insecure_port(settings.address)
@@ -113,7 +117,9 @@ async def serve(
     if ready is not None:
         await ready()
     await running.set_serving(True)
-    log.info("serving", extra={"address": f"{host}:{running.port}", "services": list(running.names)})
+    log.info(
+        "serving", extra={"address": f"{host}:{running.port}", "services": list(running.names)}
+    )
     await stop.wait()
     log.info("stopping", extra={"drain_s": settings.drain_s, "grace_s": settings.grace_s})
     await running.stop(drain_s=settings.drain_s, grace_s=settings.grace_s)
@@ -122,7 +128,7 @@ async def serve(
     log.info("stopped")
 
 
-def run(main: Callable[[], Awaitable[None]]) -> None:
+def run(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """Run ``main`` on uvloop when available."""
     try:
         import uvloop

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from google.protobuf.descriptor import ServiceDescriptor
+
 from runtime.errors import Unimplemented
 
 
@@ -12,3 +16,35 @@ def not_built(service: str, method: str, planned: str) -> Unimplemented:
         reason="NOT_IMPLEMENTED",
         metadata={"method": method},
     )
+
+
+def unimplemented_servicer(base: type, service: str, planned: str) -> Any:
+    """A servicer for ``base`` whose every method answers UNIMPLEMENTED naming ``planned``.
+
+    Streaming methods are async generators, unary ones coroutines, as the
+    server interceptor expects; nothing ever answers with a fake success.
+    """
+    descriptor = _service_descriptor(service)
+    methods: dict[str, Any] = {}
+    for method in descriptor.methods:
+        args = (service.rsplit(".", 1)[-1], method.name, planned)
+        if method.server_streaming:
+
+            async def stream(self: Any, request: Any, context: Any, _a: Any = args) -> Any:
+                raise not_built(*_a)
+                yield  # pragma: no cover - makes this an async generator
+
+            methods[method.name] = stream
+        else:
+
+            async def unary(self: Any, request: Any, context: Any, _a: Any = args) -> Any:
+                raise not_built(*_a)
+
+            methods[method.name] = unary
+    return type(f"Unimplemented{descriptor.name}", (base,), methods)()
+
+
+def _service_descriptor(service: str) -> ServiceDescriptor:
+    from google.protobuf import descriptor_pool
+
+    return descriptor_pool.Default().FindServiceByName(service)

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 
 from runtime import mesh
+from runtime.deadlines import DeadlinePolicy
 
 
 class SettingsError(ValueError):
@@ -129,4 +130,12 @@ class ServiceSettings:
             metrics_port=env_int(f"WAYBILL_{name.upper()}_METRICS_PORT", 0, minimum=0),
             access_log=env_bool("WAYBILL_ACCESS_LOG", True),
             faults=FaultInjection.from_env(),
+        )
+
+    def deadline_policy(self) -> DeadlinePolicy:
+        """How this service derives the timeouts of its outgoing calls."""
+        return DeadlinePolicy(
+            margin_s=self.deadline_margin_s,
+            min_s=self.deadline_min_s,
+            default_s=self.default_call_timeout_s,
         )

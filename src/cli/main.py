@@ -1,0 +1,150 @@
+"""``waybill``: argument parsing and dispatch to the subcommands.
+
+Exit statuses: 0 success, 1 failure (a service not SERVING, a start that
+failed, an unreachable gateway), 2 usage error (argparse's own), 130 Ctrl-C
+at the chat prompt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from runtime import mesh
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be above 0")
+    return value
+
+
+def _base_port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    highest = 65535 - (len(mesh.SERVICES) - 1)
+    if not 1024 <= value <= highest:
+        raise argparse.ArgumentTypeError(f"{value} must be in 1024..{highest}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every subcommand."""
+    run_dir = argparse.ArgumentParser(add_help=False)
+    run_dir.add_argument(
+        "--run-dir",
+        type=Path,
+        default=Path(".waybill"),
+        help="directory of credentials, logs, data and mesh.json (default: .waybill)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="waybill", description="Run, probe and talk to the Waybill service mesh."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    up = sub.add_parser(
+        "up",
+        parents=[run_dir],
+        help="start every service and wait; Ctrl-C stops them",
+        description="Start every service in dependency order, each SERVING before the next,"
+        " then wait until Ctrl-C or SIGTERM and stop them all.",
+    )
+    up.add_argument(
+        "--base-port",
+        type=_base_port,
+        default=None,
+        help="service i of the mesh table listens on BASE+i (default: the table's ports)",
+    )
+    up.add_argument(
+        "--timeout", type=_positive_float, default=60.0, help="seconds for the whole start"
+    )
+
+    health = sub.add_parser(
+        "health",
+        parents=[run_dir],
+        help="health of every service (exit 0 only if all SERVING)",
+        description="Check grpc.health.v1 of every process and each gRPC service it serves.",
+    )
+    health.add_argument("--timeout", type=_positive_float, default=3.0, help="seconds per process")
+
+    services = sub.add_parser(
+        "services",
+        parents=[run_dir],
+        help="services and methods of every process, through reflection",
+        description="List what each process serves, through gRPC server reflection.",
+    )
+    services.add_argument("--json", action="store_true", help="print JSON")
+    services.add_argument(
+        "--timeout", type=_positive_float, default=3.0, help="seconds per process"
+    )
+
+    chat = sub.add_parser(
+        "chat",
+        parents=[run_dir],
+        help="chat with the gateway as one customer",
+        description="Pick a customer, show their active orders, then send each line as a"
+        " Converse turn. /quit or Ctrl-D leaves.",
+    )
+    chat.add_argument("--gateway", metavar="HOST:PORT", help="gateway address override")
+    chat.add_argument(
+        "--api-key", help="API key (default: $WAYBILL_API_KEY, else the run's credentials)"
+    )
+    chat.add_argument("--tenant", default="acme-retail", help="tenant whose key is used")
+    chat.add_argument("--customer", metavar="USER_ID", help="default: the first customer listed")
+    chat.add_argument(
+        "--timeout", type=_positive_float, default=120.0, help="seconds per streamed turn"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run the subcommand; the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    out, err = sys.stdout, sys.stderr
+    # Imports per command: `waybill health` need not load the chat client's protos.
+    if args.command == "up":
+        from cli import up
+
+        return up.run(
+            args.run_dir, base_port=args.base_port, timeout_s=args.timeout, out=out, err=err
+        )
+    if args.command == "health":
+        from cli import health
+
+        return health.run(args.run_dir, timeout_s=args.timeout, out=out, err=err)
+    if args.command == "services":
+        from cli import services
+
+        return services.run(
+            args.run_dir, timeout_s=args.timeout, as_json=args.json, out=out, err=err
+        )
+    if args.command == "chat":
+        from cli import chat
+
+        if sys.stdin.isatty():
+            import readline  # noqa: F401  (line editing and history for input())
+
+        options = chat.ChatOptions(
+            run_dir=args.run_dir,
+            gateway=args.gateway,
+            api_key=args.api_key,
+            tenant=args.tenant,
+            customer=args.customer,
+            timeout_s=args.timeout,
+        )
+        return chat.run(options)
+    parser.print_help(err)
+    return EXIT_USAGE

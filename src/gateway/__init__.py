@@ -1,0 +1,1 @@
+"""The gateway: the conversation's front door and orchestrator."""

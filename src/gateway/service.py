@@ -1,0 +1,100 @@
+"""GatewayService servicer: authenticate, set the call context, delegate to Conversations."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import grpc
+from waybill.gateway.v1 import gateway_service_pb2 as pb
+from waybill.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
+from waybill.orders.v1 import orders_service_pb2 as orders
+
+from gateway.auth import Authenticator
+from gateway.conversation import Conversations, Dependencies
+from gateway.sessions import SessionStore
+from runtime import context as call_context
+from runtime.credentials import Principal
+from runtime.errors import NotFound, Unavailable
+
+
+class GatewayServicer(pb_grpc.GatewayServiceServicer):
+    """The public API of Waybill."""
+
+    def __init__(
+        self,
+        *,
+        auth: Authenticator,
+        conversations: Conversations,
+        sessions: SessionStore,
+        deps: Dependencies,
+    ) -> None:
+        self._auth = auth
+        self._conversations = conversations
+        self._sessions = sessions
+        self._deps = deps
+
+    def _enter(self, context: grpc.aio.ServicerContext) -> tuple[Principal, str]:
+        principal = self._auth.principal(context)
+        request_id = call_context.request_id.get() or uuid.uuid4().hex
+        call_context.request_id.set(request_id)
+        call_context.tenant_id.set(principal.tenant_id)
+        return principal, request_id
+
+    async def Converse(
+        self, request: pb.ConverseRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.ConverseResponse]:
+        principal, request_id = self._enter(context)
+        async for event in self._conversations.converse(principal, request, request_id):
+            yield pb.ConverseResponse(event=event)
+
+    async def ConfirmAction(
+        self, request: pb.ConfirmActionRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.ConfirmActionResponse]:
+        principal, request_id = self._enter(context)
+        async for event in self._conversations.confirm(principal, request, request_id):
+            yield pb.ConfirmActionResponse(event=event)
+
+    async def GetSession(
+        self, request: pb.GetSessionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetSessionResponse:
+        principal, _ = self._enter(context)
+        record = await self._sessions.get(principal.tenant_id, request.session_id)
+        if record is None or record.user_id != request.user_id:
+            raise NotFound("no such session for this customer", reason="SESSION_NOT_FOUND")
+        session = pb.Session(
+            session_id=record.session_id, user_id=record.user_id, state=record.state
+        )
+        session.expire_time.FromSeconds(int(record.expires_at))
+        return pb.GetSessionResponse(session=session)
+
+    async def GetCustomerContext(
+        self, request: pb.GetCustomerContextRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetCustomerContextResponse:
+        principal, _ = self._enter(context)
+        hydrated = await self._conversations.hydrate(principal.tenant_id, request.user_id)
+        return pb.GetCustomerContextResponse(context=hydrated)
+
+    async def ListCustomers(
+        self, request: pb.ListCustomersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListCustomersResponse:
+        principal, _ = self._enter(context)
+        try:
+            page = await self._deps.orders.ListCustomers(
+                orders.ListCustomersRequest(
+                    tenant_id=principal.tenant_id,
+                    page_size=request.page_size,
+                    page_token=request.page_token,
+                )
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise Unavailable("orders is not available", reason="DEPENDENCY_UNAVAILABLE") from exc
+        return pb.ListCustomersResponse(
+            customers=[
+                pb.CustomerSummary(
+                    user_id=c.user_id, display_name=c.display_name, tier=c.tier, region=c.region
+                )
+                for c in page.customers
+            ],
+            next_page_token=page.next_page_token,
+        )

@@ -1,0 +1,1 @@
+"""Guardrails: PII redaction, prompt-injection scoring, output checks."""

@@ -1,0 +1,1 @@
+"""Ledger: prices, budgets, reservations and cost reports (contract served; not built yet)."""

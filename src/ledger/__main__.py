@@ -1,0 +1,6 @@
+"""python -m ledger"""
+
+from ledger.server import main
+from runtime.server import run
+
+run(main)

@@ -1,0 +1,1 @@
+"""The LLM pool: one async streaming interface over every generation backend."""

@@ -1,0 +1,1 @@
+"""Orders: the reference system of record (orders, shipments, fraud, refunds, tickets)."""

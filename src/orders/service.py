@@ -1,0 +1,145 @@
+"""OrdersService servicer: translate proto <-> store, scope every read."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import grpc
+from waybill.common.v1 import customer_pb2
+from waybill.orders.v1 import orders_pb2
+from waybill.orders.v1 import orders_service_pb2 as pb
+from waybill.orders.v1 import orders_service_pb2_grpc as pb_grpc
+
+from orders import core
+from orders.store import OrderStore
+from runtime.errors import FailedPrecondition, NotFound
+from runtime.servicer import not_built
+
+# One message for "not yours" and "does not exist": existence never leaks.
+_NO_SHIPMENT = "no shipment with this AWB for this customer"
+_NO_ORDER = "no order with this id for this customer"
+
+
+class OrdersServicer(pb_grpc.OrdersServiceServicer):
+    """Reads are scoped to (tenant, user); writes arrive with the negotiation worker."""
+
+    def __init__(self, store: OrderStore) -> None:
+        self._store = store
+
+    def _shipment(self, tenant_id: str, user_id: str, awb: str) -> orders_pb2.Shipment:
+        shipment = self._store.shipment(tenant_id, user_id, awb)
+        if shipment is None:
+            raise NotFound(_NO_SHIPMENT, reason="SHIPMENT_NOT_FOUND")
+        return shipment
+
+    async def GetCustomer(
+        self, request: pb.GetCustomerRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetCustomerResponse:
+        customer = self._store.customer(request.tenant_id, request.user_id)
+        if customer is None:
+            raise NotFound("no such customer in this tenant", reason="CUSTOMER_NOT_FOUND")
+        return pb.GetCustomerResponse(customer=customer)
+
+    async def ListCustomers(
+        self, request: pb.ListCustomersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListCustomersResponse:
+        size = request.page_size or 20
+        page = self._store.customers(request.tenant_id, limit=size + 1, after=request.page_token)
+        more = len(page) > size
+        page = page[:size]
+        return pb.ListCustomersResponse(
+            customers=page, next_page_token=page[-1].user_id if more and page else ""
+        )
+
+    async def GetOrder(
+        self, request: pb.GetOrderRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetOrderResponse:
+        order = self._store.order(request.tenant_id, request.user_id, request.order_id)
+        if order is None:
+            raise NotFound(_NO_ORDER, reason="ORDER_NOT_FOUND")
+        return pb.GetOrderResponse(order=order)
+
+    async def ListActiveOrders(
+        self, request: pb.ListActiveOrdersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListActiveOrdersResponse:
+        customer = self._store.customer(request.tenant_id, request.user_id)
+        if customer is None:
+            raise NotFound("no such customer in this tenant", reason="CUSTOMER_NOT_FOUND")
+        pairs = self._store.active_orders(
+            request.tenant_id, request.user_id, limit=request.limit or 10, now=datetime.now(UTC)
+        )
+        briefs = []
+        for order, shipment in pairs:
+            brief = customer_pb2.OrderBrief(
+                order_id=order.order_id, awb=order.awb, title=order.title, status=shipment.status
+            )
+            if shipment.status == customer_pb2.SHIPMENT_STATUS_DELIVERED:
+                brief.eta.CopyFrom(shipment.delivered_time)
+            elif shipment.status not in (
+                customer_pb2.SHIPMENT_STATUS_LOST,
+                customer_pb2.SHIPMENT_STATUS_RETURNED,
+            ):
+                brief.eta.CopyFrom(shipment.promised_time)
+            briefs.append(brief)
+        return pb.ListActiveOrdersResponse(
+            orders=briefs, tier=customer.tier, region=customer.region
+        )
+
+    async def GetShipment(
+        self, request: pb.GetShipmentRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetShipmentResponse:
+        return pb.GetShipmentResponse(
+            shipment=self._shipment(request.tenant_id, request.user_id, request.awb)
+        )
+
+    async def GetEta(
+        self, request: pb.GetEtaRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetEtaResponse:
+        shipment = self._shipment(request.tenant_id, request.user_id, request.awb)
+        return pb.GetEtaResponse(eta=core.estimate_arrival(shipment, region=request.region))
+
+    async def GetDeliveryPhoto(
+        self, request: pb.GetDeliveryPhotoRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetDeliveryPhotoResponse:
+        shipment = self._shipment(request.tenant_id, request.user_id, request.awb)
+        if shipment.status != customer_pb2.SHIPMENT_STATUS_DELIVERED:
+            raise FailedPrecondition("the shipment has not been delivered", reason="NOT_DELIVERED")
+        if not shipment.has_delivery_photo:
+            raise FailedPrecondition(
+                "no photo was taken for this delivery", reason="NO_DELIVERY_PHOTO"
+            )
+        photo = orders_pb2.DeliveryPhoto(
+            awb=shipment.awb,
+            photo_ref=f"pod/{shipment.awb}.jpg",
+            capture_time=shipment.delivered_time,
+            location=shipment.delivery_location,
+        )
+        return pb.GetDeliveryPhotoResponse(photo=photo)
+
+    async def GetFraudScore(
+        self, request: pb.GetFraudScoreRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetFraudScoreResponse:
+        order = self._store.order(request.tenant_id, request.user_id, request.order_id)
+        if order is None:
+            raise NotFound(_NO_ORDER, reason="ORDER_NOT_FOUND")
+        shipment = self._shipment(request.tenant_id, request.user_id, order.awb)
+        return pb.GetFraudScoreResponse(
+            score_bp=core.fraud_score_bp(order, shipment), model_version=core.FRAUD_MODEL_VERSION
+        )
+
+    async def CreateRefund(
+        self, request: pb.CreateRefundRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateRefundResponse:
+        raise not_built("OrdersService", "CreateRefund", "arrives with the negotiation worker")
+
+    async def SendNotification(
+        self, request: pb.SendNotificationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SendNotificationResponse:
+        raise not_built("OrdersService", "SendNotification", "arrives with the negotiation worker")
+
+    async def CreateEscalationTicket(
+        self, request: pb.CreateEscalationTicketRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateEscalationTicketResponse:
+        raise not_built(
+            "OrdersService", "CreateEscalationTicket", "arrives with the negotiation worker"
+        )

@@ -1,0 +1,1 @@
+"""Retrieval: per-tenant policy knowledge base (contract served; implementation pending)."""

@@ -1,0 +1,6 @@
+"""python -m retrieval"""
+
+from retrieval.server import main
+from runtime.server import run
+
+run(main)

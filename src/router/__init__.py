@@ -1,0 +1,1 @@
+"""The supervisor router: intent classification and worker choice."""

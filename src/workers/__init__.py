@@ -1,0 +1,1 @@
+"""The workers: stateless, each implementing waybill.worker.v1.WorkerService."""

@@ -1,0 +1,1 @@
+"""The negotiation worker (contract served; implementation pending)."""

@@ -1,0 +1,1 @@
+"""The policy worker (contract served; implementation pending)."""

@@ -1,0 +1,1 @@
+"""The tracking worker: read-only shipment status, ETA and delivery photo."""
