@@ -36,6 +36,8 @@ TENANTS = ("acme-retail", "globex-home")
 """Tenants that get an API key in a fresh run directory."""
 POLL_S = 0.05
 LOG_TAIL_LINES = 20
+ABORT_STOP_S = 5.0
+"""Grace for the services already started when a start fails."""
 # Reading the whole log for a tail would be slow after a long run.
 _TAIL_BYTES = 64 * 1024
 # Once SIGKILL is sent the kernel ends the process at once; this only bounds reaping.
@@ -318,7 +320,9 @@ class Mesh:
                     )
             self._publish()
         except BaseException:
-            self.stop()
+            # Nothing is in flight yet, so no long drain is owed; a service still
+            # warming up may not act on SIGTERM until it is ready.
+            self.stop(timeout_s=ABORT_STOP_S)
             raise
 
     def _publish(self) -> None:

@@ -117,9 +117,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Imports per command: `waybill health` need not load the chat client's protos.
     if args.command == "up":
         from cli import up
+        from cli.launcher import Mesh
 
         return up.run(
-            args.run_dir, base_port=args.base_port, timeout_s=args.timeout, out=out, err=err
+            Mesh(run_dir=args.run_dir, base_port=args.base_port),
+            timeout_s=args.timeout,
+            out=out,
+            err=err,
         )
     if args.command == "health":
         from cli import health

@@ -104,19 +104,11 @@ def _stopped(codes: dict[str, int | None], out: TextIO, style: Style) -> int:
     return 1
 
 
-def run(
-    run_dir: Path,
-    *,
-    base_port: int | None,
-    timeout_s: float,
-    out: TextIO,
-    err: TextIO,
-) -> int:
-    """Start the mesh, wait for a signal or a dead child, stop it; the exit status."""
+def run(mesh: Mesh, *, timeout_s: float, out: TextIO, err: TextIO) -> int:
+    """Start ``mesh``, wait for a signal or a dead child, stop it; the exit status."""
     style = Style(use_color(out))
-    if _already_running(run_dir, err):
+    if _already_running(mesh.run_dir, err):
         return 1
-    mesh = Mesh(run_dir=run_dir, base_port=base_port)
     began = time.monotonic()
 
     def progress(started: Started) -> None:

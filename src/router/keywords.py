@@ -91,7 +91,7 @@ def classify(text: str, previous_intent: intent_pb2.Intent = I.INTENT_UNSPECIFIE
     if (
         previous_intent in WORKER_OF
         and previous_intent != I.INTENT_OTHER
-        and (_FOLLOW_UP.search(text) or len(text.split()) <= 4)
+        and _FOLLOW_UP.search(text)
     ):
         return Decision(previous_intent, PLACEHOLDER_CONFIDENCE, WORKER_OF[previous_intent], False)
     return Decision(I.INTENT_OTHER, 0.0, I.WORKER_UNSPECIFIED, True)

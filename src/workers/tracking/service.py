@@ -19,7 +19,7 @@ from waybill.worker.v1 import worker_service_pb2_grpc as pb_grpc
 
 from llm_pool.generation import AnswerPlan, Finished, GenerationRequest, Prompt, TextDelta
 from llm_pool.pool import LLMPool
-from runtime.errors import FailedPrecondition, Unavailable
+from runtime.errors import DeadlineExceeded, FailedPrecondition, Unavailable
 from workers.tools import ToolLog, is_code, reason_of
 from workers.tracking.resolve import Target, resolve
 
@@ -191,7 +191,11 @@ class TrackingServicer(pb_grpc.WorkerServiceServicer):
         except grpc.aio.AioRpcError as exc:
             if is_code(exc, grpc.StatusCode.NOT_FOUND):
                 return AnswerPlan("tracking.not_found", {"ref": target.awb})
-            if is_code(exc, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            if is_code(exc, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise DeadlineExceeded(
+                    "the order system did not answer in time", reason="ORDERS_DEADLINE_EXCEEDED"
+                ) from exc
+            if is_code(exc, grpc.StatusCode.UNAVAILABLE):
                 raise Unavailable(
                     "the order system is not answering", reason="ORDERS_UNAVAILABLE"
                 ) from exc

@@ -1,0 +1,128 @@
+"""OrdersService on a real aio server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import grpc
+import pytest
+from waybill.common.v1 import customer_pb2, money_pb2
+from waybill.orders.v1 import orders_service_pb2 as pb
+from waybill.orders.v1 import orders_service_pb2_grpc as pb_grpc
+
+from orders import seed
+from orders.service import OrdersServicer
+from orders.store import OrderStore
+from runtime.errors import error_info_of, violations_of
+from runtime.server import Registration
+from tests.conftest import StartServer
+
+S = customer_pb2.ShipmentStatus
+
+
+@pytest.fixture
+async def env(
+    serve: StartServer, channels: Callable[[str], grpc.aio.Channel]
+) -> tuple[pb_grpc.OrdersServiceStub, seed.Dataset]:
+    data = seed.generate(customers_per_tenant=6)
+    store = OrderStore(":memory:")
+    store.load(data)
+    address = await serve(
+        "orders",
+        [Registration("waybill.orders.v1.OrdersService",
+                      pb_grpc.add_OrdersServiceServicer_to_server, OrdersServicer(store))],
+    )
+    return pb_grpc.OrdersServiceStub(channels(address)), data
+
+
+async def _not_found(call: object) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await call  # type: ignore[misc]
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+    return raised.value
+
+
+async def test_foreign_awb_is_indistinguishable_from_unknown(
+    env: tuple[pb_grpc.OrdersServiceStub, seed.Dataset],
+) -> None:
+    stub, data = env
+    theirs = data.orders[0]
+    other_user = await _not_found(
+        stub.GetShipment(pb.GetShipmentRequest(tenant_id="acme-retail", user_id="acme-0006",
+                                               awb=theirs.awb))
+    )
+    other_tenant = await _not_found(
+        stub.GetShipment(pb.GetShipmentRequest(tenant_id="globex-home", user_id=theirs.user_id,
+                                               awb=theirs.awb))
+    )
+    unknown = await _not_found(
+        stub.GetShipment(pb.GetShipmentRequest(tenant_id="acme-retail", user_id="acme-0006",
+                                               awb="WB0000000001"))
+    )
+    assert other_user.details() == other_tenant.details() == unknown.details()
+    infos = {str(error_info_of(e)) for e in (other_user, other_tenant, unknown)}
+    assert len(infos) == 1
+
+
+async def test_invalid_requests_name_the_rule(
+    env: tuple[pb_grpc.OrdersServiceStub, seed.Dataset],
+) -> None:
+    stub, _ = env
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await stub.GetEta(pb.GetEtaRequest(tenant_id="acme-retail", user_id="acme-0001",
+                                           awb="wb 1234", region="usa"))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert {(v.field, v.reason) for v in violations_of(raised.value)} == {
+        ("awb", "string.pattern"),
+        ("region", "string.pattern"),
+    }
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await stub.CreateRefund(pb.CreateRefundRequest(
+            tenant_id="acme-retail", user_id="acme-0001", order_id="ORD-20260001",
+            amount=money_pb2.Money(currency_code="USD", minor_units=0),
+            reason=1, idempotency_key="k" * 20))
+    assert [v.reason for v in violations_of(raised.value)] == ["refund.amount_positive"]
+
+
+async def test_eta_and_photo_follow_the_shipment(
+    env: tuple[pb_grpc.OrdersServiceStub, seed.Dataset],
+) -> None:
+    stub, data = env
+    owner = {o.awb: o.user_id for o in data.orders}
+    tenant = {c.user_id: c.tenant_id for c in data.customers}
+    for shipment in data.shipments:
+        scope = {"tenant_id": tenant[owner[shipment.awb]], "user_id": owner[shipment.awb],
+                 "awb": shipment.awb}
+        if shipment.status == S.SHIPMENT_STATUS_DELIVERED:
+            eta = (await stub.GetEta(pb.GetEtaRequest(**scope))).eta
+            assert eta.delivered
+            assert eta.window_end_time == shipment.delivered_time
+            if shipment.has_delivery_photo:
+                photo = (await stub.GetDeliveryPhoto(pb.GetDeliveryPhotoRequest(**scope))).photo
+                assert photo.photo_ref.endswith(f"{shipment.awb}.jpg")
+        elif shipment.status in (S.SHIPMENT_STATUS_LOST, S.SHIPMENT_STATUS_RETURNED):
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await stub.GetEta(pb.GetEtaRequest(**scope))
+            assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        else:
+            eta = (await stub.GetEta(pb.GetEtaRequest(**scope))).eta
+            assert not eta.delivered
+            assert eta.window_end_time.ToSeconds() >= eta.window_start_time.ToSeconds()
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await stub.GetDeliveryPhoto(pb.GetDeliveryPhotoRequest(**scope))
+            info = error_info_of(raised.value)
+            assert info is not None and info.reason == "NOT_DELIVERED"
+
+
+async def test_writes_answer_unimplemented_not_success(
+    env: tuple[pb_grpc.OrdersServiceStub, seed.Dataset],
+) -> None:
+    stub, data = env
+    order = data.orders[0]
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await stub.CreateRefund(pb.CreateRefundRequest(
+            tenant_id="acme-retail", user_id=order.user_id, order_id=order.order_id,
+            amount=money_pb2.Money(currency_code="USD", minor_units=100),
+            reason=1, idempotency_key="k" * 20))
+    assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "CreateRefund" in (raised.value.details() or "")

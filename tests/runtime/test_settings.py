@@ -1,0 +1,43 @@
+import pytest
+
+from runtime import mesh
+from runtime.settings import FaultInjection, ServiceSettings, SettingsError
+
+
+def test_defaults_come_from_the_mesh_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WAYBILL_ORDERS_ADDR", raising=False)
+    settings = ServiceSettings.from_env("orders")
+    assert settings.address == f"127.0.0.1:{mesh.spec('orders').default_port}"
+    assert settings.deadline_policy().margin_s == settings.deadline_margin_s
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [
+        ("WAYBILL_ORDERS_ADDR", "nonsense"),
+        ("WAYBILL_GRACE_S", "soon"),
+        ("WAYBILL_DEADLINE_MARGIN_MS", "-1"),
+        ("WAYBILL_LOG_LEVEL", "LOUD"),
+        ("WAYBILL_ACCESS_LOG", "maybe"),
+    ],
+)
+def test_bad_values_fail_at_start(monkeypatch: pytest.MonkeyPatch, var: str, value: str) -> None:
+    monkeypatch.setenv(var, value)
+    with pytest.raises(SettingsError, match=var):
+        ServiceSettings.from_env("orders")
+
+
+def test_fault_injection_matches_method_names() -> None:
+    faults = FaultInjection(delay_ms=250, methods=("GetShipment",))
+    assert faults.delay_for("/waybill.orders.v1.OrdersService/GetShipment") == 0.25
+    assert faults.delay_for("/waybill.orders.v1.OrdersService/GetEta") == 0.0
+
+
+def test_start_order_puts_dependencies_first() -> None:
+    order = [s.name for s in mesh.start_order()]
+    for spec in mesh.SERVICES:
+        for dep in spec.depends_on:
+            assert order.index(dep) < order.index(spec.name)
+    assert order[-1] == "gateway"
+    with pytest.raises(KeyError, match="known"):
+        mesh.spec("nope")
