@@ -120,6 +120,8 @@ class TurnPrinter:
         self._line_open = False
         self.streamed_text = False
         self.pending: conversation_pb2.PendingAction | None = None
+        self.failed_code: str | None = None
+        """Code of the error event shown, if the turn ended with one."""
 
     def _line(self, text: str) -> None:
         """Print ``text`` on a line of its own, closing a streamed line first."""
@@ -176,6 +178,7 @@ class TurnPrinter:
         self.pending = action
 
     def _error(self, error: events_pb2.TurnError) -> None:
+        self.failed_code = error.code
         retry = " (retryable)" if error.retryable else ""
         reason = f" {error.reason}" if error.reason else ""
         self._line(self._style.error(f"turn failed: {error.code}{reason}: {error.message}{retry}"))
@@ -268,6 +271,13 @@ class Chat:
                 cancel()
             self._err.write("(turn cancelled)\n")
             return None
+        except grpc.RpcError as error:
+            # A stream that ended with an error event may then close with the
+            # same status: the event already said it in customer-facing words.
+            code = error.code()
+            if printer.failed_code is None or code is None or code.name != printer.failed_code:
+                raise
+            return None
         finally:
             printer.finish()
         return printer.pending
@@ -348,8 +358,7 @@ def run(
         return 1
     with grpc.insecure_channel(gateway) as channel:
         chat = Chat(
-            # The generated *_grpc module has no type stubs.
-            gateway_service_pb2_grpc.GatewayServiceStub(channel),  # type: ignore[no-untyped-call]
+            gateway_service_pb2_grpc.GatewayServiceStub(channel),
             api_key,
             out=out,
             err=err,

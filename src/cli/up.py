@@ -119,7 +119,16 @@ def run(mesh: Mesh, *, timeout_s: float, out: TextIO, err: TextIO) -> int:
     signals = StopSignals()
     with signals.installed():
         try:
-            return _serve(mesh, signals, timeout_s, progress, out, err, style, began)
+            return _serve(
+                mesh,
+                signals,
+                timeout_s=timeout_s,
+                progress=progress,
+                out=out,
+                err=err,
+                style=style,
+                began=began,
+            )
         except Interrupted as exc:
             # Mesh.start() already stopped what it had started; this covers a
             # signal landing between start() returning and the wait loop.
@@ -134,6 +143,7 @@ def run(mesh: Mesh, *, timeout_s: float, out: TextIO, err: TextIO) -> int:
 def _serve(
     mesh: Mesh,
     signals: StopSignals,
+    *,
     timeout_s: float,
     progress: Callable[[Started], None],
     out: TextIO,
@@ -141,6 +151,7 @@ def _serve(
     style: Style,
     began: float,
 ) -> int:
+    """Start, then watch until a stop signal or a dead child; the exit status."""
     out.write(f"starting {len(mesh.names)} services in {mesh.run_dir}\n")
     out.flush()
     try:

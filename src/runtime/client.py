@@ -32,10 +32,7 @@ def _metadata(details: Any, timeout_target: str) -> list[tuple[str, str]]:
     return items
 
 
-class MeshClientInterceptor(
-    grpc.aio.UnaryUnaryClientInterceptor,  # type: ignore[misc]
-    grpc.aio.UnaryStreamClientInterceptor,  # type: ignore[misc]
-):
+class _MeshCalls:
     """Deadline, trace, request id and tenant on every outgoing call."""
 
     def __init__(self, *, target: str, policy: DeadlinePolicy, tracer: trace.Tracer) -> None:
@@ -54,6 +51,10 @@ class MeshClientInterceptor(
             wait_for_ready=details.wait_for_ready,
         )
 
+
+class UnaryUnaryInterceptor(_MeshCalls, grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    """The mesh steps for unary calls; awaits the call so cancellation propagates."""
+
     async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
         method = details.method.decode() if isinstance(details.method, bytes) else details.method
         with self._tracer.start_as_current_span(method, kind=SpanKind.CLIENT) as span:
@@ -63,6 +64,14 @@ class MeshClientInterceptor(
             except grpc.aio.AioRpcError as exc:
                 span.set_status(StatusCode.ERROR, exc.code().name)
                 raise
+
+
+class UnaryStreamInterceptor(_MeshCalls, grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
+    """The mesh steps for server-streaming calls.
+
+    A separate class on purpose: grpc.aio files an interceptor implementing
+    both interfaces under unary-unary only, silently skipping it for streams.
+    """
 
     async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
         method = details.method.decode() if isinstance(details.method, bytes) else details.method
@@ -120,5 +129,8 @@ def channel(
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.max_receive_message_length", 8 * 1024 * 1024),
         ],
-        interceptors=[MeshClientInterceptor(target=target, policy=policy, tracer=tracer)],
+        interceptors=[
+            UnaryUnaryInterceptor(target=target, policy=policy, tracer=tracer),
+            UnaryStreamInterceptor(target=target, policy=policy, tracer=tracer),
+        ],
     )

@@ -8,12 +8,18 @@ def _orders() -> list[customer_pb2.OrderBrief]:
     eta = timestamp_pb2.Timestamp(seconds=1_800_000_000)
     return [
         customer_pb2.OrderBrief(
-            order_id="ORD-20260002", awb="WB2222222222", title="Laptop stand",
-            status=customer_pb2.SHIPMENT_STATUS_IN_TRANSIT, eta=eta,
+            order_id="ORD-20260002",
+            awb="WB2222222222",
+            title="Laptop stand",
+            status=customer_pb2.SHIPMENT_STATUS_IN_TRANSIT,
+            eta=eta,
         ),
         customer_pb2.OrderBrief(
-            order_id="ORD-20260001", awb="WB1111111111", title="Running shoes",
-            status=customer_pb2.SHIPMENT_STATUS_DELIVERED, eta=eta,
+            order_id="ORD-20260001",
+            awb="WB1111111111",
+            title="Running shoes",
+            status=customer_pb2.SHIPMENT_STATUS_DELIVERED,
+            eta=eta,
         ),
     ]
 

@@ -21,8 +21,9 @@ async def test_ttl_expires_and_slides(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [1000.0]
     monkeypatch.setattr(time, "time", lambda: now[0])
     store = InMemorySessionStore(ttl_s=10)
-    record = SessionRecord("acme-retail", "acme-0001", "session-1",
-                           conversation_pb2.ConversationState())
+    record = SessionRecord(
+        "acme-retail", "acme-0001", "session-1", conversation_pb2.ConversationState()
+    )
     await store.put(record)
     now[0] += 8
     again = await store.get("acme-retail", "session-1")

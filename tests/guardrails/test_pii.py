@@ -31,5 +31,9 @@ def test_invalid_card_numbers_are_left_alone() -> None:
 
 
 def test_pseudonyms_are_stable_per_salt() -> None:
-    assert placeholder("EMAIL_ADDRESS", "a@b.co", "s1") == placeholder("EMAIL_ADDRESS", "a@b.co", "s1")
-    assert placeholder("EMAIL_ADDRESS", "a@b.co", "s1") != placeholder("EMAIL_ADDRESS", "a@b.co", "s2")
+    assert placeholder("EMAIL_ADDRESS", "a@b.co", "s1") == placeholder(
+        "EMAIL_ADDRESS", "a@b.co", "s1"
+    )
+    assert placeholder("EMAIL_ADDRESS", "a@b.co", "s1") != placeholder(
+        "EMAIL_ADDRESS", "a@b.co", "s2"
+    )

@@ -29,8 +29,13 @@ async def env(
     store.load(data)
     address = await serve(
         "orders",
-        [Registration("waybill.orders.v1.OrdersService",
-                      pb_grpc.add_OrdersServiceServicer_to_server, OrdersServicer(store))],
+        [
+            Registration(
+                "waybill.orders.v1.OrdersService",
+                pb_grpc.add_OrdersServiceServicer_to_server,
+                OrdersServicer(store),
+            )
+        ],
     )
     return pb_grpc.OrdersServiceStub(channels(address)), data
 
@@ -48,16 +53,19 @@ async def test_foreign_awb_is_indistinguishable_from_unknown(
     stub, data = env
     theirs = data.orders[0]
     other_user = await _not_found(
-        stub.GetShipment(pb.GetShipmentRequest(tenant_id="acme-retail", user_id="acme-0006",
-                                               awb=theirs.awb))
+        stub.GetShipment(
+            pb.GetShipmentRequest(tenant_id="acme-retail", user_id="acme-0006", awb=theirs.awb)
+        )
     )
     other_tenant = await _not_found(
-        stub.GetShipment(pb.GetShipmentRequest(tenant_id="globex-home", user_id=theirs.user_id,
-                                               awb=theirs.awb))
+        stub.GetShipment(
+            pb.GetShipmentRequest(tenant_id="globex-home", user_id=theirs.user_id, awb=theirs.awb)
+        )
     )
     unknown = await _not_found(
-        stub.GetShipment(pb.GetShipmentRequest(tenant_id="acme-retail", user_id="acme-0006",
-                                               awb="WB0000000001"))
+        stub.GetShipment(
+            pb.GetShipmentRequest(tenant_id="acme-retail", user_id="acme-0006", awb="WB0000000001")
+        )
     )
     assert other_user.details() == other_tenant.details() == unknown.details()
     infos = {str(error_info_of(e)) for e in (other_user, other_tenant, unknown)}
@@ -69,18 +77,27 @@ async def test_invalid_requests_name_the_rule(
 ) -> None:
     stub, _ = env
     with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await stub.GetEta(pb.GetEtaRequest(tenant_id="acme-retail", user_id="acme-0001",
-                                           awb="wb 1234", region="usa"))
+        await stub.GetEta(
+            pb.GetEtaRequest(
+                tenant_id="acme-retail", user_id="acme-0001", awb="wb 1234", region="usa"
+            )
+        )
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert {(v.field, v.reason) for v in violations_of(raised.value)} == {
         ("awb", "string.pattern"),
         ("region", "string.pattern"),
     }
     with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await stub.CreateRefund(pb.CreateRefundRequest(
-            tenant_id="acme-retail", user_id="acme-0001", order_id="ORD-20260001",
-            amount=money_pb2.Money(currency_code="USD", minor_units=0),
-            reason=1, idempotency_key="k" * 20))
+        await stub.CreateRefund(
+            pb.CreateRefundRequest(
+                tenant_id="acme-retail",
+                user_id="acme-0001",
+                order_id="ORD-20260001",
+                amount=money_pb2.Money(currency_code="USD", minor_units=0),
+                reason=1,
+                idempotency_key="k" * 20,
+            )
+        )
     assert [v.reason for v in violations_of(raised.value)] == ["refund.amount_positive"]
 
 
@@ -91,8 +108,11 @@ async def test_eta_and_photo_follow_the_shipment(
     owner = {o.awb: o.user_id for o in data.orders}
     tenant = {c.user_id: c.tenant_id for c in data.customers}
     for shipment in data.shipments:
-        scope = {"tenant_id": tenant[owner[shipment.awb]], "user_id": owner[shipment.awb],
-                 "awb": shipment.awb}
+        scope = {
+            "tenant_id": tenant[owner[shipment.awb]],
+            "user_id": owner[shipment.awb],
+            "awb": shipment.awb,
+        }
         if shipment.status == S.SHIPMENT_STATUS_DELIVERED:
             eta = (await stub.GetEta(pb.GetEtaRequest(**scope))).eta
             assert eta.delivered
@@ -120,9 +140,15 @@ async def test_writes_answer_unimplemented_not_success(
     stub, data = env
     order = data.orders[0]
     with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await stub.CreateRefund(pb.CreateRefundRequest(
-            tenant_id="acme-retail", user_id=order.user_id, order_id=order.order_id,
-            amount=money_pb2.Money(currency_code="USD", minor_units=100),
-            reason=1, idempotency_key="k" * 20))
+        await stub.CreateRefund(
+            pb.CreateRefundRequest(
+                tenant_id="acme-retail",
+                user_id=order.user_id,
+                order_id=order.order_id,
+                amount=money_pb2.Money(currency_code="USD", minor_units=100),
+                reason=1,
+                idempotency_key="k" * 20,
+            )
+        )
     assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
     assert "CreateRefund" in (raised.value.details() or "")

@@ -29,5 +29,8 @@ def test_unmatched_is_low_confidence() -> None:
 
 
 def test_follow_up_keeps_previous_intent_only_for_references() -> None:
-    assert keywords.classify("and the other one?", I.INTENT_TRACKING_ETA).intent == I.INTENT_TRACKING_ETA
+    assert (
+        keywords.classify("and the other one?", I.INTENT_TRACKING_ETA).intent
+        == I.INTENT_TRACKING_ETA
+    )
     assert keywords.classify("hello", I.INTENT_TRACKING_ETA).low_confidence

@@ -58,8 +58,13 @@ async def chain(
     recording = RecordingOrders(store)
     orders_addr = await serve(
         "orders",
-        [Registration("waybill.orders.v1.OrdersService",
-                      orders_grpc.add_OrdersServiceServicer_to_server, recording)],
+        [
+            Registration(
+                "waybill.orders.v1.OrdersService",
+                orders_grpc.add_OrdersServiceServicer_to_server,
+                recording,
+            )
+        ],
     )
     downstream = channel(orders_addr, policy=DeadlinePolicy(margin_s=0.02, min_s=0.005))
     tracking = TrackingServicer(
@@ -67,8 +72,13 @@ async def chain(
     )
     tracking_addr = await serve(
         "tracking",
-        [Registration("waybill.worker.v1.WorkerService",
-                      worker_grpc.add_WorkerServiceServicer_to_server, tracking)],
+        [
+            Registration(
+                "waybill.worker.v1.WorkerService",
+                worker_grpc.add_WorkerServiceServicer_to_server,
+                tracking,
+            )
+        ],
     )
     return worker_grpc.WorkerServiceStub(channels(tracking_addr)), recording, data
 

@@ -1,5 +1,12 @@
 from llm_pool.composer import Composer, count_tokens
-from llm_pool.generation import AnswerPlan, Finished, GenerationRequest, Prompt, StreamFailed, TextDelta
+from llm_pool.generation import (
+    AnswerPlan,
+    Finished,
+    GenerationRequest,
+    Prompt,
+    StreamFailed,
+    TextDelta,
+)
 from llm_pool.pool import LLMPool
 from workers.tracking.templates import TEMPLATES
 

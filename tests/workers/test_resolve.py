@@ -26,7 +26,9 @@ def test_awb_variants_normalise(text: str) -> None:
     assert find_awbs(text) == ["WB1234567890"]
 
 
-@pytest.mark.parametrize("text", ["WB123456789", "WB12345678901", "AWB1234567890x", "call 1234567890"])
+@pytest.mark.parametrize(
+    "text", ["WB123456789", "WB12345678901", "AWB1234567890x", "call 1234567890"]
+)
 def test_non_awbs_are_ignored(text: str) -> None:
     assert find_awbs(text) == []
 

@@ -1,0 +1,136 @@
+"""The foreground ``waybill up`` (with stand-in services), ``health`` and ``services``."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from cli import discovery, up
+from cli.launcher import REPO_ROOT
+from cli.main import main
+from cli.ports import free_base_port
+from runtime import mesh
+from tests.cli.fakes import alive, fake_mesh, wait_for
+
+
+@dataclass
+class Launcher:
+    """A running ``up_harness`` process and where its output goes."""
+
+    process: subprocess.Popen[bytes]
+    run_dir: Path
+    stdout: Path
+    stderr: Path
+
+    def output(self) -> tuple[str, str]:
+        return self.stdout.read_text(), self.stderr.read_text()
+
+
+@pytest.fixture
+def launcher(tmp_path: Path) -> Iterator[Launcher]:
+    run_dir = tmp_path / "run"
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [str(REPO_ROOT / "src"), str(REPO_ROOT / "gen"), str(REPO_ROOT)]
+        ),
+    }
+    base = free_base_port(len(mesh.SERVICES))
+    with out.open("wb") as fo, err.open("wb") as fe:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.cli.up_harness", str(run_dir), str(base)],
+            stdout=fo,
+            stderr=fe,
+            env=env,
+            cwd=REPO_ROOT,
+        )
+    running = Launcher(process, run_dir, out, err)
+    try:
+        wait_for(discovery.mesh_file(run_dir), 60.0)
+        yield running
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(30)
+
+
+def test_up_health_services_and_ctrl_c(
+    launcher: Launcher, capsys: pytest.CaptureFixture[str]
+) -> None:
+    info = discovery.load(launcher.run_dir)
+    pids = [e.pid for e in info.services.values()]
+    assert set(info.services) == {"orders", "tracking"}
+
+    assert main(["health", "--run-dir", str(launcher.run_dir)]) == 0
+    table = capsys.readouterr().out
+    assert "waybill.orders.v1.OrdersService" in table
+    assert "4/4 SERVING" in table
+
+    assert main(["services", "--run-dir", str(launcher.run_dir), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert "waybill.orders.v1.OrdersService" in listed["orders"]["services"]
+    assert "grpc.health.v1.Health" in listed["tracking"]["services"]
+
+    launcher.process.send_signal(signal.SIGINT)
+    assert launcher.process.wait(30) == 0
+    out, _ = launcher.output()
+    assert "SERVING  orders" in out
+    assert "chat: .venv/bin/waybill chat" in out
+    assert "stopped 2 services cleanly" in out
+    assert not any(alive(pid) for pid in pids if pid is not None)
+    assert not discovery.mesh_file(launcher.run_dir).exists()
+
+
+def test_up_exits_1_when_a_service_dies(launcher: Launcher) -> None:
+    info = discovery.load(launcher.run_dir)
+    tracking, orders = info.services["tracking"].pid, info.services["orders"].pid
+    assert tracking is not None
+    assert orders is not None
+    os.kill(tracking, signal.SIGKILL)
+    assert launcher.process.wait(30) == 1
+    _, err = launcher.output()
+    assert "tracking exited unexpectedly" in err
+    assert not alive(orders)
+
+
+def test_health_fails_when_a_service_is_down(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dead = f"127.0.0.1:{free_base_port(1)}"
+    discovery.write(
+        tmp_path, {"orders": discovery.ServiceEntry(dead, None, None)}, tmp_path / "c.json"
+    )
+    assert main(["health", "--run-dir", str(tmp_path), "--timeout", "2"]) == 1
+    assert "UNREACHABLE: UNAVAILABLE" in capsys.readouterr().out
+    assert main(["services", "--run-dir", str(tmp_path), "--timeout", "2"]) == 1
+    assert "unreachable: UNAVAILABLE" in capsys.readouterr().out
+
+
+def test_corrupt_mesh_file_is_a_failure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    discovery.mesh_file(tmp_path).write_text("{not json")
+    assert main(["health", "--run-dir", str(tmp_path)]) == 1
+    assert "not a valid mesh file" in capsys.readouterr().err
+
+
+def test_up_refuses_a_run_dir_in_use(tmp_path: Path) -> None:
+    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        discovery.write(tmp_path, {}, tmp_path / "c.json", launcher_pid=owner.pid)
+        err = io.StringIO()
+        m = fake_mesh(tmp_path, ["orders"])
+        assert up.run(m, timeout_s=10, out=io.StringIO(), err=err) == 1
+        assert "already runs" in err.getvalue()
+        assert m.poll() == {}
+    finally:
+        owner.kill()
+        owner.wait()
