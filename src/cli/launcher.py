@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from cli import discovery, probe
 from cli.ports import free_base_port
 from runtime import credentials, mesh
 
-__all__ = ["TENANTS", "Mesh", "MeshError", "Started", "free_base_port"]
+__all__ = ["TENANTS", "Mesh", "MeshError", "StartCancelled", "Started", "free_base_port"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 """Checkout root: children import from ``src`` and ``gen`` under it."""
@@ -52,6 +53,10 @@ class MeshError(RuntimeError):
         super().__init__(full)
         self.service = service
         self.log_tail = log_tail
+
+
+class StartCancelled(MeshError):
+    """The ``cancel`` event of ``start()`` was set (Ctrl-C in ``waybill up``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,11 +256,13 @@ class Mesh:
             )
         self._children[name] = _Child(process=process, log_offset=offset)
 
-    def wait_serving(self, name: str, timeout_s: float) -> None:
+    def wait_serving(
+        self, name: str, timeout_s: float, *, cancel: threading.Event | None = None
+    ) -> None:
         """Poll health every 50 ms until "" and each gRPC service of ``name`` are SERVING.
 
         Raises MeshError with the log tail if the process exits first or the
-        timeout passes.
+        timeout passes, StartCancelled as soon as ``cancel`` is set.
         """
         spec = mesh.spec(name)
         wanted = ("", *spec.grpc_services)
@@ -264,6 +271,8 @@ class Mesh:
         with probe.channel(self.addresses[name]) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             while True:
+                if cancel is not None and cancel.is_set():
+                    raise StartCancelled(f"start cancelled while waiting for {name}", service=name)
                 child = self._children.get(name)
                 if child is not None and (code := child.process.poll()) is not None:
                     raise MeshError(
@@ -289,12 +298,19 @@ class Mesh:
                 time.sleep(POLL_S)
 
     def start(
-        self, timeout_s: float = 60.0, *, on_ready: Callable[[Started], None] | None = None
+        self,
+        timeout_s: float = 60.0,
+        *,
+        on_ready: Callable[[Started], None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
         """Start every service in dependency order, each SERVING before the next.
 
-        ``timeout_s`` bounds the whole start. On any failure (or Ctrl-C) the
-        services already started are stopped before the error propagates.
+        ``timeout_s`` bounds the whole start; ``on_ready`` hears of each
+        service as it becomes SERVING; setting ``cancel`` (from a signal
+        handler, say) aborts with StartCancelled at the next poll, never in
+        the middle of spawning a process. On any failure the services already
+        started are stopped before the error propagates.
         """
         if self._children:
             raise MeshError("mesh already started")
@@ -308,7 +324,7 @@ class Mesh:
             for spec in self.specs:
                 began = time.monotonic()
                 self._spawn(spec.name)
-                self.wait_serving(spec.name, deadline - time.monotonic())
+                self.wait_serving(spec.name, deadline - time.monotonic(), cancel=cancel)
                 if on_ready is not None:
                     on_ready(
                         Started(

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,16 +36,12 @@ class Launcher:
         return self.stdout.read_text(), self.stderr.read_text()
 
 
-@pytest.fixture
-def launcher(tmp_path: Path) -> Iterator[Launcher]:
+def _spawn(tmp_path: Path, **extra_env: str) -> Launcher:
+    """Start ``tests.cli.up_harness`` (``waybill up`` over stand-ins) in the background."""
     run_dir = tmp_path / "run"
     out, err = tmp_path / "stdout", tmp_path / "stderr"
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(
-            [str(REPO_ROOT / "src"), str(REPO_ROOT / "gen"), str(REPO_ROOT)]
-        ),
-    }
+    path = os.pathsep.join([str(REPO_ROOT / "src"), str(REPO_ROOT / "gen"), str(REPO_ROOT)])
+    env = {**os.environ, "PYTHONPATH": path, **extra_env}
     base = free_base_port(len(mesh.SERVICES))
     with out.open("wb") as fo, err.open("wb") as fe:
         process = subprocess.Popen(
@@ -54,14 +51,23 @@ def launcher(tmp_path: Path) -> Iterator[Launcher]:
             env=env,
             cwd=REPO_ROOT,
         )
-    running = Launcher(process, run_dir, out, err)
+    return Launcher(process, run_dir, out, err)
+
+
+def _reap(launcher: Launcher) -> None:
+    if launcher.process.poll() is None:
+        launcher.process.send_signal(signal.SIGTERM)
+        launcher.process.wait(30)
+
+
+@pytest.fixture
+def launcher(tmp_path: Path) -> Iterator[Launcher]:
+    running = _spawn(tmp_path)
     try:
-        wait_for(discovery.mesh_file(run_dir), 60.0)
+        wait_for(discovery.mesh_file(running.run_dir), 60.0)
         yield running
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            process.wait(30)
+        _reap(running)
 
 
 def test_up_health_services_and_ctrl_c(
@@ -134,3 +140,32 @@ def test_up_refuses_a_run_dir_in_use(tmp_path: Path) -> None:
     finally:
         owner.kill()
         owner.wait()
+
+
+def test_ctrl_c_while_starting_leaves_nothing_behind(tmp_path: Path) -> None:
+    # Every stand-in stays NOT_SERVING, so the launcher is still starting orders.
+    running = _spawn(tmp_path, FAKE_READY_DELAY_S="60")
+    try:
+        log = running.run_dir / "logs" / "orders.log"
+        wait_for(log, 60.0)
+        pid = _pid_of_first_child(running)
+        running.process.send_signal(signal.SIGINT)
+        assert running.process.wait(30) == 0
+    finally:
+        _reap(running)
+    out, _ = running.output()
+    assert "SIGINT while starting" in out
+    assert not alive(pid)
+    assert not discovery.mesh_file(running.run_dir).exists()
+
+
+def _pid_of_first_child(running: Launcher) -> int:
+    """Pid of the launcher's child (orders), read from /proc (bounded wait)."""
+    children = Path(f"/proc/{running.process.pid}/task/{running.process.pid}/children")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = children.read_text().split()
+        if found:
+            return int(found[0])
+        time.sleep(0.05)
+    raise TimeoutError("the launcher started no child")

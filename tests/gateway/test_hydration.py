@@ -26,7 +26,7 @@ def _orders() -> list[customer_pb2.OrderBrief]:
 
 def test_identical_state_gives_byte_identical_blocks() -> None:
     a = render_block(customer_pb2.CUSTOMER_TIER_GOLD, "US-NY", _orders())
-    b = render_block(customer_pb2.CUSTOMER_TIER_GOLD, "US-NY", [o for o in _orders()])
+    b = render_block(customer_pb2.CUSTOMER_TIER_GOLD, "US-NY", list(_orders()))
     assert a.encode() == b.encode()
     assert hydrated(customer_pb2.CUSTOMER_TIER_GOLD, "US-NY", _orders()).block == a
 

@@ -129,7 +129,7 @@ def test_the_callers_deadline_reaches_orders(running_mesh: Mesh) -> None:
         timeout=2.0,
         session="session-deadline-1",
     )
-    (gateway,) = [line for line in rpc_lines(running_mesh.log_path("gateway"), trace_id)]
+    (gateway,) = rpc_lines(running_mesh.log_path("gateway"), trace_id)
     shipment = [
         line
         for line in rpc_lines(running_mesh.log_path("orders"), trace_id)
@@ -190,14 +190,14 @@ def test_invalid_requests_get_invalid_argument_naming_the_rule(
 def test_unknown_customer_awb_and_tenant_are_not_found(running_mesh: Mesh) -> None:
     with pytest.raises(grpc.RpcError) as raised:
         _turn(running_mesh, "acme-9999", "where is my order?", session="session-nf-1")
-    assert raised.value.code() == grpc.StatusCode.NOT_FOUND  # type: ignore[attr-defined]
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
     events = _turn(running_mesh, "acme-0001", "where is WB 0000 000 001?", session="session-nf-2")
     assert "couldn't find" in events[-1].final.answer
     with _channel(running_mesh, "orders") as ch, pytest.raises(grpc.RpcError) as raised:
         orders_grpc.OrdersServiceStub(ch).GetCustomer(
             orders.GetCustomerRequest(tenant_id="nobody-corp", user_id="acme-0001"), timeout=5
         )
-    assert raised.value.code() == grpc.StatusCode.NOT_FOUND  # type: ignore[attr-defined]
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 def test_bad_credentials_are_unauthenticated(running_mesh: Mesh) -> None:
@@ -209,7 +209,7 @@ def test_bad_credentials_are_unauthenticated(running_mesh: Mesh) -> None:
                 timeout=5,
             )
         )
-    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED  # type: ignore[attr-defined]
+    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
 def test_a_tenant_cannot_read_another_tenants_customer(running_mesh: Mesh) -> None:
@@ -221,7 +221,7 @@ def test_a_tenant_cannot_read_another_tenants_customer(running_mesh: Mesh) -> No
             tenant="globex-home",
             session="session-iso-1",
         )
-    assert raised.value.code() == grpc.StatusCode.NOT_FOUND  # type: ignore[attr-defined]
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 def test_unbuilt_contracts_answer_unimplemented(running_mesh: Mesh) -> None:
@@ -233,7 +233,8 @@ def test_unbuilt_contracts_answer_unimplemented(running_mesh: Mesh) -> None:
     assert error.code() == grpc.StatusCode.UNIMPLEMENTED
     assert "GetBudget" in error.details()
     info = error_info_of(error)
-    assert info is not None and info.reason == "NOT_IMPLEMENTED"
+    assert info is not None
+    assert info.reason == "NOT_IMPLEMENTED"
 
 
 def test_a_turn_for_an_unbuilt_worker_ends_with_an_explicit_error(running_mesh: Mesh) -> None:
@@ -246,11 +247,14 @@ def test_a_turn_for_an_unbuilt_worker_ends_with_an_explicit_error(running_mesh: 
             metadata=md,
             timeout=5,
         )
-        events = []
+        events: list[gw.TurnEvent] = []
+
+        def drain() -> None:
+            events.extend(response.event for response in call)
+
         with pytest.raises(grpc.RpcError) as raised:
-            for response in call:
-                events.append(response.event)
-    assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED  # type: ignore[attr-defined]
+            drain()
+    assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
     assert [e.WhichOneof("kind") for e in events] == ["error"]
     assert events[0].error.reason == "WORKER_NOT_AVAILABLE"
 

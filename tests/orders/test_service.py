@@ -7,6 +7,7 @@ from collections.abc import Callable
 import grpc
 import pytest
 from waybill.common.v1 import customer_pb2, money_pb2
+from waybill.orders.v1 import orders_pb2
 from waybill.orders.v1 import orders_service_pb2 as pb
 from waybill.orders.v1 import orders_service_pb2_grpc as pb_grpc
 
@@ -94,7 +95,7 @@ async def test_invalid_requests_name_the_rule(
                 user_id="acme-0001",
                 order_id="ORD-20260001",
                 amount=money_pb2.Money(currency_code="USD", minor_units=0),
-                reason=1,
+                reason=orders_pb2.REFUND_REASON_DELIVERY_FAILED,
                 idempotency_key="k" * 20,
             )
         )
@@ -131,7 +132,8 @@ async def test_eta_and_photo_follow_the_shipment(
             with pytest.raises(grpc.aio.AioRpcError) as raised:
                 await stub.GetDeliveryPhoto(pb.GetDeliveryPhotoRequest(**scope))
             info = error_info_of(raised.value)
-            assert info is not None and info.reason == "NOT_DELIVERED"
+            assert info is not None
+            assert info.reason == "NOT_DELIVERED"
 
 
 async def test_writes_answer_unimplemented_not_success(
@@ -146,7 +148,7 @@ async def test_writes_answer_unimplemented_not_success(
                 user_id=order.user_id,
                 order_id=order.order_id,
                 amount=money_pb2.Money(currency_code="USD", minor_units=100),
-                reason=1,
+                reason=orders_pb2.REFUND_REASON_DELIVERY_FAILED,
                 idempotency_key="k" * 20,
             )
         )

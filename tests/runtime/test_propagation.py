@@ -34,12 +34,14 @@ class RecordingOrders(OrdersServicer):
         super().__init__(store)
         self.remaining: list[float | None] = []
         self.cancelled = asyncio.Event()
+        self.arrived = asyncio.Event()
         self.delay = 0.0
 
     async def GetShipment(
         self, request: orders.GetShipmentRequest, context_: grpc.aio.ServicerContext
     ) -> orders.GetShipmentResponse:
         self.remaining.append(time_remaining())
+        self.arrived.set()
         try:
             await asyncio.sleep(self.delay)
         except asyncio.CancelledError:
@@ -130,8 +132,7 @@ async def test_caller_cancellation_cancels_the_downstream_call(
             pass
 
     task = asyncio.create_task(consume())
-    while not recording.remaining:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(recording.arrived.wait(), timeout=5)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

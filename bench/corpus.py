@@ -1,0 +1,62 @@
+"""Tracking questions customers actually ask, as the bench sends them.
+
+``CORE`` holds the four canonical phrasings; ``VARIANTS`` adds the casual,
+terse and polite forms real traffic is full of (the router and the semantic
+cache must cope with all of them); ``AWB_TEMPLATES`` name a shipment by its air
+waybill number and are used only for customers known to have one.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+CORE: tuple[str, ...] = (
+    "where is my order?",
+    "when will my package arrive?",
+    "can I see the delivery photo?",
+    "has my order shipped yet?",
+)
+
+VARIANTS: tuple[str, ...] = (
+    "Where is my order",
+    "where's my order??",
+    "wheres my package",
+    "Hi, could you tell me where my order is right now?",
+    "my order hasn't shown up yet, where is it?",
+    "When will my package arrive?",
+    "when is my delivery coming",
+    "what's the ETA on my parcel?",
+    "is my package arriving today?",
+    "Any update on when my order gets here?",
+    "Can I see the delivery photo?",
+    "the app says delivered but I can't find it - is there a photo?",
+    "where exactly was my parcel left?",
+    "has my order shipped?",
+    "is my order out for delivery?",
+    "why is my package late?",
+    "hello, I'd like a status update on my order please",
+    "track my order",
+)
+
+AWB_TEMPLATES: tuple[str, ...] = (
+    "track {awb}",
+    "Track {awb} please",
+    "where is {awb}?",
+    "what's the status of shipment {awb}?",
+    "when will {awb} be delivered?",
+    "can I see the delivery photo for {awb}?",
+    "{awb} still hasn't arrived, where is it?",
+)
+
+
+def pick(rng: random.Random, phrasings: Sequence[str], awbs: Sequence[str] = ()) -> str:
+    """One question: from ``phrasings``, or (when ``awbs`` is not empty and the
+    draw says so) one naming a random AWB of the customer.
+
+    The draw always consumes the same RNG calls for the same inputs, so a seeded
+    run repeats its exact question sequence.
+    """
+    if awbs and rng.random() < 0.35:
+        return rng.choice(AWB_TEMPLATES).format(awb=rng.choice(awbs))
+    return rng.choice(phrasings)
