@@ -247,7 +247,9 @@ class Chat:
         )
         ctx = response.context
         tier = _enum(customer_pb2.CustomerTier, ctx.tier, "CUSTOMER_TIER_").lower()
-        self._out.write(self._style.bold(f"{self.user_id}: {tier} tier, region {ctx.region}\n"))
+        self._out.write(
+            self._style.bold(f"{self.user_id}: {tier} tier, region {ctx.region}") + "\n"
+        )
         if not ctx.active_orders:
             self._out.write("no active orders\n")
         for order in ctx.active_orders:
@@ -335,6 +337,9 @@ class Chat:
                 return 0
             try:
                 self.send(message)
+            except KeyboardInterrupt:
+                # Ctrl-C at the confirmation prompt: nothing was decided, keep chatting.
+                self._err.write("\n(cancelled)\n")
             except grpc.RpcError as error:
                 self._err.write(rpc_error_line(error) + "\n")
                 self._err.flush()

@@ -322,6 +322,8 @@ class Mesh:
         atexit.register(self._kill_all)
         try:
             for spec in self.specs:
+                if cancel is not None and cancel.is_set():
+                    raise StartCancelled(f"start cancelled before {spec.name}")
                 began = time.monotonic()
                 self._spawn(spec.name)
                 self.wait_serving(spec.name, deadline - time.monotonic(), cancel=cancel)

@@ -6,14 +6,14 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
 from cli import discovery
-from cli.launcher import Mesh, MeshError, Started
+from cli.launcher import Mesh, MeshError, StartCancelled, Started
 from cli.render import Style, table, use_color
 
 CHAT_HINT = "chat: .venv/bin/waybill chat"
@@ -21,34 +21,23 @@ CHAT_HINT = "chat: .venv/bin/waybill chat"
 WATCH_S = 0.2
 
 
-class Interrupted(BaseException):
-    """SIGINT or SIGTERM arrived while the mesh was starting.
-
-    A BaseException, like KeyboardInterrupt, so that no ``except Exception``
-    on the way swallows it before Mesh.start() stops what it started.
-    """
-
-
 class StopSignals:
     """SIGINT and SIGTERM handling for the foreground launcher.
 
-    While starting, the first signal raises Interrupted (start() then stops
-    the children it started); afterwards it only sets ``requested``. A second
-    signal never interrupts the stop already under way.
+    The handler only records the signal and sets ``requested``; the launcher
+    acts on it at safe points (Mesh.start() polls it as its ``cancel``
+    event). Raising from the handler instead could land between fork and
+    bookkeeping in subprocess.Popen and orphan a child.
     """
 
     def __init__(self) -> None:
         self.requested = threading.Event()
         self.received: str | None = None
-        self.raising = True
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
-        if self.requested.is_set():
-            return
-        self.received = signal.Signals(signum).name
+        if self.received is None:
+            self.received = signal.Signals(signum).name
         self.requested.set()
-        if self.raising:
-            raise Interrupted(self.received)
 
     @contextmanager
     def installed(self) -> Iterator[StopSignals]:
@@ -89,7 +78,10 @@ def _summary(mesh: Mesh, out: TextIO) -> None:
         for name in mesh.names
     ]
     out.write(table(["service", "address", "pid", "log"], rows) + "\n")
-    out.write(f"{CHAT_HINT}\nCtrl-C stops every service.\n")
+    # The hint must work as typed: name the run dir unless it is the default one.
+    default = mesh.run_dir == discovery.DEFAULT_RUN_DIR.absolute()
+    hint = CHAT_HINT if default else f"{CHAT_HINT} --run-dir {mesh.run_dir}"
+    out.write(f"{hint}\nCtrl-C stops every service.\n")
     out.flush()
 
 
@@ -104,73 +96,70 @@ def _stopped(codes: dict[str, int | None], out: TextIO, style: Style) -> int:
     return 1
 
 
+class _Foreground:
+    """One ``waybill up`` run: start with progress lines, then watch."""
+
+    def __init__(self, mesh: Mesh, signals: StopSignals, out: TextIO, err: TextIO) -> None:
+        self.mesh = mesh
+        self.signals = signals
+        self.out = out
+        self.err = err
+        self.style = Style(use_color(out))
+
+    def _progress(self, started: Started) -> None:
+        ms = started.elapsed_s * 1000
+        self.out.write(
+            f"  {self.style.ok('SERVING')}  {started.name:<12} {started.address}  {ms:.0f} ms\n"
+        )
+        self.out.flush()
+
+    def start(self, timeout_s: float) -> int | None:
+        """Start the mesh; an exit status if it did not come up."""
+        began = time.monotonic()
+        self.out.write(f"starting {len(self.mesh.names)} services in {self.mesh.run_dir}\n")
+        self.out.flush()
+        try:
+            self.mesh.start(timeout_s, on_ready=self._progress, cancel=self.signals.requested)
+        except StartCancelled:
+            self.out.write(f"{self.signals.received} while starting: stopped what had started\n")
+            return 0
+        except MeshError as exc:
+            self.err.write(self.style.error(f"error: {exc}") + "\n")
+            return 1
+        self.out.write(f"mesh up in {(time.monotonic() - began) * 1000:.0f} ms\n")
+        _summary(self.mesh, self.out)
+        return None
+
+    def watch(self) -> int:
+        """Wait for a stop signal (then stop, 0) or a dead child (stop the rest, 1)."""
+        while not self.signals.requested.wait(WATCH_S):
+            dead = self.mesh.poll()
+            if dead:
+                name, code = next(iter(dead.items()))
+                self.err.write(
+                    self.style.error(f"error: {name} exited unexpectedly with status {code}")
+                    + f"\n--- last lines of {self.mesh.log_path(name)} ---\n"
+                    + self.mesh.log_tail(name)
+                    + "\n"
+                )
+                self.err.flush()
+                self.mesh.stop()
+                return 1
+        self.out.write(f"{self.signals.received}: stopping\n")
+        self.out.flush()
+        return _stopped(self.mesh.stop(), self.out, self.style)
+
+
 def run(mesh: Mesh, *, timeout_s: float, out: TextIO, err: TextIO) -> int:
     """Start ``mesh``, wait for a signal or a dead child, stop it; the exit status."""
-    style = Style(use_color(out))
     if _already_running(mesh.run_dir, err):
         return 1
-    began = time.monotonic()
-
-    def progress(started: Started) -> None:
-        ms = started.elapsed_s * 1000
-        out.write(f"  {style.ok('SERVING')}  {started.name:<12} {started.address}  {ms:.0f} ms\n")
-        out.flush()
-
     signals = StopSignals()
     with signals.installed():
+        foreground = _Foreground(mesh, signals, out, err)
         try:
-            return _serve(
-                mesh,
-                signals,
-                timeout_s=timeout_s,
-                progress=progress,
-                out=out,
-                err=err,
-                style=style,
-                began=began,
-            )
-        except Interrupted as exc:
-            # Mesh.start() already stopped what it had started; this covers a
-            # signal landing between start() returning and the wait loop.
-            mesh.stop()
-            out.write(f"{exc.args[0]} while starting: stopped what had started\n")
-            return 0
+            failed = foreground.start(timeout_s)
+            return failed if failed is not None else foreground.watch()
         finally:
-            # Idempotent; guarantees no child outlives the command on any error.
+            # Idempotent; no child outlives the command, whatever went wrong.
             mesh.stop()
-
-
-def _serve(
-    mesh: Mesh,
-    signals: StopSignals,
-    *,
-    timeout_s: float,
-    progress: Callable[[Started], None],
-    out: TextIO,
-    err: TextIO,
-    style: Style,
-    began: float,
-) -> int:
-    """Start, then watch until a stop signal or a dead child; the exit status."""
-    out.write(f"starting {len(mesh.names)} services in {mesh.run_dir}\n")
-    out.flush()
-    try:
-        mesh.start(timeout_s, on_ready=progress)
-    except MeshError as exc:
-        err.write(style.error(f"error: {exc}") + "\n")
-        return 1
-    signals.raising = False
-    out.write(f"mesh up in {(time.monotonic() - began) * 1000:.0f} ms\n")
-    _summary(mesh, out)
-    while not signals.requested.wait(WATCH_S):
-        dead = mesh.poll()
-        if dead:
-            name, code = next(iter(dead.items()))
-            err.write(style.error(f"error: {name} exited unexpectedly with status {code}") + "\n")
-            err.write(f"--- last lines of {mesh.log_path(name)} ---\n{mesh.log_tail(name)}\n")
-            err.flush()
-            mesh.stop()
-            return 1
-    out.write(f"{signals.received}: stopping\n")
-    out.flush()
-    return _stopped(mesh.stop(), out, style)

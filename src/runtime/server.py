@@ -115,12 +115,22 @@ async def serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     if ready is not None:
-        await ready()
-    await running.set_serving(True)
-    log.info(
-        "serving", extra={"address": f"{host}:{running.port}", "services": list(running.names)}
-    )
-    await stop.wait()
+        # A stop signal during warm-up (loading data, a model) is honoured at once.
+        warm = asyncio.ensure_future(ready())
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({warm, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not warm.done():
+            warm.cancel()
+            await asyncio.gather(warm, return_exceptions=True)
+        else:
+            stopping.cancel()
+            warm.result()
+    if not stop.is_set():
+        await running.set_serving(True)
+        log.info(
+            "serving", extra={"address": f"{host}:{running.port}", "services": list(running.names)}
+        )
+        await stop.wait()
     log.info("stopping", extra={"drain_s": settings.drain_s, "grace_s": settings.grace_s})
     await running.stop(drain_s=settings.drain_s, grace_s=settings.grace_s)
     if on_stop is not None:

@@ -6,12 +6,13 @@ import json
 import signal
 import socket
 import stat
+import threading
 from pathlib import Path
 
 import pytest
 
 from cli import discovery, probe
-from cli.launcher import Mesh, MeshError, Started
+from cli.launcher import Mesh, MeshError, StartCancelled, Started
 from runtime import credentials
 from tests.cli.fake_service import CRASH_MARKER
 from tests.cli.fakes import alive, fake_mesh
@@ -135,3 +136,13 @@ def test_restart_unknown_service(tmp_path: Path) -> None:
 def test_start_twice_is_refused(tmp_path: Path) -> None:
     with fake_mesh(tmp_path, ["orders"]) as m, pytest.raises(MeshError, match="already started"):
         m.start()
+
+
+def test_cancelled_start_spawns_nothing(tmp_path: Path) -> None:
+    cancel = threading.Event()
+    cancel.set()
+    m = fake_mesh(tmp_path, ["orders"])
+    with pytest.raises(StartCancelled):
+        m.start(cancel=cancel)
+    assert m.poll() == {}
+    assert not (tmp_path / "logs" / "orders.log").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,12 +35,31 @@ def new_trace() -> tuple[str, str]:
     return trace_id, f"00-{trace_id}-{secrets.token_hex(8)}-01"
 
 
-def rpc_lines(log: Path, trace_id: str) -> list[dict[str, Any]]:
-    """Access-log lines of one trace in a service's log."""
+def rpc_lines(
+    log: Path, trace_id: str, *, method: str = "", wait_s: float = 3.0
+) -> list[dict[str, Any]]:
+    """Access-log lines of one trace in a service's log (optionally of one method).
+
+    A server writes its access-log line when the handler returns, which can be
+    just after the client has its answer: wait a little for the line to appear.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        found = _read(log, trace_id, method)
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.02)
+
+
+def _read(log: Path, trace_id: str, method: str) -> list[dict[str, Any]]:
     found = []
     for line in log.read_text().splitlines():
         if trace_id in line:
             entry = json.loads(line)
-            if entry.get("msg") == "rpc" and entry.get("trace_id") == trace_id:
+            if (
+                entry.get("msg") == "rpc"
+                and entry.get("trace_id") == trace_id
+                and str(entry.get("method", "")).endswith(method)
+            ):
                 found.append(entry)
     return found

@@ -33,17 +33,8 @@ def slow_orders_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]
         yield started
 
 
-def _shipment_lines(m: Mesh, trace_id: str, *, wait_s: float = 5.0) -> list[dict[str, object]]:
-    deadline = time.monotonic() + wait_s
-    while True:
-        lines = [
-            line
-            for line in rpc_lines(m.log_path("orders"), trace_id)
-            if str(line["method"]).endswith("/GetShipment")
-        ]
-        if lines or time.monotonic() > deadline:
-            return lines
-        time.sleep(0.05)
+def _shipment_lines(m: Mesh, trace_id: str) -> list[dict[str, object]]:
+    return rpc_lines(m.log_path("orders"), trace_id, method="/GetShipment", wait_s=5.0)
 
 
 def _converse(m: Mesh, traceparent: str, timeout: float) -> grpc.Future:
@@ -99,7 +90,4 @@ def test_caller_cancellation_cancels_the_orders_call(slow_orders_mesh: Mesh) -> 
 
 
 def _started(m: Mesh, trace_id: str) -> bool:
-    return any(
-        str(line["method"]).endswith("/Classify")
-        for line in rpc_lines(m.log_path("router"), trace_id)
-    )
+    return bool(rpc_lines(m.log_path("router"), trace_id, method="/Classify", wait_s=0))
