@@ -3,14 +3,15 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
 
 .PHONY: up test chat health services protos bench setup fmt clean
 
-up: setup ## Run every service on loopback with seeded demo data (Ctrl-C stops all)
+up: ## Run every service on loopback with seeded demo data (Ctrl-C stops all)
+	bash scripts/setup.sh up
 	$(BIN)/waybill up
 
-test: setup ## Every check and test: ruff, mypy, buf lint/breaking/drift, pytest
+test: ## Every check and test: ruff, mypy, buf lint/breaking/drift, pytest
+	bash scripts/setup.sh test
 	bash scripts/check.sh
 
 chat: setup ## A terminal chat against the running platform
@@ -34,14 +35,8 @@ fmt: setup ## Format code and contracts
 	$(BIN)/ruff check --fix src tests bench scripts
 	$(BIN)/buf format -w
 
-setup: $(STAMP)
-
-$(STAMP): pyproject.toml
-	@echo "==> setting up $(VENV) (first run takes a minute)"
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-	@touch $(STAMP)
+setup: ## Virtual environment, dependencies, model files (idempotent)
+	bash scripts/setup.sh up
 
 clean:
 	rm -rf $(VENV) .waybill .mypy_cache .ruff_cache .pytest_cache

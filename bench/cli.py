@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from bench import endpoints, report, runner, scenarios, standard
+from bench import endpoints, plugins, report, runner, scenarios, standard
 from bench.endpoints import SetupError
 
 EXIT_OK = 0
@@ -212,11 +212,18 @@ def main(
     """Entry point; returns the exit code."""
     out = stdout or sys.stdout
     err = stderr or sys.stderr
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    extra = plugins.discover()
+    wanted = plugins.requested(arguments)
+    if wanted in extra:
+        return extra[wanted].main(arguments)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     if args.list_scenarios:
         for name in scenarios.names():
             print(f"{name:<12} {scenarios.get(name).description}", file=out)
+        for plugin in extra.values():
+            print(f"{plugin.name:<12} {plugin.description}", file=out)
         return EXIT_OK
     if args.standard and args.scenario:
         parser.error("--standard runs its own scenario; drop --scenario")
