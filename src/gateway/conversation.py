@@ -53,10 +53,8 @@ class Dependencies:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Conversation limits."""
+    """Conversation limits (the session store trims history)."""
 
-    history_turns: int = 10
-    """Exchanges (customer + assistant) kept in the session."""
     active_orders: int = 10
     """Active orders hydrated into the context block."""
 
@@ -303,9 +301,6 @@ class Conversations:
         reply = conversation_pb2.Turn(role=conversation_pb2.ROLE_ASSISTANT, text=answer)
         reply.create_time.CopyFrom(stamp.create_time)
         new.turns.extend([stamp, reply])
-        keep = self._limits.history_turns * 2
-        if len(new.turns) > keep:
-            del new.turns[: len(new.turns) - keep]
         record.state = new
         await self._sessions.put(record)
 

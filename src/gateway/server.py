@@ -14,14 +14,27 @@ from waybill.worker.v1 import worker_service_pb2_grpc as worker_grpc
 
 from gateway.auth import Authenticator
 from gateway.conversation import Conversations, Dependencies, Limits
+from gateway.redis_sessions import RedisSessionStore
 from gateway.service import GatewayServicer
-from gateway.sessions import InMemorySessionStore
+from gateway.sessions import InMemorySessionStore, SessionStore
 from runtime import credentials, mesh
 from runtime.client import channel
 from runtime.server import Registration, serve
 from runtime.settings import ServiceSettings, SettingsError, env_float, env_int, env_str
 
 log = logging.getLogger("waybill.gateway")
+
+
+def session_store() -> SessionStore:
+    """Redis when ``WAYBILL_REDIS_URL`` is set (the fleet), else in-process (embedded)."""
+    ttl_s = env_float("WAYBILL_SESSION_TTL_S", 1800.0, minimum=1)
+    turns = env_int("WAYBILL_SESSION_TURNS", 10, minimum=1)
+    url = env_str("WAYBILL_REDIS_URL", "")
+    if url:
+        prefix = env_str("WAYBILL_REDIS_PREFIX", "waybill:")
+        log.info("sessions in redis", extra={"prefix": prefix})
+        return RedisSessionStore.from_url(url, prefix=prefix, ttl_s=ttl_s, turns=turns)
+    return InMemorySessionStore(ttl_s=ttl_s, turns=turns)
 
 
 async def main() -> None:
@@ -56,8 +69,8 @@ async def main() -> None:
             intent_pb2.WORKER_HUMAN: negotiation,
         },
     )
-    sessions = InMemorySessionStore(ttl_s=env_float("WAYBILL_SESSION_TTL_S", 1800.0, minimum=1))
-    limits = Limits(history_turns=env_int("WAYBILL_SESSION_TURNS", 10, minimum=1))
+    sessions = session_store()
+    limits = Limits()
     servicer = GatewayServicer(
         auth=auth, conversations=Conversations(deps, sessions, limits), sessions=sessions, deps=deps
     )
@@ -65,6 +78,7 @@ async def main() -> None:
     async def on_stop() -> None:
         for ch in channels.values():
             await ch.close()
+        await sessions.close()
 
     await serve(
         settings,

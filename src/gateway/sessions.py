@@ -1,5 +1,11 @@
-"""Session storage behind one small interface; this module has the in-process
-store of the embedded default (a Redis store for the fleet shares the contract)."""
+"""Session storage behind one small contract, with two implementations: an
+in-process store for the embedded default and Redis for the fleet.
+
+Both keep a conversation bound to its tenant and customer, trim its history to
+the last N exchanges and slide a TTL (30 minutes by default) on every write.
+A session of one tenant is invisible to every other tenant: the tenant is part
+of the key.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from waybill.common.v1 import conversation_pb2
+
+DEFAULT_TTL_S = 1800.0
+DEFAULT_TURNS = 10
 
 
 @dataclass(slots=True)
@@ -19,7 +28,7 @@ class SessionRecord:
     session_id: str
     state: conversation_pb2.ConversationState
     expires_at: float = 0.0
-    """Wall-clock expiry (epoch seconds)."""
+    """Wall-clock expiry (epoch seconds), set by the store on put."""
 
 
 class SessionStore(Protocol):
@@ -30,15 +39,33 @@ class SessionStore(Protocol):
         ...
 
     async def put(self, record: SessionRecord) -> None:
-        """Store the session and slide its TTL."""
+        """Store the session, trimmed to the last N exchanges, and slide its TTL."""
         ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+def trim(state: conversation_pb2.ConversationState, turns: int) -> None:
+    """Keep the last ``turns`` exchanges (a customer message and its answer each)."""
+    keep = turns * 2
+    if len(state.turns) > keep:
+        del state.turns[: len(state.turns) - keep]
 
 
 class InMemorySessionStore:
     """Process-local sessions with a sliding TTL, for the embedded default."""
 
-    def __init__(self, *, ttl_s: float = 1800.0, max_sessions: int = 100_000) -> None:
+    def __init__(
+        self,
+        *,
+        ttl_s: float = DEFAULT_TTL_S,
+        turns: int = DEFAULT_TURNS,
+        max_sessions: int = 100_000,
+    ) -> None:
         self._ttl_s = ttl_s
+        self._turns = turns
         self._max = max_sessions
         self._data: dict[tuple[str, str], tuple[float, bytes, str]] = {}
 
@@ -55,10 +82,14 @@ class InMemorySessionStore:
         return SessionRecord(tenant_id, user_id, session_id, state, expires)
 
     async def put(self, record: SessionRecord) -> None:
-        """Store and slide the TTL; the oldest session goes when the store is full."""
+        """Store and slide the TTL; the least recently written session goes when full."""
+        trim(record.state, self._turns)
         key = (record.tenant_id, record.session_id)
         if key not in self._data and len(self._data) >= self._max:
             self._data.pop(next(iter(self._data)))
         record.expires_at = time.time() + self._ttl_s
-        self._data.pop(key, None)  # re-insert so iteration order is least recently used first
+        self._data.pop(key, None)  # re-insert: iteration order is least recently written first
         self._data[key] = (record.expires_at, record.state.SerializeToString(), record.user_id)
+
+    async def close(self) -> None:
+        """Nothing to release."""
