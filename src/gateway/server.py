@@ -53,8 +53,15 @@ async def main() -> None:
         ("waybill.guardrails.v1.GuardrailsService", None),
         ("waybill.router.v1.RouterService", "Classify"),
     ]
+    # The tracking worker is read-only by construction, so a turn it never
+    # started may be retried on UNAVAILABLE; the other workers write.
+    tracking_reads = [*reads, (mesh.WORKER_SERVICE, "RunTurn")]
     channels = {
-        name: channel(mesh.spec(name).address(), policy=policy, retry=reads)
+        name: channel(
+            mesh.spec(name).address(),
+            policy=policy,
+            retry=tracking_reads if name == "tracking" else reads,
+        )
         for name in ("guardrails", "router", "orders", "tracking", "policy", "negotiation")
     }
     negotiation = worker_grpc.WorkerServiceStub(channels["negotiation"])

@@ -103,8 +103,8 @@ def service_config(retry: Iterable[tuple[str, str | None]]) -> str:
                 "name": names,
                 "retryPolicy": {
                     "maxAttempts": 3,
-                    "initialBackoff": "0.01s",
-                    "maxBackoff": "0.1s",
+                    "initialBackoff": "0.1s",
+                    "maxBackoff": "0.3s",
                     "backoffMultiplier": 2,
                     "retryableStatusCodes": ["UNAVAILABLE"],
                 },
@@ -127,6 +127,11 @@ def channel(
             ("grpc.enable_retries", 1),
             ("grpc.service_config", service_config(retry)),
             ("grpc.keepalive_time_ms", 30_000),
+            # A restarted peer is reachable again within ~100 ms, not after
+            # the default exponential reconnect backoff of up to two minutes.
+            ("grpc.initial_reconnect_backoff_ms", 50),
+            ("grpc.min_reconnect_backoff_ms", 50),
+            ("grpc.max_reconnect_backoff_ms", 100),
             ("grpc.max_receive_message_length", 8 * 1024 * 1024),
         ],
         interceptors=[
