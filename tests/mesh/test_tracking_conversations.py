@@ -26,7 +26,7 @@ def _talk(m: Mesh, user_id: str, tenant: str = "acme-retail") -> Conversation:
 
 def _title_word(title: str) -> str:
     words = [w for w in re.findall(r"[A-Za-z]+", title) if len(w) > 3 and w.lower() != "more"]
-    return words[0].lower()
+    return str(words[0]).lower()
 
 
 @pytest.fixture(scope="module")
