@@ -1,9 +1,12 @@
-"""Outgoing calls: one client interceptor gives every call a deadline, the trace
-context, the request id and the tenant; channels retry idempotent RPCs on
-UNAVAILABLE through the service config.
+"""Outgoing calls: every call gets a deadline, the trace context, the request
+id and the tenant; channels retry idempotent RPCs on UNAVAILABLE through the
+service config.
 
-The stock OpenTelemetry aio client interceptor swallows cancellation; this one
-awaits the call itself, so cancelling the caller cancels the downstream call.
+This is a thin channel wrapper, not a grpc.aio client interceptor, for two
+reasons measured here: the aio interceptor machinery runs every call through
+extra tasks (about a tenth of the gateway's CPU), and the stock OpenTelemetry
+aio interceptor swallows cancellation. The wrapper hands back grpc's own call
+objects, so cancelling the caller cancels the downstream call natively.
 """
 
 from __future__ import annotations
@@ -14,73 +17,113 @@ from typing import Any
 
 import grpc
 from opentelemetry import propagate, trace
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import SpanKind
 
 from runtime import context
 from runtime.deadlines import DeadlinePolicy, outgoing_timeout
 
 
-def _metadata(details: Any, timeout_target: str) -> list[tuple[str, str]]:
-    items: list[tuple[str, str]] = list(details.metadata or ())
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    items.extend(carrier.items())
-    if rid := context.request_id.get():
-        items.append((context.REQUEST_ID_HEADER, rid))
-    if tenant := context.tenant_id.get():
-        items.append((context.TENANT_HEADER, tenant))
-    return items
+class _Calls:
+    """What every outgoing call carries."""
 
+    __slots__ = ("_policy", "_tracer")
 
-class _MeshCalls:
-    """Deadline, trace, request id and tenant on every outgoing call."""
-
-    def __init__(self, *, target: str, policy: DeadlinePolicy, tracer: trace.Tracer) -> None:
-        self._target = target
+    def __init__(self, policy: DeadlinePolicy, tracer: trace.Tracer) -> None:
         self._policy = policy
         self._tracer = tracer
 
-    def _prepare(self, details: Any) -> Any:
-        method = details.method.decode() if isinstance(details.method, bytes) else details.method
-        timeout = outgoing_timeout(self._policy, budget_s=details.timeout, target=method)
-        return grpc.aio.ClientCallDetails(
-            method=details.method,
-            timeout=timeout,
-            metadata=grpc.aio.Metadata(*_metadata(details, method)),
-            credentials=details.credentials,
-            wait_for_ready=details.wait_for_ready,
-        )
-
-
-class UnaryUnaryInterceptor(_MeshCalls, grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
-    """The mesh steps for unary calls; awaits the call so cancellation propagates."""
-
-    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
-        method = details.method.decode() if isinstance(details.method, bytes) else details.method
-        with self._tracer.start_as_current_span(method, kind=SpanKind.CLIENT) as span:
-            call = await continuation(self._prepare(details), request)
-            try:
-                return await call
-            except grpc.aio.AioRpcError as exc:
-                span.set_status(StatusCode.ERROR, exc.code().name)
-                raise
-
-
-class UnaryStreamInterceptor(_MeshCalls, grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
-    """The mesh steps for server-streaming calls.
-
-    A separate class on purpose: grpc.aio files an interceptor implementing
-    both interfaces under unary-unary only, silently skipping it for streams.
-    """
-
-    async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
-        method = details.method.decode() if isinstance(details.method, bytes) else details.method
+    def prepare(
+        self, method: str, timeout: float | None, metadata: Any
+    ) -> tuple[float, list[tuple[str, str]], trace.Span]:
+        """The timeout, the metadata and the client span of one call."""
+        budget = outgoing_timeout(self._policy, budget_s=timeout, target=method)
         span = self._tracer.start_span(method, kind=SpanKind.CLIENT)
-        with trace.use_span(span, end_on_exit=False):
-            prepared = self._prepare(details)
-        call = await continuation(prepared, request)
+        items: list[tuple[str, str]] = list(metadata or ())
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier, context=trace.set_span_in_context(span))
+        items.extend(carrier.items())
+        if rid := context.request_id.get():
+            items.append((context.REQUEST_ID_HEADER, rid))
+        if tenant := context.tenant_id.get():
+            items.append((context.TENANT_HEADER, tenant))
+        return budget, items, span
+
+
+class _UnaryUnary:
+    __slots__ = ("_calls", "_inner", "_method")
+
+    def __init__(self, inner: Any, method: str, calls: _Calls) -> None:
+        self._inner = inner
+        self._method = method
+        self._calls = calls
+
+    def __call__(
+        self,
+        request: Any,
+        *,
+        timeout: float | None = None,
+        metadata: Any = None,
+        credentials: Any = None,
+        wait_for_ready: bool | None = None,
+        compression: Any = None,
+    ) -> Any:
+        budget, items, span = self._calls.prepare(self._method, timeout, metadata)
+        call = self._inner(
+            request,
+            timeout=budget,
+            metadata=grpc.aio.Metadata(*items),
+            credentials=credentials,
+            wait_for_ready=wait_for_ready,
+            compression=compression,
+        )
         call.add_done_callback(lambda _call: span.end())
         return call
+
+
+class _UnaryStream(_UnaryUnary):
+    __slots__ = ()
+
+
+class MeshChannel:
+    """A grpc.aio channel whose every call carries the mesh's deadline and context."""
+
+    def __init__(self, channel: grpc.aio.Channel, *, policy: DeadlinePolicy) -> None:
+        self._channel = channel
+        self._calls = _Calls(policy, trace.get_tracer("waybill.client"))
+
+    def unary_unary(
+        self,
+        method: str,
+        request_serializer: Any = None,
+        response_deserializer: Any = None,
+        _registered_method: bool | None = False,
+    ) -> _UnaryUnary:
+        """A callable for a unary method (used by generated stubs)."""
+        inner = self._channel.unary_unary(
+            method, request_serializer, response_deserializer, _registered_method
+        )
+        return _UnaryUnary(inner, method, self._calls)
+
+    def unary_stream(
+        self,
+        method: str,
+        request_serializer: Any = None,
+        response_deserializer: Any = None,
+        _registered_method: bool | None = False,
+    ) -> _UnaryStream:
+        """A callable for a server-streaming method (used by generated stubs)."""
+        inner = self._channel.unary_stream(
+            method, request_serializer, response_deserializer, _registered_method
+        )
+        return _UnaryStream(inner, method, self._calls)
+
+    def get_state(self, try_to_connect: bool = False) -> grpc.ChannelConnectivity:
+        """Connectivity of the underlying channel."""
+        return self._channel.get_state(try_to_connect)
+
+    async def close(self, grace: float | None = None) -> None:
+        """Close the underlying channel."""
+        await self._channel.close(grace)
 
 
 def service_config(retry: Iterable[tuple[str, str | None]]) -> str:
@@ -118,10 +161,9 @@ def channel(
     *,
     policy: DeadlinePolicy,
     retry: Sequence[tuple[str, str | None]] = (),
-) -> grpc.aio.Channel:
-    """An insecure loopback/cluster channel with the mesh interceptor."""
-    tracer = trace.get_tracer("waybill.client")
-    return grpc.aio.insecure_channel(
+) -> MeshChannel:
+    """An insecure loopback/cluster channel that carries the mesh's call context."""
+    inner = grpc.aio.insecure_channel(
         target,
         options=[
             ("grpc.enable_retries", 1),
@@ -134,8 +176,5 @@ def channel(
             ("grpc.max_reconnect_backoff_ms", 100),
             ("grpc.max_receive_message_length", 8 * 1024 * 1024),
         ],
-        interceptors=[
-            UnaryUnaryInterceptor(target=target, policy=policy, tracer=tracer),
-            UnaryStreamInterceptor(target=target, policy=policy, tracer=tracer),
-        ],
     )
+    return MeshChannel(inner, policy=policy)

@@ -17,6 +17,7 @@ from typing import Any
 
 import grpc
 import protovalidate
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -81,6 +82,9 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self._faults = faults or FaultInjection()
         self._validator = protovalidate.Validator()
         self._cache: dict[str, grpc.RpcMethodHandler] = {}
+        # Label lookups cost more than the increments: keep the children.
+        self._counters: dict[tuple[str, str], Any] = {}
+        self._histograms: dict[str, Any] = {}
 
     async def intercept_service(
         self,
@@ -97,6 +101,19 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         wrapped = self._wrap(method, handler)
         self._cache[method] = wrapped
         return wrapped
+
+    def _counter(self, method: str, code: str) -> Any:
+        key = (method, code)
+        child = self._counters.get(key)
+        if child is None:
+            child = self._counters[key] = metrics.RPC_TOTAL.labels(self._service, method, code)
+        return child
+
+    def _histogram(self, method: str) -> Any:
+        child = self._histograms.get(method)
+        if child is None:
+            child = self._histograms[method] = metrics.RPC_SECONDS.labels(self._service, method)
+        return child
 
     # -- wrapping -------------------------------------------------------------------------
 
@@ -166,8 +183,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             context.tenant_id.set(md.get(context.TENANT_HEADER, "")),
             context.deadline.set(None if remaining is None else time.monotonic() + remaining),
         )
-        state.span_cm = trace.use_span(span, end_on_exit=False)
-        state.span_cm.__enter__()
+        state.span_token = otel_context.attach(trace.set_span_in_context(span))
         span.set_attribute(telemetry.ATTR_RPC_METHOD, method)
         if state.deadline_ms is not None:
             span.set_attribute(telemetry.ATTR_DEADLINE_MS, state.deadline_ms)
@@ -247,8 +263,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         span.set_attribute(telemetry.ATTR_RPC_STATUS, state.code)
         if state.code != "OK":
             span.set_status(StatusCode.ERROR, state.code)
-        metrics.RPC_TOTAL.labels(self._service, state.short, state.code).inc()
-        metrics.RPC_SECONDS.labels(self._service, state.short).observe(elapsed)
+        self._counter(state.short, state.code).inc()
+        self._histogram(state.short).observe(elapsed)
         if self._access_log:
             extra: dict[str, Any] = {
                 "method": state.method,
@@ -261,8 +277,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 extra["reason"] = state.reason
             log.info("rpc", extra=extra)
         span.end()
-        if state.span_cm is not None:
-            state.span_cm.__exit__(None, None, None)
+        if state.span_token is not None:
+            otel_context.detach(state.span_token)
         rid, tenant, deadline = state.tokens
         context.deadline.reset(deadline)
         context.tenant_id.reset(tenant)
@@ -279,7 +295,7 @@ class _CallState:
         "reason",
         "short",
         "span",
-        "span_cm",
+        "span_token",
         "started",
         "tokens",
     )
@@ -300,5 +316,5 @@ class _CallState:
         self.deadline_ms = deadline_ms
         self.code = "OK"
         self.reason = ""
-        self.span_cm: Any = None
+        self.span_token: Any = None
         self.tokens: tuple[Any, Any, Any] = (None, None, None)

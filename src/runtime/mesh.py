@@ -83,3 +83,37 @@ def start_order() -> list[ServiceSpec]:
     for s in SERVICES:
         visit(s)
     return ordered
+
+
+@dataclass(frozen=True, slots=True)
+class HttpServiceSpec:
+    """How to run and reach a process that speaks HTTP, not gRPC (the REST edge).
+
+    Kept apart from ``SERVICES`` on purpose: everything that walks that table
+    (gRPC health, reflection, base-port layout) assumes a gRPC server.
+    """
+
+    name: str
+    """Short name used in env vars, logs and the CLI (``edge``)."""
+    module: str
+    """``python -m <module>`` runs it."""
+    default_port: int
+    """Loopback port in the embedded default."""
+    health_path: str
+    """``GET`` path that answers 200 once it can serve."""
+    depends_on: tuple[str, ...] = ()
+    """gRPC services it calls; the launcher starts it after them."""
+
+    @property
+    def env_var(self) -> str:
+        """The variable that overrides its address: ``WAYBILL_EDGE_ADDR``."""
+        return f"WAYBILL_{self.name.upper()}_ADDR"
+
+    def address(self, env: dict[str, str] | None = None) -> str:
+        """Its ``host:port``, from the environment or the default."""
+        source = os.environ if env is None else env
+        return source.get(self.env_var) or f"127.0.0.1:{self.default_port}"
+
+
+EDGE = HttpServiceSpec("edge", "edge", 8080, "/healthz", ("gateway",))
+"""The REST edge in front of the gateway: browsers and plain HTTP clients."""

@@ -15,6 +15,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,15 @@ ATTR_TOOL = "waybill.worker.tool"
 
 def configure(service: str) -> trace.Tracer:
     """Install a tracer provider for ``service`` and return its tracer."""
-    provider = TracerProvider(resource=Resource.create({"service.name": f"waybill-{service}"}))
     exporter = os.environ.get("OTEL_TRACES_EXPORTER", "none").lower()
+    # With nowhere to export spans, record none: trace and span ids still flow
+    # through metadata and logs, and every hop saves the cost of recording.
+    sampler = None
+    if exporter == "none" and not os.environ.get("OTEL_TRACES_SAMPLER"):
+        sampler = ALWAYS_OFF
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": f"waybill-{service}"}), sampler=sampler
+    )
     if exporter == "console":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
     elif exporter == "otlp":

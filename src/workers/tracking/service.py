@@ -17,9 +17,17 @@ from waybill.worker.v1 import tools_pb2
 from waybill.worker.v1 import worker_service_pb2 as pb
 from waybill.worker.v1 import worker_service_pb2_grpc as pb_grpc
 
-from llm_pool.generation import AnswerPlan, Finished, GenerationRequest, Prompt, TextDelta
+from llm_pool.generation import (
+    AnswerPlan,
+    Finished,
+    GenerationRequest,
+    Prompt,
+    StreamFailed,
+    TextDelta,
+)
 from llm_pool.pool import LLMPool
 from runtime.errors import DeadlineExceeded, FailedPrecondition, Unavailable
+from workers.coalesce import DeltaCoalescer
 from workers.tools import ToolLog, is_code, reason_of
 from workers.tracking.resolve import Target, resolve
 
@@ -135,11 +143,16 @@ class TrackingServicer(pb_grpc.WorkerServiceServicer):
             ),
             plan=plan,
         )
+        pending = DeltaCoalescer()
         async for event in self._pool.stream(generation):
             if isinstance(event, TextDelta):
                 answer.append(event.text)
-                yield pb.RunTurnResponse(delta=events_pb2.TextDelta(text=event.text))
-            elif isinstance(event, Finished):
+                if (ready := pending.add(event.text)) is not None:
+                    yield pb.RunTurnResponse(delta=events_pb2.TextDelta(text=ready))
+                continue
+            if (rest := pending.flush()) is not None:
+                yield pb.RunTurnResponse(delta=events_pb2.TextDelta(text=rest))
+            if isinstance(event, Finished):
                 usage.input_tokens += event.input_tokens
                 usage.output_tokens += event.output_tokens
                 usage.generations.add(
@@ -150,7 +163,7 @@ class TrackingServicer(pb_grpc.WorkerServiceServicer):
                     time_to_first_token_us=event.time_to_first_token_us,
                     finish_reason=event.finish_reason,
                 )
-            else:
+            elif isinstance(event, StreamFailed):
                 yield pb.RunTurnResponse(
                     error=events_pb2.TurnError(
                         code=event.code,
@@ -160,6 +173,8 @@ class TrackingServicer(pb_grpc.WorkerServiceServicer):
                     )
                 )
                 return
+        if (rest := pending.flush()) is not None:
+            yield pb.RunTurnResponse(delta=events_pb2.TextDelta(text=rest))
         yield pb.RunTurnResponse(
             result=pb.TurnResult(state=state, usage=usage, answer="".join(answer))
         )
