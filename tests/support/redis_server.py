@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+import redis as redis_sync
 import redis.asyncio as redis
 
 REDIS_URL = os.environ.get("WAYBILL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -48,3 +49,16 @@ async def redis_client() -> AsyncIterator[tuple[redis.Redis, str]]:
     client, prefix = await connect()
     yield client, prefix
     await cleanup(client, prefix)
+
+
+def sync_prefix_or_skip() -> tuple[redis_sync.Redis, str]:
+    """The synchronous twin of ``connect`` for module-scoped (non-async) fixtures."""
+    client = redis_sync.Redis.from_url(REDIS_URL, socket_timeout=2.0, socket_connect_timeout=2.0)
+    try:
+        client.ping()
+    except (redis_sync.ConnectionError, OSError):
+        client.close()
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"no Redis at {REDIS_URL}: CI must run the Redis tests")
+        pytest.skip(f"no Redis at {REDIS_URL} (set WAYBILL_TEST_REDIS_URL); skipping")
+    return client, f"waybill-test-{uuid.uuid4().hex[:12]}:"
