@@ -1,4 +1,4 @@
-"""Caller authentication: API keys bound to a tenant (JWT arrives with the auth issue)."""
+"""Caller authentication: API keys bound to a tenant (bearer JWTs are not accepted yet)."""
 
 from __future__ import annotations
 

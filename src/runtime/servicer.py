@@ -48,3 +48,15 @@ def _service_descriptor(service: str) -> ServiceDescriptor:
     from google.protobuf import descriptor_pool
 
     return descriptor_pool.Default().FindServiceByName(service)
+
+
+async def serve_unbuilt(name: str, *, add: Any, base: type, planned: str) -> None:
+    """Run service ``name`` whose contract is served but not built: health and
+    reflection answer, requests are validated, every method says UNIMPLEMENTED."""
+    from runtime import mesh
+    from runtime.server import Registration, serve
+    from runtime.settings import ServiceSettings
+
+    service = mesh.spec(name).grpc_services[0]
+    servicer = unimplemented_servicer(base, service, planned)
+    await serve(ServiceSettings.from_env(name), [Registration(service, add, servicer)])

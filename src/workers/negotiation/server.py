@@ -1,23 +1,18 @@
-"""Wiring of the negotiation process. Its contract is served; every method answers
-UNIMPLEMENTED with a clear message until the negotiation worker and its refund
-state machine are built."""
+"""Wiring of the negotiation process: its contract is served, every method answers
+UNIMPLEMENTED with a clear message until refunds and disputes are not built yet."""
 
 from __future__ import annotations
 
 from waybill.worker.v1 import worker_service_pb2_grpc as pb_grpc
 
-from runtime import mesh
-from runtime.server import Registration, serve
-from runtime.servicer import unimplemented_servicer
-from runtime.settings import ServiceSettings
-
-SERVICE = "waybill.worker.v1.WorkerService"
-PLANNED = "the negotiation worker and its refund state machine are built"
+from runtime.servicer import serve_unbuilt
 
 
 async def main() -> None:
     """Serve the contract (UNIMPLEMENTED for now)."""
-    settings = ServiceSettings.from_env("negotiation")
-    servicer = unimplemented_servicer(pb_grpc.WorkerServiceServicer, SERVICE, PLANNED)
-    add = pb_grpc.add_WorkerServiceServicer_to_server
-    await serve(settings, [Registration(mesh.spec("negotiation").grpc_services[0], add, servicer)])
+    await serve_unbuilt(
+        "negotiation",
+        add=pb_grpc.add_WorkerServiceServicer_to_server,
+        base=pb_grpc.WorkerServiceServicer,
+        planned="refunds and disputes are not built yet",
+    )
