@@ -45,6 +45,8 @@ class MeshInfo:
     """Whether it came from ``mesh.json`` (False: mesh table defaults)."""
     launcher_pid: int | None = None
     """Pid of the ``waybill up`` process that wrote the file."""
+    edge: ServiceEntry | None = None
+    """The REST edge (HTTP, so not among ``services``), when the launcher started one."""
 
     def addresses(self) -> dict[str, str]:
         """Service name -> ``host:port``."""
@@ -62,6 +64,7 @@ def write(
     credentials: Path,
     *,
     launcher_pid: int | None = None,
+    edge: ServiceEntry | None = None,
 ) -> Path:
     """Write ``mesh.json`` atomically (readers never see half a file)."""
     path = mesh_file(run_dir)
@@ -72,6 +75,8 @@ def write(
         "credentials": str(credentials),
         "launcher_pid": os.getpid() if launcher_pid is None else launcher_pid,
     }
+    if edge is not None:
+        payload["edge"] = {"address": edge.address, "pid": edge.pid, "log": edge.log}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(payload, indent=2) + "\n")
     os.replace(tmp, path)
@@ -111,6 +116,16 @@ def load(run_dir: Path) -> MeshInfo:
         }
         credentials = Path(data.get("credentials") or run_dir / CREDENTIALS_FILE)
         launcher = data.get("launcher_pid")
+        raw_edge = data.get("edge")
+        edge = (
+            ServiceEntry(
+                address=str(raw_edge["address"]),
+                pid=int(raw_edge["pid"]) if raw_edge.get("pid") is not None else None,
+                log=str(raw_edge["log"]) if raw_edge.get("log") is not None else None,
+            )
+            if raw_edge is not None
+            else None
+        )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise DiscoveryError(f"{path} is not a valid mesh file: {exc}") from None
     return MeshInfo(
@@ -118,6 +133,7 @@ def load(run_dir: Path) -> MeshInfo:
         credentials=credentials,
         from_file=True,
         launcher_pid=int(launcher) if launcher is not None else None,
+        edge=edge,
     )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TextIO
 
 from cli import discovery, probe
+from cli.http_probe import check_http
 from cli.render import Style, table, use_color
 from runtime import mesh
 
@@ -57,6 +58,14 @@ def run(run_dir: Path, *, timeout_s: float, out: TextIO, err: TextIO) -> int:
             serving += ok
             shown = style.ok(status) if ok else style.error(status)
             rows.append([name, info.services[name].address, service or SERVER, shown])
+    if info.edge is not None:
+        # The REST edge speaks HTTP: its /healthz stands in for gRPC health.
+        status = check_http(info.edge.address, mesh.EDGE.health_path, timeout_s)
+        total += 1
+        ok = status == probe.SERVING
+        serving += ok
+        shown = style.ok(status) if ok else style.error(status)
+        rows.append(["edge", info.edge.address, f"GET {mesh.EDGE.health_path}", shown])
     out.write(source_line(info, run_dir) + "\n")
     out.write(table(["process", "address", "service", "status"], rows) + "\n")
     out.write(f"{serving}/{total} SERVING\n")

@@ -26,6 +26,7 @@ from types import TracebackType
 from grpc_health.v1 import health_pb2_grpc
 
 from cli import discovery, probe
+from cli.http_probe import check_http
 from cli.ports import free_base_port
 from runtime import credentials, mesh
 
@@ -121,6 +122,14 @@ class Mesh:
     ``WAYBILL_<NAME>_ADDR``, the credentials file, the data dir), then
     ``per_service_env[name]``; its own address and ``PYTHONPATH``
     (``src`` and ``gen`` first) are always the launcher's.
+
+    ``edge=True`` also starts the REST edge (``mesh.EDGE``, HTTP) once the
+    gateway is SERVING and waits for its ``/healthz``. It gets the run's
+    credentials file as demo credentials: this launcher is the embedded
+    default, on loopback. With ``base_port`` it listens on ``base +
+    len(SERVICES)``. It is a child like the others (``pid``, ``poll``,
+    ``stop``, ``log_path``) but not one of ``names``/``addresses``, which
+    list gRPC services only.
     """
 
     def __init__(
@@ -133,6 +142,7 @@ class Mesh:
         per_service_env: Mapping[str, Mapping[str, str]] | None = None,
         python: str = sys.executable,
         modules: Mapping[str, str] | None = None,
+        edge: bool = False,
     ) -> None:
         self.run_dir = Path(run_dir).absolute()
         self.credentials_path = self.run_dir / discovery.CREDENTIALS_FILE
@@ -143,12 +153,15 @@ class Mesh:
         self._python = python
         self._modules = dict(modules or {})
         for name in (*self._per_service_env, *self._modules):
-            mesh.spec(name)  # KeyError naming the known services
+            if name != mesh.EDGE.name:
+                mesh.spec(name)  # KeyError naming the known services
         wanted = set(mesh.BY_NAME if services is None else services)
         for name in wanted:
             mesh.spec(name)
         self.specs: list[mesh.ServiceSpec] = [s for s in mesh.start_order() if s.name in wanted]
         self.addresses: dict[str, str] = self._addresses(base_port)
+        self.edge_address: str | None = self._edge_address(base_port) if edge else None
+        """The REST edge's ``host:port``; None when this mesh runs no edge."""
         self._children: dict[str, _Child] = {}
         self._published = False
 
@@ -163,6 +176,30 @@ class Mesh:
                 found[s.name] = self._env[s.env_var]
         return found
 
+    def _edge_address(self, base_port: int | None) -> str:
+        if self._env.get(mesh.EDGE.env_var) or base_port is None:
+            return mesh.EDGE.address({**os.environ, **self._env})
+        return f"127.0.0.1:{base_port + len(mesh.SERVICES)}"
+
+    @property
+    def edge_url(self) -> str | None:
+        """The chat page's address, when this mesh runs an edge."""
+        if self.edge_address is None:
+            return None
+        host, _, port = self.edge_address.rpartition(":")
+        return f"http://{host}:{port}/"
+
+    def _address(self, name: str) -> str:
+        if name == mesh.EDGE.name:
+            if self.edge_address is None:
+                raise KeyError("this mesh runs no edge (Mesh(edge=True) starts one)")
+            return self.edge_address
+        return self.addresses[name]
+
+    @staticmethod
+    def _depends_on(name: str) -> tuple[str, ...]:
+        return mesh.EDGE.depends_on if name == mesh.EDGE.name else mesh.spec(name).depends_on
+
     # -- environment and files ------------------------------------------------
 
     def child_env(self, name: str) -> dict[str, str]:
@@ -171,8 +208,14 @@ class Mesh:
         env.update({s.env_var: self.addresses[s.name] for s in mesh.SERVICES})
         env[credentials.CREDENTIALS_ENV] = str(self.credentials_path)
         env["WAYBILL_DATA_DIR"] = str(self.data_dir)
+        if name == mesh.EDGE.name:
+            # Only the launcher (embedded default, loopback) hands out demo credentials.
+            env["WAYBILL_EDGE_DEMO_CREDENTIALS"] = str(self.credentials_path)
         env.update(self._per_service_env.get(name, {}))
-        env[mesh.spec(name).env_var] = self.addresses[name]
+        if name == mesh.EDGE.name:
+            env[mesh.EDGE.env_var] = self._address(name)
+        else:
+            env[mesh.spec(name).env_var] = self.addresses[name]
         inherited = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
         env["PYTHONPATH"] = os.pathsep.join(
             [str(REPO_ROOT / "src"), str(REPO_ROOT / "gen"), *inherited]
@@ -182,6 +225,8 @@ class Mesh:
 
     def module(self, name: str) -> str:
         """The module ``python -m`` runs for service ``name``."""
+        if name == mesh.EDGE.name:
+            return self._modules.get(name, mesh.EDGE.module)
         return self._modules.get(name, mesh.spec(name).module)
 
     def log_path(self, name: str) -> Path:
@@ -232,7 +277,7 @@ class Mesh:
             raise KeyError(f"service {name!r} is not running in this mesh") from None
 
     def _spawn(self, name: str) -> None:
-        address = self.addresses[name]
+        address = self._address(name)
         if _port_taken(address):
             raise MeshError(
                 f"{name}: {address} is already in use (a mesh still running? see `waybill health`)",
@@ -297,6 +342,54 @@ class Mesh:
                     )
                 time.sleep(POLL_S)
 
+    def wait_edge(self, timeout_s: float, *, cancel: threading.Event | None = None) -> None:
+        """Poll the edge's ``/healthz`` every 50 ms until it answers 200.
+
+        Raises MeshError with the log tail if the process exits first or the
+        timeout passes, StartCancelled as soon as ``cancel`` is set.
+        """
+        name = mesh.EDGE.name
+        address = self._address(name)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if cancel is not None and cancel.is_set():
+                raise StartCancelled(f"start cancelled while waiting for {name}", service=name)
+            child = self._children.get(name)
+            if child is not None and (code := child.process.poll()) is not None:
+                raise MeshError(
+                    f"{name} exited with status {code} while starting",
+                    service=name,
+                    log_tail=self.log_tail(name),
+                )
+            remaining = deadline - time.monotonic()
+            last = check_http(address, mesh.EDGE.health_path, min(max(remaining, 0.01), 1.0))
+            if last == probe.SERVING:
+                return
+            if time.monotonic() >= deadline:
+                raise MeshError(
+                    f"{name} not serving GET {mesh.EDGE.health_path} at {address}"
+                    f" after {timeout_s:.1f}s (last: {last})",
+                    service=name,
+                    log_tail=self.log_tail(name),
+                )
+            time.sleep(POLL_S)
+
+    def _start_edge(
+        self,
+        deadline: float,
+        *,
+        on_ready: Callable[[Started], None] | None,
+        cancel: threading.Event | None,
+    ) -> None:
+        name = mesh.EDGE.name
+        if cancel is not None and cancel.is_set():
+            raise StartCancelled(f"start cancelled before {name}")
+        began = time.monotonic()
+        self._spawn(name)
+        self.wait_edge(deadline - time.monotonic(), cancel=cancel)
+        if on_ready is not None:
+            on_ready(Started(name, self._address(name), self.pid(name), time.monotonic() - began))
+
     def start(
         self,
         timeout_s: float = 60.0,
@@ -336,6 +429,8 @@ class Mesh:
                             time.monotonic() - began,
                         )
                     )
+            if self.edge_address is not None:
+                self._start_edge(deadline, on_ready=on_ready, cancel=cancel)
             self._publish()
         except BaseException:
             # Nothing is in flight yet, so no long drain is owed; a service still
@@ -347,13 +442,14 @@ class Mesh:
         """Write ``mesh.json`` so other commands find the running services."""
         entries = {
             name: discovery.ServiceEntry(
-                address=self.addresses[name],
+                address=self._address(name),
                 pid=child.process.pid,
                 log=str(self.log_path(name)),
             )
             for name, child in self._children.items()
         }
-        discovery.write(self.run_dir, entries, self.credentials_path)
+        edge = entries.pop(mesh.EDGE.name, None)
+        discovery.write(self.run_dir, entries, self.credentials_path, edge=edge)
         self._published = True
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
@@ -383,13 +479,17 @@ class Mesh:
 
     def restart(self, name: str, timeout_s: float = 30.0) -> None:
         """Stop ``name`` if it runs (SIGTERM, then SIGKILL), start it again, wait for SERVING."""
-        if name not in self.names:
+        is_edge = name == mesh.EDGE.name and self.edge_address is not None
+        if name not in self.names and not is_edge:
             raise KeyError(f"service {name!r} is not part of this mesh")
         deadline = time.monotonic() + timeout_s
         if name in self._children:
             self._terminate([name], time.monotonic() + timeout_s / 2)
         self._spawn(name)
-        self.wait_serving(name, deadline - time.monotonic())
+        if is_edge:
+            self.wait_edge(deadline - time.monotonic())
+        else:
+            self.wait_serving(name, deadline - time.monotonic())
         if self._published:
             self._publish()
 
@@ -403,7 +503,7 @@ class Mesh:
         deadline = time.monotonic() + timeout_s
         pending = list(self._children)
         while pending:
-            needed = {dep for n in pending for dep in mesh.spec(n).depends_on}
+            needed = {dep for n in pending for dep in self._depends_on(n)}
             batch = [n for n in pending if n not in needed] or pending
             self._terminate(batch, deadline)
             pending = [n for n in pending if n not in batch]

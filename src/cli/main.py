@@ -34,7 +34,8 @@ def _base_port(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    highest = 65535 - (len(mesh.SERVICES) - 1)
+    # One port per gRPC service, then one for the REST edge.
+    highest = 65535 - len(mesh.SERVICES)
     if not 1024 <= value <= highest:
         raise argparse.ArgumentTypeError(f"{value} must be in 1024..{highest}")
     return value
@@ -69,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument(
         "--timeout", type=_positive_float, default=60.0, help="seconds for the whole start"
+    )
+    up.add_argument(
+        "--no-edge",
+        action="store_true",
+        help="do not start the REST edge and chat page (default: start it, on"
+        f" {mesh.EDGE.address()} or BASE+{len(mesh.SERVICES)})",
     )
 
     health = sub.add_parser(
@@ -120,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cli.launcher import Mesh
 
         return up.run(
-            Mesh(run_dir=args.run_dir, base_port=args.base_port),
+            Mesh(run_dir=args.run_dir, base_port=args.base_port, edge=not args.no_edge),
             timeout_s=args.timeout,
             out=out,
             err=err,

@@ -17,6 +17,7 @@ from cli.launcher import Mesh, MeshError, StartCancelled, Started
 from cli.render import Style, table, use_color
 
 CHAT_HINT = "chat: .venv/bin/waybill chat"
+PAGE_HINT = "chat page: "
 # How often the foreground loop looks for a child that died.
 WATCH_S = 0.2
 
@@ -77,7 +78,11 @@ def _summary(mesh: Mesh, out: TextIO) -> None:
         [name, mesh.addresses[name], str(mesh.pid(name)), str(mesh.log_path(name))]
         for name in mesh.names
     ]
+    if mesh.edge_address is not None:
+        rows.append(["edge", mesh.edge_address, str(mesh.pid("edge")), str(mesh.log_path("edge"))])
     out.write(table(["service", "address", "pid", "log"], rows) + "\n")
+    if mesh.edge_url is not None:
+        out.write(f"{PAGE_HINT}{mesh.edge_url}\n")
     # The hint must work as typed: name the run dir unless it is the default one.
     default = mesh.run_dir == discovery.DEFAULT_RUN_DIR.absolute()
     hint = CHAT_HINT if default else f"{CHAT_HINT} --run-dir {mesh.run_dir}"
@@ -116,7 +121,8 @@ class _Foreground:
     def start(self, timeout_s: float) -> int | None:
         """Start the mesh; an exit status if it did not come up."""
         began = time.monotonic()
-        self.out.write(f"starting {len(self.mesh.names)} services in {self.mesh.run_dir}\n")
+        edge = " and the REST edge" if self.mesh.edge_address is not None else ""
+        self.out.write(f"starting {len(self.mesh.names)} services{edge} in {self.mesh.run_dir}\n")
         self.out.flush()
         try:
             self.mesh.start(timeout_s, on_ready=self._progress, cancel=self.signals.requested)

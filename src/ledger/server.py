@@ -1,5 +1,5 @@
-"""Wiring of the ledger process: its contract is served, every method answers
-UNIMPLEMENTED with a clear message until budgets and cost accounting are not built yet."""
+"""Wiring of the ledger process: its contract is served and every method
+answers UNIMPLEMENTED with a message saying what is not built yet."""
 
 from __future__ import annotations
 

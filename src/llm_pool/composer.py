@@ -3,7 +3,9 @@
 It renders the plan's template with the facts tool calls returned, streams the
 text in small deltas and counts tokens with a simple word/punctuation
 tokenizer. It is the last link of every fallback chain, so the platform
-degrades to correct-but-plain instead of failing.
+degrades to correct-but-plain instead of failing. For a tool-payload
+generation the template renders the JSON arguments, yielded as one
+ToolPayload.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from llm_pool.generation import (
     GenerationRequest,
     StreamFailed,
     TextDelta,
+    ToolPayload,
 )
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -36,6 +39,7 @@ class Composer:
     """Renders registered templates; an unknown template is a failed stream, not a guess."""
 
     name = "composer"
+    kind = "composer"
     model = "composer-v1"
 
     def __init__(self, templates: Mapping[str, Template], *, words_per_delta: int = 4) -> None:
@@ -46,8 +50,10 @@ class Composer:
         """Add or replace a template."""
         self._templates[template_id] = template
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
-        """Render and stream the plan."""
+    async def stream(
+        self, request: GenerationRequest, *, timeout_s: float | None = None
+    ) -> AsyncIterator[GenerationEvent]:
+        """Render and stream the plan (``timeout_s`` is moot: rendering takes microseconds)."""
         started = time.perf_counter()
         template = self._templates.get(request.plan.template)
         if template is None:
@@ -56,9 +62,22 @@ class Composer:
                 code="FAILED_PRECONDITION",
                 reason="UNKNOWN_TEMPLATE",
                 message=f"composer has no template {request.plan.template!r}",
+                backend_id=self.name,
             )
             return
         text = template(request.plan.facts)
+        if request.tool is not None:
+            yield ToolPayload(request.tool.name, text)
+            yield Finished(
+                backend=self.name,
+                model=self.model,
+                input_tokens=count_tokens(request.prompt.render()),
+                output_tokens=count_tokens(text),
+                time_to_first_token_us=max(1, int((time.perf_counter() - started) * 1e6)),
+                finish_reason="stop",
+                backend_id=self.name,
+            )
+            return
         words = _CHUNK.findall(text)
         first_us = 0
         out_tokens = 0
@@ -75,6 +94,7 @@ class Composer:
                     out_tokens,
                     first_us,
                     "length",
+                    backend_id=self.name,
                 )
                 return
             yield TextDelta(piece)
@@ -85,4 +105,5 @@ class Composer:
             output_tokens=out_tokens,
             time_to_first_token_us=first_us,
             finish_reason="stop",
+            backend_id=self.name,
         )

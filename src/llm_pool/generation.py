@@ -1,4 +1,11 @@
-"""What goes into a generation and what comes out of it."""
+"""What goes into a generation and what comes out of it.
+
+A generation streams ``TextDelta`` (answer text) or one ``ToolPayload`` (JSON
+arguments of a tool, for generations that carry a ``ToolSpec``), and ends with
+exactly one ``Finished`` or ``StreamFailed``. Both end events carry the cost
+inputs (backend, model, tokens in/out and how they were counted) so the ledger
+can charge every generation, including one that broke half-way.
+"""
 
 from __future__ import annotations
 
@@ -46,6 +53,20 @@ class AnswerPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool whose arguments the generation must produce, as JSON.
+
+    The schema is compiled from the tool's argument message in the contracts
+    (``workers.tools.tool_spec``); model backends pass it to guided decoding.
+    """
+
+    name: str
+    """Tool name, e.g. ``initiate_refund``."""
+    json_schema: Mapping[str, Any]
+    """JSON Schema of the arguments."""
+
+
+@dataclass(frozen=True, slots=True)
 class GenerationRequest:
     """One generation."""
 
@@ -59,6 +80,10 @@ class GenerationRequest:
     """Upper bound on completion tokens."""
     temperature: float = 0.0
     """Sampling temperature for model backends."""
+    tool: ToolSpec | None = None
+    """Set for a tool-payload generation: the stream yields one ToolPayload, no text."""
+    stop: tuple[str, ...] = ()
+    """Stop sequences for model backends (the composer ignores them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +91,27 @@ class TextDelta:
     """Text to append to the answer."""
 
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolPayload:
+    """The JSON arguments a tool-payload generation produced, not yet validated.
+
+    Nothing runs on it before ``workers.tools`` has parsed and validated it
+    against the tool's contract.
+    """
+
+    tool: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """What a generation costs under the price table (``waybill.common.v1.Cost``)."""
+
+    currency_code: str
+    micro_units: int
+    price_version: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,16 +124,36 @@ class Finished:
     output_tokens: int
     time_to_first_token_us: int
     finish_reason: str
+    usage_source: str = "tokenizer"
+    """How tokens were counted: ``server`` (the engine reported them),
+    ``tokenizer`` (the model's own tokenizer) or ``estimate`` (no tokenizer)."""
+    charge: Charge | None = None
+    """Cost under the price table; None when the model is not priced."""
+    backend_id: str = ""
+    """The configured backend (``triton-small``) within the kind ``backend``."""
+    attempts: int = 1
+    """Attempts the pool made across the chain before this one succeeded, plus one."""
 
 
 @dataclass(frozen=True, slots=True)
 class StreamFailed:
-    """The generation failed; the last event of a stream. Never followed by a clean finish."""
+    """The generation failed; the last event of a stream. Never followed by a clean finish.
+
+    When some output had already been streamed (``after_first_delta``), the
+    usage fields say what was consumed so it can still be charged.
+    """
 
     backend: str
     code: str
     reason: str
     message: str
+    model: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    usage_source: str = ""
+    charge: Charge | None = None
+    after_first_delta: bool = False
+    backend_id: str = ""
 
 
-GenerationEvent = Union[TextDelta, Finished, StreamFailed]  # noqa: UP007 - runtime alias
+GenerationEvent = Union[TextDelta, ToolPayload, Finished, StreamFailed]  # noqa: UP007 - runtime alias

@@ -1,5 +1,5 @@
-"""Wiring of the retrieval process: its contract is served, every method answers
-UNIMPLEMENTED with a clear message until the policy knowledge base is not built yet."""
+"""Wiring of the retrieval process: its contract is served and every method
+answers UNIMPLEMENTED with a message saying what is not built yet."""
 
 from __future__ import annotations
 
