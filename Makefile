@@ -27,8 +27,9 @@ protos: setup ## Regenerate gen/ from protos/
 	$(BIN)/buf format -w
 	$(BIN)/python scripts/gen_protos.py
 
-bench: setup ## The standard benchmark set (starts the mesh itself)
-	$(BIN)/python -m bench --standard
+bench: setup ## The standard benchmark set (each run starts its own mesh)
+	$(BIN)/python -m bench --standard --scenario skeleton --rates 50,200
+	$(BIN)/python -m bench --standard --scenario tracking --rates 100,200,300
 
 fmt: setup ## Format code and contracts
 	$(BIN)/ruff format src tests bench scripts

@@ -85,8 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument(
         "--standard",
         action="store_true",
-        help=f"start a mesh and run {standard.SCENARIO} at "
-        f"{', '.join(f'{r:g}' for r in standard.RATES)} turns/s (make bench)",
+        help=f"start a mesh and run --scenario (default {standard.SCENARIO}) at --rates "
+        f"(default {', '.join(f'{r:g}' for r in standard.RATES)} turns/s)",
     )
     mode.add_argument("--list-scenarios", action="store_true", help="list scenarios and exit")
 
@@ -225,8 +225,6 @@ def main(
         for plugin in extra.values():
             print(f"{plugin.name:<12} {plugin.description}", file=out)
         return EXIT_OK
-    if args.standard and args.scenario:
-        parser.error("--standard runs its own scenario; drop --scenario")
     if args.standard:
         if args.target or args.api_key:
             parser.error("--standard starts its own mesh; --target/--api-key do not apply")

@@ -33,7 +33,7 @@ def _main(*argv: str) -> tuple[int, str, str]:
         ["--scenario", "nope", "--rate", "5", "--duration", "1"],
         ["--scenario", "skeleton", "--rate", "0", "--duration", "1"],
         ["--scenario", "skeleton", "--rate", "5", "--duration", "1", "--concurrency", "0"],
-        ["--standard", "--scenario", "skeleton"],
+        ["--standard", "--rates", ","],  # no rate at all
         ["--standard", "--target", "127.0.0.1:1"],
     ],
 )
