@@ -4,11 +4,16 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: up test chat health services protos bench setup fmt clean
+
+.PHONY: up up-triton test chat health services protos bench setup fmt clean
 
 up: ## Run every service on loopback with seeded demo data (Ctrl-C stops all)
 	bash scripts/setup.sh up
 	$(BIN)/waybill up
+
+up-triton: ## Like up, with a real Triton server (CPU test model) at the head of the tracking chain
+	WAYBILL_WITH_TRITON=1 bash scripts/setup.sh up
+	$(BIN)/waybill up --triton
 
 test: ## Every check and test: ruff, mypy, buf lint/breaking/drift, pytest
 	bash scripts/setup.sh test
@@ -40,4 +45,4 @@ setup: ## Virtual environment, dependencies, model files (idempotent)
 	bash scripts/setup.sh up
 
 clean:
-	rm -rf $(VENV) .waybill .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-triton .waybill .mypy_cache .ruff_cache .pytest_cache

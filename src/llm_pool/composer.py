@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from typing import Any
 
 from llm_pool.generation import (
@@ -52,7 +52,7 @@ class Composer:
 
     async def stream(
         self, request: GenerationRequest, *, timeout_s: float | None = None
-    ) -> AsyncIterator[GenerationEvent]:
+    ) -> AsyncGenerator[GenerationEvent, None]:
         """Render and stream the plan (``timeout_s`` is moot: rendering takes microseconds)."""
         started = time.perf_counter()
         template = self._templates.get(request.plan.template)

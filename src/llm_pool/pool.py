@@ -13,16 +13,17 @@ chain, so a turn degrades to a plain answer rather than failing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from llm_pool import metrics
-from llm_pool.breaker import BreakerPolicy, BreakerState, CircuitBreaker
+from llm_pool.breaker import BreakerPolicy, BreakerState, CircuitBreaker, Permit
 from llm_pool.errors import BackendError, ErrorKind, kind_for_code
 from llm_pool.generation import (
     Finished,
@@ -47,7 +48,7 @@ class Backend(Protocol):
 
     def stream(
         self, request: GenerationRequest, *, timeout_s: float | None = None
-    ) -> AsyncIterator[GenerationEvent]:
+    ) -> AsyncGenerator[GenerationEvent, None]:
         """Stream one generation; ``timeout_s`` bounds the whole attempt."""
         ...
 
@@ -101,6 +102,7 @@ class LLMPool:
         backends: Sequence[Backend],
         chains: Mapping[str, Sequence[str]] | None = None,
         *,
+        default_chain: Sequence[str] | None = None,
         options: Mapping[str, LinkOptions] | None = None,
         retry: RetryPolicy | None = None,
         prices: PriceTable | None = None,
@@ -127,7 +129,7 @@ class LLMPool:
         for link in self._links.values():
             metrics.BREAKER_STATE.labels(link.id).set(0)
         self._chains = {k: tuple(v) for k, v in (chains or {}).items()}
-        self._default = tuple(self._links)
+        self._default = tuple(default_chain) if default_chain is not None else tuple(self._links)
         self._retry = retry or RetryPolicy()
         self._prices = prices
         self._margin = deadline_margin_s
@@ -180,8 +182,8 @@ class LLMPool:
     async def watch_readiness(self, interval_s: float = 5.0, timeout_s: float = 1.0) -> None:
         """Probe readiness every ``interval_s`` until cancelled."""
         while True:
-            await self.probe_ready(timeout_s)
             await asyncio.sleep(interval_s)
+            await self.probe_ready(timeout_s)
 
     async def close(self) -> None:
         """Close every backend that holds connections."""
@@ -192,9 +194,8 @@ class LLMPool:
 
     # -- streaming ----------------------------------------------------------------
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
         """Stream one generation through the use case's chain."""
-        started = time.perf_counter()
         chain = self.links(request.use_case)
         if not chain:
             yield StreamFailed(
@@ -204,8 +205,7 @@ class LLMPool:
                 message=f"no backend configured for use case {request.use_case!r}",
             )
             return
-        last: BackendError | None = None
-        attempts = 0
+        turn = _Turn(request=request, started=time.perf_counter())
         for link in chain:
             attempt = 0
             while True:
@@ -213,74 +213,115 @@ class LLMPool:
                 if remaining is not None and remaining - self._margin <= 0:
                     yield self._deadline_failed(link, request.use_case)
                     return
-                if not link.ready:
-                    self._fell_back(request.use_case, link, "not_ready")
-                    break
-                if remaining is not None and remaining - self._margin < link.options.min_attempt_s:
-                    self._fell_back(request.use_case, link, "deadline")
-                    break
-                permit = link.breaker.try_acquire()
+                permit = self._admit(link, request.use_case, remaining)
                 if permit is None:
-                    self._fell_back(request.use_case, link, "breaker_open")
                     break
                 attempt += 1
-                attempts += 1
-                timeout, caller_bound = self._attempt_timeout(link, remaining)
-                first_at = 0.0
-                error: BackendError | None = None
-                events = link.backend.stream(request, timeout_s=timeout)
-                try:
-                    async for event in events:
-                        if isinstance(event, TextDelta | ToolPayload):
-                            if not first_at:
-                                first_at = time.perf_counter()
-                            yield event
-                        elif isinstance(event, Finished):
-                            permit.success()
-                            yield self._finished(event, request, link, started, first_at, attempts)
-                            return
-                        else:
-                            raise _error_of(event)
-                    raise BackendError(
-                        f"{link.id} ended its stream without a final event",
-                        code="UNAVAILABLE",
-                        reason="BACKEND_STREAM_INCOMPLETE",
-                        kind=ErrorKind.PROVIDER,
-                    )
-                except BackendError as exc:
-                    error = _caller_deadline(exc) if caller_bound else exc
-                    if error.counts_for_breaker:
-                        permit.failure()
-                    else:
-                        permit.release()
-                finally:
-                    # Cancellation, or the caller closing this stream, lands here:
-                    # the permit says nothing about the backend, and closing the
-                    # backend's stream cancels its request.
-                    permit.release()
-                    await events.aclose()
-                failed = self._failed(error, link, request.use_case, after_first=bool(first_at))
-                if first_at:
-                    yield failed
+                turn.attempts += 1
+                # aclosing: if our caller closes this stream mid-attempt, the attempt
+                # is closed at once (permit released, backend request cancelled).
+                async with contextlib.aclosing(
+                    self._attempt(link, permit, turn, remaining)
+                ) as attempt_events:
+                    async for event in attempt_events:
+                        yield event
+                if turn.ended:
                     return
-                if error.kind is ErrorKind.DEADLINE:
-                    yield failed
+                if not await self._retry_after(turn.last, link, request.use_case, attempt):
+                    break
+        yield self._exhausted(turn.last, chain[-1])
+
+    def _admit(self, link: Link, use_case: str, remaining: float | None) -> Permit | None:
+        """A permit for one attempt on ``link``, or None (and a counted fallback)."""
+        if not link.ready:
+            self._fell_back(use_case, link, "not_ready")
+            return None
+        if remaining is not None and remaining - self._margin < link.options.min_attempt_s:
+            self._fell_back(use_case, link, "deadline")
+            return None
+        permit = link.breaker.try_acquire()
+        if permit is None:
+            self._fell_back(use_case, link, "breaker_open")
+        return permit
+
+    async def _attempt(
+        self, link: Link, permit: Permit, turn: _Turn, remaining: float | None
+    ) -> AsyncGenerator[GenerationEvent, None]:
+        """One attempt: relay its events; on failure record it in ``turn``.
+
+        Sets ``turn.ended`` once an end event was yielded (finished, a failure
+        after the first delta, or the caller's deadline).
+        """
+        timeout, caller_bound = self._attempt_timeout(link, remaining)
+        first_at = 0.0
+        error: BackendError
+        events = link.backend.stream(turn.request, timeout_s=timeout)
+        try:
+            async for event in events:
+                if isinstance(event, TextDelta | ToolPayload):
+                    if not first_at:
+                        first_at = time.perf_counter()
+                    yield event
+                elif isinstance(event, Finished):
+                    permit.success()
+                    turn.ended = True
+                    yield self._finished(event, turn, link=link, first_at=first_at)
                     return
-                last = error
-                if error.retryable:
-                    delay = self._retry.delay_s(attempt, self._rng)
-                    if self._retry.should_retry(
-                        attempt=attempt,
-                        delay_s=delay,
-                        remaining_s=_left(time_remaining(), self._margin),
-                        min_attempt_s=link.options.min_attempt_s,
-                    ):
-                        metrics.RETRIES.labels(request.use_case, link.id).inc()
-                        await self._sleep(delay)
-                        continue
-                self._fell_back(request.use_case, link, error.kind.value)
-                break
-        yield self._exhausted(last, chain[-1])
+                else:
+                    raise _error_of(event)
+            raise BackendError(
+                f"{link.id} ended its stream without a final event",
+                code="UNAVAILABLE",
+                reason="BACKEND_STREAM_INCOMPLETE",
+                kind=ErrorKind.PROVIDER,
+            )
+        except BackendError as exc:
+            error = _caller_deadline(exc) if caller_bound else exc
+            if error.counts_for_breaker:
+                permit.failure()
+            else:
+                permit.release()
+        except Exception as exc:
+            # A bug in a backend (or its client library) must not take the turn
+            # down while another link can still answer.
+            log.exception("backend raised", extra={"backend": link.id})
+            error = BackendError(
+                f"{link.id} failed: {type(exc).__name__}",
+                code="INTERNAL",
+                reason="BACKEND_ERROR",
+                kind=ErrorKind.PROVIDER,
+            )
+            permit.failure()
+        finally:
+            # Cancellation, or the caller closing this stream, lands here: the
+            # permit says nothing about the backend, and closing the backend's
+            # stream cancels its request.
+            permit.release()
+            await events.aclose()
+        turn.last = error
+        failed = self._failed(error, link, turn.request.use_case, after_first=bool(first_at))
+        if first_at or error.kind is ErrorKind.DEADLINE:
+            # Something reached the caller (or time is up): never switch backends.
+            turn.ended = True
+            yield failed
+
+    async def _retry_after(
+        self, error: BackendError | None, link: Link, use_case: str, attempt: int
+    ) -> bool:
+        """Back off and say True when ``link`` deserves another attempt."""
+        if error is not None and error.retryable:
+            delay = self._retry.delay_s(attempt, self._rng)
+            if self._retry.should_retry(
+                attempt=attempt,
+                delay_s=delay,
+                remaining_s=_left(time_remaining(), self._margin),
+                min_attempt_s=link.options.min_attempt_s,
+            ):
+                metrics.RETRIES.labels(use_case, link.id).inc()
+                await self._sleep(delay)
+                return True
+        self._fell_back(use_case, link, error.kind.value if error else "unknown")
+        return False
 
     # -- helpers ------------------------------------------------------------------
 
@@ -294,15 +335,8 @@ class LLMPool:
             return caller, True
         return own, False
 
-    def _finished(
-        self,
-        event: Finished,
-        request: GenerationRequest,
-        link: Link,
-        started: float,
-        first_at: float,
-        attempts: int,
-    ) -> Finished:
+    def _finished(self, event: Finished, turn: _Turn, *, link: Link, first_at: float) -> Finished:
+        started, request, attempts = turn.started, turn.request, turn.attempts
         ttft_us = int((first_at - started) * 1e6) if first_at else event.time_to_first_token_us
         charge = event.charge
         if charge is None and self._prices is not None:
@@ -337,7 +371,11 @@ class LLMPool:
         failed = StreamFailed(
             backend=kind,
             code=error.code,
-            reason="BACKEND_STREAM_BROKEN" if after_first else error.reason,
+            reason=(
+                "BACKEND_STREAM_BROKEN"
+                if after_first and error.kind is ErrorKind.PROVIDER
+                else error.reason
+            ),
             message=error.message,
             model=model,
             input_tokens=error.input_tokens,
@@ -379,6 +417,17 @@ class LLMPool:
 
     def _fell_back(self, use_case: str, link: Link, reason: str) -> None:
         metrics.FALLBACKS.labels(use_case, link.id, reason).inc()
+
+
+@dataclass(slots=True)
+class _Turn:
+    """One generation's progress across attempts."""
+
+    request: GenerationRequest
+    started: float
+    attempts: int = 0
+    last: BackendError | None = None
+    ended: bool = False
 
 
 def _left(remaining: float | None, margin: float) -> float | None:

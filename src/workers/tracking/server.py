@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from waybill.orders.v1 import orders_service_pb2_grpc as orders_grpc
 from waybill.worker.v1 import worker_service_pb2_grpc as pb_grpc
 
-from llm_pool.composer import Composer
-from llm_pool.pool import LLMPool
+from llm_pool import config as llm_config
+from llm_pool.build import build_pool
 from runtime import mesh
 from runtime.client import channel
 from runtime.server import Registration, serve
-from runtime.settings import ServiceSettings
+from runtime.settings import ServiceSettings, env_float
 from workers.tracking.service import TrackingServicer
 from workers.tracking.templates import TEMPLATES
 
@@ -18,19 +21,40 @@ from workers.tracking.templates import TEMPLATES
 async def main() -> None:
     """Serve the tracking worker."""
     settings = ServiceSettings.from_env("tracking")
+    # Chains, endpoints and prices come from the inference configuration and the
+    # WAYBILL_LLM_* variables; with no endpoint set the chain is the composer alone.
+    pool = build_pool(
+        llm_config.load(),
+        templates=TEMPLATES,
+        deadline_margin_s=settings.deadline_margin_s,
+    )
+    readiness_interval_s = env_float("WAYBILL_LLM_READINESS_INTERVAL_S", 5.0, minimum=0.1)
     orders_channel = channel(
         mesh.spec("orders").address(),
         policy=settings.deadline_policy(),
         retry=[("waybill.orders.v1.OrdersService", None)],
     )
-    pool = LLMPool([Composer(TEMPLATES)], {"tracking": ["composer"]})
     servicer = TrackingServicer(orders_grpc.OrdersServiceStub(orders_channel), pool)
+    watcher: asyncio.Task[None] | None = None
+
+    async def ready() -> None:
+        nonlocal watcher
+        # Model readiness (Triton ModelReady) gates routing, not serving: with the
+        # model down the composer still answers, so the worker reports SERVING.
+        await pool.probe_ready(timeout_s=1.0)
+        watcher = asyncio.create_task(pool.watch_readiness(readiness_interval_s))
 
     async def on_stop() -> None:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        await pool.close()
         await orders_channel.close()
 
     await serve(
         settings,
         [Registration(mesh.WORKER_SERVICE, pb_grpc.add_WorkerServiceServicer_to_server, servicer)],
+        ready=ready,
         on_stop=on_stop,
     )

@@ -163,6 +163,10 @@ class TrackingServicer(pb_grpc.WorkerServiceServicer):
                     time_to_first_token_us=event.time_to_first_token_us,
                     finish_reason=event.finish_reason,
                 )
+                if event.charge is not None:
+                    # One currency per turn: the price table prices every model in USD.
+                    usage.cost.currency_code = event.charge.currency_code
+                    usage.cost.micro_units += event.charge.micro_units
             elif isinstance(event, StreamFailed):
                 yield pb.RunTurnResponse(
                     error=events_pb2.TurnError(
