@@ -279,10 +279,12 @@ class Mesh:
     def _spawn(self, name: str) -> None:
         address = self._address(name)
         if _port_taken(address):
-            raise MeshError(
-                f"{name}: {address} is already in use (a mesh still running? see `waybill health`)",
-                service=name,
+            hint = (
+                f"set {mesh.EDGE.env_var} or use `waybill up --no-edge`"
+                if name == mesh.EDGE.name
+                else "a mesh still running? see `waybill health`"
             )
+            raise MeshError(f"{name}: {address} is already in use ({hint})", service=name)
         path = self.log_path(name)
         stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
         with path.open("ab") as log:

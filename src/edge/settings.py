@@ -1,0 +1,103 @@
+"""The edge's settings, read from the environment; bad values fail at start."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+from runtime import mesh
+from runtime.settings import SettingsError, env_bool, env_float, env_int, env_str
+
+DEMO_CREDENTIALS_ENV = "WAYBILL_EDGE_DEMO_CREDENTIALS"
+"""Set only by the launcher of the embedded default: see docs/rest-edge.md."""
+
+
+def split_address(address: str, *, variable: str) -> tuple[str, int]:
+    """``host:port`` (IPv6 hosts in brackets) as a host and a port number."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise SettingsError(f"{variable}={address!r} is not host:port")
+    return host.strip("[]"), int(port)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeSettings:
+    """What the edge reads at start."""
+
+    host: str
+    """Interface to listen on."""
+    port: int
+    """Port to listen on (0: any free port)."""
+    gateway: str
+    """The gateway's ``host:port``."""
+    default_timeout_s: float = 30.0
+    """Deadline of a call whose request carries no ``X-Request-Timeout``."""
+    max_timeout_s: float = 120.0
+    """Larger ``X-Request-Timeout`` values are lowered to this."""
+    deadline_margin_s: float = 0.005
+    """Kept back from the caller's timeout so the edge can still answer after the gateway."""
+    max_body_bytes: int = 64 * 1024
+    """Request bodies above this are refused with 413 (a message is at most 4000 characters)."""
+    demo_credentials: Path | None = None
+    """Credentials file whose keys stand in for callers that send none (embedded demo only)."""
+    log_level: str = "INFO"
+    """Root log level."""
+    grace_s: float = 5.0
+    """Seconds open requests get to finish after SIGTERM."""
+    access_log: bool = True
+    """Log one JSON line per HTTP request (route template, status, duration; never content)."""
+
+    def __post_init__(self) -> None:
+        if self.demo_credentials is not None and not is_loopback(self.host):
+            # Demo credentials let anyone who reaches the edge act for a tenant:
+            # only ever on a loopback interface, whatever the caller configured.
+            raise SettingsError(
+                f"{DEMO_CREDENTIALS_ENV} is set but the edge listens on {self.host!r};"
+                " demo credentials are only allowed on a loopback address"
+            )
+        if self.default_timeout_s > self.max_timeout_s:
+            raise SettingsError(
+                f"default timeout {self.default_timeout_s}s is above the maximum"
+                f" {self.max_timeout_s}s"
+            )
+
+    @property
+    def address(self) -> str:
+        """``host:port`` as configured."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    @classmethod
+    def from_env(cls) -> EdgeSettings:
+        """Settings from ``WAYBILL_*`` variables."""
+        host, port = split_address(mesh.EDGE.address(), variable=mesh.EDGE.env_var)
+        gateway = mesh.spec("gateway")
+        split_address(gateway.address(), variable=gateway.env_var)
+        level = env_str("WAYBILL_LOG_LEVEL", "INFO").upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise SettingsError(f"WAYBILL_LOG_LEVEL={level!r} is not DEBUG/INFO/WARNING/ERROR")
+        demo = env_str(DEMO_CREDENTIALS_ENV, "")
+        return cls(
+            host=host,
+            port=port,
+            gateway=gateway.address(),
+            default_timeout_s=env_float("WAYBILL_EDGE_DEFAULT_TIMEOUT_S", 30.0, minimum=0.01),
+            max_timeout_s=env_float("WAYBILL_EDGE_MAX_TIMEOUT_S", 120.0, minimum=0.01),
+            deadline_margin_s=env_float("WAYBILL_DEADLINE_MARGIN_MS", 5.0) / 1000,
+            max_body_bytes=env_int("WAYBILL_EDGE_MAX_BODY_BYTES", 64 * 1024, minimum=1024),
+            demo_credentials=Path(demo) if demo else None,
+            log_level=level,
+            grace_s=env_float("WAYBILL_GRACE_S", 5.0),
+            access_log=env_bool("WAYBILL_ACCESS_LOG", True),
+        )
