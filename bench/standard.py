@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol, TextIO
 
-from bench import endpoints, report, runner
+from bench import endpoints, plot, report, runner
 from bench.endpoints import SetupError
 from bench.report import RunSummary
 from runtime.mesh import SERVICES as MESH_SERVICES
@@ -67,6 +67,8 @@ def write_artifact(summaries: Sequence[RunSummary], out_dir: Path) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = out_dir / f"{stamp}.jsonl"
     path.write_text("".join(s.to_json() + "\n" for s in summaries))
+    # The same runs as a picture: latency against load.
+    path.with_suffix(".svg").write_text(plot.render(plot.load([path])))
     return path
 
 
