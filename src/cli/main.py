@@ -11,7 +11,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
+from cli import eval_router
 from runtime import mesh
 
 EXIT_OK = 0
@@ -77,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not start the REST edge and chat page (default: start it, on"
         f" {mesh.EDGE.address()} or BASE+{len(mesh.SERVICES)})",
     )
+    up.add_argument(
+        "--triton",
+        action="store_true",
+        help="also start the CPU test Triton server (nvidia-pytriton) at the head of the"
+        " tracking chain (needs `make up-triton` once for its environment)",
+    )
 
     health = sub.add_parser(
         "health",
@@ -113,7 +121,37 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument(
         "--timeout", type=_positive_float, default=120.0, help="seconds per streamed turn"
     )
+    eval_router.add_parser(sub)
     return parser
+
+
+def _up(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
+    from cli import up
+    from cli.launcher import Mesh
+
+    triton = None
+    env: dict[str, str] = {}
+    if args.triton:
+        from cli.triton import TritonServer, TritonStartError, chain_env
+
+        triton = TritonServer(run_dir=args.run_dir)
+        out.write(f"starting Triton (CPU test model) on {triton.address}\n")
+        try:
+            triton.start()
+        except TritonStartError as exc:
+            err.write(f"error: {exc}\n")
+            return EXIT_FAILURE
+        env = chain_env(triton)
+    try:
+        return up.run(
+            Mesh(run_dir=args.run_dir, base_port=args.base_port, edge=not args.no_edge, env=env),
+            timeout_s=args.timeout,
+            out=out,
+            err=err,
+        )
+    finally:
+        if triton is not None:
+            triton.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -123,15 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out, err = sys.stdout, sys.stderr
     # Imports per command: `waybill health` need not load the chat client's protos.
     if args.command == "up":
-        from cli import up
-        from cli.launcher import Mesh
-
-        return up.run(
-            Mesh(run_dir=args.run_dir, base_port=args.base_port, edge=not args.no_edge),
-            timeout_s=args.timeout,
-            out=out,
-            err=err,
-        )
+        return _up(args, out=out, err=err)
     if args.command == "health":
         from cli import health
 
@@ -157,5 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             timeout_s=args.timeout,
         )
         return chat.run(options)
+    if args.command == "eval-router":
+        return eval_router.run(args, out=out, err=err)
     parser.print_help(err)
     return EXIT_USAGE

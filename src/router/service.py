@@ -1,43 +1,90 @@
-"""RouterService servicer (keyword placeholder until the embedding classifier lands)."""
+"""RouterService servicer: translates between the contract and the classifier."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import grpc
+from opentelemetry import trace
+from waybill.common.v1.intent_pb2 import Intent, Worker
 from waybill.router.v1 import router_service_pb2 as pb
 from waybill.router.v1 import router_service_pb2_grpc as pb_grpc
 
-from router import keywords
-from runtime.servicer import not_built
+from router.classifier import Classifier
+from router.exemplars import Exemplar
+from router.intents import intent_name
+from runtime import telemetry
+from runtime.errors import Unavailable
+
+WARMING_UP_RETRY_S = 0.5
 
 
 class RouterServicer(pb_grpc.RouterServiceServicer):
-    """Classifies with the keyword placeholder; retraining is not available for it."""
+    """Serves the embedding classifier once :meth:`attach` hands it over."""
+
+    def __init__(self, classifier: Classifier | None = None) -> None:
+        self._classifier = classifier
+
+    def attach(self, classifier: Classifier) -> None:
+        """The classifier is warm: start answering with it."""
+        self._classifier = classifier
+
+    def _ready(self) -> Classifier:
+        if self._classifier is None:
+            raise Unavailable(
+                "the router is loading its model",
+                reason="WARMING_UP",
+                retry_after_s=WARMING_UP_RETRY_S,
+            )
+        return self._classifier
 
     async def Classify(
         self, request: pb.ClassifyRequest, context: grpc.aio.ServicerContext
     ) -> pb.ClassifyResponse:
-        decision = keywords.classify(request.text, request.previous_intent)
+        classifier = self._ready()
+        outcome = await classifier.classify(
+            request.text, request.previous_intent, time_left_s=context.time_remaining()
+        )
+        decision = outcome.decision
+        span = trace.get_current_span()
+        span.set_attribute(telemetry.ATTR_INTENT, intent_name(decision.intent))
+        span.set_attribute(telemetry.ATTR_CONFIDENCE, decision.confidence)
         return pb.ClassifyResponse(
-            intent=decision.intent,
+            intent=cast(Intent, decision.intent),
             confidence=decision.confidence,
-            worker=decision.worker,
+            worker=cast(Worker, decision.worker),
+            alternatives=[
+                pb.IntentScore(intent=cast(Intent, intent), confidence=confidence)
+                for intent, confidence in decision.alternatives
+            ],
             low_confidence=decision.low_confidence,
-            clarifying_question=keywords.CLARIFY if decision.low_confidence else "",
-            method=pb.METHOD_KEYWORD_PLACEHOLDER,
-            classifier_version=keywords.VERSION,
+            clarifying_question=outcome.clarifying_question,
+            method=cast(pb.Method, outcome.method),
+            classifier_version=outcome.version,
         )
 
     async def AddExemplars(
         self, request: pb.AddExemplarsRequest, context: grpc.aio.ServicerContext
     ) -> pb.AddExemplarsResponse:
-        raise not_built("RouterService", "AddExemplars", "arrives with the embedding classifier")
+        classifier = self._ready()
+        result = await classifier.add_exemplars(
+            [Exemplar(text=e.text, label=e.intent) for e in request.exemplars],
+            request.request_id,
+        )
+        return pb.AddExemplarsResponse(
+            classifier_version=result.version, exemplar_count=result.exemplar_count
+        )
 
     async def GetClassifierInfo(
         self, request: pb.GetClassifierInfoRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetClassifierInfoResponse:
+        classifier = self._ready()
+        snapshot = classifier.snapshot
         return pb.GetClassifierInfoResponse(
-            classifier_version=keywords.VERSION,
-            method=pb.METHOD_KEYWORD_PLACEHOLDER,
-            exemplar_count=0,
-            confidence_threshold=keywords.PLACEHOLDER_CONFIDENCE,
+            classifier_version=snapshot.version,
+            method=pb.METHOD_EMBEDDING,
+            exemplar_count=len(snapshot.index),
+            confidence_threshold=classifier.calibration.threshold,
+            model_version=classifier.embedder.version,
+            added_exemplar_count=snapshot.added,
         )

@@ -87,13 +87,17 @@ class GetClassifierInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetClassifierInfoResponse(_message.Message):
-    __slots__ = ("classifier_version", "method", "exemplar_count", "confidence_threshold")
+    __slots__ = ("classifier_version", "method", "exemplar_count", "confidence_threshold", "model_version", "added_exemplar_count")
     CLASSIFIER_VERSION_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     EXEMPLAR_COUNT_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ADDED_EXEMPLAR_COUNT_FIELD_NUMBER: _ClassVar[int]
     classifier_version: str
     method: Method
     exemplar_count: int
     confidence_threshold: float
-    def __init__(self, classifier_version: _Optional[str] = ..., method: _Optional[_Union[Method, str]] = ..., exemplar_count: _Optional[int] = ..., confidence_threshold: _Optional[float] = ...) -> None: ...
+    model_version: str
+    added_exemplar_count: int
+    def __init__(self, classifier_version: _Optional[str] = ..., method: _Optional[_Union[Method, str]] = ..., exemplar_count: _Optional[int] = ..., confidence_threshold: _Optional[float] = ..., model_version: _Optional[str] = ..., added_exemplar_count: _Optional[int] = ...) -> None: ...

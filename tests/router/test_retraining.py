@@ -1,0 +1,136 @@
+"""Live retraining: new exemplars, a new version, an atomic swap under load."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from embeddings import Embedder
+from router import exemplars as exemplar_files
+from router.calibration import Calibration
+from router.classifier import Classifier
+from router.exemplars import Exemplar
+from router.intents import I
+from runtime.errors import FailedPrecondition
+from tests.router.conftest import MakeClassifier
+
+NEW = "my pallet hasn't left the freight depot"
+
+
+async def test_adding_exemplars_swaps_in_a_new_version(make_classifier: MakeClassifier) -> None:
+    classifier = make_classifier()
+    before = classifier.snapshot
+    result = await classifier.add_exemplars(
+        [Exemplar(NEW, I.INTENT_TRACKING_STATUS), Exemplar("hold the crate", I.INTENT_OTHER)],
+        "req-00000001",
+    )
+    assert result.added == 2
+    assert result.version != before.version
+    assert result.exemplar_count == len(before.index) + 2
+    assert classifier.snapshot.version == result.version
+    assert classifier.snapshot.added == 2
+    outcome = await classifier.classify(NEW)
+    assert outcome.version == result.version
+    assert outcome.decision.intent == I.INTENT_TRACKING_STATUS
+    # The old snapshot is untouched: batches that took it finish on it.
+    assert len(before.index) == result.exemplar_count - 2
+
+
+async def test_duplicates_add_nothing_and_keep_the_version(make_classifier: MakeClassifier) -> None:
+    classifier = make_classifier()
+    version = classifier.snapshot.version
+    result = await classifier.add_exemplars(
+        [Exemplar("Where is my order?", I.INTENT_TRACKING_STATUS)], "req-00000002"
+    )
+    assert result.added == 0
+    assert result.version == version
+
+
+async def test_a_conflicting_label_is_refused(make_classifier: MakeClassifier) -> None:
+    classifier = make_classifier()
+    with pytest.raises(FailedPrecondition) as raised:
+        await classifier.add_exemplars(
+            [
+                Exemplar("a fresh one", I.INTENT_OTHER),
+                Exemplar("where is my order?", I.INTENT_OTHER),
+            ],
+            "req-00000003",
+        )
+    assert raised.value.reason == "EXEMPLAR_LABEL_CONFLICT"
+    assert raised.value.metadata == {"index": "1", "existing_intent": "INTENT_TRACKING_STATUS"}
+    assert classifier.snapshot.added == 0
+
+
+async def test_a_retry_with_the_same_request_id_answers_the_same(
+    make_classifier: MakeClassifier,
+) -> None:
+    classifier = make_classifier()
+    items = [Exemplar(NEW, I.INTENT_TRACKING_STATUS)]
+    first = await classifier.add_exemplars(items, "req-00000004")
+    again = await classifier.add_exemplars(items, "req-00000004")
+    assert again == first
+    with pytest.raises(FailedPrecondition) as raised:
+        await classifier.add_exemplars([Exemplar("other", I.INTENT_OTHER)], "req-00000004")
+    assert raised.value.reason == "REQUEST_ID_REUSED"
+
+
+async def test_added_exemplars_survive_a_restart(
+    make_classifier: MakeClassifier,
+    embedder: Embedder,
+    base_exemplars: list[Exemplar],
+    calibration: Calibration,
+    tmp_path: Path,
+) -> None:
+    store = tmp_path / "router" / "added-exemplars.jsonl"
+    classifier = make_classifier(added_path=store)
+    result = await classifier.add_exemplars([Exemplar(NEW, I.INTENT_TRACKING_STATUS)], "req-5")
+    restarted = Classifier.build(
+        embedder, base_exemplars, calibration, added=exemplar_files.load_added(store)
+    )
+    try:
+        assert restarted.snapshot.version == result.version
+        assert restarted.snapshot.added == 1
+    finally:
+        await restarted.close()
+
+
+async def test_no_request_fails_while_indexes_are_swapped(make_classifier: MakeClassifier) -> None:
+    """Callers hammer the classifier while three swaps happen; every call succeeds."""
+    classifier = make_classifier()
+    versions = [classifier.snapshot.version]
+    stop = asyncio.Event()
+    seen: list[str] = []
+    failures: list[BaseException] = []
+
+    async def caller(text: str) -> None:
+        while not stop.is_set():
+            try:
+                outcome = await classifier.classify(text)
+            except Exception as exc:  # recorded, asserted below
+                failures.append(exc)
+                return
+            assert outcome.decision.intent == I.INTENT_TRACKING_STATUS
+            seen.append(outcome.version)
+
+    callers = [asyncio.ensure_future(caller("where is my parcel?")) for _ in range(8)]
+    for round_ in range(3):
+        await asyncio.sleep(0.05)
+        added = [
+            Exemplar(f"{NEW} (case {round_}-{i})", I.INTENT_TRACKING_STATUS) for i in range(40)
+        ]
+        result = await classifier.add_exemplars(added, f"swap-{round_:05d}")
+        versions.append(result.version)
+    await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.gather(*callers)
+    assert not failures
+    assert len(set(versions)) == 4
+    assert set(seen) <= set(versions)
+    assert seen[-1] == versions[-1]
+    # Batches run one after another, each on one snapshot: versions only move forward.
+    order = {v: i for i, v in enumerate(versions)}
+    positions = [order[v] for v in seen]
+    assert positions == sorted(positions)
+    assert positions[0] == 0

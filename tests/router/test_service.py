@@ -1,0 +1,241 @@
+"""RouterService on a real aio server with the production interceptors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import cast
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from waybill.common.v1.intent_pb2 import Intent
+from waybill.router.v1 import router_service_pb2 as pb
+from waybill.router.v1 import router_service_pb2_grpc as pb_grpc
+
+from router.classifier import Classifier
+from router.intents import I
+from router.service import RouterServicer
+from runtime.errors import details_of, error_info_of, violations_of
+from runtime.server import Registration
+from tests.conftest import StartServer
+from tests.router.conftest import MakeClassifier
+
+Stub = pb_grpc.RouterServiceStub
+TENANT = "acme-retail"
+
+
+async def _stub(
+    serve: StartServer,
+    channels: Callable[[str], grpc.aio.Channel],
+    servicer: RouterServicer,
+) -> Stub:
+    address = await serve(
+        "router",
+        [
+            Registration(
+                "waybill.router.v1.RouterService",
+                pb_grpc.add_RouterServiceServicer_to_server,
+                servicer,
+            )
+        ],
+    )
+    return Stub(channels(address))
+
+
+@pytest.fixture
+async def served(
+    serve: StartServer,
+    channels: Callable[[str], grpc.aio.Channel],
+    make_classifier: MakeClassifier,
+) -> tuple[Stub, Classifier]:
+    classifier = make_classifier()
+    return await _stub(serve, channels, RouterServicer(classifier)), classifier
+
+
+async def test_classify_answers_with_the_embedding_classifier(
+    served: tuple[Stub, Classifier],
+) -> None:
+    stub, classifier = served
+    reply = await stub.Classify(
+        pb.ClassifyRequest(tenant_id=TENANT, text="where is WB 4536 762 395?"), timeout=5
+    )
+    assert reply.method == pb.METHOD_EMBEDDING
+    assert reply.intent == I.INTENT_TRACKING_STATUS
+    assert reply.worker == I.WORKER_TRACKING
+    assert not reply.low_confidence
+    assert 0.0 < reply.confidence <= 1.0
+    assert reply.classifier_version == classifier.snapshot.version
+    assert len(reply.alternatives) == 3
+    assert all(a.confidence < reply.confidence for a in reply.alternatives)
+
+
+async def test_low_confidence_carries_the_question_and_no_worker(
+    served: tuple[Stub, Classifier],
+) -> None:
+    stub, _ = served
+    reply = await stub.Classify(
+        pb.ClassifyRequest(tenant_id=TENANT, text="tell me a joke about cats"), timeout=5
+    )
+    assert reply.low_confidence
+    assert reply.worker == I.WORKER_UNSPECIFIED
+    assert reply.clarifying_question
+
+
+async def test_previous_intent_routes_a_follow_up(served: tuple[Stub, Classifier]) -> None:
+    stub, _ = served
+    reply = await stub.Classify(
+        pb.ClassifyRequest(
+            tenant_id=TENANT, text="and the other one?", previous_intent=I.INTENT_TRACKING_ETA
+        ),
+        timeout=5,
+    )
+    assert reply.worker == I.WORKER_TRACKING
+    assert not reply.low_confidence
+
+
+@pytest.mark.parametrize(
+    ("request_", "rule"),
+    [
+        (pb.ClassifyRequest(tenant_id=TENANT, text=""), "string.min_len"),
+        (pb.ClassifyRequest(tenant_id=TENANT, text="x" * 4001), "string.max_len"),
+        (pb.ClassifyRequest(text="hi", tenant_id="Bad Tenant"), "string.pattern"),
+        (
+            pb.ClassifyRequest(tenant_id=TENANT, text="hi", previous_intent=cast(Intent, 999)),
+            "enum.defined_only",
+        ),
+    ],
+)
+async def test_bad_classify_requests_name_the_rule(
+    served: tuple[Stub, Classifier], request_: pb.ClassifyRequest, rule: str
+) -> None:
+    stub, _ = served
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await stub.Classify(request_, timeout=5)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert rule in {v.reason for v in violations_of(raised.value)}
+
+
+async def test_add_exemplars_swaps_and_info_reports_it(served: tuple[Stub, Classifier]) -> None:
+    stub, classifier = served
+    before = await stub.GetClassifierInfo(pb.GetClassifierInfoRequest(), timeout=5)
+    assert before.method == pb.METHOD_EMBEDDING
+    assert before.model_version == classifier.embedder.version
+    assert before.exemplar_count == len(classifier.snapshot.index)
+    assert before.confidence_threshold == pytest.approx(classifier.calibration.threshold)
+    added = await stub.AddExemplars(
+        pb.AddExemplarsRequest(
+            request_id="add-0000001",
+            exemplars=[
+                pb.Exemplar(text="my pallet is stuck at the depot", intent=I.INTENT_TRACKING_STATUS)
+            ],
+        ),
+        timeout=10,
+    )
+    assert added.classifier_version != before.classifier_version
+    assert added.exemplar_count == before.exemplar_count + 1
+    after = await stub.GetClassifierInfo(pb.GetClassifierInfoRequest(), timeout=5)
+    assert after.classifier_version == added.classifier_version
+    assert after.added_exemplar_count == 1
+    reply = await stub.Classify(pb.ClassifyRequest(tenant_id=TENANT, text="hi there"), timeout=5)
+    assert reply.classifier_version == added.classifier_version
+
+
+@pytest.mark.parametrize(
+    ("request_", "rule"),
+    [
+        (pb.AddExemplarsRequest(request_id="add-0000002"), "repeated.min_items"),
+        (
+            pb.AddExemplarsRequest(
+                request_id="short", exemplars=[pb.Exemplar(text="hi", intent=I.INTENT_OTHER)]
+            ),
+            "string.pattern",
+        ),
+        (
+            pb.AddExemplarsRequest(
+                request_id="add-0000003", exemplars=[pb.Exemplar(text="hello there")]
+            ),
+            "enum.not_in",
+        ),
+    ],
+)
+async def test_bad_add_requests_name_the_rule(
+    served: tuple[Stub, Classifier], request_: pb.AddExemplarsRequest, rule: str
+) -> None:
+    stub, _ = served
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await stub.AddExemplars(request_, timeout=5)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert rule in {v.reason for v in violations_of(raised.value)}
+
+
+async def test_a_label_conflict_is_failed_precondition_with_error_info(
+    served: tuple[Stub, Classifier],
+) -> None:
+    stub, _ = served
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await stub.AddExemplars(
+            pb.AddExemplarsRequest(
+                request_id="add-0000004",
+                exemplars=[pb.Exemplar(text="where is my order?", intent=I.INTENT_OTHER)],
+            ),
+            timeout=5,
+        )
+    assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    info = error_info_of(raised.value)
+    assert info is not None
+    assert info.reason == "EXEMPLAR_LABEL_CONFLICT"
+    assert info.metadata["existing_intent"] == "INTENT_TRACKING_STATUS"
+
+
+async def test_no_call_fails_during_a_swap_over_grpc(served: tuple[Stub, Classifier]) -> None:
+    stub, _ = served
+    stop = asyncio.Event()
+    codes: list[grpc.StatusCode] = []
+
+    async def caller() -> None:
+        while not stop.is_set():
+            try:
+                await stub.Classify(
+                    pb.ClassifyRequest(tenant_id=TENANT, text="where is my parcel?"), timeout=5
+                )
+            except grpc.aio.AioRpcError as exc:
+                codes.append(exc.code())
+                return
+            codes.append(grpc.StatusCode.OK)
+
+    callers = [asyncio.ensure_future(caller()) for _ in range(8)]
+    await asyncio.sleep(0.05)
+    reply = await stub.AddExemplars(
+        pb.AddExemplarsRequest(
+            request_id="add-0000005",
+            exemplars=[
+                pb.Exemplar(text=f"crate {i} has not moved", intent=I.INTENT_TRACKING_STATUS)
+                for i in range(64)
+            ],
+        ),
+        timeout=30,
+    )
+    await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.gather(*callers)
+    assert reply.exemplar_count > 0
+    assert codes
+    assert set(codes) == {grpc.StatusCode.OK}
+
+
+async def test_before_the_model_is_ready_calls_are_unavailable_with_retry(
+    serve: StartServer, channels: Callable[[str], grpc.aio.Channel]
+) -> None:
+    stub = await _stub(serve, channels, RouterServicer())
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await stub.Classify(
+            pb.ClassifyRequest(tenant_id=TENANT, text="where is my order?"), timeout=5
+        )
+    assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+    info = error_info_of(raised.value)
+    assert info is not None
+    assert info.reason == "WARMING_UP"
+    status = details_of(raised.value)
+    assert status is not None
+    assert any(d.Is(error_details_pb2.RetryInfo.DESCRIPTOR) for d in status.details)
