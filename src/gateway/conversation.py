@@ -4,6 +4,7 @@ the worker's stream, and the stored result. The servicer only translates."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
@@ -57,6 +58,12 @@ class Limits:
 
     active_orders: int = 10
     """Active orders hydrated into the context block."""
+    hydration_ttl_s: float = 5.0
+    """How long a hydrated context is reused for the same customer (0 = never). Tools
+    read live data on every call; the context block only frames the turn, and a few
+    seconds of staleness there stays far inside the 60 s freshness goal for features."""
+    hydration_entries: int = 10_000
+    """Customers whose context is kept at once."""
 
 
 def _event(**kind: object) -> pb.TurnEvent:
@@ -111,6 +118,8 @@ class Conversations:
         self._deps = deps
         self._sessions = sessions
         self._limits = limits
+        # (tenant, user) -> (expiry, context); oldest first for eviction.
+        self._hydrated: dict[tuple[str, str], tuple[float, customer_pb2.HydratedContext]] = {}
 
     async def session(self, principal: Principal, session_id: str, user_id: str) -> SessionRecord:
         """The caller's session, or a new empty one; never another customer's."""
@@ -126,7 +135,21 @@ class Conversations:
         return record
 
     async def hydrate(self, tenant_id: str, user_id: str) -> customer_pb2.HydratedContext:
-        """The customer's context block from orders."""
+        """The customer's context block from orders (reused for a few seconds)."""
+        key = (tenant_id, user_id)
+        now = time.monotonic()
+        entry = self._hydrated.get(key)
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        context = await self._hydrate(tenant_id, user_id)
+        if self._limits.hydration_ttl_s > 0:
+            if len(self._hydrated) >= self._limits.hydration_entries:
+                self._hydrated.pop(next(iter(self._hydrated)))
+            self._hydrated.pop(key, None)
+            self._hydrated[key] = (now + self._limits.hydration_ttl_s, context)
+        return context
+
+    async def _hydrate(self, tenant_id: str, user_id: str) -> customer_pb2.HydratedContext:
         try:
             active = await self._deps.orders.ListActiveOrders(
                 orders.ListActiveOrdersRequest(

@@ -77,7 +77,7 @@ async def main() -> None:
         },
     )
     sessions = session_store()
-    limits = Limits()
+    limits = Limits(hydration_ttl_s=env_float("WAYBILL_HYDRATION_TTL_S", 5.0))
     servicer = GatewayServicer(
         auth=auth, conversations=Conversations(deps, sessions, limits), sessions=sessions, deps=deps
     )

@@ -58,7 +58,11 @@ async def main() -> None:
         def build() -> Classifier:
             embedder = Embedder(
                 files,
-                EmbedderOptions(intra_op_threads=options.threads, quantized=options.quantized),
+                EmbedderOptions(
+                    intra_op_threads=options.threads,
+                    quantized=options.quantized,
+                    cache_size=options.embedding_cache,
+                ),
             )
             embedder.warm()
             return Classifier.build(

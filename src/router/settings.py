@@ -37,6 +37,8 @@ class RouterSettings:
     ``WAYBILL_ROUTER_MAX_QUEUE``)."""
     threads: int = 1
     """onnxruntime threads per model run (``WAYBILL_ROUTER_THREADS``)."""
+    embedding_cache: int = 10_000
+    """Vectors cached for repeated texts (``WAYBILL_ROUTER_EMBEDDING_CACHE``; 0 = off)."""
     quantized: bool = True
     """Run the int8-weight model (``WAYBILL_ROUTER_QUANTIZED``); the calibration file must
     be fitted for the same variant."""
@@ -57,5 +59,6 @@ class RouterSettings:
                 max_queue=env_int("WAYBILL_ROUTER_MAX_QUEUE", 2048, minimum=1),
             ),
             threads=env_int("WAYBILL_ROUTER_THREADS", 1, minimum=1),
+            embedding_cache=env_int("WAYBILL_ROUTER_EMBEDDING_CACHE", 10_000, minimum=0),
             quantized=env_bool("WAYBILL_ROUTER_QUANTIZED", True),
         )
