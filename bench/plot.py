@@ -73,7 +73,7 @@ def _panel(name: str, rows: list[dict[str, Any]], top: int) -> list[str]:
         out.extend(
             f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{colour}"/>' for px, py in points
         )
-        out.append(f'<text x="{x1 - 110 + n * 38}" y="{top + 20}" fill="{colour}">{label}</text>')
+        out.append(f'<text x="{x1 - 110 + n * 38}" y="{top + 38}" fill="{colour}">{label}</text>')
     return out
 
 
