@@ -191,6 +191,9 @@ def _start_router(run_dir: Path, *, max_batch: int | None) -> Router:
         "WAYBILL_ROUTER_METRICS_PORT": str(metrics_port),
         "WAYBILL_ACCESS_LOG": "0",
         "WAYBILL_LOG_LEVEL": "WARNING",
+        # The corpus repeats; with the embedding cache on, every query after the
+        # first of each text would skip the model. Measure the model path.
+        "WAYBILL_ROUTER_EMBEDDING_CACHE": "0",
     }
     if max_batch is not None:
         env["WAYBILL_ROUTER_MAX_BATCH"] = str(max_batch)
