@@ -17,7 +17,18 @@ if [ ! -f "$stamp" ]; then
   "$BIN/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
   # torch first and pinned: anything else would pull a multi-GB CUDA build.
   "$BIN/python" -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
-  "$BIN/python" -m pip install --quiet --disable-pip-version-check -e '.[dev,export]'
+  echo "==> installing the project and its dependencies (progress: one line per package)"
+  log="$VENV/pip-install.log"
+  set +e
+  "$BIN/python" -m pip install --disable-pip-version-check --progress-bar off -e '.[dev,export]' \
+    2>&1 | tee "$log" | grep --line-buffered -E "^(Collecting|Successfully)"
+  status=${PIPESTATUS[0]}
+  set -e
+  if [ "$status" -ne 0 ]; then
+    tail -30 "$log"
+    echo "setup: pip install failed (exit $status); full log: $log" >&2
+    exit "$status"
+  fi
   rm -f "$VENV"/.installed-*
   touch "$stamp"
 fi
