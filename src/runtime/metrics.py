@@ -20,7 +20,7 @@ VALIDATION_FAILURES = Counter(
 )
 
 
-def expose(port: int) -> None:
-    """Serve /metrics on ``port`` (0 disables)."""
+def expose(port: int, host: str = "127.0.0.1") -> None:
+    """Serve /metrics on ``host:port`` (port 0 disables; in a pod, host 0.0.0.0)."""
     if port:
-        start_http_server(port, addr="127.0.0.1")
+        start_http_server(port, addr=host)

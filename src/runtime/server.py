@@ -107,7 +107,7 @@ async def serve(
 ) -> None:
     """Run until SIGTERM or SIGINT: start, warm up, report SERVING, then stop gracefully."""
     logs.configure(settings.name, settings.log_level)
-    metrics.expose(settings.metrics_port)
+    metrics.expose(settings.metrics_port, settings.metrics_host)
     running = await start(settings, registrations)
     host = settings.address.rpartition(":")[0]
     stop = asyncio.Event()

