@@ -15,6 +15,7 @@ from typing import TextIO
 
 from bench import endpoints, plugins, report, runner, scenarios, standard
 from bench.endpoints import SetupError
+from cli.arguments import non_negative_float, positive_float, positive_floats, positive_int
 
 EXIT_OK = 0
 EXIT_SETUP = 1
@@ -30,40 +31,6 @@ examples:
 exit codes: 0 completed (errors counted as data), 1 mesh/gateway/setup unavailable,
 2 usage error, 130 interrupted.
 """
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
-
-
-def _rates(text: str) -> tuple[float, ...]:
-    return tuple(_positive_float(part) for part in text.split(",") if part.strip())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,26 +58,26 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--list-scenarios", action="store_true", help="list scenarios and exit")
 
     load = parser.add_argument_group("load")
-    load.add_argument("--rate", type=_positive_float, help="arrivals per second (required)")
+    load.add_argument("--rate", type=positive_float, help="arrivals per second (required)")
     load.add_argument(
-        "--duration", type=_positive_float, help="measured seconds (required with --scenario)"
+        "--duration", type=positive_float, help="measured seconds (required with --scenario)"
     )
     load.add_argument(
         "--warmup",
-        type=_non_negative_float,
+        type=non_negative_float,
         help=f"unmeasured seconds first (default 1; {standard.WARMUP_S:g} with --standard)",
     )
     load.add_argument(
-        "--concurrency", type=_positive_int, default=256, help="max turns in flight (256)"
+        "--concurrency", type=positive_int, default=256, help="max turns in flight (256)"
     )
     load.add_argument(
         "--deadline",
-        type=_positive_float,
+        type=positive_float,
         default=5.0,
         help="per-turn budget in seconds from the intended start (5)",
     )
     load.add_argument("--seed", type=int, default=7, help="RNG seed of the turn stream (7)")
-    load.add_argument("--channels", type=_positive_int, default=4, help="gRPC channels (4)")
+    load.add_argument("--channels", type=positive_int, default=4, help="gRPC channels (4)")
 
     where = parser.add_argument_group("where")
     where.add_argument("--target", help="gateway host:port (default: mesh.json, then mesh table)")
@@ -130,19 +97,19 @@ def build_parser() -> argparse.ArgumentParser:
     std = parser.add_argument_group("standard set")
     std.add_argument(
         "--durations",
-        type=_positive_float,
+        type=positive_float,
         default=standard.DURATION_S,
         help=f"measured seconds of each standard run ({standard.DURATION_S:g})",
     )
     std.add_argument(
         "--rates",
-        type=_rates,
+        type=positive_floats,
         default=standard.RATES,
         help="comma-separated rates of the standard runs (50,200)",
     )
     std.add_argument(
         "--base-port",
-        type=_positive_int,
+        type=positive_int,
         help="first port of the bench mesh (default: a free range)",
     )
     std.add_argument(
@@ -228,8 +195,6 @@ def main(
     if args.standard:
         if args.target or args.api_key:
             parser.error("--standard starts its own mesh; --target/--api-key do not apply")
-        if not args.rates:
-            parser.error("--rates needs at least one rate")
         runner_fn = _run_standard
     else:
         missing = [

@@ -39,6 +39,7 @@ from waybill.router.v1 import router_service_pb2 as pb
 from waybill.router.v1 import router_service_pb2_grpc as pb_grpc
 
 from bench import stats
+from cli.arguments import positive_int, positive_ints
 from cli.launcher import Mesh, MeshError
 from cli.ports import free_base_port
 from embeddings import Embedder, EmbedderOptions, ModelMissingError
@@ -81,17 +82,6 @@ MESSAGES = (
 )
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
-    return value
-
-
-def _callers(text: str) -> tuple[int, ...]:
-    return tuple(_positive_int(part) for part in text.split(",") if part.strip())
-
-
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of the scenario."""
     parser = argparse.ArgumentParser(
@@ -101,15 +91,18 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--scenario", default=NAME, help=argparse.SUPPRESS)
-    parser.add_argument("--runs", type=_positive_int, default=3, help="repetitions (default 3)")
+    parser.add_argument("--runs", type=positive_int, default=3, help="repetitions (default 3)")
     parser.add_argument(
-        "--queries", type=_positive_int, default=300, help="single queries per run (default 300)"
+        "--queries", type=positive_int, default=300, help="single queries per run (default 300)"
     )
     parser.add_argument(
         "--duration", type=float, default=5.0, help="seconds per throughput run (default 5)"
     )
     parser.add_argument(
-        "--callers", type=_callers, default=(32, 128), help="concurrent callers (default 32,128)"
+        "--callers",
+        type=positive_ints,
+        default=(32, 128),
+        help="concurrent callers (default 32,128)",
     )
     parser.add_argument("--no-baseline", action="store_true", help="skip the unbatched router")
     parser.add_argument("--json-out", type=Path, help="append the final JSON line to this file")

@@ -33,6 +33,7 @@ from typing import Any
 from bench import corpus, endpoints, gateway, loadgen, scenarios, stats
 from bench.runner import run_async
 from bench.schedule import Schedule
+from cli.arguments import positive_float, positive_floats
 
 NAME = "rest-edge"
 DESCRIPTION = "REST edge added latency: first SSE event vs first gRPC event, same run and mesh"
@@ -449,20 +450,6 @@ async def measure(
     return results
 
 
-def _rates(text: str) -> tuple[float, ...]:
-    rates = tuple(float(p) for p in text.split(",") if p.strip())
-    if not rates or any(r <= 0 for r in rates):
-        raise argparse.ArgumentTypeError(f"{text!r}: give positive rates, e.g. 50,200")
-    return rates
-
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be positive")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of the scenario."""
     parser = argparse.ArgumentParser(
@@ -472,11 +459,17 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--scenario", default=NAME, help=argparse.SUPPRESS)
-    parser.add_argument("--rates", type=_rates, default=(50.0, 200.0), help="turns/s (50,200)")
-    parser.add_argument("--duration", type=_positive, default=10.0, help="measured s per run (10)")
+    parser.add_argument(
+        "--rates", type=positive_floats, default=(50.0, 200.0), help="turns/s (50,200)"
+    )
+    parser.add_argument(
+        "--duration", type=positive_float, default=10.0, help="measured s per run (10)"
+    )
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured s per run (2)")
     parser.add_argument("--runs", type=int, default=3, help="runs per rate (3)")
-    parser.add_argument("--deadline", type=_positive, default=5.0, help="per-turn budget s (5)")
+    parser.add_argument(
+        "--deadline", type=positive_float, default=5.0, help="per-turn budget s (5)"
+    )
     parser.add_argument("--seed", type=int, default=7, help="RNG seed (7)")
     parser.add_argument("--channels", type=int, default=4, help="gRPC channels (4)")
     parser.add_argument(

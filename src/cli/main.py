@@ -14,21 +14,12 @@ from pathlib import Path
 from typing import TextIO
 
 from cli import eval_router
+from cli.arguments import positive_float
 from runtime import mesh
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be above 0")
-    return value
 
 
 def _base_port(text: str) -> int:
@@ -71,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="service i of the mesh table listens on BASE+i (default: the table's ports)",
     )
     up.add_argument(
-        "--timeout", type=_positive_float, default=60.0, help="seconds for the whole start"
+        "--timeout", type=positive_float, default=60.0, help="seconds for the whole start"
     )
     up.add_argument(
         "--no-edge",
@@ -92,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="health of every service (exit 0 only if all SERVING)",
         description="Check grpc.health.v1 of every process and each gRPC service it serves.",
     )
-    health.add_argument("--timeout", type=_positive_float, default=3.0, help="seconds per process")
+    health.add_argument("--timeout", type=positive_float, default=3.0, help="seconds per process")
 
     services = sub.add_parser(
         "services",
@@ -101,9 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="List what each process serves, through gRPC server reflection.",
     )
     services.add_argument("--json", action="store_true", help="print JSON")
-    services.add_argument(
-        "--timeout", type=_positive_float, default=3.0, help="seconds per process"
-    )
+    services.add_argument("--timeout", type=positive_float, default=3.0, help="seconds per process")
 
     chat = sub.add_parser(
         "chat",
@@ -119,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--tenant", default="acme-retail", help="tenant whose key is used")
     chat.add_argument("--customer", metavar="USER_ID", help="default: the first customer listed")
     chat.add_argument(
-        "--timeout", type=_positive_float, default=120.0, help="seconds per streamed turn"
+        "--timeout", type=positive_float, default=120.0, help="seconds per streamed turn"
     )
     eval_router.add_parser(sub)
     return parser
