@@ -13,6 +13,8 @@ from typing import Any
 from buf.validate import validate_pb2
 from google.protobuf.descriptor import EnumDescriptor, FieldDescriptor
 
+from runtime.rule_keywords import numeric_keywords, string_keywords
+
 REF_PREFIX = "#/components/schemas/"
 
 _T = FieldDescriptor
@@ -82,23 +84,9 @@ def _apply_scalar_rules(schema: dict[str, Any], rules: validate_pb2.FieldRules) 
     """protovalidate string and integer rules as JSON Schema keywords."""
     kind = rules.WhichOneof("type")
     if kind == "string":
-        s = rules.string
-        if s.HasField("pattern"):
-            schema["pattern"] = s.pattern
-        if s.HasField("min_len"):
-            schema["minLength"] = s.min_len
-        if s.HasField("max_len"):
-            schema["maxLength"] = s.max_len
+        schema.update(string_keywords(rules.string))
     elif kind in {"int32", "uint32", "sint32"}:
-        r = getattr(rules, kind)
-        for rule, keyword in (
-            ("gte", "minimum"),
-            ("gt", "exclusiveMinimum"),
-            ("lte", "maximum"),
-            ("lt", "exclusiveMaximum"),
-        ):
-            if r.HasField(rule):
-                schema[keyword] = getattr(r, rule)
+        schema.update(numeric_keywords(getattr(rules, kind)))
     elif kind in {"int64", "uint64", "sint64"}:
         # Written as strings: numeric keywords would not apply, so say it in words.
         r = getattr(rules, kind)

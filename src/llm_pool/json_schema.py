@@ -24,6 +24,8 @@ from typing import Any, cast
 from buf.validate import validate_pb2
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 
+from runtime.rule_keywords import numeric_keywords, string_keywords
+
 _INTEGERS = {
     FieldDescriptor.TYPE_INT32: "int32",
     FieldDescriptor.TYPE_SINT32: "sint32",
@@ -135,44 +137,15 @@ def _enum(enum: EnumDescriptor, rules: validate_pb2.FieldRules) -> dict[str, Any
 
 def _string(rules: validate_pb2.FieldRules) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "string"}
-    if not rules.HasField("string"):
-        return schema
-    s = rules.string
-    if s.HasField("pattern"):
-        schema["pattern"] = s.pattern
-    if s.HasField("min_len"):
-        schema["minLength"] = s.min_len
-    if s.HasField("max_len"):
-        schema["maxLength"] = s.max_len
-    if s.HasField("len"):
-        schema["minLength"] = schema["maxLength"] = s.len
-    if s.HasField("const"):
-        schema["const"] = s.const
-    if getattr(s, "in"):
-        schema["enum"] = list(getattr(s, "in"))
-    if s.HasField("email"):
-        schema["format"] = "email"
-    if s.HasField("uuid"):
-        schema["format"] = "uuid"
+    if rules.HasField("string"):
+        schema.update(string_keywords(rules.string))
     return schema
 
 
 def _numeric(kind: str, rules: validate_pb2.FieldRules, rule_field: str) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": kind}
-    if not rules.HasField(rule_field):
-        return schema
-    n = getattr(rules, rule_field)
-    for name, keyword in (
-        ("gt", "exclusiveMinimum"),
-        ("gte", "minimum"),
-        ("lt", "exclusiveMaximum"),
-        ("lte", "maximum"),
-        ("const", "const"),
-    ):
-        if n.HasField(name):
-            schema[keyword] = getattr(n, name)
-    if getattr(n, "in"):
-        schema["enum"] = list(getattr(n, "in"))
+    if rules.HasField(rule_field):
+        schema.update(numeric_keywords(getattr(rules, rule_field)))
     return schema
 
 
