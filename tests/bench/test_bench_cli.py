@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from bench import cli
+from runtime import paths
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = paths.repo_root()
 FAKE_GATEWAY = Path(__file__).resolve().parent / "fake_gateway.py"
 
 
@@ -110,7 +111,7 @@ class ProcessMesh:
         ProcessMesh.last = self
 
     def start(self) -> None:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(["src", "gen", "."])}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([".", "gen"])}
         self.proc = subprocess.Popen([sys.executable, str(FAKE_GATEWAY), str(self.run_dir)],
                                      cwd=REPO, env=env)  # fmt: skip
         deadline = time.monotonic() + 30

@@ -13,9 +13,10 @@ from waybill.gateway.v1 import gateway_service_pb2 as pb
 
 from bench import corpus, endpoints, runner, scenarios
 from bench.endpoints import SetupError
+from runtime import paths
 from tests.bench.fake_gateway import FakeGateway, awb_of, serving, write_run_dir
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = paths.repo_root()
 REQUIRED_KEYS = {
     "scenario", "rate", "duration_s", "concurrency", "sent", "completed", "throughput",
     "p50_ms", "p95_ms", "p99_ms", "max_ms", "first_event_p50_ms", "first_event_p95_ms",
@@ -130,7 +131,7 @@ async def test_cli_prints_report_and_ends_with_one_json_line(tmp_path: Path) -> 
     json_out = tmp_path / "out" / "runs.jsonl"
     async with serving(fake) as address:
         write_run_dir(tmp_path, address)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(["src", "gen", "."])}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([".", "gen"])}
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bench",
             "--scenario", "skeleton", "--rate", "20", "--duration", "0.5", "--warmup", "0.2",

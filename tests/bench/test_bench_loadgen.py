@@ -23,7 +23,7 @@ EVENTS: dict[str, pb.TurnEvent] = {
     "delta": pb.TurnEvent(delta=events_pb2.TextDelta(text="x")),
     "final": pb.TurnEvent(final=pb.Final(answer="x")),
     "refusal": pb.TurnEvent(refusal=events_pb2.Refusal(message="no")),
-    "error": pb.TurnEvent(error=events_pb2.TurnError(code="UNAVAILABLE")),
+    "error": pb.TurnEvent(error=events_pb2.TurnError(code=events_pb2.STATUS_CODE_UNAVAILABLE)),
     "escalation": pb.TurnEvent(escalation=events_pb2.Escalation(ticket_id="t")),
 }
 

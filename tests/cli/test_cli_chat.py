@@ -94,7 +94,9 @@ class FakeGateway(gateway_service_pb2_grpc.GatewayServiceServicer):
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "quota spent")
         if request.message == "broken":
             failure = events_pb2.TurnError(
-                code="UNAVAILABLE", reason="BACKEND_STREAM_BROKEN", message="Try again."
+                code=events_pb2.STATUS_CODE_UNAVAILABLE,
+                reason="BACKEND_STREAM_BROKEN",
+                message="Try again.",
             )
             yield gw.ConverseResponse(event=gw.TurnEvent(error=failure))
             await context.abort(grpc.StatusCode.UNAVAILABLE, "Try again.")
@@ -115,7 +117,10 @@ class FakeGateway(gateway_service_pb2_grpc.GatewayServiceServicer):
         args = struct_pb2.Struct()
         args.update({"awb": "WB1234567890"})
         call = events_pb2.ToolCall(
-            name="get_order_status", arguments=args, outcome="OK", duration_us=1500
+            name="get_order_status",
+            arguments=args,
+            outcome=events_pb2.STATUS_CODE_OK,
+            duration_us=1500,
         )
         yield gw.ConverseResponse(event=gw.TurnEvent(tool_call=call))
         for text in ("Your parcel ", "is on its way."):
@@ -277,7 +282,7 @@ def test_refusal_error_and_escalation_lines() -> None:
     printer.event(
         gw.TurnEvent(
             error=events_pb2.TurnError(
-                code="UNAVAILABLE",
+                code=events_pb2.STATUS_CODE_UNAVAILABLE,
                 reason="BACKEND_STREAM_BROKEN",
                 message="Try again.",
                 retryable=True,

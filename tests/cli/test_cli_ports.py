@@ -85,7 +85,7 @@ def test_child_env(tmp_path: Path) -> None:
     assert env["WAYBILL_LOG_LEVEL"] == "DEBUG"
     assert env["PYTHONUNBUFFERED"] == "1"
     assert env["PYTHONPATH"].split(os.pathsep) == [
-        str(REPO_ROOT / "src"),
+        str(REPO_ROOT),
         str(REPO_ROOT / "gen"),
         "/extra",
     ]

@@ -40,7 +40,7 @@ def _spawn(tmp_path: Path, **extra_env: str) -> Launcher:
     """Start ``tests.cli.up_harness`` (``waybill up`` over stand-ins) in the background."""
     run_dir = tmp_path / "run"
     out, err = tmp_path / "stdout", tmp_path / "stderr"
-    path = os.pathsep.join([str(REPO_ROOT / "src"), str(REPO_ROOT / "gen"), str(REPO_ROOT)])
+    path = os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "gen")])
     env = {**os.environ, "PYTHONPATH": path, **extra_env}
     base = free_base_port(len(mesh.SERVICES))
     with out.open("wb") as fo, err.open("wb") as fe:

@@ -11,11 +11,11 @@ import pytest
 
 from router.datasets import (
     IDENTITY,
-    MAPPINGS,
     DataError,
     GoldKind,
     LabelMapping,
     load_rows,
+    mappings_dir,
     parse_gold,
     shared_data_dir,
 )
@@ -100,7 +100,7 @@ def test_the_reviewed_mappings_cover_every_label_of_their_data() -> None:
     shared = shared_data_dir()
     if not shared.is_dir():
         pytest.fail(f"the external data sets are expected at {shared} (WAYBILL_SHARED_DATA)")
-    mappings = sorted(MAPPINGS.glob("*.json"))
+    mappings = sorted(mappings_dir().glob("*.json"))
     assert {m.stem for m in mappings} == {"bitext", "clinc", "deepset_injections"}
     for path in mappings:
         mapping = LabelMapping.load(path)

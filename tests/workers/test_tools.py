@@ -6,6 +6,7 @@ import json
 
 import pytest
 from prometheus_client import REGISTRY
+from waybill.common.v1 import events_pb2
 from waybill.worker.v1 import tools_pb2
 
 from runtime.errors import InvalidArgument
@@ -134,7 +135,7 @@ async def test_tool_log_never_runs_an_invalid_payload() -> None:
     with pytest.raises(InvalidArgument):
         await log.call("initiate_refund", bad, refund)
     assert ran == []
-    assert log.calls[-1].outcome == "INVALID_ARGUMENT"
+    assert log.calls[-1].outcome == events_pb2.STATUS_CODE_INVALID_ARGUMENT
     assert _invalid_count("initiate_refund", "refund.amount_lte_order_total") == before + 1
     good = payload_from_model("initiate_refund", json.dumps(REFUND))
     assert await log.call("initiate_refund", good, refund) == "refunded"

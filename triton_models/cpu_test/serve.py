@@ -1,7 +1,7 @@
 """Serve the CPU test model repository with the Triton server nvidia-pytriton bundles.
 
 Runs in ``.venv-triton`` (nvidia-pytriton 0.7 wants numpy<2, the platform runs
-numpy 2), started by ``src/cli/triton.py``. Binds loopback only. The model
+numpy 2), started by ``cli/triton.py``. Binds loopback only. The model
 repository endpoints (load/unload) and statistics stay restricted to callers
 presenting ``WAYBILL_TRITON_ACCESS_TOKEN``; SIGTERM stops the server cleanly.
 """

@@ -9,12 +9,51 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class StatusCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    STATUS_CODE_UNSPECIFIED: _ClassVar[StatusCode]
+    STATUS_CODE_OK: _ClassVar[StatusCode]
+    STATUS_CODE_CANCELLED: _ClassVar[StatusCode]
+    STATUS_CODE_UNKNOWN: _ClassVar[StatusCode]
+    STATUS_CODE_INVALID_ARGUMENT: _ClassVar[StatusCode]
+    STATUS_CODE_DEADLINE_EXCEEDED: _ClassVar[StatusCode]
+    STATUS_CODE_NOT_FOUND: _ClassVar[StatusCode]
+    STATUS_CODE_ALREADY_EXISTS: _ClassVar[StatusCode]
+    STATUS_CODE_PERMISSION_DENIED: _ClassVar[StatusCode]
+    STATUS_CODE_RESOURCE_EXHAUSTED: _ClassVar[StatusCode]
+    STATUS_CODE_FAILED_PRECONDITION: _ClassVar[StatusCode]
+    STATUS_CODE_ABORTED: _ClassVar[StatusCode]
+    STATUS_CODE_OUT_OF_RANGE: _ClassVar[StatusCode]
+    STATUS_CODE_UNIMPLEMENTED: _ClassVar[StatusCode]
+    STATUS_CODE_INTERNAL: _ClassVar[StatusCode]
+    STATUS_CODE_UNAVAILABLE: _ClassVar[StatusCode]
+    STATUS_CODE_DATA_LOSS: _ClassVar[StatusCode]
+    STATUS_CODE_UNAUTHENTICATED: _ClassVar[StatusCode]
+
 class RefusalReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     REFUSAL_REASON_UNSPECIFIED: _ClassVar[RefusalReason]
     REFUSAL_REASON_PROMPT_INJECTION: _ClassVar[RefusalReason]
     REFUSAL_REASON_OUT_OF_SCOPE: _ClassVar[RefusalReason]
     REFUSAL_REASON_OUTPUT_BLOCKED: _ClassVar[RefusalReason]
+STATUS_CODE_UNSPECIFIED: StatusCode
+STATUS_CODE_OK: StatusCode
+STATUS_CODE_CANCELLED: StatusCode
+STATUS_CODE_UNKNOWN: StatusCode
+STATUS_CODE_INVALID_ARGUMENT: StatusCode
+STATUS_CODE_DEADLINE_EXCEEDED: StatusCode
+STATUS_CODE_NOT_FOUND: StatusCode
+STATUS_CODE_ALREADY_EXISTS: StatusCode
+STATUS_CODE_PERMISSION_DENIED: StatusCode
+STATUS_CODE_RESOURCE_EXHAUSTED: StatusCode
+STATUS_CODE_FAILED_PRECONDITION: StatusCode
+STATUS_CODE_ABORTED: StatusCode
+STATUS_CODE_OUT_OF_RANGE: StatusCode
+STATUS_CODE_UNIMPLEMENTED: StatusCode
+STATUS_CODE_INTERNAL: StatusCode
+STATUS_CODE_UNAVAILABLE: StatusCode
+STATUS_CODE_DATA_LOSS: StatusCode
+STATUS_CODE_UNAUTHENTICATED: StatusCode
 REFUSAL_REASON_UNSPECIFIED: RefusalReason
 REFUSAL_REASON_PROMPT_INJECTION: RefusalReason
 REFUSAL_REASON_OUT_OF_SCOPE: RefusalReason
@@ -34,9 +73,9 @@ class ToolCall(_message.Message):
     DURATION_US_FIELD_NUMBER: _ClassVar[int]
     name: str
     arguments: _struct_pb2.Struct
-    outcome: str
+    outcome: StatusCode
     duration_us: int
-    def __init__(self, name: _Optional[str] = ..., arguments: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., outcome: _Optional[str] = ..., duration_us: _Optional[int] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., arguments: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., outcome: _Optional[_Union[StatusCode, str]] = ..., duration_us: _Optional[int] = ...) -> None: ...
 
 class ConfirmationRequest(_message.Message):
     __slots__ = ("action",)
@@ -68,8 +107,8 @@ class TurnError(_message.Message):
     REASON_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     RETRYABLE_FIELD_NUMBER: _ClassVar[int]
-    code: str
+    code: StatusCode
     reason: str
     message: str
     retryable: bool
-    def __init__(self, code: _Optional[str] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., retryable: _Optional[bool] = ...) -> None: ...
+    def __init__(self, code: _Optional[_Union[StatusCode, str]] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ..., retryable: _Optional[bool] = ...) -> None: ...

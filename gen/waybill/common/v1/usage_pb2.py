@@ -26,7 +26,7 @@ from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from waybill.common.v1 import money_pb2 as waybill_dot_common_dot_v1_dot_money__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dwaybill/common/v1/usage.proto\x12\x11waybill.common.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1dwaybill/common/v1/money.proto\"\xc7\x01\n\nGeneration\x12\x18\n\x07\x62\x61\x63kend\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18 \x12\x17\n\x05model\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x01\x12\x1d\n\x0cinput_tokens\x18\x03 \x01(\x05\x42\x07\xbaH\x04\x1a\x02(\x00\x12\x1e\n\routput_tokens\x18\x04 \x01(\x05\x42\x07\xbaH\x04\x1a\x02(\x00\x12\'\n\x16time_to_first_token_us\x18\x05 \x01(\x03\x42\x07\xbaH\x04\"\x02(\x00\x12\x1e\n\rfinish_reason\x18\x06 \x01(\tB\x07\xbaH\x04r\x02\x18 \"\xbe\x01\n\x05Usage\x12\x1d\n\x0cinput_tokens\x18\x01 \x01(\x05\x42\x07\xbaH\x04\x1a\x02(\x00\x12\x1e\n\routput_tokens\x18\x02 \x01(\x05\x42\x07\xbaH\x04\x1a\x02(\x00\x12\x32\n\x0bgenerations\x18\x03 \x03(\x0b\x32\x1d.waybill.common.v1.Generation\x12\x1b\n\ntool_calls\x18\x04 \x01(\x05\x42\x07\xbaH\x04\x1a\x02(\x00\x12%\n\x04\x63ost\x18\x05 \x01(\x0b\x32\x17.waybill.common.v1.Costb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dwaybill/common/v1/usage.proto\x12\x11waybill.common.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1dwaybill/common/v1/money.proto\"\xe9\x01\n\nGeneration\x12\x18\n\x07\x62\x61\x63kend\x18\x01 \x01(\tB\x07\xbaH\x04r\x02\x18 \x12\x17\n\x05model\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x01\x12\x1d\n\x0cinput_tokens\x18\x03 \x01(\x05\x42\x07\xbaH\x04\x1a\x02(\x00\x12\x1e\n\routput_tokens\x18\x04 \x01(\x05\x42\x07\xbaH\x04\x1a\x02(\x00\x12\'\n\x16time_to_first_token_us\x18\x05 \x01(\x03\x42\x07\xbaH\x04\"\x02(\x00\x12@\n\rfinish_reason\x18\x06 \x01(\x0e\x32\x1f.waybill.common.v1.FinishReasonB\x08\xbaH\x05\x82\x01\x02\x10\x01\"\xbe\x01\n\x05Usage\x12\x1d\n\x0cinput_tokens\x18\x01 \x01(\x05\x42\x07\xbaH\x04\x1a\x02(\x00\x12\x1e\n\routput_tokens\x18\x02 \x01(\x05\x42\x07\xbaH\x04\x1a\x02(\x00\x12\x32\n\x0bgenerations\x18\x03 \x03(\x0b\x32\x1d.waybill.common.v1.Generation\x12\x1b\n\ntool_calls\x18\x04 \x01(\x05\x42\x07\xbaH\x04\x1a\x02(\x00\x12%\n\x04\x63ost\x18\x05 \x01(\x0b\x32\x17.waybill.common.v1.Cost*\xd5\x01\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12\x1c\n\x18\x46INISH_REASON_TOOL_CALLS\x10\x03\x12 \n\x1c\x46INISH_REASON_CONTENT_FILTER\x10\x04\x12\x17\n\x13\x46INISH_REASON_ERROR\x10\x05\x12\x1b\n\x17\x46INISH_REASON_CANCELLED\x10\x06\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,15 +44,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GENERATION'].fields_by_name['time_to_first_token_us']._loaded_options = None
   _globals['_GENERATION'].fields_by_name['time_to_first_token_us']._serialized_options = b'\272H\004\"\002(\000'
   _globals['_GENERATION'].fields_by_name['finish_reason']._loaded_options = None
-  _globals['_GENERATION'].fields_by_name['finish_reason']._serialized_options = b'\272H\004r\002\030 '
+  _globals['_GENERATION'].fields_by_name['finish_reason']._serialized_options = b'\272H\005\202\001\002\020\001'
   _globals['_USAGE'].fields_by_name['input_tokens']._loaded_options = None
   _globals['_USAGE'].fields_by_name['input_tokens']._serialized_options = b'\272H\004\032\002(\000'
   _globals['_USAGE'].fields_by_name['output_tokens']._loaded_options = None
   _globals['_USAGE'].fields_by_name['output_tokens']._serialized_options = b'\272H\004\032\002(\000'
   _globals['_USAGE'].fields_by_name['tool_calls']._loaded_options = None
   _globals['_USAGE'].fields_by_name['tool_calls']._serialized_options = b'\272H\004\032\002(\000'
+  _globals['_FINISHREASON']._serialized_start=542
+  _globals['_FINISHREASON']._serialized_end=755
   _globals['_GENERATION']._serialized_start=113
-  _globals['_GENERATION']._serialized_end=312
-  _globals['_USAGE']._serialized_start=315
-  _globals['_USAGE']._serialized_end=505
+  _globals['_GENERATION']._serialized_end=346
+  _globals['_USAGE']._serialized_start=349
+  _globals['_USAGE']._serialized_end=539
 # @@protoc_insertion_point(module_scope)

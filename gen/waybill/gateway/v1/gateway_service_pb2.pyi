@@ -66,16 +66,18 @@ class ConverseResponse(_message.Message):
     def __init__(self, event: _Optional[_Union[TurnEvent, _Mapping]] = ...) -> None: ...
 
 class ConfirmActionRequest(_message.Message):
-    __slots__ = ("session_id", "user_id", "action_id", "decision")
+    __slots__ = ("session_id", "user_id", "action_id", "decision", "idempotency_key")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     ACTION_ID_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     user_id: str
     action_id: str
     decision: _conversation_pb2.Decision
-    def __init__(self, session_id: _Optional[str] = ..., user_id: _Optional[str] = ..., action_id: _Optional[str] = ..., decision: _Optional[_Union[_conversation_pb2.Decision, str]] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, session_id: _Optional[str] = ..., user_id: _Optional[str] = ..., action_id: _Optional[str] = ..., decision: _Optional[_Union[_conversation_pb2.Decision, str]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class ConfirmActionResponse(_message.Message):
     __slots__ = ("event",)

@@ -26,9 +26,10 @@ if _version_not_supported:
 
 
 class GatewayServiceStub:
-    """The front door. Callers authenticate with metadata: `x-api-key: <key>` (a
-    service acting for its tenant's customers) or `authorization: Bearer <jwt>`.
-    The tenant always comes from the credential, never from the request body.
+    """The front door. Callers authenticate with metadata `x-api-key: <key>`: a
+    service key acting for its tenant's customers (any other credential is
+    UNAUTHENTICATED). The tenant always comes from the credential, never from the
+    request body.
     """
 
     def __init__(self, channel):
@@ -65,9 +66,10 @@ class GatewayServiceStub:
 
 
 class GatewayServiceServicer:
-    """The front door. Callers authenticate with metadata: `x-api-key: <key>` (a
-    service acting for its tenant's customers) or `authorization: Bearer <jwt>`.
-    The tenant always comes from the credential, never from the request body.
+    """The front door. Callers authenticate with metadata `x-api-key: <key>`: a
+    service key acting for its tenant's customers (any other credential is
+    UNAUTHENTICATED). The tenant always comes from the credential, never from the
+    request body.
     """
 
     def Converse(self, request, context):
@@ -143,9 +145,10 @@ def add_GatewayServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class GatewayService:
-    """The front door. Callers authenticate with metadata: `x-api-key: <key>` (a
-    service acting for its tenant's customers) or `authorization: Bearer <jwt>`.
-    The tenant always comes from the credential, never from the request body.
+    """The front door. Callers authenticate with metadata `x-api-key: <key>`: a
+    service key acting for its tenant's customers (any other credential is
+    UNAUTHENTICATED). The tenant always comes from the credential, never from the
+    request body.
     """
 
     @staticmethod

@@ -30,7 +30,7 @@ from waybill.common.v1 import intent_pb2 as waybill_dot_common_dot_v1_dot_intent
 from waybill.common.v1 import usage_pb2 as waybill_dot_common_dot_v1_dot_usage__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&waybill/worker/v1/worker_service.proto\x12\x11waybill.worker.v1\x1a\x1b\x62uf/validate/validate.proto\x1a$waybill/common/v1/conversation.proto\x1a waybill/common/v1/customer.proto\x1a\x1ewaybill/common/v1/events.proto\x1a\x1ewaybill/common/v1/intent.proto\x1a\x1dwaybill/common/v1/usage.proto\"|\n\x0e\x41\x63tionDecision\x12/\n\taction_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^act_[a-z0-9]{16,32}$\x12\x39\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0e\x32\x1b.waybill.common.v1.DecisionB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\"\xd2\x03\n\x0eRunTurnRequest\x12\x30\n\ttenant_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\x12\x32\n\x07user_id\x18\x02 \x01(\tB!\xbaH\x1er\x1c\x32\x1a^[a-z0-9][a-z0-9_-]{2,63}$\x12\x30\n\nsession_id\x18\x03 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^[A-Za-z0-9_-]{8,64}$\x12\x1d\n\x07message\x18\x04 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xa0\x1fH\x00\x12\x35\n\x08\x64\x65\x63ision\x18\x05 \x01(\x0b\x32!.waybill.worker.v1.ActionDecisionH\x00\x12\x33\n\x06intent\x18\x06 \x01(\x0e\x32\x19.waybill.common.v1.IntentB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12#\n\nconfidence\x18\x07 \x01(\x02\x42\x0f\xbaH\x0c\n\n\x1d\x00\x00\x80?-\x00\x00\x00\x00\x12\x33\n\x05state\x18\x08 \x01(\x0b\x32$.waybill.common.v1.ConversationState\x12\x33\n\x07\x63ontext\x18\t \x01(\x0b\x32\".waybill.common.v1.HydratedContextB\x0e\n\x05input\x12\x05\xbaH\x02\x08\x01\"z\n\nTurnResult\x12\x33\n\x05state\x18\x01 \x01(\x0b\x32$.waybill.common.v1.ConversationState\x12\'\n\x05usage\x18\x02 \x01(\x0b\x32\x18.waybill.common.v1.Usage\x12\x0e\n\x06\x61nswer\x18\x03 \x01(\t\"\xd8\x02\n\x0fRunTurnResponse\x12-\n\x05\x64\x65lta\x18\x01 \x01(\x0b\x32\x1c.waybill.common.v1.TextDeltaH\x00\x12\x30\n\ttool_call\x18\x02 \x01(\x0b\x32\x1b.waybill.common.v1.ToolCallH\x00\x12\x46\n\x14\x63onfirmation_request\x18\x03 \x01(\x0b\x32&.waybill.common.v1.ConfirmationRequestH\x00\x12\x33\n\nescalation\x18\x04 \x01(\x0b\x32\x1d.waybill.common.v1.EscalationH\x00\x12-\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x1c.waybill.common.v1.TurnErrorH\x00\x12/\n\x06result\x18\x06 \x01(\x0b\x32\x1d.waybill.worker.v1.TurnResultH\x00\x42\x07\n\x05\x65vent2c\n\rWorkerService\x12R\n\x07RunTurn\x12!.waybill.worker.v1.RunTurnRequest\x1a\".waybill.worker.v1.RunTurnResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&waybill/worker/v1/worker_service.proto\x12\x11waybill.worker.v1\x1a\x1b\x62uf/validate/validate.proto\x1a$waybill/common/v1/conversation.proto\x1a waybill/common/v1/customer.proto\x1a\x1ewaybill/common/v1/events.proto\x1a\x1ewaybill/common/v1/intent.proto\x1a\x1dwaybill/common/v1/usage.proto\"|\n\x0e\x41\x63tionDecision\x12/\n\taction_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^act_[a-z0-9]{16,32}$\x12\x39\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0e\x32\x1b.waybill.common.v1.DecisionB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\"\xd4\x03\n\x0eRunTurnRequest\x12\x30\n\ttenant_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\x12\x32\n\x07user_id\x18\x02 \x01(\tB!\xbaH\x1er\x1c\x32\x1a^[a-z0-9][a-z0-9_-]{2,63}$\x12\x30\n\nsession_id\x18\x03 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^[A-Za-z0-9_-]{8,64}$\x12\x1d\n\x07message\x18\x04 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xa0\x1fH\x00\x12\x35\n\x08\x64\x65\x63ision\x18\x05 \x01(\x0b\x32!.waybill.worker.v1.ActionDecisionH\x00\x12\x35\n\x06intent\x18\x06 \x01(\x0e\x32\x19.waybill.common.v1.IntentB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12#\n\nconfidence\x18\x07 \x01(\x02\x42\x0f\xbaH\x0c\n\n\x1d\x00\x00\x80?-\x00\x00\x00\x00\x12\x33\n\x05state\x18\x08 \x01(\x0b\x32$.waybill.common.v1.ConversationState\x12\x33\n\x07\x63ontext\x18\t \x01(\x0b\x32\".waybill.common.v1.HydratedContextB\x0e\n\x05input\x12\x05\xbaH\x02\x08\x01\"z\n\nTurnResult\x12\x33\n\x05state\x18\x01 \x01(\x0b\x32$.waybill.common.v1.ConversationState\x12\'\n\x05usage\x18\x02 \x01(\x0b\x32\x18.waybill.common.v1.Usage\x12\x0e\n\x06\x61nswer\x18\x03 \x01(\t\"\xd8\x02\n\x0fRunTurnResponse\x12-\n\x05\x64\x65lta\x18\x01 \x01(\x0b\x32\x1c.waybill.common.v1.TextDeltaH\x00\x12\x30\n\ttool_call\x18\x02 \x01(\x0b\x32\x1b.waybill.common.v1.ToolCallH\x00\x12\x46\n\x14\x63onfirmation_request\x18\x03 \x01(\x0b\x32&.waybill.common.v1.ConfirmationRequestH\x00\x12\x33\n\nescalation\x18\x04 \x01(\x0b\x32\x1d.waybill.common.v1.EscalationH\x00\x12-\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x1c.waybill.common.v1.TurnErrorH\x00\x12/\n\x06result\x18\x06 \x01(\x0b\x32\x1d.waybill.worker.v1.TurnResultH\x00\x42\x07\n\x05\x65vent2c\n\rWorkerService\x12R\n\x07RunTurn\x12!.waybill.worker.v1.RunTurnRequest\x1a\".waybill.worker.v1.RunTurnResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -52,17 +52,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RUNTURNREQUEST'].fields_by_name['message']._loaded_options = None
   _globals['_RUNTURNREQUEST'].fields_by_name['message']._serialized_options = b'\272H\007r\005\020\001\030\240\037'
   _globals['_RUNTURNREQUEST'].fields_by_name['intent']._loaded_options = None
-  _globals['_RUNTURNREQUEST'].fields_by_name['intent']._serialized_options = b'\272H\005\202\001\002\020\001'
+  _globals['_RUNTURNREQUEST'].fields_by_name['intent']._serialized_options = b'\272H\007\202\001\004\020\001 \000'
   _globals['_RUNTURNREQUEST'].fields_by_name['confidence']._loaded_options = None
   _globals['_RUNTURNREQUEST'].fields_by_name['confidence']._serialized_options = b'\272H\014\n\n\035\000\000\200?-\000\000\000\000'
   _globals['_ACTIONDECISION']._serialized_start=257
   _globals['_ACTIONDECISION']._serialized_end=381
   _globals['_RUNTURNREQUEST']._serialized_start=384
-  _globals['_RUNTURNREQUEST']._serialized_end=850
-  _globals['_TURNRESULT']._serialized_start=852
-  _globals['_TURNRESULT']._serialized_end=974
-  _globals['_RUNTURNRESPONSE']._serialized_start=977
-  _globals['_RUNTURNRESPONSE']._serialized_end=1321
-  _globals['_WORKERSERVICE']._serialized_start=1323
-  _globals['_WORKERSERVICE']._serialized_end=1422
+  _globals['_RUNTURNREQUEST']._serialized_end=852
+  _globals['_TURNRESULT']._serialized_start=854
+  _globals['_TURNRESULT']._serialized_end=976
+  _globals['_RUNTURNRESPONSE']._serialized_start=979
+  _globals['_RUNTURNRESPONSE']._serialized_end=1323
+  _globals['_WORKERSERVICE']._serialized_start=1325
+  _globals['_WORKERSERVICE']._serialized_end=1424
 # @@protoc_insertion_point(module_scope)

@@ -1,0 +1,537 @@
+"""Starting, watching and stopping the service processes of a mesh.
+
+Used by ``waybill up`` and by the test suite, so it is synchronous and owns
+every process it starts: ``stop()`` (or leaving the ``with`` block) returns
+only once each child has exited, by SIGTERM if it drains in time, else by
+SIGKILL.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+from grpc_health.v1 import health_pb2_grpc
+
+from cli import discovery, probe
+from cli.http_probe import check_http
+from cli.ports import free_base_port
+from runtime import credentials, mesh, paths
+
+__all__ = ["TENANTS", "Mesh", "MeshError", "StartCancelled", "Started", "free_base_port"]
+
+REPO_ROOT = paths.repo_root()
+"""Checkout root: children import from it and from ``gen`` under it."""
+TENANTS = ("acme-retail", "globex-home")
+"""Tenants that get an API key in a fresh run directory."""
+POLL_S = 0.05
+LOG_TAIL_LINES = 20
+ABORT_STOP_S = 5.0
+"""Grace for the services already started when a start fails."""
+# Reading the whole log for a tail would be slow after a long run.
+_TAIL_BYTES = 64 * 1024
+# Once SIGKILL is sent the kernel ends the process at once; this only bounds reaping.
+_REAP_S = 5.0
+
+
+class MeshError(RuntimeError):
+    """A service failed to start, or the mesh was used out of order."""
+
+    def __init__(self, message: str, *, service: str | None = None, log_tail: str = "") -> None:
+        full = f"{message}\n--- last lines of its log ---\n{log_tail}" if log_tail else message
+        super().__init__(full)
+        self.service = service
+        self.log_tail = log_tail
+
+
+class StartCancelled(MeshError):
+    """The ``cancel`` event of ``start()`` was set (Ctrl-C in ``waybill up``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """A service that became SERVING during ``start()``."""
+
+    name: str
+    address: str
+    pid: int
+    elapsed_s: float
+    """Seconds from spawning the process to SERVING."""
+
+
+@dataclass(slots=True)
+class _Child:
+    process: subprocess.Popen[bytes]
+    log_offset: int
+    """Where this run's output starts in the (appended) log file."""
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        return None
+    return host.strip("[]"), int(port)
+
+
+def _port_taken(address: str) -> bool:
+    """Whether something already listens on ``address``.
+
+    Without this a stale process on the port would answer the readiness probe
+    while the new child fails to bind. SO_REUSEADDR, as gRPC servers use it,
+    so that a port left in TIME_WAIT by a restart does not count as taken.
+    """
+    parsed = _host_port(address)
+    if parsed is None:
+        return False
+    host, port = parsed
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _kill_group(pid: int) -> None:
+    """SIGKILL the child's process group (start_new_session made it the leader)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+class Mesh:
+    """The service processes of one run directory.
+
+    ``services`` picks a subset (default: all), always started in
+    ``mesh.start_order()``. ``modules`` maps a service name to another module
+    to run in its place (tests use a stand-in). Each child's environment is
+    the parent's, then ``env``, then the launcher's own values (every
+    ``WAYBILL_<NAME>_ADDR``, the credentials file, the data dir), then
+    ``per_service_env[name]``; its own address and ``PYTHONPATH``
+    (``src`` and ``gen`` first) are always the launcher's.
+
+    ``edge=True`` also starts the REST edge (``mesh.EDGE``, HTTP) once the
+    gateway is SERVING and waits for its ``/healthz``. It gets the run's
+    credentials file as demo credentials: this launcher is the embedded
+    default, on loopback. With ``base_port`` it listens on ``base +
+    len(SERVICES)``. It is a child like the others (``pid``, ``poll``,
+    ``stop``, ``log_path``) but not one of ``names``/``addresses``, which
+    list gRPC services only.
+    """
+
+    def __init__(
+        self,
+        *,
+        run_dir: Path,
+        base_port: int | None = None,
+        services: Sequence[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        per_service_env: Mapping[str, Mapping[str, str]] | None = None,
+        python: str = sys.executable,
+        modules: Mapping[str, str] | None = None,
+        edge: bool = False,
+    ) -> None:
+        self.run_dir = Path(run_dir).absolute()
+        self.credentials_path = self.run_dir / discovery.CREDENTIALS_FILE
+        self.data_dir = self.run_dir / "data"
+        self.logs_dir = self.run_dir / "logs"
+        self._env = dict(env or {})
+        self._per_service_env = {k: dict(v) for k, v in (per_service_env or {}).items()}
+        self._python = python
+        self._modules = dict(modules or {})
+        for name in (*self._per_service_env, *self._modules):
+            if name != mesh.EDGE.name:
+                mesh.spec(name)  # KeyError naming the known services
+        wanted = set(mesh.BY_NAME if services is None else services)
+        for name in wanted:
+            mesh.spec(name)
+        self.specs: list[mesh.ServiceSpec] = [s for s in mesh.start_order() if s.name in wanted]
+        self.addresses: dict[str, str] = self._addresses(base_port)
+        self.edge_address: str | None = self._edge_address(base_port) if edge else None
+        """The REST edge's ``host:port``; None when this mesh runs no edge."""
+        self._children: dict[str, _Child] = {}
+        self._published = False
+
+    def _addresses(self, base_port: int | None) -> dict[str, str]:
+        if base_port is None:
+            # The mesh table defaults, with WAYBILL_*_ADDR overrides as services read them.
+            merged = {**os.environ, **self._env}
+            return {s.name: s.address(merged) for s in mesh.SERVICES}
+        found = {s.name: f"127.0.0.1:{base_port + i}" for i, s in enumerate(mesh.SERVICES)}
+        for s in mesh.SERVICES:
+            if self._env.get(s.env_var):
+                found[s.name] = self._env[s.env_var]
+        return found
+
+    def _edge_address(self, base_port: int | None) -> str:
+        if self._env.get(mesh.EDGE.env_var) or base_port is None:
+            return mesh.EDGE.address({**os.environ, **self._env})
+        return f"127.0.0.1:{base_port + len(mesh.SERVICES)}"
+
+    @property
+    def edge_url(self) -> str | None:
+        """The chat page's address, when this mesh runs an edge."""
+        if self.edge_address is None:
+            return None
+        host, _, port = self.edge_address.rpartition(":")
+        return f"http://{host}:{port}/"
+
+    def _address(self, name: str) -> str:
+        if name == mesh.EDGE.name:
+            if self.edge_address is None:
+                raise KeyError("this mesh runs no edge (Mesh(edge=True) starts one)")
+            return self.edge_address
+        return self.addresses[name]
+
+    @staticmethod
+    def _depends_on(name: str) -> tuple[str, ...]:
+        return mesh.EDGE.depends_on if name == mesh.EDGE.name else mesh.spec(name).depends_on
+
+    # -- environment and files ------------------------------------------------
+
+    def child_env(self, name: str) -> dict[str, str]:
+        """The environment service ``name`` is started with."""
+        env = {**os.environ, **self._env}
+        env.update({s.env_var: self.addresses[s.name] for s in mesh.SERVICES})
+        env[credentials.CREDENTIALS_ENV] = str(self.credentials_path)
+        env["WAYBILL_DATA_DIR"] = str(self.data_dir)
+        if name == mesh.EDGE.name:
+            # Only the launcher (embedded default, loopback) hands out demo credentials.
+            env["WAYBILL_EDGE_DEMO_CREDENTIALS"] = str(self.credentials_path)
+        env.update(self._per_service_env.get(name, {}))
+        if name == mesh.EDGE.name:
+            env[mesh.EDGE.env_var] = self._address(name)
+        else:
+            env[mesh.spec(name).env_var] = self.addresses[name]
+        inherited = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "gen"), *inherited])
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def module(self, name: str) -> str:
+        """The module ``python -m`` runs for service ``name``."""
+        if name == mesh.EDGE.name:
+            return self._modules.get(name, mesh.EDGE.module)
+        return self._modules.get(name, mesh.spec(name).module)
+
+    def log_path(self, name: str) -> Path:
+        """``<run_dir>/logs/<name>.log``: the child's stdout and stderr, appended."""
+        return self.logs_dir / f"{name}.log"
+
+    def log_tail(self, name: str, lines: int = LOG_TAIL_LINES) -> str:
+        """The last ``lines`` lines the current (or last) process of ``name`` wrote."""
+        child = self._children.get(name)
+        path = self.log_path(name)
+        try:
+            with path.open("rb") as fh:
+                size = fh.seek(0, os.SEEK_END)
+                start = max(child.log_offset if child else 0, size - _TAIL_BYTES)
+                fh.seek(start)
+                data = fh.read()
+        except FileNotFoundError:
+            return ""
+        return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
+
+    # -- processes -------------------------------------------------------------
+
+    @property
+    def names(self) -> list[str]:
+        """The services of this mesh, in start order."""
+        return [s.name for s in self.specs]
+
+    def pid(self, name: str) -> int:
+        """Pid of the current process of ``name``."""
+        return self._child(name).process.pid
+
+    def returncode(self, name: str) -> int | None:
+        """Exit status of ``name``'s process, None while it runs."""
+        return self._child(name).process.poll()
+
+    def poll(self) -> dict[str, int]:
+        """Services whose process has exited, with their exit status."""
+        return {
+            name: code
+            for name, child in self._children.items()
+            if (code := child.process.poll()) is not None
+        }
+
+    def _child(self, name: str) -> _Child:
+        try:
+            return self._children[name]
+        except KeyError:
+            raise KeyError(f"service {name!r} is not running in this mesh") from None
+
+    def _spawn(self, name: str) -> None:
+        address = self._address(name)
+        if _port_taken(address):
+            hint = (
+                f"set {mesh.EDGE.env_var} or use `waybill up --no-edge`"
+                if name == mesh.EDGE.name
+                else "a mesh still running? see `waybill health`"
+            )
+            raise MeshError(f"{name}: {address} is already in use ({hint})", service=name)
+        path = self.log_path(name)
+        stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
+        with path.open("ab") as log:
+            offset = log.tell()
+            log.write(f"--- waybill: starting {name} ({self.module(name)}) {stamp} ---\n".encode())
+            log.flush()
+            process = subprocess.Popen(
+                [self._python, "-m", self.module(name)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.child_env(name),
+                # Own session: a Ctrl-C in the terminal reaches only the launcher,
+                # which stops the children in dependency order itself.
+                start_new_session=True,
+            )
+        self._children[name] = _Child(process=process, log_offset=offset)
+
+    def wait_serving(
+        self, name: str, timeout_s: float, *, cancel: threading.Event | None = None
+    ) -> None:
+        """Poll health every 50 ms until "" and each gRPC service of ``name`` are SERVING.
+
+        Raises MeshError with the log tail if the process exits first or the
+        timeout passes, StartCancelled as soon as ``cancel`` is set.
+        """
+        spec = mesh.spec(name)
+        wanted = ("", *spec.grpc_services)
+        deadline = time.monotonic() + timeout_s
+        last = "no answer yet"
+        with probe.channel(self.addresses[name]) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while True:
+                if cancel is not None and cancel.is_set():
+                    raise StartCancelled(f"start cancelled while waiting for {name}", service=name)
+                child = self._children.get(name)
+                if child is not None and (code := child.process.poll()) is not None:
+                    raise MeshError(
+                        f"{name} exited with status {code} while starting",
+                        service=name,
+                        log_tail=self.log_tail(name),
+                    )
+                remaining = deadline - time.monotonic()
+                for service in wanted:
+                    last = probe.check(stub, service, min(max(remaining, 0.01), 1.0))
+                    if last != probe.SERVING:
+                        last = f"{service or '(server)'}: {last}"
+                        break
+                else:
+                    return
+                if time.monotonic() >= deadline:
+                    raise MeshError(
+                        f"{name} not SERVING at {self.addresses[name]} after {timeout_s:.1f}s"
+                        f" (last: {last})",
+                        service=name,
+                        log_tail=self.log_tail(name),
+                    )
+                time.sleep(POLL_S)
+
+    def wait_edge(self, timeout_s: float, *, cancel: threading.Event | None = None) -> None:
+        """Poll the edge's ``/healthz`` every 50 ms until it answers 200.
+
+        Raises MeshError with the log tail if the process exits first or the
+        timeout passes, StartCancelled as soon as ``cancel`` is set.
+        """
+        name = mesh.EDGE.name
+        address = self._address(name)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if cancel is not None and cancel.is_set():
+                raise StartCancelled(f"start cancelled while waiting for {name}", service=name)
+            child = self._children.get(name)
+            if child is not None and (code := child.process.poll()) is not None:
+                raise MeshError(
+                    f"{name} exited with status {code} while starting",
+                    service=name,
+                    log_tail=self.log_tail(name),
+                )
+            remaining = deadline - time.monotonic()
+            last = check_http(address, mesh.EDGE.health_path, min(max(remaining, 0.01), 1.0))
+            if last == probe.SERVING:
+                return
+            if time.monotonic() >= deadline:
+                raise MeshError(
+                    f"{name} not serving GET {mesh.EDGE.health_path} at {address}"
+                    f" after {timeout_s:.1f}s (last: {last})",
+                    service=name,
+                    log_tail=self.log_tail(name),
+                )
+            time.sleep(POLL_S)
+
+    def _start_edge(
+        self,
+        deadline: float,
+        *,
+        on_ready: Callable[[Started], None] | None,
+        cancel: threading.Event | None,
+    ) -> None:
+        name = mesh.EDGE.name
+        if cancel is not None and cancel.is_set():
+            raise StartCancelled(f"start cancelled before {name}")
+        began = time.monotonic()
+        self._spawn(name)
+        self.wait_edge(deadline - time.monotonic(), cancel=cancel)
+        if on_ready is not None:
+            on_ready(Started(name, self._address(name), self.pid(name), time.monotonic() - began))
+
+    def start(
+        self,
+        timeout_s: float = 60.0,
+        *,
+        on_ready: Callable[[Started], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> None:
+        """Start every service in dependency order, each SERVING before the next.
+
+        ``timeout_s`` bounds the whole start; ``on_ready`` hears of each
+        service as it becomes SERVING; setting ``cancel`` (from a signal
+        handler, say) aborts with StartCancelled at the next poll, never in
+        the middle of spawning a process. On any failure the services already
+        started are stopped before the error propagates.
+        """
+        if self._children:
+            raise MeshError("mesh already started")
+        for directory in (self.run_dir, self.data_dir, self.logs_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        credentials.generate(self.credentials_path, TENANTS)
+        deadline = time.monotonic() + timeout_s
+        # A test that forgets stop() must not leave processes running.
+        atexit.register(self._kill_all)
+        try:
+            for spec in self.specs:
+                if cancel is not None and cancel.is_set():
+                    raise StartCancelled(f"start cancelled before {spec.name}")
+                began = time.monotonic()
+                self._spawn(spec.name)
+                self.wait_serving(spec.name, deadline - time.monotonic(), cancel=cancel)
+                if on_ready is not None:
+                    on_ready(
+                        Started(
+                            spec.name,
+                            self.addresses[spec.name],
+                            self.pid(spec.name),
+                            time.monotonic() - began,
+                        )
+                    )
+            if self.edge_address is not None:
+                self._start_edge(deadline, on_ready=on_ready, cancel=cancel)
+            self._publish()
+        except BaseException:
+            # Nothing is in flight yet, so no long drain is owed; a service still
+            # warming up may not act on SIGTERM until it is ready.
+            self.stop(timeout_s=ABORT_STOP_S)
+            raise
+
+    def _publish(self) -> None:
+        """Write ``mesh.json`` so other commands find the running services."""
+        entries = {
+            name: discovery.ServiceEntry(
+                address=self._address(name),
+                pid=child.process.pid,
+                log=str(self.log_path(name)),
+            )
+            for name, child in self._children.items()
+        }
+        edge = entries.pop(mesh.EDGE.name, None)
+        discovery.write(self.run_dir, entries, self.credentials_path, edge=edge)
+        self._published = True
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` to the process of ``name``; after SIGKILL, also reap it."""
+        process = self._child(name).process
+        if process.poll() is not None:
+            return
+        process.send_signal(sig)
+        if sig == signal.SIGKILL:
+            process.wait(_REAP_S)
+
+    def _terminate(self, names: Sequence[str], deadline: float) -> None:
+        """SIGTERM ``names`` (dependents first), wait until ``deadline``, SIGKILL the rest."""
+        for name in reversed(names):
+            process = self._children[name].process
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for name in names:
+            process = self._children[name].process
+            try:
+                process.wait(max(deadline - time.monotonic(), 0))
+            except subprocess.TimeoutExpired:
+                _kill_group(process.pid)
+                process.wait(_REAP_S)
+            # A grandchild it started would otherwise outlive it.
+            _kill_group(process.pid)
+
+    def restart(self, name: str, timeout_s: float = 30.0) -> None:
+        """Stop ``name`` if it runs (SIGTERM, then SIGKILL), start it again, wait for SERVING."""
+        is_edge = name == mesh.EDGE.name and self.edge_address is not None
+        if name not in self.names and not is_edge:
+            raise KeyError(f"service {name!r} is not part of this mesh")
+        deadline = time.monotonic() + timeout_s
+        if name in self._children:
+            self._terminate([name], time.monotonic() + timeout_s / 2)
+        self._spawn(name)
+        if is_edge:
+            self.wait_edge(deadline - time.monotonic())
+        else:
+            self.wait_serving(name, deadline - time.monotonic())
+        if self._published:
+            self._publish()
+
+    def stop(self, timeout_s: float = 15.0) -> dict[str, int | None]:
+        """Stop every child, dependents before what they call; return the exit statuses.
+
+        Each round SIGTERMs the services nothing still running depends on and
+        waits for them; whatever has not exited when ``timeout_s`` is spent is
+        SIGKILLed. Removes ``mesh.json``.
+        """
+        deadline = time.monotonic() + timeout_s
+        pending = list(self._children)
+        while pending:
+            needed = {dep for n in pending for dep in self._depends_on(n)}
+            batch = [n for n in pending if n not in needed] or pending
+            self._terminate(batch, deadline)
+            pending = [n for n in pending if n not in batch]
+        codes: dict[str, int | None] = {
+            name: child.process.returncode for name, child in self._children.items()
+        }
+        self._children.clear()
+        if self._published:
+            discovery.remove(self.run_dir)
+            self._published = False
+        atexit.unregister(self._kill_all)
+        return codes
+
+    def _kill_all(self) -> None:
+        """Last resort at interpreter exit: SIGKILL whatever is still running."""
+        for child in self._children.values():
+            if child.process.poll() is None:
+                _kill_group(child.process.pid)
+                child.process.wait(_REAP_S)
+
+    def __enter__(self) -> Mesh:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,5 @@
+"""python -m gateway.edge"""
+
+from gateway.edge.server import main
+
+main()

@@ -1,0 +1,65 @@
+"""Router settings from the environment; bad values fail at start."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from embeddings.store import model_root
+from router.batcher import BatchOptions
+from router.calibration import DEFAULT_PATH as DEFAULT_CALIBRATION
+from runtime import paths
+from runtime.settings import env_bool, env_float, env_int, env_str
+
+DATA = paths.data_dir("router")
+DEFAULT_EXEMPLARS = DATA / "exemplars.v1.jsonl"
+DEFAULT_FOLLOW_UPS = DATA / "follow_ups.jsonl"
+ADDED_FILE = "added-exemplars.jsonl"
+
+
+@dataclass(frozen=True, slots=True)
+class RouterSettings:
+    """What the router reads at start."""
+
+    model_dir: Path
+    """Model directory holding the ONNX export (``WAYBILL_MODEL_DIR``)."""
+    exemplars: Path = DEFAULT_EXEMPLARS
+    """The labelled exemplar file (``WAYBILL_ROUTER_EXEMPLARS``)."""
+    follow_ups: Path = DEFAULT_FOLLOW_UPS
+    """Referring follow-ups (``WAYBILL_ROUTER_FOLLOW_UPS``)."""
+    calibration: Path = DEFAULT_CALIBRATION
+    """Confidence model and threshold (``WAYBILL_ROUTER_CALIBRATION``)."""
+    added_exemplars: Path | None = None
+    """Where AddExemplars stores what it adds: ``$WAYBILL_DATA_DIR/router/``; None keeps
+    them in memory only."""
+    batch: BatchOptions = field(default_factory=BatchOptions)
+    """Micro-batching (``WAYBILL_ROUTER_MAX_BATCH``, ``WAYBILL_ROUTER_BATCH_WINDOW_MS``,
+    ``WAYBILL_ROUTER_MAX_QUEUE``)."""
+    threads: int = 1
+    """onnxruntime threads per model run (``WAYBILL_ROUTER_THREADS``)."""
+    embedding_cache: int = 10_000
+    """Vectors cached for repeated texts (``WAYBILL_ROUTER_EMBEDDING_CACHE``; 0 = off)."""
+    quantized: bool = True
+    """Run the int8-weight model (``WAYBILL_ROUTER_QUANTIZED``); the calibration file must
+    be fitted for the same variant."""
+
+    @classmethod
+    def from_env(cls) -> RouterSettings:
+        """Settings from ``WAYBILL_*`` variables."""
+        data_dir = os.environ.get("WAYBILL_DATA_DIR", "")
+        return cls(
+            model_dir=model_root(),
+            exemplars=Path(env_str("WAYBILL_ROUTER_EXEMPLARS", str(DEFAULT_EXEMPLARS))),
+            follow_ups=Path(env_str("WAYBILL_ROUTER_FOLLOW_UPS", str(DEFAULT_FOLLOW_UPS))),
+            calibration=Path(env_str("WAYBILL_ROUTER_CALIBRATION", str(DEFAULT_CALIBRATION))),
+            added_exemplars=Path(data_dir) / "router" / ADDED_FILE if data_dir else None,
+            batch=BatchOptions(
+                max_batch=env_int("WAYBILL_ROUTER_MAX_BATCH", 32, minimum=1),
+                window_ms=env_float("WAYBILL_ROUTER_BATCH_WINDOW_MS", 2.0),
+                max_queue=env_int("WAYBILL_ROUTER_MAX_QUEUE", 2048, minimum=1),
+            ),
+            threads=env_int("WAYBILL_ROUTER_THREADS", 1, minimum=1),
+            embedding_cache=env_int("WAYBILL_ROUTER_EMBEDDING_CACHE", 10_000, minimum=0),
+            quantized=env_bool("WAYBILL_ROUTER_QUANTIZED", True),
+        )

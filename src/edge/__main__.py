@@ -1,5 +1,0 @@
-"""python -m edge"""
-
-from edge.server import main
-
-main()

@@ -1,0 +1,176 @@
+"""A scripted stand-in for the gateway: a real grpc.aio GatewayService.
+
+It speaks the real protocol through the production interceptor chain (tests
+start it with the ``serve`` fixture), so every status it raises reaches the
+edge exactly as the real gateway's would: code, message and rich details.
+What it does is chosen by the request:
+
+- Converse ``message``: ``fail:<CODE>`` raises before any event;
+  ``midfail:<CODE>`` sends a delta and a TurnError event, then fails;
+  ``slow:<seconds>`` waits, then answers; ``confirm`` asks for a refund
+  confirmation; ``incomplete`` ends OK without a final event; anything else
+  answers with a delta and a final event.
+- ListCustomers ``page_token`` ``fail:<CODE>`` raises; otherwise two customers.
+- ConfirmAction answers with a delta naming the decision and a final event.
+
+Every call's metadata and remaining time are recorded in ``calls``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import grpc
+from waybill.common.v1 import conversation_pb2, customer_pb2, events_pb2, money_pb2
+from waybill.gateway.v1 import gateway_service_pb2 as pb
+from waybill.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
+
+from runtime.errors import DomainError
+from runtime.server import Registration
+
+ACTION_ID = "act_0123456789abcdef"
+RETRY_AFTER_S = 2.5
+
+
+@dataclass(slots=True)
+class Seen:
+    """One call as the stand-in saw it."""
+
+    method: str
+    metadata: dict[str, str]
+    time_remaining: float | None
+    request: object
+
+
+@dataclass
+class ScriptedGateway(pb_grpc.GatewayServiceServicer):
+    """See the module docstring."""
+
+    calls: list[Seen] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+
+    def _record(self, method: str, request: object, context: grpc.aio.ServicerContext) -> None:
+        md = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+        self.calls.append(Seen(method, md, context.time_remaining(), request))
+
+    def last(self, method: str) -> Seen:
+        """The latest call of ``method``."""
+        return next(c for c in reversed(self.calls) if c.method == method)
+
+    async def Converse(
+        self, request: pb.ConverseRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.ConverseResponse]:
+        self._record("Converse", request, context)
+        text = request.message
+        try:
+            if text.startswith("fail:"):
+                raise failure(text.removeprefix("fail:"))
+            if text.startswith("midfail:"):
+                code = text.removeprefix("midfail:")
+                yield delta("Let me check. ")
+                yield pb.ConverseResponse(
+                    event=pb.TurnEvent(
+                        error=events_pb2.TurnError(
+                            code=events_pb2.StatusCode.Value("STATUS_CODE_" + code),
+                            reason="TEST_" + code,
+                            message="Sorry, something failed on our side.",
+                            retryable=code == "UNAVAILABLE",
+                        )
+                    )
+                )
+                raise failure(code)
+            if text.startswith("slow:"):
+                await asyncio.sleep(float(text.removeprefix("slow:")))
+            if text == "confirm":
+                yield delta("I can refund this order. ")
+                yield confirmation()
+                yield final("I can refund this order.")
+                return
+            if text == "incomplete":
+                yield delta("This answer stops short")
+                return
+            yield delta("Your order is out for delivery.")
+            yield final("Your order is out for delivery.")
+        except asyncio.CancelledError:
+            self.cancelled.append("Converse")
+            raise
+
+    async def ConfirmAction(
+        self, request: pb.ConfirmActionRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.ConfirmActionResponse]:
+        self._record("ConfirmAction", request, context)
+        done = request.decision == conversation_pb2.DECISION_CONFIRM
+        text = "Refund confirmed: 12.34 USD." if done else "Okay, no refund was made."
+        yield pb.ConfirmActionResponse(event=pb.TurnEvent(delta=events_pb2.TextDelta(text=text)))
+        yield pb.ConfirmActionResponse(event=pb.TurnEvent(final=pb.Final(answer=text)))
+
+    async def ListCustomers(
+        self, request: pb.ListCustomersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListCustomersResponse:
+        self._record("ListCustomers", request, context)
+        if request.page_token.startswith("fail:"):
+            raise failure(request.page_token.removeprefix("fail:"))
+        return pb.ListCustomersResponse(
+            customers=[
+                pb.CustomerSummary(user_id="acme-0001", display_name="Avery Stone", region="US"),
+                pb.CustomerSummary(user_id="acme-0002", display_name="Blake Reed", region="US"),
+            ]
+        )
+
+    async def GetCustomerContext(
+        self, request: pb.GetCustomerContextRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetCustomerContextResponse:
+        self._record("GetCustomerContext", request, context)
+        response = pb.GetCustomerContextResponse()
+        response.context.region = "US"
+        brief = response.context.active_orders.add(
+            order_id="ORD-20260001", awb="WB0000000001", title="Desk lamp"
+        )
+        brief.status = customer_pb2.SHIPMENT_STATUS_OUT_FOR_DELIVERY
+        return response
+
+
+def failure(code_name: str) -> DomainError:
+    """A domain error with any status code (RetryInfo for RESOURCE_EXHAUSTED)."""
+    code = grpc.StatusCode[code_name]
+    error = DomainError(
+        f"stand-in failure {code_name}",
+        reason="TEST_" + code_name,
+        metadata={"which": code_name},
+        retry_after_s=RETRY_AFTER_S if code is grpc.StatusCode.RESOURCE_EXHAUSTED else None,
+    )
+    error.code = code
+    return error
+
+
+def delta(text: str) -> pb.ConverseResponse:
+    """A text delta event."""
+    return pb.ConverseResponse(event=pb.TurnEvent(delta=events_pb2.TextDelta(text=text)))
+
+
+def final(answer: str) -> pb.ConverseResponse:
+    """A final event."""
+    return pb.ConverseResponse(event=pb.TurnEvent(final=pb.Final(answer=answer)))
+
+
+def confirmation() -> pb.ConverseResponse:
+    """A refund confirmation request."""
+    action = conversation_pb2.PendingAction(
+        action_id=ACTION_ID,
+        kind=conversation_pb2.ACTION_KIND_REFUND,
+        order_id="ORD-20260001",
+        amount=money_pb2.Money(currency_code="USD", minor_units=1234),
+        summary="Refund 12.34 USD for order ORD-20260001 to the original payment method?",
+    )
+    return pb.ConverseResponse(
+        event=pb.TurnEvent(confirmation_request=events_pb2.ConfirmationRequest(action=action))
+    )
+
+
+def registration(servicer: ScriptedGateway) -> Registration:
+    """How ``serve`` registers the stand-in."""
+    return Registration(
+        "waybill.gateway.v1.GatewayService", pb_grpc.add_GatewayServiceServicer_to_server, servicer
+    )

@@ -1,0 +1,133 @@
+"""The edge in front of the real mesh, started by the launcher like `waybill up` does."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cli import discovery, up
+from cli.launcher import Mesh
+from cli.main import main
+from tests.gateway.edge.conftest import error_of, sse_events
+from tests.gateway.edge.mesh_fixtures import edge_mesh, log_lines, new_traceparent
+
+pytestmark = pytest.mark.mesh
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    """Every service and the edge, for this module."""
+    with edge_mesh(tmp_path_factory.mktemp("edge-mesh")) as started:
+        yield started
+
+
+@pytest.fixture
+def client(platform: Mesh) -> Iterator[httpx.Client]:
+    """An HTTP client of the platform's edge."""
+    assert platform.edge_url is not None
+    with httpx.Client(base_url=platform.edge_url, timeout=30) as http:
+        yield http
+
+
+def test_launcher_starts_and_publishes_the_edge(platform: Mesh, client: httpx.Client) -> None:
+    info = discovery.load(platform.run_dir)
+    assert info.edge is not None
+    assert info.edge.address == platform.edge_address
+    assert info.edge.pid == platform.pid("edge")
+    assert "edge" not in info.services  # gRPC probes never see it
+    health = client.get("/healthz")
+    assert health.status_code == 200
+    assert health.json()["demo_credentials"]["enabled"] is True
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "<title>Waybill" in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+
+
+def test_waybill_health_includes_the_edge(
+    platform: Mesh, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["health", "--run-dir", str(platform.run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "GET /healthz" in out
+    assert f"{platform.edge_address}" in out
+
+
+def test_up_summary_prints_the_page_address(platform: Mesh) -> None:
+    out = io.StringIO()
+    up._summary(platform, out)
+    assert f"chat page: {platform.edge_url}" in out.getvalue()
+
+
+def test_tracking_turn_streams_to_a_final_answer(platform: Mesh, client: httpx.Client) -> None:
+    trace_id, parent = new_traceparent()
+    response = client.post(
+        "/v1/sessions/edge-mesh-0001/turns",
+        json={"userId": "acme-0001", "message": "where is my order?"},
+        headers={"traceparent": parent},
+    )
+    assert response.status_code == 200
+    events = sse_events(response.text)
+    names = [name for name, _ in events]
+    assert names[0] == "tool_call"
+    assert "delta" in names
+    assert names[-1] == "final"
+    final = events[-1][1]
+    assert final["worker"] == "WORKER_TRACKING"
+    context = client.get("/v1/customers/acme-0001/context").json()["context"]
+    (order,) = context["activeOrders"]
+    assert order["awb"] in str(final["answer"])
+    # One trace from the edge down to orders.
+    assert log_lines(platform.log_path("edge"), trace_id=trace_id, msg="http")
+    assert log_lines(platform.log_path("orders"), trace_id=trace_id)
+
+
+def test_policy_turn_ends_with_a_readable_error(client: httpx.Client) -> None:
+    response = client.post(
+        "/v1/sessions/edge-mesh-0002/turns",
+        json={"userId": "acme-0001", "message": "how long do I have to return an item?"},
+    )
+    events = sse_events(response.text)
+    assert [name for name, _ in events][-2:] == ["turn_error", "error"]
+    assert events[-2][1]["code"] == "UNIMPLEMENTED"
+    assert "can't help" in str(events[-2][1]["message"])
+    error = events[-1][1]["error"]
+    assert isinstance(error, dict)
+    assert (error["code"], error["status"]) == (501, "UNIMPLEMENTED")
+
+
+def test_bad_key_and_unknown_customer(client: httpx.Client) -> None:
+    bad = client.get("/v1/customers", headers={"x-api-key": "wb_not_a_key"})
+    assert bad.status_code == 401
+    assert error_of(bad)["status"] == "UNAUTHENTICATED"
+    missing = client.get("/v1/customers/acme-9999/context")
+    assert missing.status_code == 404
+    assert error_of(missing)["status"] == "NOT_FOUND"
+
+
+def test_session_is_readable_after_a_turn(client: httpx.Client) -> None:
+    client.post(
+        "/v1/sessions/edge-mesh-0003/turns",
+        json={"userId": "acme-0002", "message": "where is my order?"},
+    )
+    session = client.get("/v1/sessions/edge-mesh-0003", params={"userId": "acme-0002"})
+    assert session.status_code == 200
+    turns = session.json()["session"]["state"]["turns"]
+    assert [t["role"] for t in turns] == ["ROLE_CUSTOMER", "ROLE_ASSISTANT"]
+    other = client.get("/v1/sessions/edge-mesh-0003", params={"userId": "acme-0001"})
+    assert other.status_code == 404
+
+
+def test_edge_log_has_no_content(platform: Mesh) -> None:
+    text = Path(platform.log_path("edge")).read_text()
+    assert "where is my order" not in text
+    assert "acme-0001" not in text  # route templates, not paths
+    for line in text.splitlines():
+        if line.startswith("{"):
+            entry = json.loads(line)
+            assert "api_key" not in json.dumps(entry)

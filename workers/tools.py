@@ -1,0 +1,169 @@
+"""Tool calls: argument contracts, validation, and running a call as an event.
+
+Every tool's arguments are a message in ``waybill/worker/v1/tools.proto``.
+That message is the one source of its JSON Schema (``tool_spec``, compiled by
+``llm_pool.json_schema``: the guided-decoding guide for Triton, the function
+parameters for OpenAI-compatible servers) and of its validation: a payload a
+model produced is parsed into the message and checked with protovalidate
+(``payload_from_model``) before anything runs, and ``ToolLog.call`` checks
+again. An invalid payload is never executed; it is counted in
+``waybill_tool_payload_invalid_total`` by tool and rule id.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import TypeVar
+
+import grpc
+import protovalidate
+from google.protobuf import json_format, message, struct_pb2
+from prometheus_client import Counter
+from waybill.common.v1 import events_pb2
+from waybill.worker.v1 import tools_pb2
+
+from llm_pool.generation import ToolSpec
+from llm_pool.json_schema import schema_for
+from runtime import status_codes
+from runtime.errors import InvalidArgument
+
+T = TypeVar("T")
+
+_validator = protovalidate.Validator()
+
+READ_TOOLS: Mapping[str, type[message.Message]] = {
+    "get_order_status": tools_pb2.GetOrderStatusArgs,
+    "get_eta": tools_pb2.GetEtaArgs,
+    "get_delivery_photo": tools_pb2.GetDeliveryPhotoArgs,
+    "search_policy_kb": tools_pb2.SearchPolicyArgs,
+    "check_fraud_score": tools_pb2.CheckFraudScoreArgs,
+}
+"""Read-only tools and their argument messages."""
+WRITE_TOOLS: Mapping[str, type[message.Message]] = {
+    "initiate_refund": tools_pb2.InitiateRefundArgs,
+    "send_notification": tools_pb2.SendNotificationArgs,
+    "escalate_to_human": tools_pb2.EscalateArgs,
+}
+"""Tools that change state, and their argument messages."""
+TOOL_ARGS: Mapping[str, type[message.Message]] = {**READ_TOOLS, **WRITE_TOOLS}
+
+INVALID_PAYLOADS = Counter(
+    "waybill_tool_payload_invalid_total",
+    "Tool payloads refused before execution, by tool and violated rule id.",
+    ["tool", "rule_id"],
+)
+MALFORMED = "payload.malformed_json"
+"""Rule id counted for a payload that is not JSON of the argument message."""
+
+
+@cache
+def tool_spec(name: str) -> ToolSpec:
+    """The tool's name and JSON Schema, compiled from its argument message."""
+    try:
+        args = TOOL_ARGS[name]
+    except KeyError:
+        raise KeyError(f"unknown tool {name!r}; known: {', '.join(TOOL_ARGS)}") from None
+    return ToolSpec(name=name, json_schema=schema_for(args.DESCRIPTOR))
+
+
+def _refuse(name: str, rule_ids: list[str], detail: str, reason: str) -> InvalidArgument:
+    for rule in rule_ids:
+        INVALID_PAYLOADS.labels(name, rule).inc()
+    return InvalidArgument(
+        f"tool {name} payload {detail}",
+        reason=reason,
+        metadata={"tool": name, "rule_id": rule_ids[0], "rule_ids": ",".join(rule_ids)},
+    )
+
+
+def payload_from_model(name: str, arguments: str) -> message.Message:
+    """Parse and validate a model's JSON arguments for tool ``name``.
+
+    Raises InvalidArgument (reason ``TOOL_PAYLOAD_INVALID``, the violated rule
+    ids in its metadata) for malformed JSON, unknown fields or any contract
+    violation; the payload is counted and must not be executed.
+    """
+    if name not in TOOL_ARGS:
+        raise _refuse(name, ["tool.unknown"], "names an unknown tool", "UNKNOWN_TOOL")
+    args = TOOL_ARGS[name]()
+    try:
+        document = json.loads(arguments)
+        if not isinstance(document, dict):
+            raise json_format.ParseError("arguments must be a JSON object")
+        json_format.ParseDict(document, args)
+    except (ValueError, json_format.ParseError) as exc:
+        raise _refuse(
+            name, [MALFORMED], f"is not valid JSON arguments: {exc}", "TOOL_PAYLOAD_INVALID"
+        ) from None
+    found = _validator.collect_violations(args)
+    if found:
+        rules = [v.proto.rule_id for v in found]
+        raise _refuse(name, rules, f"violates {rules[0]}", "TOOL_PAYLOAD_INVALID")
+    return args
+
+
+@dataclass(slots=True)
+class ToolLog:
+    """The tool calls of one turn, capped at ``max_calls``."""
+
+    max_calls: int
+    calls: list[events_pb2.ToolCall] = field(default_factory=list)
+
+    @property
+    def exhausted(self) -> bool:
+        """True once the cap is reached."""
+        return len(self.calls) >= self.max_calls
+
+    async def call(self, name: str, args: message.Message, fn: Callable[[], Awaitable[T]]) -> T:
+        """Validate ``args`` against its contract, run ``fn`` and record the outcome.
+
+        An invalid payload is never executed. A gRPC failure is recorded and re-raised.
+        """
+        if self.exhausted:
+            raise RuntimeError(f"tool budget of {self.max_calls} calls is spent")
+        found = _validator.collect_violations(args)
+        arguments = struct_pb2.Struct()
+        arguments.update(json_format.MessageToDict(args))
+        if found:
+            self.calls.append(
+                events_pb2.ToolCall(
+                    name=name,
+                    arguments=arguments,
+                    outcome=status_codes.to_proto(grpc.StatusCode.INVALID_ARGUMENT),
+                )
+            )
+            rules = [v.proto.rule_id for v in found]
+            raise _refuse(name, rules, f"violates {rules[0]}", "TOOL_PAYLOAD_INVALID")
+        started = time.perf_counter()
+        outcome = grpc.StatusCode.OK
+        try:
+            return await fn()
+        except grpc.aio.AioRpcError as exc:
+            outcome = exc.code()
+            raise
+        finally:
+            self.calls.append(
+                events_pb2.ToolCall(
+                    name=name,
+                    arguments=arguments,
+                    outcome=status_codes.to_proto(outcome),
+                    duration_us=int((time.perf_counter() - started) * 1e6),
+                )
+            )
+
+
+def is_code(exc: BaseException, *codes: grpc.StatusCode) -> bool:
+    """Whether ``exc`` is a gRPC error with one of ``codes``."""
+    return isinstance(exc, grpc.aio.AioRpcError) and exc.code() in codes
+
+
+def reason_of(exc: grpc.aio.AioRpcError) -> str:
+    """The ErrorInfo reason of a failed call, or ''."""
+    from runtime.errors import error_info_of
+
+    info = error_info_of(exc)
+    return "" if info is None else str(info.reason)
