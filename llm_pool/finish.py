@@ -7,11 +7,11 @@ converts them once, here, when it fills in the turn's usage.
 
 from __future__ import annotations
 
+from typing import cast
+
 from waybill.common.v1 import usage_pb2
 
-FinishReasonValue = usage_pb2.FinishReason.ValueType
-
-_BY_WORD: dict[str, FinishReasonValue] = {
+_BY_WORD: dict[str, int] = {
     "stop": usage_pb2.FINISH_REASON_STOP,
     "length": usage_pb2.FINISH_REASON_LENGTH,
     "tool_calls": usage_pb2.FINISH_REASON_TOOL_CALLS,
@@ -22,6 +22,7 @@ _BY_WORD: dict[str, FinishReasonValue] = {
 }
 
 
-def to_proto(word: str) -> FinishReasonValue:
+def to_proto(word: str) -> usage_pb2.FinishReason:
     """The contract value of a backend's finish reason; unknown words -> UNSPECIFIED."""
-    return _BY_WORD.get(word.lower(), usage_pb2.FINISH_REASON_UNSPECIFIED)
+    value = _BY_WORD.get(word.lower(), usage_pb2.FINISH_REASON_UNSPECIFIED)
+    return cast(usage_pb2.FinishReason, value)

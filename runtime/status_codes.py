@@ -6,19 +6,20 @@ name; code that branches on an outcome compares enum values, never strings.
 
 from __future__ import annotations
 
+from typing import cast
+
 import grpc
 from waybill.common.v1 import events_pb2
 
 _PREFIX = "STATUS_CODE_"
-StatusCodeValue = events_pb2.StatusCode.ValueType
 
 
-def to_proto(code: grpc.StatusCode) -> StatusCodeValue:
+def to_proto(code: grpc.StatusCode) -> events_pb2.StatusCode:
     """The contract value of a gRPC status code."""
-    return events_pb2.StatusCode.Value(_PREFIX + code.name)
+    return cast(events_pb2.StatusCode, events_pb2.StatusCode.Value(_PREFIX + code.name))
 
 
-def from_proto(value: StatusCodeValue) -> grpc.StatusCode:
+def from_proto(value: int) -> grpc.StatusCode:
     """The gRPC status code of a contract value; UNSPECIFIED or unknown -> UNKNOWN."""
     try:
         name = events_pb2.StatusCode.Name(value).removeprefix(_PREFIX)
@@ -28,6 +29,7 @@ def from_proto(value: StatusCodeValue) -> grpc.StatusCode:
     return code
 
 
-def short_name(value: StatusCodeValue) -> str:
+def short_name(value: int) -> str:
     """``OK``, ``UNAVAILABLE``...: the gRPC name of a contract value, for people."""
-    return from_proto(value).name
+    name: str = from_proto(value).name
+    return name

@@ -10,6 +10,7 @@ import pytest
 
 from embeddings import store
 from embeddings.store import ModelMissingError, locate, write_json_atomic
+from runtime import paths
 
 
 def _export(root: Path, key: str, *, verified: bool = True) -> Path:
@@ -59,7 +60,7 @@ def test_a_pointer_to_a_missing_export_is_refused(tmp_path: Path) -> None:
 
 def test_model_root_follows_the_environment(tmp_path: Path) -> None:
     assert store.model_root({store.MODEL_DIR_ENV: str(tmp_path)}) == tmp_path
-    assert store.model_root({}) == store.REPO_ROOT / ".waybill" / "models"
+    assert store.model_root({}) == paths.repo_root() / ".waybill" / "models"
 
 
 def test_json_is_written_whole_and_readable(tmp_path: Path) -> None:

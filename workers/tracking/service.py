@@ -27,6 +27,7 @@ from llm_pool.generation import (
     TextDelta,
 )
 from llm_pool.pool import LLMPool
+from runtime import status_codes
 from runtime.errors import DeadlineExceeded, FailedPrecondition, Unavailable
 from workers.coalesce import DeltaCoalescer
 from workers.tools import ToolLog, is_code, reason_of
@@ -171,7 +172,9 @@ class TrackingServicer(pb_grpc.WorkerServiceServicer):
             elif isinstance(event, StreamFailed):
                 yield pb.RunTurnResponse(
                     error=events_pb2.TurnError(
-                        code=event.code,
+                        code=status_codes.to_proto(
+                            getattr(grpc.StatusCode, event.code, grpc.StatusCode.UNKNOWN)
+                        ),
                         reason=event.reason,
                         message="Sorry, I couldn't finish that answer. Please try again.",
                         retryable=event.code == "UNAVAILABLE",

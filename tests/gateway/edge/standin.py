@@ -27,6 +27,7 @@ from waybill.common.v1 import conversation_pb2, customer_pb2, events_pb2, money_
 from waybill.gateway.v1 import gateway_service_pb2 as pb
 from waybill.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 
+from runtime import status_codes
 from runtime.errors import DomainError
 from runtime.server import Registration
 
@@ -73,7 +74,7 @@ class ScriptedGateway(pb_grpc.GatewayServiceServicer):
                 yield pb.ConverseResponse(
                     event=pb.TurnEvent(
                         error=events_pb2.TurnError(
-                            code=events_pb2.StatusCode.Value("STATUS_CODE_" + code),
+                            code=status_codes.to_proto(getattr(grpc.StatusCode, code)),
                             reason="TEST_" + code,
                             message="Sorry, something failed on our side.",
                             retryable=code == "UNAVAILABLE",
