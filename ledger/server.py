@@ -1,18 +1,16 @@
-"""Wiring of the ledger process: its contract is served and every method
-answers UNIMPLEMENTED with a message saying what is not built yet."""
+"""Wiring of the ledger process: settings, the servicer, serving."""
 
 from __future__ import annotations
 
 from waybill.ledger.v1 import ledger_service_pb2_grpc as pb_grpc
 
-from runtime.servicer import serve_unbuilt
+from ledger.service import SERVICE, servicer
+from ledger.settings import LedgerSettings
+from runtime.server import Registration, serve
 
 
 async def main() -> None:
-    """Serve the contract (UNIMPLEMENTED for now)."""
-    await serve_unbuilt(
-        "ledger",
-        add=pb_grpc.add_LedgerServiceServicer_to_server,
-        base=pb_grpc.LedgerServiceServicer,
-        planned="budgets and cost accounting are not built yet",
-    )
+    """Serve the contract (every method UNIMPLEMENTED for now)."""
+    settings = LedgerSettings.from_env()
+    add = pb_grpc.add_LedgerServiceServicer_to_server
+    await serve(settings.service, [Registration(SERVICE, add, servicer())])

@@ -1,4 +1,9 @@
-"""Decisions of the orders service that do not touch storage: ETAs and fraud scores."""
+"""Decisions of the orders service that do not touch storage: ETAs and fraud scores.
+
+The rule "a lost or returned shipment has no arrival estimate" lives here
+once (:func:`expects_arrival`); GetEta, the active-order briefs and the
+tracking worker's status answers all ask it.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,26 @@ Confidence = orders_pb2.EtaConfidence
 
 FRAUD_MODEL_VERSION = "rules-v1"
 
+NO_ARRIVAL: dict[customer_pb2.ShipmentStatus, str] = {
+    Status.SHIPMENT_STATUS_LOST: "SHIPMENT_LOST",
+    Status.SHIPMENT_STATUS_RETURNED: "SHIPMENT_RETURNED",
+}
+"""Statuses of shipments that will not arrive, with the reason GetEta refuses them."""
+
+
+def expects_arrival(status: customer_pb2.ShipmentStatus) -> bool:
+    """Whether a shipment in ``status`` will still arrive (so an ETA means something)."""
+    return status not in NO_ARRIVAL
+
+
+def brief_eta(shipment: orders_pb2.Shipment) -> timestamp_pb2.Timestamp | None:
+    """The one time an order brief shows: delivered at, promised for, or none at all."""
+    if shipment.status == Status.SHIPMENT_STATUS_DELIVERED:
+        return shipment.delivered_time
+    if not expects_arrival(shipment.status) or not shipment.HasField("promised_time"):
+        return None
+    return shipment.promised_time
+
 
 def _ts(moment: datetime) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
@@ -30,14 +55,11 @@ def estimate_arrival(shipment: orders_pb2.Shipment, *, region: str = "") -> orde
     when it is delayed or bound for another country than the one asked about.
     Lost or returned shipments have no ETA (FAILED_PRECONDITION).
     """
-    if shipment.status in (Status.SHIPMENT_STATUS_LOST, Status.SHIPMENT_STATUS_RETURNED):
-        reason = (
-            "SHIPMENT_LOST"
-            if shipment.status == Status.SHIPMENT_STATUS_LOST
-            else ("SHIPMENT_RETURNED")
-        )
+    if not expects_arrival(shipment.status):
         raise FailedPrecondition(
-            "this shipment has no arrival estimate", reason=reason, metadata={"awb": shipment.awb}
+            "this shipment has no arrival estimate",
+            reason=NO_ARRIVAL[shipment.status],
+            metadata={"awb": shipment.awb},
         )
     if shipment.status == Status.SHIPMENT_STATUS_DELIVERED:
         return orders_pb2.Eta(

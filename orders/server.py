@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from waybill.orders.v1 import orders_service_pb2_grpc as pb_grpc
 
 from orders import seed
 from orders.service import OrdersServicer
+from orders.settings import OrdersSettings
 from orders.store import OrderStore
+from runtime import mesh
 from runtime.server import Registration, serve
-from runtime.settings import ServiceSettings, env_str
 
 log = logging.getLogger("waybill.orders")
 
 
 async def main() -> None:
     """Open the store, load the demo data set if it changed, serve."""
-    settings = ServiceSettings.from_env("orders")
-    data_dir = Path(env_str("WAYBILL_DATA_DIR", ".waybill/data"))
-    store = OrderStore(data_dir / "orders.sqlite3")
+    settings = OrdersSettings.from_env()
+    store = OrderStore(settings.store_path)
 
     async def ready() -> None:
         data = seed.generate()
@@ -31,10 +30,10 @@ async def main() -> None:
         store.close()
 
     await serve(
-        settings,
+        settings.service,
         [
             Registration(
-                "waybill.orders.v1.OrdersService",
+                mesh.spec("orders").grpc_services[0],
                 pb_grpc.add_OrdersServiceServicer_to_server,
                 OrdersServicer(store),
             )

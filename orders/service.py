@@ -73,13 +73,8 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
             brief = customer_pb2.OrderBrief(
                 order_id=order.order_id, awb=order.awb, title=order.title, status=shipment.status
             )
-            if shipment.status == customer_pb2.SHIPMENT_STATUS_DELIVERED:
-                brief.eta.CopyFrom(shipment.delivered_time)
-            elif shipment.status not in (
-                customer_pb2.SHIPMENT_STATUS_LOST,
-                customer_pb2.SHIPMENT_STATUS_RETURNED,
-            ):
-                brief.eta.CopyFrom(shipment.promised_time)
+            if (eta := core.brief_eta(shipment)) is not None:
+                brief.eta.CopyFrom(eta)
             briefs.append(brief)
         return pb.ListActiveOrdersResponse(
             orders=briefs, tier=customer.tier, region=customer.region

@@ -7,7 +7,7 @@ import asyncio
 import hashlib
 import logging
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,11 +24,12 @@ from router.calibration import Calibration
 from router.clarify import question_for
 from router.decision import Decision, PriorOptions, Reason, decide
 from router.exemplars import Exemplar
-from router.fallback import FallbackRequest, RouterFallback
+from router.fallback import FallbackRequest, RouterFallback, fallback_timeout
 from router.index import ExemplarIndex
 from router.intents import FOLLOW_UP, SERVED, WORKER_OF, I, intent_name, short_name
 from router.normalize import dedup_key, for_embedding, word_count
 from router.scoring import class_scores
+from runtime.deadlines import DeadlinePolicy
 from runtime.errors import FailedPrecondition, Unavailable
 
 log = logging.getLogger("waybill.router")
@@ -119,6 +120,10 @@ class ClassifierOptions:
     batch: BatchOptions = field(default_factory=BatchOptions)
     max_exemplars: int = 50_000
     """Index size limit for AddExemplars."""
+    deadlines: DeadlinePolicy = field(default_factory=DeadlinePolicy)
+    """The service's deadline policy: the fallback gets the remaining time minus its margin."""
+    fallback_budget_s: float = FALLBACK_BUDGET_S
+    """Most time the LLM fallback may take (less when the caller's deadline is nearer)."""
 
 
 def embed_texts(embedder: Embedder, texts: Sequence[str], *, chunk: int = 0) -> FloatArray:
@@ -181,6 +186,7 @@ class Classifier:
         options: ClassifierOptions | None = None,
         fallback: RouterFallback | None = None,
         added_path: Path | None = None,
+        on_stopped: Callable[[BaseException | None], None] | None = None,
     ) -> None:
         self.embedder = embedder
         self.calibration = calibration
@@ -196,6 +202,7 @@ class Classifier:
             self.classify_batch,
             options=self.options.batch,
             on_batch=_observe_batch,
+            on_stopped=on_stopped,
             name="router-batch",
         )
         _publish(snapshot, embedder)
@@ -211,8 +218,12 @@ class Classifier:
         options: ClassifierOptions | None = None,
         fallback: RouterFallback | None = None,
         added_path: Path | None = None,
+        on_stopped: Callable[[BaseException | None], None] | None = None,
     ) -> Classifier:
-        """Embed the exemplars (seconds) and make a classifier; call from a worker thread."""
+        """Embed the exemplars (seconds) and make a classifier; call from a worker thread.
+
+        ``on_stopped`` hears that the batching loop ended unexpectedly (see MicroBatcher).
+        """
         items = list(base)
         seen = {dedup_key(e.text): e.label for e in items}
         extra = 0
@@ -232,6 +243,7 @@ class Classifier:
             options=options,
             fallback=fallback,
             added_path=added_path,
+            on_stopped=on_stopped,
         )
 
     # -- serving ---------------------------------------------------------------
@@ -240,6 +252,11 @@ class Classifier:
     def snapshot(self) -> Snapshot:
         """The snapshot in use."""
         return self._snapshot
+
+    @property
+    def running(self) -> bool:
+        """Whether the classifier still answers (its batching loop is alive)."""
+        return self._batcher.running
 
     def start(self) -> None:
         """Start micro-batching on the running loop."""
@@ -256,10 +273,9 @@ class Classifier:
             self.embedder, self._snapshot, self.calibration, queries, prior=self.options.prior
         )
 
-    async def classify(
-        self, text: str, previous: int = I.INTENT_UNSPECIFIED, *, time_left_s: float | None = None
-    ) -> Outcome:
-        """Classify one message (batched with concurrent ones); the fallback may decide."""
+    async def classify(self, text: str, previous: int = I.INTENT_UNSPECIFIED) -> Outcome:
+        """Classify one message (batched with concurrent ones); the fallback may decide
+        within the inbound call's remaining time (read from the call context)."""
         query = Query(text, previous)
         if self.embedder.cached(for_embedding(text)):
             # A repeated text needs no model run: the neighbour search and the
@@ -273,16 +289,15 @@ class Classifier:
             and decision.low_confidence
             and decision.reason != Reason.NEEDS_CONTEXT
         ):
-            outcome = await self._ask_fallback(text, previous, outcome, time_left_s)
+            outcome = await self._ask_fallback(text, previous, outcome)
         _observe(outcome)
         return outcome
 
-    async def _ask_fallback(
-        self, text: str, previous: int, outcome: Outcome, time_left_s: float | None
-    ) -> Outcome:
+    async def _ask_fallback(self, text: str, previous: int, outcome: Outcome) -> Outcome:
         assert self._fallback is not None
-        budget = FALLBACK_BUDGET_S if time_left_s is None else min(FALLBACK_BUDGET_S, time_left_s)
-        if budget <= 0:
+        budget = fallback_timeout(self.options.deadlines, budget_s=self.options.fallback_budget_s)
+        if budget is None:  # the clarifying question now beats a better answer too late
+            metrics.FALLBACK_CALLS.labels("no_time").inc()
             return outcome
         decision = outcome.decision
         candidates = ((decision.intent, decision.confidence), *decision.alternatives)

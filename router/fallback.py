@@ -4,6 +4,11 @@ The classifier hands every low-confidence message (except a follow-up with
 nothing to refer to) to a :class:`RouterFallback` when one is configured. A
 fallback answers with a served intent or None; None, an error or a timeout
 keep the clarifying question, so a slow or failing model never fails a turn.
+
+Its time comes from the runtime's deadline helper (:func:`fallback_timeout`):
+the caller's remaining time minus the service's margin, capped by the
+fallback's own budget, so the router always has time left to answer; when
+less than the policy's minimum would remain the fallback is not started at all.
 :class:`LlmPoolFallback` asks the pool's ``router`` use case; it is wired once
 a generative backend is configured for that use case.
 """
@@ -25,6 +30,8 @@ from llm_pool.generation import (
 )
 from llm_pool.pool import LLMPool
 from router.intents import SERVED, intent_name, parse_intent
+from runtime.deadlines import DeadlinePolicy, outgoing_timeout
+from runtime.errors import DeadlineExceeded
 
 INSTRUCTIONS = (
     "You route customer messages of a parcel-delivery support chat. Answer with exactly one"
@@ -60,6 +67,18 @@ class RouterFallback(Protocol):
     async def choose(self, request: FallbackRequest) -> FallbackChoice | None:
         """A served intent, or None to keep the clarifying question."""
         ...
+
+
+def fallback_timeout(policy: DeadlinePolicy, *, budget_s: float) -> float | None:
+    """Seconds the fallback may take for the call in progress, or None: no time for it.
+
+    ``min(budget_s, remaining - margin)``; None when that is below the policy's
+    minimum, so a model call that could not finish is never started.
+    """
+    try:
+        return outgoing_timeout(policy, budget_s=budget_s, target="the router fallback")
+    except DeadlineExceeded:
+        return None
 
 
 class LlmPoolFallback:

@@ -37,6 +37,7 @@ CONFIDENCE = Histogram(
 )
 FALLBACK_CALLS = Counter(
     "waybill_router_fallback_total",
-    "Low-confidence messages sent to the LLM-router fallback, by outcome.",
+    "Low-confidence messages offered to the LLM-router fallback, by outcome"
+    " (decided, declined, error, no_time).",
     ["outcome"],
 )

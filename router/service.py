@@ -42,9 +42,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         self, request: pb.ClassifyRequest, context: grpc.aio.ServicerContext
     ) -> pb.ClassifyResponse:
         classifier = self._ready()
-        outcome = await classifier.classify(
-            request.text, request.previous_intent, time_left_s=context.time_remaining()
-        )
+        outcome = await classifier.classify(request.text, request.previous_intent)
         decision = outcome.decision
         span = trace.get_current_span()
         span.set_attribute(telemetry.ATTR_INTENT, intent_name(decision.intent))

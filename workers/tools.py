@@ -29,7 +29,7 @@ from waybill.worker.v1 import tools_pb2
 from llm_pool.generation import ToolSpec
 from llm_pool.json_schema import schema_for
 from runtime import status_codes
-from runtime.errors import InvalidArgument
+from runtime.errors import DomainError, InvalidArgument
 
 T = TypeVar("T")
 
@@ -121,7 +121,8 @@ class ToolLog:
     async def call(self, name: str, args: message.Message, fn: Callable[[], Awaitable[T]]) -> T:
         """Validate ``args`` against its contract, run ``fn`` and record the outcome.
 
-        An invalid payload is never executed. A gRPC failure is recorded and re-raised.
+        An invalid payload is never executed. A failure (a mapped peer error or a raw
+        gRPC one) is recorded with its code and re-raised.
         """
         if self.exhausted:
             raise RuntimeError(f"tool budget of {self.max_calls} calls is spent")
@@ -142,6 +143,9 @@ class ToolLog:
         outcome = grpc.StatusCode.OK
         try:
             return await fn()
+        except DomainError as exc:
+            outcome = exc.code
+            raise
         except grpc.aio.AioRpcError as exc:
             outcome = exc.code()
             raise
@@ -154,16 +158,3 @@ class ToolLog:
                     duration_us=int((time.perf_counter() - started) * 1e6),
                 )
             )
-
-
-def is_code(exc: BaseException, *codes: grpc.StatusCode) -> bool:
-    """Whether ``exc`` is a gRPC error with one of ``codes``."""
-    return isinstance(exc, grpc.aio.AioRpcError) and exc.code() in codes
-
-
-def reason_of(exc: grpc.aio.AioRpcError) -> str:
-    """The ErrorInfo reason of a failed call, or ''."""
-    from runtime.errors import error_info_of
-
-    info = error_info_of(exc)
-    return "" if info is None else str(info.reason)

@@ -154,3 +154,26 @@ async def test_writes_answer_unimplemented_not_success(
         )
     assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
     assert "CreateRefund" in (raised.value.details() or "")
+
+
+async def test_active_order_briefs_show_an_eta_only_for_shipments_that_will_arrive(
+    env: tuple[pb_grpc.OrdersServiceStub, seed.Dataset],
+) -> None:
+    stub, data = env
+    shipments = {s.awb: s for s in data.shipments}
+    seen: set[int] = set()
+    for customer in data.customers:
+        reply = await stub.ListActiveOrders(
+            pb.ListActiveOrdersRequest(tenant_id=customer.tenant_id, user_id=customer.user_id)
+        )
+        for brief in reply.orders:
+            shipment = shipments[brief.awb]
+            seen.add(shipment.status)
+            if shipment.status in (S.SHIPMENT_STATUS_LOST, S.SHIPMENT_STATUS_RETURNED):
+                assert not brief.HasField("eta"), brief
+            elif shipment.status == S.SHIPMENT_STATUS_DELIVERED:
+                assert brief.eta == shipment.delivered_time
+            else:
+                assert brief.eta == shipment.promised_time
+    assert S.SHIPMENT_STATUS_IN_TRANSIT in seen
+    assert seen & {S.SHIPMENT_STATUS_LOST, S.SHIPMENT_STATUS_RETURNED}

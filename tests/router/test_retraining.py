@@ -103,6 +103,7 @@ async def test_no_request_fails_while_indexes_are_swapped(make_classifier: MakeC
     stop = asyncio.Event()
     seen: list[str] = []
     failures: list[BaseException] = []
+    answered = asyncio.Event()
 
     async def caller(text: str) -> None:
         while not stop.is_set():
@@ -110,19 +111,29 @@ async def test_no_request_fails_while_indexes_are_swapped(make_classifier: MakeC
                 outcome = await classifier.classify(text)
             except Exception as exc:  # recorded, asserted below
                 failures.append(exc)
+                answered.set()
                 return
             assert outcome.decision.intent == I.INTENT_TRACKING_STATUS
             seen.append(outcome.version)
+            answered.set()
+
+    async def answers(count: int) -> None:
+        """Wait until ``count`` more calls were answered (callers are in flight)."""
+        target = len(seen) + count
+        async with asyncio.timeout(30):
+            while len(seen) < target and not failures:
+                answered.clear()
+                await answered.wait()
 
     callers = [asyncio.ensure_future(caller("where is my parcel?")) for _ in range(8)]
     for round_ in range(3):
-        await asyncio.sleep(0.05)
+        await answers(8)
         added = [
             Exemplar(f"{NEW} (case {round_}-{i})", I.INTENT_TRACKING_STATUS) for i in range(40)
         ]
         result = await classifier.add_exemplars(added, f"swap-{round_:05d}")
         versions.append(result.version)
-    await asyncio.sleep(0.05)
+    await answers(8)
     stop.set()
     await asyncio.gather(*callers)
     assert not failures

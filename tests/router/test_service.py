@@ -192,6 +192,7 @@ async def test_no_call_fails_during_a_swap_over_grpc(served: tuple[Stub, Classif
     stub, _ = served
     stop = asyncio.Event()
     codes: list[grpc.StatusCode] = []
+    answered = asyncio.Event()
 
     async def caller() -> None:
         while not stop.is_set():
@@ -201,11 +202,21 @@ async def test_no_call_fails_during_a_swap_over_grpc(served: tuple[Stub, Classif
                 )
             except grpc.aio.AioRpcError as exc:
                 codes.append(exc.code())
+                answered.set()
                 return
             codes.append(grpc.StatusCode.OK)
+            answered.set()
+
+    async def answers(count: int) -> None:
+        """Wait until ``count`` more calls were answered (callers are in flight)."""
+        target = len(codes) + count
+        async with asyncio.timeout(30):
+            while len(codes) < target and set(codes) <= {grpc.StatusCode.OK}:
+                answered.clear()
+                await answered.wait()
 
     callers = [asyncio.ensure_future(caller()) for _ in range(8)]
-    await asyncio.sleep(0.05)
+    await answers(8)
     reply = await stub.AddExemplars(
         pb.AddExemplarsRequest(
             request_id="add-0000005",
@@ -216,7 +227,7 @@ async def test_no_call_fails_during_a_swap_over_grpc(served: tuple[Stub, Classif
         ),
         timeout=30,
     )
-    await asyncio.sleep(0.05)
+    await answers(8)
     stop.set()
     await asyncio.gather(*callers)
     assert reply.exemplar_count > 0

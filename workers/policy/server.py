@@ -1,18 +1,16 @@
-"""Wiring of the policy process: its contract is served and every method
-answers UNIMPLEMENTED with a message saying what is not built yet."""
+"""Wiring of the policy process: settings, the servicer, serving."""
 
 from __future__ import annotations
 
 from waybill.worker.v1 import worker_service_pb2_grpc as pb_grpc
 
-from runtime.servicer import serve_unbuilt
+from runtime.server import Registration, serve
+from workers.policy.service import SERVICE, servicer
+from workers.policy.settings import PolicySettings
 
 
 async def main() -> None:
-    """Serve the contract (UNIMPLEMENTED for now)."""
-    await serve_unbuilt(
-        "policy",
-        add=pb_grpc.add_WorkerServiceServicer_to_server,
-        base=pb_grpc.WorkerServiceServicer,
-        planned="policy answers need the knowledge base, not built yet",
-    )
+    """Serve the contract (every method UNIMPLEMENTED for now)."""
+    settings = PolicySettings.from_env()
+    add = pb_grpc.add_WorkerServiceServicer_to_server
+    await serve(settings.service, [Registration(SERVICE, add, servicer())])

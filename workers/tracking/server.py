@@ -13,36 +13,36 @@ from llm_pool.build import build_pool
 from runtime import mesh
 from runtime.client import channel
 from runtime.server import Registration, serve
-from runtime.settings import ServiceSettings, env_float
+from workers.tracking.clients import OrdersClient
 from workers.tracking.service import TrackingServicer
+from workers.tracking.settings import TrackingSettings
 from workers.tracking.templates import TEMPLATES
 
 
 async def main() -> None:
     """Serve the tracking worker."""
-    settings = ServiceSettings.from_env("tracking")
+    settings = TrackingSettings.from_env()
+    service = settings.service
     # Chains, endpoints and prices come from the inference configuration and the
     # WAYBILL_LLM_* variables; with no endpoint set the chain is the composer alone.
     pool = build_pool(
-        llm_config.load(),
-        templates=TEMPLATES,
-        deadline_margin_s=settings.deadline_margin_s,
+        llm_config.load(), templates=TEMPLATES, deadline_margin_s=service.deadline_margin_s
     )
-    readiness_interval_s = env_float("WAYBILL_LLM_READINESS_INTERVAL_S", 5.0, minimum=0.1)
     orders_channel = channel(
-        mesh.spec("orders").address(),
-        policy=settings.deadline_policy(),
+        settings.orders_address,
+        policy=service.deadline_policy(),
         retry=[("waybill.orders.v1.OrdersService", None)],
     )
-    servicer = TrackingServicer(orders_grpc.OrdersServiceStub(orders_channel), pool)
+    orders = OrdersClient(orders_grpc.OrdersServiceStub(orders_channel))
+    servicer = TrackingServicer(orders, pool)
     watcher: asyncio.Task[None] | None = None
 
     async def ready() -> None:
         nonlocal watcher
         # Model readiness (Triton ModelReady) gates routing, not serving: with the
         # model down the composer still answers, so the worker reports SERVING.
-        await pool.probe_ready(timeout_s=1.0)
-        watcher = asyncio.create_task(pool.watch_readiness(readiness_interval_s))
+        await pool.probe_ready(timeout_s=settings.readiness_timeout_s)
+        watcher = asyncio.create_task(pool.watch_readiness(settings.readiness_interval_s))
 
     async def on_stop() -> None:
         if watcher is not None:
@@ -53,7 +53,7 @@ async def main() -> None:
         await orders_channel.close()
 
     await serve(
-        settings,
+        service,
         [Registration(mesh.WORKER_SERVICE, pb_grpc.add_WorkerServiceServicer_to_server, servicer)],
         ready=ready,
         on_stop=on_stop,

@@ -1,0 +1,33 @@
+"""Orders settings: read from the environment, bad values fail naming the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orders.settings import OrdersSettings
+from runtime.settings import SettingsError
+
+
+def test_the_store_lives_in_the_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("WAYBILL_DATA_DIR", str(tmp_path))
+    settings = OrdersSettings.from_env()
+    assert settings.service.name == "orders"
+    assert settings.store_path == tmp_path / "orders.sqlite3"
+
+
+def test_a_data_dir_that_is_a_file_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    occupied = tmp_path / "file"
+    occupied.write_text("x")
+    monkeypatch.setenv("WAYBILL_DATA_DIR", str(occupied))
+    with pytest.raises(SettingsError, match="WAYBILL_DATA_DIR"):
+        OrdersSettings.from_env()
+
+
+def test_a_bad_address_names_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WAYBILL_ORDERS_ADDR", "localhost")
+    with pytest.raises(SettingsError, match="WAYBILL_ORDERS_ADDR"):
+        OrdersSettings.from_env()
