@@ -17,6 +17,7 @@ import time
 import redis.asyncio as redis
 
 from gateway.outcomes import InFlight, Outcome, OutcomeKey, decode, encode, still_running
+from gateway.redis_sessions import reachable
 
 _RUNNING = b"\x01running:"
 _POLL_S = 0.05
@@ -78,11 +79,14 @@ class RedisOutcomeStore:
                 raise still_running()
             marker = _RUNNING + secrets.token_hex(8).encode()
             lease_ms = max(1, int((wait_s + self._lease_margin_s) * 1000))
-            if await self._redis.set(name, marker, nx=True, px=lease_ms):
+            with reachable("outcomes"):
+                claimed = await self._redis.set(name, marker, nx=True, px=lease_ms)
+            if claimed:
                 self._markers[key] = marker
                 self._in_flight.start(key)
                 return None
-            found = await self._redis.get(name)
+            with reachable("outcomes"):
+                found = await self._redis.get(name)
             if found is None:
                 continue  # released or expired between the two commands: claim again
             blob = found if isinstance(found, bytes) else str(found).encode()
@@ -97,7 +101,10 @@ class RedisOutcomeStore:
         """See OutcomeStore.finish."""
         marker = self._markers.pop(key, b"")
         try:
-            await self._finish(keys=[self.key(key)], args=[marker, encode(outcome), self._ttl_ms])
+            with reachable("outcomes"):
+                await self._finish(
+                    keys=[self.key(key)], args=[marker, encode(outcome), self._ttl_ms]
+                )
         finally:
             self._in_flight.end(key)
 
@@ -105,7 +112,8 @@ class RedisOutcomeStore:
         """See OutcomeStore.release."""
         marker = self._markers.pop(key, b"")
         try:
-            await self._release(keys=[self.key(key)], args=[marker])
+            with reachable("outcomes"):
+                await self._release(keys=[self.key(key)], args=[marker])
         finally:
             self._in_flight.end(key)
 

@@ -10,12 +10,34 @@ keeps a tenant's sessions on one cluster slot.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
+from collections.abc import Iterator
 
 import redis.asyncio as redis
+from redis import exceptions as redis_errors
 from waybill.common.v1 import conversation_pb2
 
 from gateway.sessions import DEFAULT_TTL_S, DEFAULT_TURNS, SessionConflict, SessionRecord, trim
+from runtime.errors import Unavailable
+
+log = logging.getLogger("waybill.gateway")
+
+
+@contextlib.contextmanager
+def reachable(what: str) -> Iterator[None]:
+    """A Redis that does not answer is a dependency that is down (UNAVAILABLE, retryable),
+    not a bug; its address stays in the log."""
+    try:
+        yield
+    except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
+        log.warning("redis not answering", extra={"store": what, "detail": str(exc)})
+        raise Unavailable(
+            "conversations are not available right now; try again",
+            reason="SESSION_STORE_UNAVAILABLE",
+        ) from exc
+
 
 # KEYS[1] session; ARGV: expected version, state, ttl ms. Returns the new version,
 # or -1 (stale) with nothing written. An expired or absent session is version 0.
@@ -65,10 +87,11 @@ class RedisSessionStore:
     async def get(self, tenant_id: str, user_id: str, session_id: str) -> SessionRecord | None:
         """The live session, or None."""
         key = self.key(tenant_id, user_id, session_id)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hmget(key, ["v", "s"])
-            pipe.pttl(key)
-            (version, blob), ttl_ms = await pipe.execute()
+        with reachable("sessions"):
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.hmget(key, ["v", "s"])
+                pipe.pttl(key)
+                (version, blob), ttl_ms = await pipe.execute()
         if version is None or blob is None:
             return None
         return SessionRecord(
@@ -83,12 +106,13 @@ class RedisSessionStore:
     async def put(self, record: SessionRecord) -> None:
         """Compare-and-set the trimmed state with a fresh TTL."""
         trim(record.state, self._turns)
-        written = int(
-            await self._cas(
-                keys=[self.key(record.tenant_id, record.user_id, record.session_id)],
-                args=[record.version, record.state.SerializeToString(), self._ttl_ms],
+        with reachable("sessions"):
+            written = int(
+                await self._cas(
+                    keys=[self.key(record.tenant_id, record.user_id, record.session_id)],
+                    args=[record.version, record.state.SerializeToString(), self._ttl_ms],
+                )
             )
-        )
         if written < 0:
             raise SessionConflict(f"session changed since version {record.version}")
         record.version = written

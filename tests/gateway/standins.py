@@ -105,6 +105,8 @@ class Orders(orders_grpc.OrdersServiceServicer):
 
     error: DomainError | None = None
     hang: bool = False
+    before: Callable[[], Any] | None = None
+    """Awaited before answering ListActiveOrders (to order sibling calls)."""
     started: asyncio.Event = field(default_factory=asyncio.Event)
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
     calls: int = 0
@@ -112,6 +114,8 @@ class Orders(orders_grpc.OrdersServiceServicer):
     async def ListActiveOrders(self, request: Any, context: Any) -> orders.ListActiveOrdersResponse:
         self.calls += 1
         self.started.set()
+        if self.before is not None:
+            await self.before()
         if self.hang:
             try:
                 await asyncio.Event().wait()

@@ -8,12 +8,15 @@ from typing import Any
 
 import grpc
 import pytest
+import redis.asyncio as redis
 from google.rpc import error_details_pb2, status_pb2
 from waybill.common.v1 import conversation_pb2, events_pb2, intent_pb2
 from waybill.gateway.v1 import gateway_service_pb2 as pb
 from waybill.worker.v1 import worker_service_pb2 as worker
 
 from gateway.conversation import Limits
+from gateway.redis_outcomes import RedisOutcomeStore
+from gateway.redis_sessions import RedisSessionStore
 from runtime import status_codes
 from tests.conftest import StartServer
 from tests.gateway.standins import (
@@ -28,6 +31,7 @@ from tests.gateway.standins import (
     fail,
     full_status,
 )
+from tests.support.redis_server import redis_client  # noqa: F401
 
 C = grpc.StatusCode
 Factory = Callable[..., Any]
@@ -428,13 +432,8 @@ async def test_a_failing_hydration_cancels_the_input_check(make_gateway: Factory
     gw.guardrails.before = hang
     gw.orders.error = fail(C.NOT_FOUND, "no such customer in this tenant", "CUSTOMER_NOT_FOUND")
 
-    original = gw.orders.ListActiveOrders
-
-    async def after_guard_started(request: Any, context: Any) -> Any:
-        await started.wait()
-        return await original(request, context)
-
-    gw.orders.ListActiveOrders = after_guard_started  # type: ignore[method-assign]
+    # Handlers are bound when the server starts: order the calls through the hook.
+    gw.orders.before = started.wait
     _, status = await gw.converse("where is my order?", deadline_s=None)
     assert status is not None
     assert status.code() == C.NOT_FOUND
@@ -460,3 +459,48 @@ async def test_concurrent_turns_on_one_session_lose_no_exchange(gw: Harness) -> 
     turns = [t.text for t in (await gw.get_session()).session.state.turns]
     assert sorted(turns[0::2]) == ["first question", "second question"]
     assert len(turns) == 4
+
+
+# -- the fleet: Redis stores ----------------------------------------------------------------
+
+
+async def test_a_confirmation_replays_on_another_gateway_of_the_fleet(
+    make_gateway: Factory,
+    redis_client: tuple[redis.Redis, str],  # noqa: F811
+) -> None:
+    client, prefix = redis_client
+
+    def stores() -> dict[str, Any]:
+        return {
+            "sessions": RedisSessionStore(client, prefix=prefix, ttl_s=60),
+            "outcomes": RedisOutcomeStore(client, prefix=prefix, ttl_s=60),
+        }
+
+    first: Harness = await make_gateway(**stores())
+    await _propose_refund(first)
+    events, error = await first.confirm()
+    assert error is None
+    # Another replica (or this one restarted): same Redis, its own memory and workers.
+    second: Harness = await make_gateway(**stores())
+    replayed, error = await second.confirm()
+    assert error is None
+    assert replayed == events
+    assert second.negotiation.calls == 0
+    state = (await second.get_session()).session.state
+    assert not state.HasField("pending_action")
+
+
+async def test_a_session_store_that_does_not_answer_is_unavailable(
+    make_gateway: Factory,
+) -> None:
+    down = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1.0)
+    try:
+        gw: Harness = await make_gateway(sessions=RedisSessionStore(down, ttl_s=60))
+        events, status = await gw.converse("where is my order?")
+    finally:
+        await down.aclose()
+    assert status is not None
+    assert status.code() == C.UNAVAILABLE
+    assert _details(status)[0].reason == "SESSION_STORE_UNAVAILABLE"
+    assert events == []
+    _assert_no_leak(status.details() or "", full_status(status)[2].decode("latin-1"))
