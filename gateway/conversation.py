@@ -1,56 +1,50 @@
 """One conversation turn, end to end: session, hydration, guardrails, routing,
-the worker's stream, and the stored result. The servicer only translates."""
+the worker's stream, and the stored result. The servicer only translates.
+
+Failures of dependencies arrive already mapped (``gateway.clients`` ->
+``runtime.peer_errors.from_peer``); ``gateway.failures`` decides what the customer
+sees. Sessions are written compare-and-set (``gateway.turns`` re-applies a turn
+onto a state another turn wrote first), and ConfirmAction outcomes are recorded
+per idempotency key (``gateway.outcomes``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
-import grpc
-from waybill.common.v1 import conversation_pb2, customer_pb2, events_pb2, intent_pb2
+from google.protobuf import timestamp_pb2
+from waybill.common.v1 import conversation_pb2, customer_pb2, events_pb2, intent_pb2, usage_pb2
 from waybill.gateway.v1 import gateway_service_pb2 as pb
 from waybill.guardrails.v1 import guardrails_service_pb2 as guard
-from waybill.guardrails.v1 import guardrails_service_pb2_grpc as guard_grpc
-from waybill.orders.v1 import orders_service_pb2 as orders
-from waybill.orders.v1 import orders_service_pb2_grpc as orders_grpc
-from waybill.router.v1 import router_service_pb2 as router
-from waybill.router.v1 import router_service_pb2_grpc as router_grpc
 from waybill.worker.v1 import worker_service_pb2 as worker
-from waybill.worker.v1 import worker_service_pb2_grpc as worker_grpc
 
+from gateway import turns
+from gateway.clients import Clients
+from gateway.context_cache import ContextCache
+from gateway.failures import RETRYABLE, TurnFailure, no_result, turn_failure, worker_error
 from gateway.hydration import hydrated
-from gateway.sessions import SessionRecord, SessionStore
-from runtime import status_codes
+from gateway.outcomes import Outcome, OutcomeKey, OutcomeStore
+from gateway.sessions import SessionConflict, SessionRecord, SessionStore
+from runtime import context as call_context
 from runtime.credentials import Principal
+from runtime.deadlines import time_remaining
 from runtime.errors import (
-    DeadlineExceeded,
+    Aborted,
     DomainError,
     FailedPrecondition,
+    InvalidArgument,
     NotFound,
-    PermissionDenied,
-    Unavailable,
     Unimplemented,
 )
+from runtime.peer_errors import PeerError
 
 W = intent_pb2
-_TOPIC: dict[intent_pb2.Worker, str] = {
-    W.WORKER_POLICY: "policy questions",
-    W.WORKER_NEGOTIATION: "refunds, disputes and cancellations",
-    W.WORKER_HUMAN: "handing over to a person",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Dependencies:
-    """The stubs a turn calls."""
-
-    guardrails: guard_grpc.GuardrailsServiceStub
-    router: router_grpc.RouterServiceStub
-    orders: orders_grpc.OrdersServiceStub
-    workers: Mapping[intent_pb2.Worker, worker_grpc.WorkerServiceStub]
-    """Worker enum value -> stub; WORKER_HUMAN is served by the negotiation worker."""
+A = TypeVar("A")
+B = TypeVar("B")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,170 +54,146 @@ class Limits:
     active_orders: int = 10
     """Active orders hydrated into the context block."""
     hydration_ttl_s: float = 5.0
-    """How long a hydrated context is reused for the same customer (0 = never). Tools
-    read live data on every call; the context block only frames the turn, and a few
-    seconds of staleness there stays far inside the 60 s freshness goal for features."""
+    """How long a hydrated context is reused for the same customer (0 = never)."""
     hydration_entries: int = 10_000
     """Customers whose context is kept at once."""
+    turn_budget_s: float = 30.0
+    """The one deadline of a turn whose caller sent none."""
+    write_attempts: int = 5
+    """Compare-and-set attempts of a session write before the turn answers ABORTED."""
 
 
-def _event(**kind: object) -> pb.TurnEvent:
-    return pb.TurnEvent(**kind)  # type: ignore[arg-type]
+def start_turn_clock(budget_s: float) -> None:
+    """Give a turn that arrived without a deadline one budget for all its hops.
+
+    Each RPC runs in its own task with its own copy of the context, so this only
+    affects the current call; the server interceptor restores the variable when
+    the call ends.
+    """
+    if call_context.deadline.get() is None:
+        call_context.deadline.set(time.monotonic() + budget_s)
 
 
-def _failure(
-    exc: grpc.aio.AioRpcError, worker_kind: intent_pb2.Worker
-) -> tuple[pb.TurnEvent, DomainError]:
-    """The error event a customer sees and the status the call ends with."""
-    code = exc.code()
-    if code == grpc.StatusCode.UNIMPLEMENTED:
-        topic = _TOPIC.get(worker_kind, "that request")
-        message = f"Sorry, I can't help with {topic} yet. I can track your shipments."
-        error: DomainError = Unimplemented(message, reason="WORKER_NOT_AVAILABLE")
-        retryable = False
-    elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        message = "Sorry, that took too long. Please try again."
-        error = DeadlineExceeded(message, reason="WORKER_DEADLINE_EXCEEDED")
-        retryable = True
-    elif code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
-        message = "Sorry, part of our system is not answering right now. Please try again."
-        error = Unavailable(message, reason="WORKER_UNAVAILABLE")
-        retryable = True
-    else:
-        message = "Sorry, something went wrong on our side. Please try again."
-        error = DomainError(message, reason="WORKER_FAILED", metadata={"status": code.name})
-        error.code = grpc.StatusCode.INTERNAL
-        retryable = False
-    event = _event(
-        error=events_pb2.TurnError(
-            code=status_codes.to_proto(error.code),
-            reason=error.reason,
-            message=message,
-            retryable=retryable,
-        )
-    )
-    return event, error
+async def both(first: Coroutine[Any, Any, A], second: Coroutine[Any, Any, B]) -> tuple[A, B]:
+    """Run two sibling calls; when one fails the other is cancelled and its error raised."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            a = group.create_task(first)
+            b = group.create_task(second)
+    except BaseExceptionGroup as failed:
+        errors = failed.exceptions
+        raise next((e for e in errors if isinstance(e, DomainError)), errors[0]) from None
+    return a.result(), b.result()
 
 
-def _dependency_error(exc: grpc.aio.AioRpcError, what: str) -> DomainError:
-    if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
-        return DeadlineExceeded(f"{what} did not answer in time", reason="DEPENDENCY_DEADLINE")
-    return Unavailable(
-        f"{what} is not available",
-        reason="DEPENDENCY_UNAVAILABLE",
-        metadata={"dependency": what, "status": exc.code().name},
-    )
+def _final(
+    *,
+    intent: intent_pb2.Intent,
+    kind: intent_pb2.Worker,
+    answer: str,
+    request_id: str,
+    usage: usage_pb2.Usage | None = None,
+) -> pb.TurnEvent:
+    final = pb.Final(intent=intent, worker=kind, answer=answer, request_id=request_id)
+    if usage is not None:
+        final.usage.CopyFrom(usage)
+    return pb.TurnEvent(final=final)
 
 
 class Conversations:
     """Runs turns."""
 
-    def __init__(self, deps: Dependencies, sessions: SessionStore, limits: Limits) -> None:
-        self._deps = deps
+    def __init__(
+        self,
+        clients: Clients,
+        sessions: SessionStore,
+        outcomes: OutcomeStore,
+        limits: Limits,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._clients = clients
         self._sessions = sessions
+        self._outcomes = outcomes
         self._limits = limits
-        # (tenant, user) -> (expiry, context); oldest first for eviction.
-        self._hydrated: dict[tuple[str, str], tuple[float, customer_pb2.HydratedContext]] = {}
+        self._contexts = ContextCache(
+            ttl_s=limits.hydration_ttl_s, entries=limits.hydration_entries, clock=clock
+        )
 
-    async def session(self, principal: Principal, session_id: str, user_id: str) -> SessionRecord:
-        """The caller's session, or a new empty one; never another customer's."""
-        record = await self._sessions.get(principal.tenant_id, session_id)
+    @property
+    def limits(self) -> Limits:
+        """The limits turns run under."""
+        return self._limits
+
+    async def session(self, tenant_id: str, user_id: str, session_id: str) -> SessionRecord:
+        """The customer's session, or a new empty one (also when the id is used by
+        another customer or tenant: theirs is a different session)."""
+        record = await self._sessions.get(tenant_id, user_id, session_id)
         if record is None:
             return SessionRecord(
-                principal.tenant_id, user_id, session_id, conversation_pb2.ConversationState()
-            )
-        if record.user_id != user_id:
-            raise PermissionDenied(
-                "this session belongs to another customer", reason="SESSION_OWNER_MISMATCH"
+                tenant_id, user_id, session_id, conversation_pb2.ConversationState()
             )
         return record
 
     async def hydrate(self, tenant_id: str, user_id: str) -> customer_pb2.HydratedContext:
         """The customer's context block from orders (reused for a few seconds)."""
-        key = (tenant_id, user_id)
-        now = time.monotonic()
-        entry = self._hydrated.get(key)
-        if entry is not None and entry[0] > now:
-            return entry[1]
-        context = await self._hydrate(tenant_id, user_id)
-        if self._limits.hydration_ttl_s > 0:
-            if len(self._hydrated) >= self._limits.hydration_entries:
-                self._hydrated.pop(next(iter(self._hydrated)))
-            self._hydrated.pop(key, None)
-            self._hydrated[key] = (now + self._limits.hydration_ttl_s, context)
+        cached = self._contexts.get(tenant_id, user_id)
+        if cached is not None:
+            return cached
+        active = await self._clients.orders.list_active_orders(
+            tenant_id=tenant_id, user_id=user_id, limit=self._limits.active_orders
+        )
+        context = hydrated(active.tier, active.region, list(active.orders))
+        self._contexts.put(tenant_id, user_id, context)
         return context
 
-    async def _hydrate(self, tenant_id: str, user_id: str) -> customer_pb2.HydratedContext:
-        try:
-            active = await self._deps.orders.ListActiveOrders(
-                orders.ListActiveOrdersRequest(
-                    tenant_id=tenant_id, user_id=user_id, limit=self._limits.active_orders
-                )
-            )
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.NOT_FOUND:
-                raise NotFound("no such customer", reason="CUSTOMER_NOT_FOUND") from exc
-            raise _dependency_error(exc, "orders") from exc
-        return hydrated(active.tier, active.region, list(active.orders))
+    # -- Converse ---------------------------------------------------------------------------
 
     async def converse(
         self, principal: Principal, request: pb.ConverseRequest, request_id: str
     ) -> AsyncIterator[pb.TurnEvent]:
         """One turn from a customer message."""
-        record = await self.session(principal, request.session_id, request.user_id)
+        tenant = principal.tenant_id
+        record = await self.session(tenant, request.user_id, request.session_id)
         try:
-            context, check = await asyncio.gather(
-                self.hydrate(principal.tenant_id, request.user_id),
-                self._deps.guardrails.CheckInput(
-                    guard.CheckInputRequest(
-                        tenant_id=principal.tenant_id,
-                        session_id=request.session_id,
-                        text=request.message,
-                    )
+            context, check = await both(
+                self.hydrate(tenant, request.user_id),
+                self._clients.guardrails.check_input(
+                    tenant_id=tenant, session_id=request.session_id, text=request.message
                 ),
             )
-        except grpc.aio.AioRpcError as exc:
-            raise _dependency_error(exc, "guardrails") from exc
-        if check.verdict == guard.VERDICT_BLOCK:
-            yield _event(
-                refusal=events_pb2.Refusal(
-                    reason=events_pb2.REFUSAL_REASON_PROMPT_INJECTION,
-                    message="Sorry, I can't help with that request.",
+            if check.verdict == guard.VERDICT_BLOCK:
+                yield pb.TurnEvent(
+                    refusal=events_pb2.Refusal(
+                        reason=events_pb2.REFUSAL_REASON_PROMPT_INJECTION,
+                        message="Sorry, I can't help with that request.",
+                    )
                 )
+                return
+            text = check.redacted_text
+            decision = await self._clients.router.classify(
+                tenant_id=tenant, text=text, previous_intent=turns.previous_intent(record.state)
             )
-            return
-        text = check.redacted_text
-        previous = next(
-            (
-                t.intent
-                for t in reversed(record.state.turns)
-                if t.role == conversation_pb2.ROLE_CUSTOMER
-            ),
-            W.INTENT_UNSPECIFIED,
-        )
-        try:
-            decision = await self._deps.router.Classify(
-                router.ClassifyRequest(
-                    tenant_id=principal.tenant_id, text=text, previous_intent=previous
-                )
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise _dependency_error(exc, "router") from exc
+        except PeerError as exc:
+            failure = turn_failure(exc)
+            yield failure.event
+            raise failure.error from exc
         if decision.low_confidence:
             answer = decision.clarifying_question
-            yield _event(delta=events_pb2.TextDelta(text=answer))
-            await self._store(record, text, decision.intent, answer, record.state)
-            yield _event(
-                final=pb.Final(
-                    intent=decision.intent,
-                    worker=W.WORKER_UNSPECIFIED,
-                    answer=answer,
-                    request_id=request_id,
-                )
+            yield pb.TurnEvent(delta=events_pb2.TextDelta(text=answer))
+            unwritten = await self._write(record, text, decision.intent, answer, record.state)
+            if unwritten is not None:
+                yield unwritten.event
+                raise unwritten.error
+            yield _final(
+                intent=decision.intent,
+                kind=W.WORKER_UNSPECIFIED,
+                answer=answer,
+                request_id=request_id,
             )
             return
         turn = worker.RunTurnRequest(
-            tenant_id=principal.tenant_id,
+            tenant_id=tenant,
             user_id=request.user_id,
             session_id=request.session_id,
             message=text,
@@ -235,33 +205,96 @@ class Conversations:
         async for event in self._run_worker(decision.worker, turn, record, text, request_id):
             yield event
 
+    # -- ConfirmAction ----------------------------------------------------------------------
+
     async def confirm(
         self, principal: Principal, request: pb.ConfirmActionRequest, request_id: str
     ) -> AsyncIterator[pb.TurnEvent]:
-        """Carry the customer's decision on the pending action to the negotiation worker."""
-        record = await self._sessions.get(principal.tenant_id, request.session_id)
-        if record is None or record.user_id != request.user_id:
-            raise NotFound("no such session for this customer", reason="SESSION_NOT_FOUND")
-        pending = record.state.pending_action
+        """Carry the customer's decision on the pending action to the negotiation worker,
+        once per idempotency key: a duplicate replays the first attempt's events."""
+        key = OutcomeKey(
+            principal.tenant_id, request.user_id, request.session_id, request.idempotency_key
+        )
+        fingerprint = f"{request.action_id}:{request.decision}"
+        remaining = time_remaining()
+        recorded = await self._outcomes.claim(
+            key, wait_s=self._limits.turn_budget_s if remaining is None else remaining
+        )
+        if recorded is not None:
+            if recorded.fingerprint != fingerprint:
+                raise InvalidArgument(
+                    "this idempotency key was already used for another decision; send a new key",
+                    reason="IDEMPOTENCY_KEY_REUSED",
+                )
+            for event in recorded.events:
+                yield event
+            if recorded.error is not None:
+                raise recorded.error
+            return
+        events: list[pb.TurnEvent] = []
+        called_worker = False
+        finished = False
+        try:
+            record = await self._pending(principal.tenant_id, request)
+            try:
+                context = await self.hydrate(principal.tenant_id, request.user_id)
+            except PeerError as exc:
+                failure = turn_failure(exc)
+                yield failure.event
+                raise failure.error from exc
+            turn = worker.RunTurnRequest(
+                tenant_id=principal.tenant_id,
+                user_id=request.user_id,
+                session_id=request.session_id,
+                decision=worker.ActionDecision(
+                    action_id=request.action_id, decision=request.decision
+                ),
+                intent=W.INTENT_NEGOTIATION_REFUND_REQUEST,
+                state=record.state,
+                context=context,
+            )
+            label = (
+                "confirm" if request.decision == conversation_pb2.DECISION_CONFIRM else "decline"
+            )
+            called_worker = True
+            async for event in self._run_worker(
+                W.WORKER_NEGOTIATION, turn, record, label, request_id
+            ):
+                events.append(event)
+                if event.WhichOneof("kind") == "final":
+                    # Recorded before the customer sees it: a retry after this point
+                    # replays, whatever happens to this call's stream.
+                    await self._outcomes.finish(key, Outcome(fingerprint, tuple(events)))
+                    finished = True
+                yield event
+        except DomainError as exc:
+            if called_worker and not finished and exc.code not in RETRYABLE:
+                await self._outcomes.finish(key, Outcome(fingerprint, tuple(events), exc))
+                finished = True
+            elif not finished:
+                await self._outcomes.release(key)
+            raise
+        except BaseException:
+            # Cancelled (the caller went away) or a bug: nothing recorded, the key may retry.
+            if not finished:
+                await self._outcomes.release(key)
+            raise
+        if not finished:
+            await self._outcomes.release(key)
+
+    async def _pending(self, tenant_id: str, request: pb.ConfirmActionRequest) -> SessionRecord:
+        record = await self._sessions.get(tenant_id, request.user_id, request.session_id)
+        if record is None:
+            raise session_not_found()
         if not record.state.HasField("pending_action"):
             raise FailedPrecondition(
                 "nothing is waiting for confirmation", reason="NO_PENDING_ACTION"
             )
-        if pending.action_id != request.action_id:
+        if record.state.pending_action.action_id != request.action_id:
             raise FailedPrecondition("that action is no longer pending", reason="ACTION_MISMATCH")
-        context = await self.hydrate(principal.tenant_id, request.user_id)
-        turn = worker.RunTurnRequest(
-            tenant_id=principal.tenant_id,
-            user_id=request.user_id,
-            session_id=request.session_id,
-            decision=worker.ActionDecision(action_id=request.action_id, decision=request.decision),
-            intent=W.INTENT_NEGOTIATION_REFUND_REQUEST,
-            state=record.state,
-            context=context,
-        )
-        label = "confirm" if request.decision == conversation_pb2.DECISION_CONFIRM else "decline"
-        async for event in self._run_worker(W.WORKER_NEGOTIATION, turn, record, label, request_id):
-            yield event
+        return record
+
+    # -- the worker -------------------------------------------------------------------------
 
     async def _run_worker(
         self,
@@ -271,72 +304,92 @@ class Conversations:
         customer_text: str,
         request_id: str,
     ) -> AsyncIterator[pb.TurnEvent]:
-        stub = self._deps.workers.get(kind)
-        if stub is None:
-            raise Unimplemented(f"no worker serves {W.Worker.Name(kind)}", reason="NO_WORKER")
+        client = self._clients.workers.get(kind)
+        if client is None:
+            missing = turn_failure(
+                Unimplemented("no worker serves this", reason="NO_WORKER"), worker=kind
+            )
+            yield missing.event
+            raise missing.error
+        result: worker.TurnResult | None = None
+        failure: TurnFailure | None = None
         try:
-            async for response in stub.RunTurn(turn):
+            async for response in client.run_turn(turn):
                 which = response.WhichOneof("event")
                 if which == "result":
                     result = response.result
-                    await self._store(
-                        record, customer_text, turn.intent, result.answer, result.state
-                    )
-                    yield _event(
-                        final=pb.Final(
-                            intent=turn.intent,
-                            worker=kind,
-                            usage=result.usage,
-                            answer=result.answer,
-                            request_id=request_id,
-                        )
-                    )
-                    return
+                    break
                 if which == "error":
-                    yield _event(error=response.error)
-                    failed = DomainError(response.error.message, reason=response.error.reason)
-                    failed.code = status_codes.from_proto(response.error.code)
-                    raise failed
+                    failure = worker_error(response.error)
+                    break
                 if which is not None:
-                    yield _event(**{which: getattr(response, which)})
-        except grpc.aio.AioRpcError as exc:
-            event, error = _failure(exc, kind)
-            yield event
-            raise error from exc
-        event, error = _failure(_NoResult(), kind)
-        yield event
-        raise error
+                    yield pb.TurnEvent(**{which: getattr(response, which)})
+        except PeerError as exc:
+            failure = turn_failure(exc, worker=kind)
+        if failure is None and result is None:
+            failure = no_result()
+        if failure is None and result is not None:
+            failure = await self._write(
+                record, customer_text, turn.intent, result.answer, result.state
+            )
+        if failure is not None:
+            yield failure.event
+            raise failure.error
+        assert result is not None
+        yield _final(
+            intent=turn.intent,
+            kind=kind,
+            answer=result.answer,
+            request_id=request_id,
+            usage=result.usage,
+        )
 
-    async def _store(
+    # -- the session write ------------------------------------------------------------------
+
+    async def _write(
         self,
         record: SessionRecord,
         customer_text: str,
         intent: intent_pb2.Intent,
         answer: str,
-        state: conversation_pb2.ConversationState,
-    ) -> None:
-        new = conversation_pb2.ConversationState()
-        new.CopyFrom(state)
-        del new.turns[:]
-        new.turns.extend(record.state.turns)
-        stamp = conversation_pb2.Turn(
-            role=conversation_pb2.ROLE_CUSTOMER, text=customer_text, intent=intent
+        result: conversation_pb2.ConversationState,
+    ) -> TurnFailure | None:
+        """Append the exchange and this turn's changes; on a conflict re-read and
+        re-apply onto the latest state. A failure to write ends the turn."""
+        now = timestamp_pb2.Timestamp()
+        now.GetCurrentTime()
+        exchange = turns.exchange(customer_text, intent, answer, now)
+        base = record.state
+        latest = record
+        try:
+            for _ in range(self._limits.write_attempts):
+                new = turns.apply_turn(
+                    base=base, result=result, latest=latest.state, turns=exchange
+                )
+                candidate = SessionRecord(
+                    record.tenant_id,
+                    record.user_id,
+                    record.session_id,
+                    new,
+                    version=latest.version,
+                )
+                try:
+                    await self._sessions.put(candidate)
+                except SessionConflict:
+                    latest = await self.session(record.tenant_id, record.user_id, record.session_id)
+                    continue
+                record.state = candidate.state
+                record.version = candidate.version
+                record.expires_at = candidate.expires_at
+                return None
+        except DomainError as exc:
+            return turn_failure(exc)
+        return turn_failure(
+            Aborted("the conversation changed too often; try again", reason="SESSION_CONFLICT")
         )
-        stamp.create_time.GetCurrentTime()
-        reply = conversation_pb2.Turn(role=conversation_pb2.ROLE_ASSISTANT, text=answer)
-        reply.create_time.CopyFrom(stamp.create_time)
-        new.turns.extend([stamp, reply])
-        record.state = new
-        await self._sessions.put(record)
 
 
-class _NoResult(grpc.aio.AioRpcError):  # type: ignore[misc]
-    """A worker stream that ended without a result: treated as an internal failure."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            grpc.StatusCode.INTERNAL,
-            grpc.aio.Metadata(),
-            grpc.aio.Metadata(),
-            details="worker stream ended without a result",
-        )
+def session_not_found() -> NotFound:
+    """The one answer for a session that is not this customer's: nonexistent, expired,
+    another customer's and another tenant's look the same."""
+    return NotFound("no such session for this customer", reason="SESSION_NOT_FOUND")

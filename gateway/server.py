@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from waybill.common.v1 import intent_pb2
 from waybill.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
@@ -13,41 +12,48 @@ from waybill.router.v1 import router_service_pb2_grpc as router_grpc
 from waybill.worker.v1 import worker_service_pb2_grpc as worker_grpc
 
 from gateway.auth import Authenticator
-from gateway.conversation import Conversations, Dependencies, Limits
+from gateway.clients import Clients, GuardrailsClient, OrdersClient, RouterClient, WorkerClient
+from gateway.conversation import Conversations, Limits
+from gateway.outcomes import InMemoryOutcomeStore, OutcomeStore
+from gateway.redis_outcomes import RedisOutcomeStore
 from gateway.redis_sessions import RedisSessionStore
 from gateway.service import GatewayServicer
 from gateway.sessions import InMemorySessionStore, SessionStore
+from gateway.settings import GatewaySettings
 from runtime import credentials, mesh
-from runtime.client import channel
+from runtime.client import MeshChannel, channel
 from runtime.server import Registration, serve
-from runtime.settings import ServiceSettings, SettingsError, env_float, env_int, env_str
+from runtime.settings import SettingsError
 
 log = logging.getLogger("waybill.gateway")
 
+_PEERS = ("guardrails", "router", "orders", "tracking", "policy", "negotiation")
 
-def session_store() -> SessionStore:
+
+def stores(settings: GatewaySettings) -> tuple[SessionStore, OutcomeStore]:
     """Redis when ``WAYBILL_REDIS_URL`` is set (the fleet), else in-process (embedded)."""
-    ttl_s = env_float("WAYBILL_SESSION_TTL_S", 1800.0, minimum=1)
-    turns = env_int("WAYBILL_SESSION_TURNS", 10, minimum=1)
-    url = env_str("WAYBILL_REDIS_URL", "")
-    if url:
-        prefix = env_str("WAYBILL_REDIS_PREFIX", "waybill:")
-        log.info("sessions in redis", extra={"prefix": prefix})
-        return RedisSessionStore.from_url(url, prefix=prefix, ttl_s=ttl_s, turns=turns)
-    return InMemorySessionStore(ttl_s=ttl_s, turns=turns)
+    if settings.redis_url:
+        log.info("sessions in redis", extra={"prefix": settings.redis_prefix})
+        sessions = RedisSessionStore.from_url(
+            settings.redis_url,
+            prefix=settings.redis_prefix,
+            ttl_s=settings.session_ttl_s,
+            turns=settings.session_turns,
+        )
+        # One connection pool for both: the session store owns and closes it.
+        outcomes = RedisOutcomeStore(
+            sessions.client, prefix=settings.redis_prefix, ttl_s=settings.session_ttl_s
+        )
+        return sessions, outcomes
+    return (
+        InMemorySessionStore(ttl_s=settings.session_ttl_s, turns=settings.session_turns),
+        InMemoryOutcomeStore(ttl_s=settings.session_ttl_s),
+    )
 
 
-async def main() -> None:
-    """Connect to the mesh and serve the gateway."""
-    settings = ServiceSettings.from_env("gateway")
-    creds_path = Path(env_str(credentials.CREDENTIALS_ENV, ".waybill/credentials.json"))
-    try:
-        keys = credentials.load(creds_path)
-    except FileNotFoundError:
-        raise SettingsError(f"{credentials.CREDENTIALS_ENV}={creds_path} does not exist") from None
-    auth = Authenticator(keys)
-    policy = settings.deadline_policy()
-    reads = [
+def channels(settings: GatewaySettings) -> dict[str, MeshChannel]:
+    """One channel per peer; idempotent reads retry UNAVAILABLE."""
+    reads: list[tuple[str, str | None]] = [
         ("waybill.orders.v1.OrdersService", "ListActiveOrders"),
         ("waybill.orders.v1.OrdersService", "ListCustomers"),
         ("waybill.guardrails.v1.GuardrailsService", None),
@@ -56,39 +62,75 @@ async def main() -> None:
     # The tracking worker is read-only by construction, so a turn it never
     # started may be retried on UNAVAILABLE; the other workers write.
     tracking_reads = [*reads, (mesh.WORKER_SERVICE, "RunTurn")]
-    channels = {
+    policy = settings.service.deadline_policy()
+    return {
         name: channel(
             mesh.spec(name).address(),
             policy=policy,
             retry=tracking_reads if name == "tracking" else reads,
         )
-        for name in ("guardrails", "router", "orders", "tracking", "policy", "negotiation")
+        for name in _PEERS
     }
-    negotiation = worker_grpc.WorkerServiceStub(channels["negotiation"])
-    deps = Dependencies(
-        guardrails=guard_grpc.GuardrailsServiceStub(channels["guardrails"]),
-        router=router_grpc.RouterServiceStub(channels["router"]),
-        orders=orders_grpc.OrdersServiceStub(channels["orders"]),
+
+
+def clients(chans: dict[str, MeshChannel]) -> Clients:
+    """Typed clients over the peers' channels."""
+    negotiation = WorkerClient(
+        worker_grpc.WorkerServiceStub(chans["negotiation"]), peer="negotiation"
+    )
+    return Clients(
+        guardrails=GuardrailsClient(guard_grpc.GuardrailsServiceStub(chans["guardrails"])),
+        router=RouterClient(router_grpc.RouterServiceStub(chans["router"])),
+        orders=OrdersClient(orders_grpc.OrdersServiceStub(chans["orders"])),
         workers={
-            intent_pb2.WORKER_TRACKING: worker_grpc.WorkerServiceStub(channels["tracking"]),
-            intent_pb2.WORKER_POLICY: worker_grpc.WorkerServiceStub(channels["policy"]),
+            intent_pb2.WORKER_TRACKING: WorkerClient(
+                worker_grpc.WorkerServiceStub(chans["tracking"]), peer="tracking"
+            ),
+            intent_pb2.WORKER_POLICY: WorkerClient(
+                worker_grpc.WorkerServiceStub(chans["policy"]), peer="policy"
+            ),
             intent_pb2.WORKER_NEGOTIATION: negotiation,
             intent_pb2.WORKER_HUMAN: negotiation,
         },
     )
-    sessions = session_store()
-    limits = Limits(hydration_ttl_s=env_float("WAYBILL_HYDRATION_TTL_S", 5.0))
+
+
+def limits(settings: GatewaySettings) -> Limits:
+    """The conversation limits the settings ask for."""
+    return Limits(
+        active_orders=settings.active_orders,
+        hydration_ttl_s=settings.hydration_ttl_s,
+        turn_budget_s=settings.turn_budget_s,
+    )
+
+
+async def main() -> None:
+    """Connect to the mesh and serve the gateway."""
+    settings = GatewaySettings.from_env()
+    try:
+        keys = credentials.load(settings.credentials_file)
+    except FileNotFoundError:
+        raise SettingsError(
+            f"{credentials.CREDENTIALS_ENV}={settings.credentials_file} does not exist"
+        ) from None
+    chans = channels(settings)
+    deps = clients(chans)
+    sessions, outcomes = stores(settings)
     servicer = GatewayServicer(
-        auth=auth, conversations=Conversations(deps, sessions, limits), sessions=sessions, deps=deps
+        auth=Authenticator(keys),
+        conversations=Conversations(deps, sessions, outcomes, limits(settings)),
+        sessions=sessions,
+        orders=deps.orders,
     )
 
     async def on_stop() -> None:
-        for ch in channels.values():
+        for ch in chans.values():
             await ch.close()
+        await outcomes.close()
         await sessions.close()
 
     await serve(
-        settings,
+        settings.service,
         [
             Registration(
                 mesh.spec("gateway").grpc_services[0],

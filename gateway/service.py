@@ -1,4 +1,4 @@
-"""GatewayService servicer: authenticate, set the call context, delegate to Conversations."""
+"""GatewayService servicer: authenticate, set the call context, delegate; proto <-> domain only."""
 
 from __future__ import annotations
 
@@ -8,14 +8,13 @@ from collections.abc import AsyncIterator
 import grpc
 from waybill.gateway.v1 import gateway_service_pb2 as pb
 from waybill.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
-from waybill.orders.v1 import orders_service_pb2 as orders
 
 from gateway.auth import Authenticator
-from gateway.conversation import Conversations, Dependencies
+from gateway.clients import OrdersClient
+from gateway.conversation import Conversations, session_not_found, start_turn_clock
 from gateway.sessions import SessionStore
 from runtime import context as call_context
 from runtime.credentials import Principal
-from runtime.errors import NotFound, Unavailable
 
 
 class GatewayServicer(pb_grpc.GatewayServiceServicer):
@@ -27,12 +26,12 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         auth: Authenticator,
         conversations: Conversations,
         sessions: SessionStore,
-        deps: Dependencies,
+        orders: OrdersClient,
     ) -> None:
         self._auth = auth
         self._conversations = conversations
         self._sessions = sessions
-        self._deps = deps
+        self._orders = orders
 
     def _enter(self, context: grpc.aio.ServicerContext) -> tuple[Principal, str]:
         principal = self._auth.principal(context)
@@ -45,6 +44,7 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         self, request: pb.ConverseRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ConverseResponse]:
         principal, request_id = self._enter(context)
+        start_turn_clock(self._conversations.limits.turn_budget_s)
         async for event in self._conversations.converse(principal, request, request_id):
             yield pb.ConverseResponse(event=event)
 
@@ -52,6 +52,7 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         self, request: pb.ConfirmActionRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ConfirmActionResponse]:
         principal, request_id = self._enter(context)
+        start_turn_clock(self._conversations.limits.turn_budget_s)
         async for event in self._conversations.confirm(principal, request, request_id):
             yield pb.ConfirmActionResponse(event=event)
 
@@ -59,9 +60,9 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         self, request: pb.GetSessionRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetSessionResponse:
         principal, _ = self._enter(context)
-        record = await self._sessions.get(principal.tenant_id, request.session_id)
-        if record is None or record.user_id != request.user_id:
-            raise NotFound("no such session for this customer", reason="SESSION_NOT_FOUND")
+        record = await self._sessions.get(principal.tenant_id, request.user_id, request.session_id)
+        if record is None:
+            raise session_not_found()
         session = pb.Session(
             session_id=record.session_id, user_id=record.user_id, state=record.state
         )
@@ -79,16 +80,11 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         self, request: pb.ListCustomersRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListCustomersResponse:
         principal, _ = self._enter(context)
-        try:
-            page = await self._deps.orders.ListCustomers(
-                orders.ListCustomersRequest(
-                    tenant_id=principal.tenant_id,
-                    page_size=request.page_size,
-                    page_token=request.page_token,
-                )
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise Unavailable("orders is not available", reason="DEPENDENCY_UNAVAILABLE") from exc
+        page = await self._orders.list_customers(
+            tenant_id=principal.tenant_id,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
         return pb.ListCustomersResponse(
             customers=[
                 pb.CustomerSummary(

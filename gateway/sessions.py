@@ -1,15 +1,20 @@
 """Session storage behind one small contract, with two implementations: an
 in-process store for the embedded default and Redis for the fleet.
 
-Both keep a conversation bound to its tenant and customer, trim its history to
-the last N exchanges and slide a TTL (30 minutes by default) on every write.
-A session of one tenant is invisible to every other tenant: the tenant is part
-of the key.
+A session is keyed by (tenant, customer, session id): another customer's or
+another tenant's session id is simply a different session, so no answer can
+tell whether it exists elsewhere. Both stores trim the history to the last N
+exchanges and slide a TTL (30 minutes by default) on every write.
+
+Writes are compare-and-set: a record carries the version it was read at (0 for
+a session that did not exist) and ``put`` fails with ``SessionConflict`` when
+another write came first; the gateway then re-reads and re-applies its turn.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -17,6 +22,13 @@ from waybill.common.v1 import conversation_pb2
 
 DEFAULT_TTL_S = 1800.0
 DEFAULT_TURNS = 10
+
+Clock = Callable[[], float]
+"""Wall-clock seconds since the epoch (``time.time``); injected in tests."""
+
+
+class SessionConflict(Exception):
+    """The session changed since it was read: re-read and re-apply."""
 
 
 @dataclass(slots=True)
@@ -28,18 +40,21 @@ class SessionRecord:
     session_id: str
     state: conversation_pb2.ConversationState
     expires_at: float = 0.0
-    """Wall-clock expiry (epoch seconds), set by the store on put."""
+    """Wall-clock expiry (epoch seconds), set by the store on get and put."""
+    version: int = 0
+    """Version the record was read at (0: not stored yet); ``put`` bumps it."""
 
 
 class SessionStore(Protocol):
     """Where the gateway keeps conversations between turns."""
 
-    async def get(self, tenant_id: str, session_id: str) -> SessionRecord | None:
-        """The live session, or None (never another tenant's)."""
+    async def get(self, tenant_id: str, user_id: str, session_id: str) -> SessionRecord | None:
+        """The customer's live session, or None (also when it belongs to someone else)."""
         ...
 
     async def put(self, record: SessionRecord) -> None:
-        """Store the session, trimmed to the last N exchanges, and slide its TTL."""
+        """Store the session if it is still at ``record.version``, trimmed to the last N
+        exchanges, slide its TTL and bump ``record.version``; else ``SessionConflict``."""
         ...
 
     async def close(self) -> None:
@@ -54,6 +69,13 @@ def trim(state: conversation_pb2.ConversationState, turns: int) -> None:
         del state.turns[: len(state.turns) - keep]
 
 
+@dataclass(slots=True)
+class _Entry:
+    expires: float
+    version: int
+    blob: bytes
+
+
 class InMemorySessionStore:
     """Process-local sessions with a sliding TTL, for the embedded default."""
 
@@ -63,33 +85,48 @@ class InMemorySessionStore:
         ttl_s: float = DEFAULT_TTL_S,
         turns: int = DEFAULT_TURNS,
         max_sessions: int = 100_000,
+        clock: Clock = time.time,
     ) -> None:
         self._ttl_s = ttl_s
         self._turns = turns
         self._max = max_sessions
-        self._data: dict[tuple[str, str], tuple[float, bytes, str]] = {}
+        self._clock = clock
+        self._data: dict[tuple[str, str, str], _Entry] = {}
 
-    async def get(self, tenant_id: str, session_id: str) -> SessionRecord | None:
+    def _live(self, key: tuple[str, str, str]) -> _Entry | None:
+        entry = self._data.get(key)
+        if entry is not None and entry.expires <= self._clock():
+            del self._data[key]
+            return None
+        return entry
+
+    async def get(self, tenant_id: str, user_id: str, session_id: str) -> SessionRecord | None:
         """The live session, or None."""
-        entry = self._data.get((tenant_id, session_id))
+        entry = self._live((tenant_id, user_id, session_id))
         if entry is None:
             return None
-        expires, blob, user_id = entry
-        if expires <= time.time():
-            del self._data[(tenant_id, session_id)]
-            return None
-        state = conversation_pb2.ConversationState.FromString(blob)
-        return SessionRecord(tenant_id, user_id, session_id, state, expires)
+        state = conversation_pb2.ConversationState.FromString(entry.blob)
+        return SessionRecord(
+            tenant_id, user_id, session_id, state, entry.expires, version=entry.version
+        )
 
     async def put(self, record: SessionRecord) -> None:
-        """Store and slide the TTL; the least recently written session goes when full."""
+        """Compare-and-set, slide the TTL; the least recently written session goes when full."""
+        key = (record.tenant_id, record.user_id, record.session_id)
+        # No await between the check and the write: atomic on the event loop.
+        entry = self._live(key)
+        current = 0 if entry is None else entry.version
+        if current != record.version:
+            raise SessionConflict(f"stored version {current}, written from {record.version}")
         trim(record.state, self._turns)
-        key = (record.tenant_id, record.session_id)
-        if key not in self._data and len(self._data) >= self._max:
+        if entry is None and len(self._data) >= self._max:
             self._data.pop(next(iter(self._data)))
-        record.expires_at = time.time() + self._ttl_s
+        record.expires_at = self._clock() + self._ttl_s
+        record.version = current + 1
         self._data.pop(key, None)  # re-insert: iteration order is least recently written first
-        self._data[key] = (record.expires_at, record.state.SerializeToString(), record.user_id)
+        self._data[key] = _Entry(
+            record.expires_at, record.version, record.state.SerializeToString()
+        )
 
     async def close(self) -> None:
         """Nothing to release."""

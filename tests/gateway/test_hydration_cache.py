@@ -1,60 +1,39 @@
-"""The gateway reuses a customer's hydrated context for a few seconds."""
+"""The gateway reuses a customer's hydrated context for a few seconds (injected clock)."""
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
-import pytest
 from waybill.common.v1 import customer_pb2
-from waybill.orders.v1 import orders_service_pb2 as orders
 
-from gateway.conversation import Conversations, Dependencies, Limits
-from gateway.sessions import InMemorySessionStore
-
-
-class CountingOrders:
-    """Answers ListActiveOrders with a tier that changes on every call."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    async def ListActiveOrders(self, request: Any) -> orders.ListActiveOrdersResponse:
-        self.calls += 1
-        tier = (
-            customer_pb2.CUSTOMER_TIER_GOLD
-            if self.calls == 1
-            else customer_pb2.CUSTOMER_TIER_SILVER
-        )
-        return orders.ListActiveOrdersResponse(tier=tier, region="US-NY")
+from gateway.context_cache import ContextCache
+from tests.gateway.clock import FakeClock
 
 
-def _conversations(ttl: float) -> tuple[Conversations, CountingOrders]:
-    stub = CountingOrders()
-    deps = Dependencies(guardrails=None, router=None, orders=stub, workers={})  # type: ignore[arg-type]
-    return Conversations(deps, InMemorySessionStore(), Limits(hydration_ttl_s=ttl)), stub
+def _context(tier: customer_pb2.CustomerTier) -> customer_pb2.HydratedContext:
+    return customer_pb2.HydratedContext(tier=tier, region="US-NY")
 
 
-async def test_context_is_reused_within_the_ttl_then_refreshed(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    now = [1000.0]
-    monkeypatch.setattr(time, "monotonic", lambda: now[0])
-    convs, stub = _conversations(ttl=5.0)
-    first = await convs.hydrate("acme-retail", "acme-0001")
-    again = await convs.hydrate("acme-retail", "acme-0001")
-    assert stub.calls == 1
-    assert again.block == first.block
-    await convs.hydrate("globex-home", "acme-0001")  # another tenant: its own entry
-    assert stub.calls == 2
-    now[0] += 5.1
-    fresh = await convs.hydrate("acme-retail", "acme-0001")
-    assert stub.calls == 3
-    assert "Tier: Silver" in fresh.block
+def test_context_is_reused_within_the_ttl_then_dropped() -> None:
+    clock = FakeClock()
+    cache = ContextCache(ttl_s=5.0, clock=clock)
+    cache.put("acme-retail", "acme-0001", _context(customer_pb2.CUSTOMER_TIER_GOLD))
+    clock.advance(4.9)
+    hit = cache.get("acme-retail", "acme-0001")
+    assert hit is not None
+    assert hit.tier == customer_pb2.CUSTOMER_TIER_GOLD
+    assert cache.get("globex-home", "acme-0001") is None  # another tenant: its own entry
+    clock.advance(0.1)
+    assert cache.get("acme-retail", "acme-0001") is None
 
 
-async def test_ttl_zero_always_asks_orders() -> None:
-    convs, stub = _conversations(ttl=0.0)
-    await convs.hydrate("acme-retail", "acme-0001")
-    await convs.hydrate("acme-retail", "acme-0001")
-    assert stub.calls == 2
+def test_ttl_zero_never_keeps_anything() -> None:
+    cache = ContextCache(ttl_s=0.0, clock=FakeClock())
+    cache.put("acme-retail", "acme-0001", _context(customer_pb2.CUSTOMER_TIER_GOLD))
+    assert cache.get("acme-retail", "acme-0001") is None
+
+
+def test_the_oldest_entry_goes_when_full() -> None:
+    cache = ContextCache(ttl_s=60.0, entries=2, clock=FakeClock())
+    for user in ("acme-0001", "acme-0002", "acme-0003"):
+        cache.put("acme-retail", user, _context(customer_pb2.CUSTOMER_TIER_SILVER))
+    assert cache.get("acme-retail", "acme-0001") is None
+    assert cache.get("acme-retail", "acme-0003") is not None

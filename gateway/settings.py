@@ -1,0 +1,71 @@
+"""Gateway settings from the environment; bad values fail at start, not at the first turn."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from runtime import credentials
+from runtime.settings import ServiceSettings, SettingsError, env_float, env_int, env_str
+
+DEFAULT_CREDENTIALS = ".waybill/credentials.json"
+MAX_ACTIVE_ORDERS = 50
+"""What orders' ListActiveOrders accepts."""
+_REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    """What the gateway reads at start."""
+
+    service: ServiceSettings
+    """Address, logging, grace and the default per-call deadline policy."""
+    credentials_file: Path = Path(DEFAULT_CREDENTIALS)
+    """API keys of the tenants (``WAYBILL_CREDENTIALS_FILE``)."""
+    session_ttl_s: float = 1800.0
+    """Sliding lifetime of a session and of recorded ConfirmAction outcomes
+    (``WAYBILL_SESSION_TTL_S``)."""
+    session_turns: int = 10
+    """Exchanges kept per session (``WAYBILL_SESSION_TURNS``)."""
+    redis_url: str = ""
+    """Redis for sessions shared by the fleet (``WAYBILL_REDIS_URL``); empty = in-process."""
+    redis_prefix: str = "waybill:"
+    """Prefix of every Redis key the gateway writes (``WAYBILL_REDIS_PREFIX``)."""
+    hydration_ttl_s: float = 5.0
+    """How long a customer's hydrated context is reused (``WAYBILL_HYDRATION_TTL_S``; 0 = never)."""
+    turn_budget_s: float = 30.0
+    """The one deadline of a Converse/ConfirmAction that arrived without one
+    (``WAYBILL_TURN_BUDGET_S``); every downstream hop derives its timeout from it."""
+    active_orders: int = 10
+    """Active orders hydrated into the context block (``WAYBILL_HYDRATION_ORDERS``)."""
+
+    @classmethod
+    def from_env(cls) -> GatewaySettings:
+        """Settings from ``WAYBILL_*`` variables."""
+        redis_url = env_str("WAYBILL_REDIS_URL", "").strip()
+        if redis_url and urlparse(redis_url).scheme not in _REDIS_SCHEMES:
+            raise SettingsError(
+                "WAYBILL_REDIS_URL must be a redis://, rediss:// or unix:// URL"
+            )  # the value may hold a password: never echo it
+        prefix = env_str("WAYBILL_REDIS_PREFIX", "waybill:")
+        if not prefix or any(c in prefix for c in " {}\n"):
+            raise SettingsError(
+                f"WAYBILL_REDIS_PREFIX={prefix!r} must be non-empty, without spaces or braces"
+            )
+        active_orders = env_int("WAYBILL_HYDRATION_ORDERS", 10, minimum=1)
+        if active_orders > MAX_ACTIVE_ORDERS:
+            raise SettingsError(
+                f"WAYBILL_HYDRATION_ORDERS={active_orders} is above the maximum {MAX_ACTIVE_ORDERS}"
+            )
+        return cls(
+            service=ServiceSettings.from_env("gateway"),
+            credentials_file=Path(env_str(credentials.CREDENTIALS_ENV, DEFAULT_CREDENTIALS)),
+            session_ttl_s=env_float("WAYBILL_SESSION_TTL_S", 1800.0, minimum=1.0),
+            session_turns=env_int("WAYBILL_SESSION_TURNS", 10, minimum=1),
+            redis_url=redis_url,
+            redis_prefix=prefix,
+            hydration_ttl_s=env_float("WAYBILL_HYDRATION_TTL_S", 5.0),
+            turn_budget_s=env_float("WAYBILL_TURN_BUDGET_S", 30.0, minimum=0.1),
+            active_orders=active_orders,
+        )
