@@ -72,29 +72,50 @@ def test_foreign_awb_reveals_nothing(
 
 
 def test_a_session_cannot_be_borrowed_by_another_customer(running_mesh: Mesh) -> None:
+    """Another customer's session id is, for them, a new session: nothing of the owner's
+    conversation is read or changed, and reading it answers exactly like a missing one."""
     mine = Conversation(running_mesh, "acme-retail", "acme-0001", "isolation-borrow-1")
     mine.say("where is my order?")
     with grpc.insecure_channel(running_mesh.addresses["gateway"]) as ch:
         stub = gw_grpc.GatewayServiceStub(ch)
         md = [("x-api-key", api_key(running_mesh))]
-        with pytest.raises(grpc.RpcError) as raised:
-            list(
-                stub.Converse(
-                    gw.ConverseRequest(
-                        session_id="isolation-borrow-1", user_id="acme-0002", message="and now?"
-                    ),
-                    metadata=md,
-                    timeout=5,
-                )
-            )
-        assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
-        with pytest.raises(grpc.RpcError) as raised:
-            stub.GetSession(
-                gw.GetSessionRequest(session_id="isolation-borrow-1", user_id="acme-0002"),
+
+        def session_of(user_id: str, session_id: str) -> gw.Session:
+            return stub.GetSession(
+                gw.GetSessionRequest(session_id=session_id, user_id=user_id),
+                metadata=md,
+                timeout=5,
+            ).session
+
+        before = session_of("acme-0001", "isolation-borrow-1")
+        events = [
+            r.event
+            for r in stub.Converse(
+                gw.ConverseRequest(
+                    session_id="isolation-borrow-1", user_id="acme-0002", message="and now?"
+                ),
                 metadata=md,
                 timeout=5,
             )
-        assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+        ]
+        assert events[-1].WhichOneof("kind") == "final"
+        # The borrower's turn went into a session of its own, which starts empty.
+        theirs = session_of("acme-0002", "isolation-borrow-1")
+        assert len(theirs.state.turns) == 2
+        assert theirs.state.turns[0].text == "and now?"
+        after = session_of("acme-0001", "isolation-borrow-1")
+        assert after.state.turns == before.state.turns
+
+        def status_of(session_id: str) -> tuple[grpc.StatusCode, str, bytes]:
+            with pytest.raises(grpc.RpcError) as raised:
+                session_of("acme-0003", session_id)
+            details = dict(raised.value.trailing_metadata() or ()).get(
+                "grpc-status-details-bin", b""
+            )
+            return raised.value.code(), raised.value.details(), details
+
+        assert status_of("isolation-borrow-1") == status_of("isolation-never-1")
+        assert status_of("isolation-borrow-1")[0] == grpc.StatusCode.NOT_FOUND
 
 
 def test_another_tenants_session_and_customers_are_invisible(running_mesh: Mesh) -> None:
