@@ -47,12 +47,15 @@ def test_sessions_live_in_redis_and_survive_a_gateway_restart(
     chat.say("where is my package?")
     chosen = chat.say("the first one")
     assert chosen.focus_awb
-    key = f"{redis_prefix}session:{{acme-retail}}:{session}"
+    # Keyed by tenant, customer and session id: another customer's id is another key.
+    key = f"{redis_prefix}session:{{acme-retail}}:acme-0002:{session}"
     direct = redis.Redis.from_url(REDIS_URL)
     try:
         assert direct.exists(key) == 1
         assert 0 < direct.pttl(key) <= 1_800_000
-        assert b"acme-0002" in (direct.get(key) or b"")
+        version, state = direct.hmget(key, ["v", "s"])
+        assert int(version or 0) >= 2  # one write per turn so far
+        assert state
     finally:
         direct.close()
     fleet_mesh.restart("gateway")
