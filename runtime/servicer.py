@@ -10,9 +10,13 @@ from runtime.errors import Unimplemented
 
 
 def not_built(service: str, method: str, planned: str) -> Unimplemented:
-    """An UNIMPLEMENTED error naming what is missing and where it is planned."""
+    """An UNIMPLEMENTED error saying where the missing piece is planned.
+
+    ``service`` and ``method`` are internal names: the message a caller may see
+    (passed on through every hop) names neither.
+    """
     return Unimplemented(
-        f"{service}.{method} is part of the contract but not implemented yet ({planned})",
+        f"this is part of the contract but not implemented yet ({planned})",
         reason="NOT_IMPLEMENTED",
         metadata={"method": method},
     )

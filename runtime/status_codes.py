@@ -6,16 +6,23 @@ name; code that branches on an outcome compares enum values, never strings.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypeAlias
+
 import grpc
 from waybill.common.v1 import events_pb2
 
 _PREFIX = "STATUS_CODE_"
-StatusCodeValue = events_pb2.StatusCode.ValueType
+# The generated stubs type enum values as the enum class itself.
+if TYPE_CHECKING:
+    StatusCodeValue: TypeAlias = events_pb2.StatusCode
+else:
+    StatusCodeValue = events_pb2.StatusCode.ValueType
 
 
 def to_proto(code: grpc.StatusCode) -> StatusCodeValue:
     """The contract value of a gRPC status code."""
-    return events_pb2.StatusCode.Value(_PREFIX + code.name)
+    value: StatusCodeValue = events_pb2.StatusCode.Value(_PREFIX + code.name)  # type: ignore[assignment]
+    return value
 
 
 def from_proto(value: StatusCodeValue) -> grpc.StatusCode:
@@ -30,4 +37,4 @@ def from_proto(value: StatusCodeValue) -> grpc.StatusCode:
 
 def short_name(value: StatusCodeValue) -> str:
     """``OK``, ``UNAVAILABLE``...: the gRPC name of a contract value, for people."""
-    return from_proto(value).name
+    return str(from_proto(value).name)
