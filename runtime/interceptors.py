@@ -244,6 +244,12 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             # A downstream call the handler let escape: the one peer mapping decides
             # (it logs the peer's own text; the access log names this method).
             exc = from_peer(exc, peer=getattr(exc, "peer", None) or "dependency")
+        if isinstance(exc, NotImplementedError):
+            # What a generated servicer base class raises for a method nobody wrote:
+            # the honest answer is UNIMPLEMENTED, not a bug report.
+            log.warning("method not implemented", extra={"method": state.method})
+            exc = DomainError("not implemented", reason="NOT_IMPLEMENTED")
+            exc.code = grpc.StatusCode.UNIMPLEMENTED
         if isinstance(exc, DomainError):
             status = status_for(exc, default_domain=self._domain)
             return _Abort(exc.code, exc.message, status.SerializeToString(), exc.reason)

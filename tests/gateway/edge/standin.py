@@ -11,6 +11,7 @@ What it does is chosen by the request:
   confirmation; ``incomplete`` ends OK without a final event; anything else
   answers with a delta and a final event.
 - ListCustomers ``page_token`` ``fail:<CODE>`` raises; otherwise two customers.
+- GetSession answers with an empty session of the requested ids.
 - ConfirmAction answers with a delta naming the decision and a final event.
 
 Every call's metadata and remaining time are recorded in ``calls``.
@@ -27,6 +28,7 @@ from waybill.common.v1 import conversation_pb2, customer_pb2, events_pb2, money_
 from waybill.gateway.v1 import gateway_service_pb2 as pb
 from waybill.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 
+from runtime import status_codes
 from runtime.errors import DomainError
 from runtime.server import Registration
 
@@ -73,7 +75,7 @@ class ScriptedGateway(pb_grpc.GatewayServiceServicer):
                 yield pb.ConverseResponse(
                     event=pb.TurnEvent(
                         error=events_pb2.TurnError(
-                            code=events_pb2.StatusCode.Value("STATUS_CODE_" + code),
+                            code=status_codes.to_proto(grpc.StatusCode[code]),
                             reason="TEST_" + code,
                             message="Sorry, something failed on our side.",
                             retryable=code == "UNAVAILABLE",
@@ -118,6 +120,14 @@ class ScriptedGateway(pb_grpc.GatewayServiceServicer):
                 pb.CustomerSummary(user_id="acme-0002", display_name="Blake Reed", region="US"),
             ]
         )
+
+    async def GetSession(
+        self, request: pb.GetSessionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetSessionResponse:
+        self._record("GetSession", request, context)
+        session = pb.Session(session_id=request.session_id, user_id=request.user_id)
+        session.expire_time.FromSeconds(1_900_000_000)
+        return pb.GetSessionResponse(session=session)
 
     async def GetCustomerContext(
         self, request: pb.GetCustomerContextRequest, context: grpc.aio.ServicerContext
