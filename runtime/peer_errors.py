@@ -116,7 +116,7 @@ def from_peer(error: grpc.aio.AioRpcError, *, peer: str) -> PeerError:
             message or info.reason,
             reason=info.reason,
             domain=info.domain,
-            metadata={k: v for k, v in info.metadata.items() if k not in _INTERNAL_KEYS},
+            metadata={k: v for k, v in info.metadata.items() if k not in INTERNAL_METADATA_KEYS},
             retry_after_s=retry_after,
         )
     if code in RETRYABLE:
@@ -127,7 +127,9 @@ def from_peer(error: grpc.aio.AioRpcError, *, peer: str) -> PeerError:
                 _TRANSIENT_MESSAGES[code],
                 reason=info.reason,
                 domain=info.domain,
-                metadata={k: v for k, v in info.metadata.items() if k not in _INTERNAL_KEYS},
+                metadata={
+                    k: v for k, v in info.metadata.items() if k not in INTERNAL_METADATA_KEYS
+                },
                 retry_after_s=retry_after,
             )
         return PeerError(
@@ -147,5 +149,5 @@ def from_peer(error: grpc.aio.AioRpcError, *, peer: str) -> PeerError:
     return PeerError(grpc.StatusCode.INTERNAL, "internal error", reason="DEPENDENCY_FAILED")
 
 
-_INTERNAL_KEYS = frozenset({"target", "method", "host", "address", "peer"})
+INTERNAL_METADATA_KEYS = frozenset({"target", "method", "host", "address", "peer"})
 """ErrorInfo metadata keys that would name internals; dropped when passing a status on."""
