@@ -390,3 +390,17 @@ async def test_a_failure_while_starting_the_call_still_ends_the_span() -> None:
     assert ctx.aborted == [grpc.StatusCode.INTERNAL]
     (span,) = spans.get_finished_spans()
     assert span.status.status_code is StatusCode.ERROR
+
+
+async def test_a_method_nobody_wrote_is_unimplemented_not_a_bug() -> None:
+    spans = InMemorySpanExporter()
+
+    async def behaviour(_request: Any, _ctx: Any) -> Any:
+        # What a generated servicer base class does for a method not overridden.
+        raise NotImplementedError("Method not implemented!")
+
+    call, _service = _wrapped(spans, behaviour, stream=False)
+    ctx = _Context()
+    with pytest.raises(grpc.aio.AbortError):
+        await call(REQUEST, ctx)
+    assert ctx.aborted == [grpc.StatusCode.UNIMPLEMENTED]
