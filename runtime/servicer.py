@@ -10,13 +10,13 @@ from runtime.errors import Unimplemented
 
 
 def not_built(service: str, method: str, planned: str) -> Unimplemented:
-    """An UNIMPLEMENTED error saying where the missing piece is planned.
+    """An UNIMPLEMENTED error naming the missing operation and where it is planned.
 
-    ``service`` and ``method`` are internal names: the message a caller may see
-    (passed on through every hop) names neither.
+    The message may be passed on through every hop to a caller: it names the
+    operation (``CreateRefund``) but not the service, which is internal.
     """
     return Unimplemented(
-        f"this is part of the contract but not implemented yet ({planned})",
+        f"{method} is part of the contract but not implemented yet ({planned})",
         reason="NOT_IMPLEMENTED",
         metadata={"method": method},
     )
