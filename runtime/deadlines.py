@@ -7,11 +7,14 @@ each outgoing timeout from it.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
 from runtime import context
 from runtime.errors import DeadlineExceeded
+
+log = logging.getLogger("waybill.deadline")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,16 +43,24 @@ def outgoing_timeout(
     """The timeout for a downstream call: min(budget, remaining - margin).
 
     Raises DeadlineExceeded when less than ``policy.min_s`` would remain, so a
-    call that cannot finish is never started.
+    call that cannot finish is never started; ``target`` (the method) is logged,
+    not put in the error.
     """
     remaining = time_remaining()
     timeout = policy.default_s if remaining is None else remaining - policy.margin_s
     if budget_s is not None:
         timeout = min(timeout, budget_s)
     if timeout < policy.min_s:
+        left_ms = f"{max(timeout, 0) * 1000:.1f}"
+        # The target names an internal method: it goes to the log (under the trace
+        # id), never into the status a caller may see.
+        log.warning(
+            "too little time left for a downstream call",
+            extra={"target": target or "-", "remaining_ms": left_ms},
+        )
         raise DeadlineExceeded(
-            f"only {max(timeout, 0) * 1000:.1f} ms left for {target or 'a downstream call'}",
+            f"too little time was left to finish the request ({left_ms} ms)",
             reason="DEADLINE_TOO_SHORT",
-            metadata={"target": target, "remaining_ms": f"{max(timeout, 0) * 1000:.1f}"},
+            metadata={"remaining_ms": left_ms},
         )
     return timeout

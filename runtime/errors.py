@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.message import DecodeError, Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 
@@ -154,27 +156,59 @@ def status_for_violations(
 
 
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
+_M = TypeVar("_M", bound=Message)
+
+
+def status_in(details: bytes) -> status_pb2.Status | None:
+    """The google.rpc.Status serialized in ``details``; None when it does not parse.
+
+    The bytes come from a peer: a malformed trailer must not turn the mapping
+    of its failure into a crash of our own.
+    """
+    try:
+        return status_pb2.Status.FromString(details)
+    except DecodeError:
+        return None
 
 
 def details_of(error: grpc.aio.AioRpcError) -> status_pb2.Status | None:
     """The rich status a peer attached to a failed call, if any."""
     for key, value in error.trailing_metadata() or ():
         if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
-            return status_pb2.Status.FromString(value)
+            return status_in(value)
     return None
+
+
+def unpack(detail: any_pb2.Any, message: _M) -> _M | None:
+    """``detail`` unpacked into ``message`` when it holds that type and parses."""
+    descriptor: Any = message.DESCRIPTOR  # the pure-Python and upb descriptor classes differ
+    if not detail.Is(descriptor):
+        return None
+    try:
+        detail.Unpack(message)
+    except DecodeError:
+        return None
+    return message
+
+
+def _first_error_info(status: status_pb2.Status | None) -> error_details_pb2.ErrorInfo | None:
+    if status is None:
+        return None
+    for detail in status.details:
+        info = unpack(detail, error_details_pb2.ErrorInfo())
+        if info is not None:
+            return info
+    return None
+
+
+def error_info_in(details: bytes) -> error_details_pb2.ErrorInfo | None:
+    """The first ErrorInfo of a serialized google.rpc.Status, if any."""
+    return _first_error_info(status_in(details))
 
 
 def error_info_of(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo | None:
     """The ErrorInfo a peer attached to a failed call, if any."""
-    status = details_of(error)
-    if status is None:
-        return None
-    for detail in status.details:
-        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-            return info
-    return None
+    return _first_error_info(details_of(error))
 
 
 def violations_of(error: grpc.aio.AioRpcError) -> list[error_details_pb2.BadRequest.FieldViolation]:
@@ -184,8 +218,7 @@ def violations_of(error: grpc.aio.AioRpcError) -> list[error_details_pb2.BadRequ
     if status is None:
         return found
     for detail in status.details:
-        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-            bad = error_details_pb2.BadRequest()
-            detail.Unpack(bad)
+        bad = unpack(detail, error_details_pb2.BadRequest())
+        if bad is not None:
             found.extend(bad.field_violations)
     return found

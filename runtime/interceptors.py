@@ -1,7 +1,11 @@
 """The one interceptor chain every service runs, in this order:
 
 tracing -> request id / tenant / deadline context -> protovalidate -> handler
--> domain error mapping -> metrics and the access log.
+-> error mapping (domain errors; a downstream failure through runtime.peer_errors)
+-> metrics and the access log.
+
+Cancellation and the interpreter's own exits (CancelledError, GeneratorExit,
+SystemExit, KeyboardInterrupt) are recorded, never turned into a status.
 
 It is a single interceptor with ordered steps rather than five stacked ones:
 on two cores every wrapper layer per call shows up in the latency budget.
@@ -26,21 +30,14 @@ from runtime.errors import (
     STATUS_DETAILS_KEY,
     DomainError,
     FieldViolation,
+    error_info_in,
     status_for,
     status_for_violations,
 )
+from runtime.peer_errors import from_peer
 from runtime.settings import FaultInjection
 
 log = logging.getLogger("waybill.rpc")
-
-# Downstream failures keep their meaning for the caller; anything else from a
-# dependency is our bug and becomes INTERNAL.
-_PASS_THROUGH = {
-    grpc.StatusCode.UNAVAILABLE,
-    grpc.StatusCode.DEADLINE_EXCEEDED,
-    grpc.StatusCode.CANCELLED,
-    grpc.StatusCode.RESOURCE_EXHAUSTED,
-}
 
 
 def violations(validator: protovalidate.Validator, message: Any) -> list[FieldViolation]:
@@ -123,8 +120,10 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             behavior = handler.unary_unary
 
             async def unary_unary(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
-                state = self._begin(method, short, ctx)
+                # The state exists before anything can fail, so the span always ends.
+                state = self._new_state(method, short)
                 try:
+                    self._begin(state, ctx)
                     await self._before(method, short, request)
                     return await behavior(request, ctx)
                 except BaseException as exc:
@@ -144,8 +143,9 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             async def unary_stream(
                 request: Any, ctx: grpc.aio.ServicerContext
             ) -> AsyncIterator[Any]:
-                state = self._begin(method, short, ctx)
+                state = self._new_state(method, short)
                 try:
+                    self._begin(state, ctx)
                     await self._before(method, short, request)
                     async for item in stream_behavior(request, ctx):
                         yield item
@@ -164,30 +164,30 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     # -- steps ----------------------------------------------------------------------------
 
-    def _begin(self, method: str, short: str, ctx: grpc.aio.ServicerContext) -> _CallState:
+    def _new_state(self, method: str, short: str) -> _CallState:
+        return _CallState(method=method, short=short, started=time.perf_counter())
+
+    def _begin(self, state: _CallState, ctx: grpc.aio.ServicerContext) -> None:
         md: Mapping[str, str] = {
             k: v for k, v in (ctx.invocation_metadata() or ()) if isinstance(v, str)
         }
         parent = propagate.extract(md)
-        span = self._tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
-        remaining = ctx.time_remaining()
-        state = _CallState(
-            method=method,
-            short=short,
-            span=span,
-            started=time.perf_counter(),
-            deadline_ms=None if remaining is None else remaining * 1000,
+        # From here on _end sees the span, whatever fails next.
+        span = state.span = self._tracer.start_span(
+            state.method, context=parent, kind=SpanKind.SERVER
         )
+        remaining = ctx.time_remaining()
+        state.deadline_ms = None if remaining is None else remaining * 1000
+        state.task = asyncio.current_task()
         state.tokens = (
             context.request_id.set(md.get(context.REQUEST_ID_HEADER, "")),
             context.tenant_id.set(md.get(context.TENANT_HEADER, "")),
             context.deadline.set(None if remaining is None else time.monotonic() + remaining),
         )
         state.span_token = otel_context.attach(trace.set_span_in_context(span))
-        span.set_attribute(telemetry.ATTR_RPC_METHOD, method)
+        span.set_attribute(telemetry.ATTR_RPC_METHOD, state.method)
         if state.deadline_ms is not None:
             span.set_attribute(telemetry.ATTR_DEADLINE_MS, state.deadline_ms)
-        return state
 
     async def _before(self, method: str, short: str, request: Any) -> None:
         found = violations(self._validator, request)
@@ -211,47 +211,49 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self, state: _CallState, exc: BaseException, ctx: grpc.aio.ServicerContext
     ) -> None:
         """Record why the call failed and, for errors we own, end it with a precise status."""
-        if isinstance(exc, grpc.aio.AbortError):
-            return  # the handler aborted with its own status
+        if isinstance(exc, GeneratorExit):
+            # The stream was closed under the handler (the caller went away): the
+            # generator must finish closing; a status can no longer be sent.
+            state.code = "CANCELLED"
+            return
+        if isinstance(exc, SystemExit | KeyboardInterrupt):
+            # The process is stopping: let it; callers see the server go away.
+            state.code = "UNAVAILABLE"
+            return
         if isinstance(exc, asyncio.CancelledError):
             expired = state.deadline_ms is not None and (
                 (time.perf_counter() - state.started) * 1000 >= state.deadline_ms - 1
             )
             state.code = "DEADLINE_EXCEEDED" if expired else "CANCELLED"
             return
-        abort = self._classify(exc)
+        if isinstance(exc, grpc.aio.AbortError):
+            # The handler aborted with its own status: count it as what it was.
+            state.code, state.reason = _aborted_with(ctx)
+            return
+        abort = self._classify(state, exc)
         state.code = abort.code.name
         state.reason = abort.reason
         await ctx.abort(
             abort.code, abort.message, trailing_metadata=((STATUS_DETAILS_KEY, abort.details),)
         )
 
-    def _classify(self, exc: BaseException) -> _Abort:
+    def _classify(self, state: _CallState, exc: BaseException) -> _Abort:
         if isinstance(exc, _Abort):
             return exc
+        if isinstance(exc, grpc.aio.AioRpcError):
+            # A downstream call the handler let escape: the one peer mapping decides
+            # (it logs the peer's own text; the access log names this method).
+            exc = from_peer(exc, peer=getattr(exc, "peer", None) or "dependency")
+        if isinstance(exc, NotImplementedError):
+            # What a generated servicer base class raises for a method nobody wrote:
+            # the honest answer is UNIMPLEMENTED, not a bug report.
+            log.warning("method not implemented", extra={"method": state.method})
+            exc = DomainError("not implemented", reason="NOT_IMPLEMENTED")
+            exc.code = grpc.StatusCode.UNIMPLEMENTED
         if isinstance(exc, DomainError):
             status = status_for(exc, default_domain=self._domain)
             return _Abort(exc.code, exc.message, status.SerializeToString(), exc.reason)
-        if isinstance(exc, grpc.aio.AioRpcError):
-            code = exc.code()
-            if code in _PASS_THROUGH:
-                error: DomainError = DomainError(
-                    f"a dependency failed: {code.name.lower()}",
-                    reason="DEPENDENCY_" + code.name,
-                    metadata={"dependency_status": code.name},
-                )
-                error.code = code
-            else:
-                log.error("dependency returned %s", code.name, extra={"method": "-"})
-                error = DomainError(
-                    "a dependency failed unexpectedly",
-                    reason="DEPENDENCY_FAILED",
-                    metadata={"dependency_status": code.name},
-                )
-                error.code = grpc.StatusCode.INTERNAL
-            status = status_for(error, default_domain=self._domain)
-            return _Abort(error.code, error.message, status.SerializeToString(), error.reason)
-        log.exception("unhandled error")
+        log.exception("unhandled error", extra={"method": state.method})
         bug = DomainError("internal error", reason="INTERNAL")
         bug.code = grpc.StatusCode.INTERNAL
         status = status_for(bug, default_domain=self._domain)
@@ -260,29 +262,55 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     def _end(self, state: _CallState) -> None:
         elapsed = time.perf_counter() - state.started
         span = state.span
-        span.set_attribute(telemetry.ATTR_RPC_STATUS, state.code)
-        if state.code != "OK":
-            span.set_status(StatusCode.ERROR, state.code)
-        self._counter(state.short, state.code).inc()
-        self._histogram(state.short).observe(elapsed)
-        if self._access_log:
-            extra: dict[str, Any] = {
-                "method": state.method,
-                "code": state.code,
-                "duration_ms": round(elapsed * 1000, 3),
-            }
-            if state.deadline_ms is not None:
-                extra["deadline_ms"] = round(state.deadline_ms, 3)
-            if state.reason:
-                extra["reason"] = state.reason
-            log.info("rpc", extra=extra)
-        span.end()
-        if state.span_token is not None:
-            otel_context.detach(state.span_token)
-        rid, tenant, deadline = state.tokens
+        try:
+            self._counter(state.short, state.code).inc()
+            self._histogram(state.short).observe(elapsed)
+            if self._access_log:
+                extra: dict[str, Any] = {
+                    "method": state.method,
+                    "code": state.code,
+                    "duration_ms": round(elapsed * 1000, 3),
+                }
+                if state.deadline_ms is not None:
+                    extra["deadline_ms"] = round(state.deadline_ms, 3)
+                if state.reason:
+                    extra["reason"] = state.reason
+                log.info("rpc", extra=extra)
+        finally:
+            if span is not None:
+                span.set_attribute(telemetry.ATTR_RPC_STATUS, state.code)
+                if state.code != "OK":
+                    span.set_status(StatusCode.ERROR, state.code)
+                span.end()
+            _restore(state)
+
+
+def _restore(state: _CallState) -> None:
+    """Undo what _begin set in the call's context."""
+    if state.task is not asyncio.current_task():
+        # A stream closed by the loop's async-generator finaliser ends in another
+        # task: the call's own context is gone, and its tokens cannot be reset here.
+        return
+    if state.span_token is not None:
+        otel_context.detach(state.span_token)
+    rid, tenant, deadline = state.tokens
+    if deadline is not None:
         context.deadline.reset(deadline)
+    if tenant is not None:
         context.tenant_id.reset(tenant)
+    if rid is not None:
         context.request_id.reset(rid)
+
+
+def _aborted_with(ctx: grpc.aio.ServicerContext) -> tuple[str, str]:
+    """The code and ErrorInfo reason a handler's own ``context.abort`` set."""
+    code = ctx.code()
+    name = code.name if isinstance(code, grpc.StatusCode) else "UNKNOWN"
+    for key, value in ctx.trailing_metadata() or ():
+        if key == STATUS_DETAILS_KEY and isinstance(value, bytes):
+            info = error_info_in(value)
+            return name, info.reason if info is not None else ""
+    return name, ""
 
 
 class _CallState:
@@ -297,23 +325,17 @@ class _CallState:
         "span",
         "span_token",
         "started",
+        "task",
         "tokens",
     )
 
-    def __init__(
-        self,
-        *,
-        method: str,
-        short: str,
-        span: trace.Span,
-        started: float,
-        deadline_ms: float | None,
-    ) -> None:
+    def __init__(self, *, method: str, short: str, started: float) -> None:
         self.method = method
         self.short = short
-        self.span = span
         self.started = started
-        self.deadline_ms = deadline_ms
+        self.span: trace.Span | None = None
+        self.deadline_ms: float | None = None
+        self.task: asyncio.Task[Any] | None = None
         self.code = "OK"
         self.reason = ""
         self.span_token: Any = None

@@ -14,7 +14,9 @@ still sees what it must act on:
   DATA_LOSS stay INTERNAL.
 
 Nothing internal survives the mapping: the new message names neither the peer's
-method nor its host; those go to the log, under the trace id.
+method nor its host (a kept message that does is replaced by the code's plain
+words), and ErrorInfo metadata keys that name internals are dropped; all of it
+goes to the log, under the trace id.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import logging
 import grpc
 from google.rpc import error_details_pb2
 
-from runtime.errors import DomainError, details_of
+from runtime.errors import DomainError, details_of, unpack
+from runtime.internal_names import names_internals
 
 log = logging.getLogger("waybill.peer")
 
@@ -82,13 +85,11 @@ def _details(
     if status is None:
         return None, None
     for detail in status.details:
-        if info is None and detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-            info = error_details_pb2.ErrorInfo()
-            detail.Unpack(info)
-        elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-            retry = error_details_pb2.RetryInfo()
-            detail.Unpack(retry)
-            retry_after = retry.retry_delay.ToNanoseconds() / 1e9
+        if info is None:
+            info = unpack(detail, error_details_pb2.ErrorInfo())
+        retry = unpack(detail, error_details_pb2.RetryInfo())
+        if retry is not None and retry_after is None:
+            retry_after = max(retry.retry_delay.ToNanoseconds() / 1e9, 0.0)
     return info, retry_after
 
 
@@ -98,19 +99,24 @@ def from_peer(error: grpc.aio.AioRpcError, *, peer: str) -> PeerError:
     info, retry_after = _details(error)
     extra = {"peer": peer, "peer_code": code.name, "peer_reason": info.reason if info else ""}
     if code in KEPT:
+        plain = code.name.lower().replace("_", " ")
+        message = error.details() or ""
+        if names_internals(message):
+            log.warning("dependency message names internals", extra={**extra, "detail": message})
+            message = plain
         if info is None:
             return PeerError(
                 code,
-                error.details() or code.name.lower().replace("_", " "),
+                message or plain,
                 reason=f"DEPENDENCY_{code.name}",
                 retry_after_s=retry_after,
             )
         return PeerError(
             code,
-            error.details() or info.reason,
+            message or info.reason,
             reason=info.reason,
             domain=info.domain,
-            metadata={k: v for k, v in info.metadata.items() if k not in _INTERNAL_KEYS},
+            metadata={k: v for k, v in info.metadata.items() if k not in INTERNAL_METADATA_KEYS},
             retry_after_s=retry_after,
         )
     if code in RETRYABLE:
@@ -121,10 +127,17 @@ def from_peer(error: grpc.aio.AioRpcError, *, peer: str) -> PeerError:
                 _TRANSIENT_MESSAGES[code],
                 reason=info.reason,
                 domain=info.domain,
-                metadata={k: v for k, v in info.metadata.items() if k not in _INTERNAL_KEYS},
+                metadata={
+                    k: v for k, v in info.metadata.items() if k not in INTERNAL_METADATA_KEYS
+                },
                 retry_after_s=retry_after,
             )
-        return PeerError(code, _TRANSIENT_MESSAGES[code], reason=f"DEPENDENCY_{code.name}")
+        return PeerError(
+            code,
+            _TRANSIENT_MESSAGES[code],
+            reason=f"DEPENDENCY_{code.name}",
+            retry_after_s=retry_after,
+        )
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         log.error("dependency rejected our request", extra={**extra, "detail": error.details()})
         return PeerError(
@@ -136,5 +149,5 @@ def from_peer(error: grpc.aio.AioRpcError, *, peer: str) -> PeerError:
     return PeerError(grpc.StatusCode.INTERNAL, "internal error", reason="DEPENDENCY_FAILED")
 
 
-_INTERNAL_KEYS = frozenset({"target", "method", "host", "address", "peer"})
+INTERNAL_METADATA_KEYS = frozenset({"target", "method", "host", "address", "peer"})
 """ErrorInfo metadata keys that would name internals; dropped when passing a status on."""

@@ -10,9 +10,13 @@ from runtime.errors import Unimplemented
 
 
 def not_built(service: str, method: str, planned: str) -> Unimplemented:
-    """An UNIMPLEMENTED error naming what is missing and where it is planned."""
+    """An UNIMPLEMENTED error naming the missing operation and where it is planned.
+
+    The message may be passed on through every hop to a caller: it names the
+    operation (``CreateRefund``) but not the service, which is internal.
+    """
     return Unimplemented(
-        f"{service}.{method} is part of the contract but not implemented yet ({planned})",
+        f"{method} is part of the contract but not implemented yet ({planned})",
         reason="NOT_IMPLEMENTED",
         metadata={"method": method},
     )

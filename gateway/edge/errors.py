@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,10 @@ from google.protobuf import any_pb2, json_format
 from google.rpc import error_details_pb2, status_pb2
 
 from runtime.errors import details_of
+from runtime.internal_names import names_internals
+from runtime.peer_errors import INTERNAL_METADATA_KEYS
+
+log = logging.getLogger("waybill.edge")
 
 EDGE_DOMAIN = "edge.waybill"
 """ErrorInfo domain of errors the edge itself raises."""
@@ -164,26 +169,54 @@ def _retry_after(status: status_pb2.Status) -> str | None:
     return None
 
 
+def _plain(code: grpc.StatusCode) -> str:
+    return f"the request failed ({code.name.lower().replace('_', ' ')})"
+
+
+def _public_detail(detail: dict[str, Any]) -> dict[str, Any]:
+    """A detail as the caller may see it: ErrorInfo metadata naming internals is dropped."""
+    if not str(detail.get("@type", "")).endswith("google.rpc.ErrorInfo"):
+        return detail
+    metadata = detail.get("metadata")
+    if isinstance(metadata, dict):
+        detail["metadata"] = {
+            k: v
+            for k, v in metadata.items()
+            if k not in INTERNAL_METADATA_KEYS and not names_internals(f"{k} {v}")
+        }
+    return detail
+
+
 def from_rpc_error(error: grpc.aio.AioRpcError) -> HttpError:
-    """The HTTP error for a failed gateway call, details carried over from its rich status."""
+    """The HTTP error for a failed gateway call, details carried over from its rich status.
+
+    The edge is the public boundary: a message or ErrorInfo metadata that names
+    a method, a service, an address or a stack trace never reaches the caller
+    (the original is logged under the request id instead).
+    """
     code = error.code()
     http_status = HTTP_STATUS.get(code, 500)
     rich = details_of(error)
     if rich is None:
-        message, reason = _LOCAL_MESSAGES.get(code, ("the gateway call failed", code.name))
-        if code not in _LOCAL_MESSAGES:
-            message = error.details() or message
+        # The transport's own text (connection refused, local deadline) names
+        # addresses: the caller gets plain words.
+        log.info("gateway call failed", extra={"grpc_status": code.name, "detail": error.details()})
+        message, reason = _LOCAL_MESSAGES.get(code, (_plain(code), code.name))
         info = error_details_pb2.ErrorInfo(
             reason=reason, domain=EDGE_DOMAIN, metadata={"grpc_status": code.name}
         )
         return HttpError(http_status, code.name, message, [_detail_json(_pack(info))])
-    details = [_detail_json(d) for d in rich.details]
+    message = rich.message or error.details() or ""
+    if names_internals(message):
+        log.warning(
+            "gateway status names internals", extra={"grpc_status": code.name, "detail": message}
+        )
+        message = _plain(code)
+    details = [_public_detail(_detail_json(d)) for d in rich.details]
     headers: dict[str, str] = {}
     if (after := _retry_after(rich)) is not None:
         headers["Retry-After"] = after
-    return HttpError(
-        http_status, code.name, rich.message or error.details() or "", details, headers
-    )
+    return HttpError(http_status, code.name, message or _plain(code), details, headers)
 
 
 def not_found_route(path: str) -> HttpError:

@@ -9,11 +9,11 @@ from google.rpc import error_details_pb2
 from waybill.common.v1 import events_pb2
 from waybill.gateway.v1 import gateway_service_pb2 as pb
 
-from gateway.edge import sse
+from gateway.edge import deadline, sse
 from gateway.edge.deadline import TIMEOUT_HEADER
 from gateway.edge.demo import DEMO_TENANT_HEADER
 from gateway.edge.errors import HTTP_STATUS
-from gateway.edge.schemas import REF_PREFIX, SchemaSet
+from gateway.edge.schemas import REF_PREFIX, SchemaSet, required_fields
 
 ERROR_SCHEMA = "ErrorResponse"
 HEALTH_SCHEMA = "Health"
@@ -36,7 +36,7 @@ _ERROR_TEXT = {
     504: "The X-Request-Timeout passed before the answer (DEADLINE_EXCEEDED).",
 }
 _BODY_ERRORS = (400, 401, 403, 404, 409, 413, 415, 429, 499, 500, 501, 503, 504)
-_READ_ERRORS = (400, 401, 403, 404, 429, 499, 500, 501, 503, 504)
+_READ_ERRORS = (400, 401, 403, 404, 409, 429, 499, 500, 501, 503, 504)
 
 
 def _error_schema(schemas: SchemaSet) -> dict[str, Any]:
@@ -140,6 +140,27 @@ def _sse_events(schemas: SchemaSet) -> dict[str, Any]:
     return inner
 
 
+def _sse_item(events: dict[str, Any]) -> dict[str, Any]:
+    """One event of the stream as OpenAPI 3.2 reads it: its name and its JSON data."""
+    return {
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["event", "data"],
+                "properties": {
+                    "event": {"const": name},
+                    "data": {
+                        "type": "string",
+                        "contentMediaType": "application/json",
+                        "contentSchema": schema,
+                    },
+                },
+            }
+            for name, schema in events.items()
+        ]
+    }
+
+
 def _stream(schemas: SchemaSet, summary: str) -> dict[str, Any]:
     events = _sse_events(schemas)
     names = ", ".join(events)
@@ -161,7 +182,7 @@ def _stream(schemas: SchemaSet, summary: str) -> dict[str, Any]:
         },
         "content": {
             "text/event-stream": {
-                "schema": {"type": "string"},
+                "itemSchema": _sse_item(events),
                 "x-sse-events": events,
             }
         },
@@ -174,18 +195,23 @@ def _parameters() -> dict[str, Any]:
             "name": "X-Request-Timeout",
             "in": "header",
             "required": False,
-            "description": "Seconds the caller will wait; becomes the gRPC deadline (minus a"
-            " 5 ms margin). Default 30, larger values are lowered to 120.",
-            "schema": {"type": "number", "exclusiveMinimum": 0},
+            "description": "Seconds the caller will wait, in decimal (at most three"
+            f" decimals, from {deadline.MIN_TIMEOUT_S:g} to {deadline.MAX_ACCEPTED_TIMEOUT_S:g});"
+            " becomes the gRPC deadline (minus a 5 ms margin). Default 30; values above 120"
+            " are lowered to 120; anything else is a 400 naming the header.",
+            # A string with a pattern rather than a number: the pattern is the
+            # whole rule (no exponent, range included), checked by the edge as is.
+            "schema": {"type": "string", "pattern": deadline.TIMEOUT_PATTERN},
             "x-header": TIMEOUT_HEADER,
         },
         "RequestId": {
             "name": "X-Request-Id",
             "in": "header",
             "required": False,
-            "description": "Correlation id ([A-Za-z0-9._-]{1,64}); generated when absent and"
-            " returned in the response header of the same name.",
-            "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
+            "description": "Correlation id, passed on and returned in the response header of"
+            " the same name when it matches [A-Za-z0-9._-]{1,64}; absent or any other value:"
+            " a fresh one is generated (never a refusal).",
+            "schema": {"type": "string"},
         },
         "DemoTenant": {
             "name": "X-Waybill-Demo-Tenant",
@@ -196,19 +222,24 @@ def _parameters() -> dict[str, Any]:
             "schema": {"type": "string"},
             "x-header": DEMO_TENANT_HEADER,
         },
-        "SessionId": {
-            "name": "session_id",
-            "in": "path",
-            "required": True,
-            "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$"},
-        },
-        "UserIdPath": {
-            "name": "user_id",
-            "in": "path",
-            "required": True,
-            "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{2,63}$"},
-        },
     }
+
+
+def _from_field(schemas: SchemaSet, message: Any, field: str, *, where: str) -> dict[str, Any]:
+    """A path or query parameter whose schema and presence are the request field's rules.
+
+    Path parameters keep the proto name of the route template; query parameters
+    use the JSON name (the proto name is accepted too).
+    """
+    descriptor = message.DESCRIPTOR
+    parameter: dict[str, Any] = {
+        "name": field if where == "path" else descriptor.fields_by_name[field].json_name,
+        "in": where,
+        "required": where == "path" or field in required_fields(descriptor),
+        "schema": schemas.field(descriptor, field),
+        "x-proto-field": f"{descriptor.full_name}.{field}",
+    }
+    return parameter
 
 
 def _common() -> list[dict[str, str]]:
@@ -220,11 +251,9 @@ def _common() -> list[dict[str, str]]:
 
 
 def _paths(schemas: SchemaSet) -> dict[str, Any]:
+    # Which fields a body must carry comes from the contract's rules (SchemaSet).
     converse_body = schemas.message(pb.ConverseRequest.DESCRIPTOR, omit=("session_id",))
-    converse_body["required"] = ["userId", "message"]
     confirm_body = schemas.message(pb.ConfirmActionRequest.DESCRIPTOR, omit=("session_id",))
-    confirm_body["required"] = ["userId", "actionId", "decision"]
-    session = {"$ref": "#/components/parameters/SessionId"}
     return {
         "/": {
             "get": {
@@ -257,14 +286,17 @@ def _paths(schemas: SchemaSet) -> dict[str, Any]:
             "get": {
                 "operationId": "openapi",
                 "summary": "This document.",
-                "responses": {"200": {"description": "OpenAPI 3.1."}},
+                "responses": {"200": {"description": "OpenAPI 3.2."}},
             }
         },
         "/v1/sessions/{session_id}/turns": {
             "post": {
                 "operationId": "converse",
                 "summary": "Run one conversation turn (GatewayService.Converse), streamed.",
-                "parameters": [session, *_common()],
+                "parameters": [
+                    _from_field(schemas, pb.ConverseRequest, "session_id", where="path"),
+                    *_common(),
+                ],
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": converse_body}},
@@ -280,7 +312,10 @@ def _paths(schemas: SchemaSet) -> dict[str, Any]:
                 "operationId": "confirmAction",
                 "summary": "Confirm or decline the session's pending action"
                 " (GatewayService.ConfirmAction), streamed.",
-                "parameters": [session, *_common()],
+                "parameters": [
+                    _from_field(schemas, pb.ConfirmActionRequest, "session_id", where="path"),
+                    *_common(),
+                ],
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": confirm_body}},
@@ -296,13 +331,10 @@ def _paths(schemas: SchemaSet) -> dict[str, Any]:
                 "operationId": "getSession",
                 "summary": "Read a session (GatewayService.GetSession).",
                 "parameters": [
-                    session,
+                    _from_field(schemas, pb.GetSessionRequest, "session_id", where="path"),
                     {
-                        "name": "userId",
-                        "in": "query",
-                        "required": True,
+                        **_from_field(schemas, pb.GetSessionRequest, "user_id", where="query"),
                         "description": "The customer who owns it (user_id also accepted).",
-                        "schema": {"type": "string"},
                     },
                     *_common(),
                 ],
@@ -317,18 +349,8 @@ def _paths(schemas: SchemaSet) -> dict[str, Any]:
                 "operationId": "listCustomers",
                 "summary": "List the tenant's customers (GatewayService.ListCustomers).",
                 "parameters": [
-                    {
-                        "name": "pageSize",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "integer", "minimum": 0, "maximum": 100},
-                    },
-                    {
-                        "name": "pageToken",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "string", "maxLength": 64},
-                    },
+                    _from_field(schemas, pb.ListCustomersRequest, "page_size", where="query"),
+                    _from_field(schemas, pb.ListCustomersRequest, "page_token", where="query"),
                     *_common(),
                 ],
                 "responses": {
@@ -342,7 +364,10 @@ def _paths(schemas: SchemaSet) -> dict[str, Any]:
                 "operationId": "getCustomerContext",
                 "summary": "A customer's tier, region and active orders"
                 " (GatewayService.GetCustomerContext).",
-                "parameters": [{"$ref": "#/components/parameters/UserIdPath"}, *_common()],
+                "parameters": [
+                    _from_field(schemas, pb.GetCustomerContextRequest, "user_id", where="path"),
+                    *_common(),
+                ],
                 "responses": {
                     "200": _json(
                         schemas.ref(pb.GetCustomerContextResponse.DESCRIPTOR), "The context."
@@ -355,7 +380,7 @@ def _paths(schemas: SchemaSet) -> dict[str, Any]:
 
 
 def document() -> dict[str, Any]:
-    """The whole OpenAPI 3.1 document."""
+    """The whole OpenAPI 3.2 document (3.2: event streams are described per event)."""
     schemas = SchemaSet()
     paths = _paths(schemas)
     # Every TurnEvent payload, also the ones no path names directly.
@@ -366,7 +391,7 @@ def document() -> dict[str, Any]:
     components_schemas[ERROR_SCHEMA] = error
     components_schemas[HEALTH_SCHEMA] = _health_schema()
     return {
-        "openapi": "3.1.0",
+        "openapi": "3.2.0",
         "info": {
             "title": "Waybill REST edge",
             "version": "1.0.0",

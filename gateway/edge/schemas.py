@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import protovalidate
 from buf.validate import validate_pb2
+from google.protobuf import message_factory
 from google.protobuf.descriptor import EnumDescriptor, FieldDescriptor
 
 from runtime.rule_keywords import numeric_keywords, string_keywords
@@ -99,6 +101,24 @@ def _apply_scalar_rules(schema: dict[str, Any], rules: validate_pb2.FieldRules) 
             schema["description"] = "value " + " and ".join(bounds)
 
 
+def required_fields(descriptor: Desc) -> set[str]:
+    """Proto names of the fields whose rules reject their default value.
+
+    Leaving such a field out of a JSON body (or a query) is the same as sending
+    the default, which the gateway's protovalidate rejects: for a client the
+    field is required. Asking protovalidate itself keeps this exact, whatever
+    the rule (a pattern that needs a character, a minimum length, an enum
+    without UNSPECIFIED, ``required``).
+    """
+    empty = message_factory.GetMessageClass(descriptor)()
+    names: set[str] = set()
+    for violation in protovalidate.collect_violations(empty):
+        path = violation.proto.field
+        if path is not None and len(path.elements) == 1:
+            names.add(path.elements[0].field_name)
+    return names
+
+
 class SchemaSet:
     """Component schemas collected while walking messages (each type once)."""
 
@@ -120,6 +140,10 @@ class SchemaSet:
         """An inline schema of a message without the fields in ``omit`` (taken from the URL)."""
         return self._message(descriptor, omit=omit)
 
+    def field(self, descriptor: Desc, name: str) -> dict[str, Any]:
+        """The schema of one field of a message, its rules included (a path or query value)."""
+        return self._field(descriptor.fields_by_name[name])
+
     def _enum(self, descriptor: Desc) -> dict[str, Any]:
         return {
             "type": "string",
@@ -137,6 +161,12 @@ class SchemaSet:
             "additionalProperties": False,
             "x-proto-message": descriptor.full_name,
         }
+        required = required_fields(descriptor)
+        listed = [
+            f.json_name for f in descriptor.fields if f.name in required and f.name not in omit
+        ]
+        if listed:
+            schema["required"] = listed
         oneofs = [o for o in descriptor.oneofs if not o.name.startswith("_")]
         if oneofs:
             schema["description"] = "; ".join(

@@ -6,6 +6,7 @@ import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.edge.deadline import MIN_TIMEOUT_S
 from runtime import mesh
 from runtime.settings import SettingsError, env_bool, env_float, env_int, env_str
 
@@ -65,6 +66,13 @@ class EdgeSettings:
             raise SettingsError(
                 f"{DEMO_CREDENTIALS_ENV} is set but the edge listens on {self.host!r};"
                 " demo credentials are only allowed on a loopback address"
+            )
+        if not self.deadline_margin_s < MIN_TIMEOUT_S <= self.max_timeout_s:
+            # Every accepted X-Request-Timeout must leave the gateway some time.
+            raise SettingsError(
+                f"the deadline margin ({self.deadline_margin_s}s) must be below the shortest"
+                f" accepted timeout ({MIN_TIMEOUT_S}s), and the maximum timeout"
+                f" ({self.max_timeout_s}s) not below it"
             )
         if self.default_timeout_s > self.max_timeout_s:
             raise SettingsError(

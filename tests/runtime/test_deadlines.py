@@ -1,3 +1,4 @@
+import logging
 import time
 
 import pytest
@@ -29,12 +30,28 @@ def test_outgoing_timeout_is_remaining_minus_margin() -> None:
         context.deadline.reset(token)
 
 
-def test_too_little_time_fails_fast() -> None:
+TARGET = "/waybill.guardrails.v1.GuardrailsService/CheckInput"
+
+
+def test_too_little_time_fails_fast_naming_no_internal_method(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     token = context.deadline.set(time.monotonic() + 0.012)
     try:
-        with pytest.raises(DeadlineExceeded) as raised:
-            outgoing_timeout(POLICY, target="/x.Y/Z")
-        assert raised.value.reason == "DEADLINE_TOO_SHORT"
-        assert raised.value.metadata["target"] == "/x.Y/Z"
+        with (
+            caplog.at_level(logging.WARNING, logger="waybill.deadline"),
+            pytest.raises(DeadlineExceeded) as raised,
+        ):
+            outgoing_timeout(POLICY, target=TARGET)
+        error = raised.value
+        assert error.reason == "DEADLINE_TOO_SHORT"
+        assert set(error.metadata) == {"remaining_ms"}
+        float(error.metadata["remaining_ms"])
+        for text in (error.message, *error.metadata.values()):
+            assert "GuardrailsService" not in text
+            assert "/waybill." not in text
+        # The target is for operators: in the log line, under the trace id.
+        (record,) = [r for r in caplog.records if r.name == "waybill.deadline"]
+        assert record.__dict__["target"] == TARGET
     finally:
         context.deadline.reset(token)

@@ -3,17 +3,35 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
+from prometheus_client import REGISTRY
 from waybill.router.v1 import router_service_pb2 as pb
 from waybill.router.v1 import router_service_pb2_grpc as pb_grpc
 
 from runtime import context
-from runtime.errors import ResourceExhausted, error_info_of, violations_of
+from runtime.errors import (
+    STATUS_DETAILS_KEY,
+    ResourceExhausted,
+    details_of,
+    error_info_of,
+    violations_of,
+)
+from runtime.interceptors import ServerInterceptor
 from runtime.server import Registration
 from tests.conftest import StartServer
+from tests.runtime.peers import failing_peer, rich_status
 
 SERVICE = "waybill.router.v1.RouterService"
 seen: dict[str, str] = {}
@@ -108,7 +126,7 @@ async def test_domain_error_maps_to_status_with_one_error_info_and_retry(
     [
         ("bug", grpc.StatusCode.INTERNAL, "INTERNAL"),
         ("dependency-down", grpc.StatusCode.UNAVAILABLE, "DEPENDENCY_UNAVAILABLE"),
-        ("dependency-invalid", grpc.StatusCode.INTERNAL, "DEPENDENCY_FAILED"),
+        ("dependency-invalid", grpc.StatusCode.INTERNAL, "DEPENDENCY_REJECTED_REQUEST"),
     ],
 )
 async def test_unexpected_errors(
@@ -127,3 +145,262 @@ async def test_deadline_expiry_ends_the_call(stub: pb_grpc.RouterServiceStub) ->
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await stub.Classify(pb.ClassifyRequest(tenant_id="acme", text="slow"), timeout=0.2)
     assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+# -- the one error model, metrics, spans and the access log -----------------------------
+
+CLASSIFY = f"/{SERVICE}/Classify"
+
+
+class Forwarder(pb_grpc.RouterServiceServicer):
+    """Calls a failing peer and lets its error escape, or aborts by itself."""
+
+    def __init__(self, peer: pb_grpc.RouterServiceStub) -> None:
+        self._peer = peer
+
+    async def Classify(
+        self, request: pb.ClassifyRequest, context_: grpc.aio.ServicerContext
+    ) -> pb.ClassifyResponse:
+        if request.text.startswith("abort:"):
+            code = grpc.StatusCode[request.text.removeprefix("abort:")]
+            await context_.abort(
+                code,
+                "not here",
+                trailing_metadata=((STATUS_DETAILS_KEY, rich_status(code)),),
+            )
+        if request.text == "bare-abort":
+            await context_.abort(grpc.StatusCode.ALREADY_EXISTS, "exists")
+        await self._peer.Classify(pb.ClassifyRequest(tenant_id="acme", text=request.text))
+        return pb.ClassifyResponse(classifier_version="unreachable")
+
+
+@dataclass
+class Probed:
+    """A real server behind a ServerInterceptor of its own: its spans and metric labels."""
+
+    stub: pb_grpc.RouterServiceStub
+    spans: InMemorySpanExporter
+    service: str
+
+    def count(self, code: str) -> float:
+        value = REGISTRY.get_sample_value(
+            "waybill_rpc_total", {"service": self.service, "method": "Classify", "code": code}
+        )
+        return value or 0.0
+
+
+@pytest.fixture
+async def probed(request: pytest.FixtureRequest) -> AsyncIterator[Probed]:
+    # A service label per test: counters in the process-wide registry do not mix.
+    service = f"probe-{uuid.uuid4().hex[:8]}"
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    async with failing_peer() as peer:
+        server = grpc.aio.server(
+            interceptors=[ServerInterceptor(service=service, tracer=provider.get_tracer("t"))]
+        )
+        pb_grpc.add_RouterServiceServicer_to_server(Forwarder(peer), server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            yield Probed(pb_grpc.RouterServiceStub(channel), spans, service)
+        await server.stop(0)
+
+
+async def _fails(probed: Probed, text: str) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await probed.stub.Classify(pb.ClassifyRequest(tenant_id="acme", text=text))
+    return raised.value
+
+
+def _access_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "waybill.rpc" and r.getMessage() == "rpc"]
+
+
+@pytest.mark.parametrize(
+    ("peer_code", "code", "reason"),
+    [
+        ("NOT_FOUND", grpc.StatusCode.NOT_FOUND, "PEER_NOT_FOUND"),
+        ("FAILED_PRECONDITION", grpc.StatusCode.FAILED_PRECONDITION, "PEER_FAILED_PRECONDITION"),
+        ("PERMISSION_DENIED", grpc.StatusCode.PERMISSION_DENIED, "PEER_PERMISSION_DENIED"),
+        ("RESOURCE_EXHAUSTED", grpc.StatusCode.RESOURCE_EXHAUSTED, "PEER_RESOURCE_EXHAUSTED"),
+        ("UNAVAILABLE", grpc.StatusCode.UNAVAILABLE, "PEER_UNAVAILABLE"),
+        ("INVALID_ARGUMENT", grpc.StatusCode.INTERNAL, "DEPENDENCY_REJECTED_REQUEST"),
+        ("DATA_LOSS", grpc.StatusCode.INTERNAL, "DEPENDENCY_FAILED"),
+    ],
+)
+async def test_an_escaping_downstream_error_goes_through_the_peer_mapping(
+    probed: Probed,
+    caplog: pytest.LogCaptureFixture,
+    peer_code: str,
+    code: grpc.StatusCode,
+    reason: str,
+) -> None:
+    with caplog.at_level(logging.INFO, logger="waybill.rpc"):
+        error = await _fails(probed, peer_code)
+    assert error.code() == code
+    info = error_info_of(error)
+    assert info is not None
+    assert info.reason == reason
+    if code is not grpc.StatusCode.INTERNAL:
+        assert (info.domain, dict(info.metadata)) == ("orders.waybill", {"team": "support"})
+    status = details_of(error)
+    assert status is not None
+    retry = [d for d in status.details if d.Is(error_details_pb2.RetryInfo.DESCRIPTOR)]
+    assert len(retry) == (1 if peer_code in ("RESOURCE_EXHAUSTED", "UNAVAILABLE") else 0)
+    for internal in ("/waybill.", "OrdersService", "127.0.0.1"):
+        assert internal not in (error.details() or "")
+    assert probed.count(code.name) == 1
+    (line,) = _access_lines(caplog)
+    assert (line.__dict__["method"], line.__dict__["code"], line.__dict__["reason"]) == (
+        CLASSIFY,
+        code.name,
+        reason,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "reason"),
+    [
+        ("abort:NOT_FOUND", "NOT_FOUND", "PEER_NOT_FOUND"),
+        ("abort:FAILED_PRECONDITION", "FAILED_PRECONDITION", "PEER_FAILED_PRECONDITION"),
+        ("bare-abort", "ALREADY_EXISTS", ""),
+    ],
+)
+async def test_a_handlers_own_abort_is_counted_with_its_code(
+    probed: Probed, caplog: pytest.LogCaptureFixture, text: str, code: str, reason: str
+) -> None:
+    with caplog.at_level(logging.INFO, logger="waybill.rpc"):
+        error = await _fails(probed, text)
+    assert error.code().name == code
+    assert probed.count(code) == 1
+    assert probed.count("OK") == 0
+    (line,) = _access_lines(caplog)
+    assert line.__dict__["code"] == code
+    assert line.__dict__.get("reason", "") == reason
+    (span,) = probed.spans.get_finished_spans()
+    assert span.attributes is not None
+    assert span.attributes["rpc.grpc.status_code"] == code
+
+
+async def test_validation_failures_end_their_span(probed: Probed) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await probed.stub.Classify(pb.ClassifyRequest(tenant_id="Not A Tenant", text=""))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    (span,) = probed.spans.get_finished_spans()
+    assert span.name == CLASSIFY
+    assert span.status.status_code is StatusCode.ERROR
+    assert probed.count("INVALID_ARGUMENT") == 1
+
+
+# -- exits that are never a status: driven through the wrapped handler itself --------------
+
+
+class _Context:
+    """The few ServicerContext methods the interceptor uses; records aborts."""
+
+    def __init__(self, *, fail_in_begin: bool = False) -> None:
+        self.aborted: list[grpc.StatusCode] = []
+        self._fail_in_begin = fail_in_begin
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return (("x-request-id", "req-1"),)
+
+    def time_remaining(self) -> float | None:
+        if self._fail_in_begin:
+            raise RuntimeError("the context broke")
+        return None
+
+    async def abort(self, code: grpc.StatusCode, message: str, **_: object) -> None:
+        self.aborted.append(code)
+        raise grpc.aio.AbortError(message)
+
+
+def _wrapped(
+    spans: InMemorySpanExporter, behaviour: Callable[..., object], *, stream: bool
+) -> tuple[Callable[..., Any], str]:
+    service = f"probe-{uuid.uuid4().hex[:8]}"
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    interceptor = ServerInterceptor(service=service, tracer=provider.get_tracer("t"))
+    if stream:
+        handler = grpc.unary_stream_rpc_method_handler(behaviour)
+        return interceptor._wrap(CLASSIFY, handler).unary_stream, service
+    handler = grpc.unary_unary_rpc_method_handler(behaviour)
+    return interceptor._wrap(CLASSIFY, handler).unary_unary, service
+
+
+REQUEST = pb.ClassifyRequest(tenant_id="acme", text="hi")
+
+
+@pytest.mark.parametrize("exit_", [SystemExit(3), KeyboardInterrupt(), asyncio.CancelledError()])
+async def test_process_exits_and_cancellation_pass_untouched(exit_: BaseException) -> None:
+    spans = InMemorySpanExporter()
+
+    async def behaviour(_request: Any, _ctx: Any) -> Any:
+        raise exit_
+
+    call, _service = _wrapped(spans, behaviour, stream=False)
+    ctx = _Context()
+    with pytest.raises(type(exit_)) as raised:
+        await call(REQUEST, ctx)
+    assert raised.value is exit_
+    assert ctx.aborted == []
+    assert len(spans.get_finished_spans()) == 1
+    assert context.request_id.get() == ""
+
+
+async def test_a_closed_stream_is_not_turned_into_a_status(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    spans = InMemorySpanExporter()
+
+    async def behaviour(_request: Any, _ctx: Any) -> AsyncIterator[pb.ClassifyResponse]:
+        while True:
+            yield pb.ClassifyResponse(classifier_version="v")
+
+    call, service = _wrapped(spans, behaviour, stream=True)
+    ctx = _Context()
+    stream = call(REQUEST, ctx)
+    assert (await stream.__anext__()).classifier_version == "v"
+    # The loop's async-generator finaliser closes an abandoned stream in a task
+    # of its own: the call's context is not that task's.
+    with caplog.at_level(logging.WARNING):
+        await asyncio.create_task(stream.aclose())
+    assert ctx.aborted == []
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert len(spans.get_finished_spans()) == 1
+    value = REGISTRY.get_sample_value(
+        "waybill_rpc_total", {"service": service, "method": "Classify", "code": "CANCELLED"}
+    )
+    assert value == 1
+
+
+async def test_a_failure_while_starting_the_call_still_ends_the_span() -> None:
+    spans = InMemorySpanExporter()
+
+    async def behaviour(_request: Any, _ctx: Any) -> Any:
+        raise AssertionError("the handler must not run")
+
+    call, _service = _wrapped(spans, behaviour, stream=False)
+    ctx = _Context(fail_in_begin=True)
+    with pytest.raises(grpc.aio.AbortError):
+        await call(REQUEST, ctx)
+    assert ctx.aborted == [grpc.StatusCode.INTERNAL]
+    (span,) = spans.get_finished_spans()
+    assert span.status.status_code is StatusCode.ERROR
+
+
+async def test_a_method_nobody_wrote_is_unimplemented_not_a_bug() -> None:
+    spans = InMemorySpanExporter()
+
+    async def behaviour(_request: Any, _ctx: Any) -> Any:
+        # What a generated servicer base class does for a method not overridden.
+        raise NotImplementedError("Method not implemented!")
+
+    call, _service = _wrapped(spans, behaviour, stream=False)
+    ctx = _Context()
+    with pytest.raises(grpc.aio.AbortError):
+        await call(REQUEST, ctx)
+    assert ctx.aborted == [grpc.StatusCode.UNIMPLEMENTED]

@@ -1,6 +1,7 @@
 import pytest
 
 from runtime import mesh
+from runtime.deadlines import DeadlinePolicy
 from runtime.settings import FaultInjection, ServiceSettings, SettingsError
 
 
@@ -8,7 +9,21 @@ def test_defaults_come_from_the_mesh_table(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.delenv("WAYBILL_ORDERS_ADDR", raising=False)
     settings = ServiceSettings.from_env("orders")
     assert settings.address == f"127.0.0.1:{mesh.spec('orders').default_port}"
-    assert settings.deadline_policy().margin_s == settings.deadline_margin_s
+
+
+def test_the_environment_reaches_the_deadline_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Milliseconds in the environment, seconds in the policy every client uses."""
+    monkeypatch.setenv("WAYBILL_DEADLINE_MARGIN_MS", "7.5")
+    monkeypatch.setenv("WAYBILL_DEADLINE_MIN_MS", "3")
+    monkeypatch.setenv("WAYBILL_DEFAULT_CALL_TIMEOUT_S", "4")
+    monkeypatch.setenv("WAYBILL_ORDERS_METRICS_PORT", "9464")
+    monkeypatch.setenv("WAYBILL_ACCESS_LOG", "off")
+    monkeypatch.setenv("WAYBILL_FAULT_DELAY_MS", "40")
+    monkeypatch.setenv("WAYBILL_FAULT_METHODS", "GetShipment,GetEta")
+    settings = ServiceSettings.from_env("orders")
+    assert settings.deadline_policy() == DeadlinePolicy(margin_s=0.0075, min_s=0.003, default_s=4.0)
+    assert (settings.metrics_port, settings.access_log) == (9464, False)
+    assert settings.faults.delay_for("/waybill.orders.v1.OrdersService/GetEta") == 0.04
 
 
 @pytest.mark.parametrize(

@@ -287,7 +287,9 @@ async function streamInto(reply, path, body) {
           if (!reply.streamed && data.answer) reply.delta(data.answer);
           complete = true;
           break;
-        case "turn_error": reply.alert(data.message || "Something went wrong.", (data.code || "").replace(/^STATUS_CODE_/, "")); break;
+        case "turn_error":
+          reply.alert(data.message || "Something went wrong.", String(data.code || "").replace("STATUS_CODE_", ""));
+          break;
         case "error":
           if (!reply.errorShown) {
             const error = new EdgeError(data, data.error ? data.error.code : 500);

@@ -7,10 +7,15 @@ What it does is chosen by the request:
 
 - Converse ``message``: ``fail:<CODE>`` raises before any event;
   ``midfail:<CODE>`` sends a delta and a TurnError event, then fails;
+  ``leak:<CODE>`` and ``midleak:<CODE>`` do the same with a status naming
+  internal methods and hosts; ``deadline-short`` fails as a service with too
+  little time left for its next call;
   ``slow:<seconds>`` waits, then answers; ``confirm`` asks for a refund
   confirmation; ``incomplete`` ends OK without a final event; anything else
   answers with a delta and a final event.
-- ListCustomers ``page_token`` ``fail:<CODE>`` raises; otherwise two customers.
+- ListCustomers ``page_token`` ``fail:<CODE>`` (or ``leak:<CODE>``) raises;
+  otherwise two customers.
+- GetSession answers with an empty session of the requested ids.
 - ConfirmAction answers with a delta naming the decision and a final event.
 
 Every call's metadata and remaining time are recorded in ``calls``.
@@ -28,6 +33,7 @@ from waybill.gateway.v1 import gateway_service_pb2 as pb
 from waybill.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 
 from runtime import status_codes
+from runtime.deadlines import DeadlinePolicy, outgoing_timeout
 from runtime.errors import DomainError
 from runtime.server import Registration
 
@@ -68,20 +74,28 @@ class ScriptedGateway(pb_grpc.GatewayServiceServicer):
         try:
             if text.startswith("fail:"):
                 raise failure(text.removeprefix("fail:"))
-            if text.startswith("midfail:"):
-                code = text.removeprefix("midfail:")
+            if text.startswith("leak:"):
+                raise failure(text.removeprefix("leak:"), leaky=True)
+            if text == "deadline-short":
+                # The path of the original leak: too little time for a downstream call.
+                outgoing_timeout(
+                    DeadlinePolicy(min_s=1000.0),
+                    target="/waybill.guardrails.v1.GuardrailsService/CheckInput",
+                )
+            if text.startswith(("midfail:", "midleak:")):
+                code = text.partition(":")[2]
                 yield delta("Let me check. ")
                 yield pb.ConverseResponse(
                     event=pb.TurnEvent(
                         error=events_pb2.TurnError(
-                            code=status_codes.to_proto(getattr(grpc.StatusCode, code)),
+                            code=status_codes.to_proto(grpc.StatusCode[code]),
                             reason="TEST_" + code,
                             message="Sorry, something failed on our side.",
                             retryable=code == "UNAVAILABLE",
                         )
                     )
                 )
-                raise failure(code)
+                raise failure(code, leaky=text.startswith("midleak:"))
             if text.startswith("slow:"):
                 await asyncio.sleep(float(text.removeprefix("slow:")))
             if text == "confirm":
@@ -113,12 +127,22 @@ class ScriptedGateway(pb_grpc.GatewayServiceServicer):
         self._record("ListCustomers", request, context)
         if request.page_token.startswith("fail:"):
             raise failure(request.page_token.removeprefix("fail:"))
+        if request.page_token.startswith("leak:"):
+            raise failure(request.page_token.removeprefix("leak:"), leaky=True)
         return pb.ListCustomersResponse(
             customers=[
                 pb.CustomerSummary(user_id="acme-0001", display_name="Avery Stone", region="US"),
                 pb.CustomerSummary(user_id="acme-0002", display_name="Blake Reed", region="US"),
             ]
         )
+
+    async def GetSession(
+        self, request: pb.GetSessionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetSessionResponse:
+        self._record("GetSession", request, context)
+        session = pb.Session(session_id=request.session_id, user_id=request.user_id)
+        session.expire_time.FromSeconds(1_900_000_000)
+        return pb.GetSessionResponse(session=session)
 
     async def GetCustomerContext(
         self, request: pb.GetCustomerContextRequest, context: grpc.aio.ServicerContext
@@ -133,13 +157,29 @@ class ScriptedGateway(pb_grpc.GatewayServiceServicer):
         return response
 
 
-def failure(code_name: str) -> DomainError:
-    """A domain error with any status code (RetryInfo for RESOURCE_EXHAUSTED)."""
+LEAKY_MESSAGE = (
+    "orders at 127.0.0.1:50051 failed: /waybill.orders.v1.OrdersService/ListCustomers"
+    ' Traceback (most recent call last): File "orders/service.py", line 7'
+)
+"""What a careless service would put in a status: the edge must not pass it on."""
+
+
+def failure(code_name: str, *, leaky: bool = False) -> DomainError:
+    """A domain error with any status code (RetryInfo for RESOURCE_EXHAUSTED).
+
+    ``leaky``: the message and ErrorInfo metadata name internal methods and hosts.
+    """
     code = grpc.StatusCode[code_name]
+    metadata = {"which": code_name}
+    if leaky:
+        metadata |= {
+            "target": "/waybill.orders.v1.OrdersService/ListCustomers",
+            "upstream": "127.0.0.1:50051",
+        }
     error = DomainError(
-        f"stand-in failure {code_name}",
+        LEAKY_MESSAGE if leaky else f"stand-in failure {code_name}",
         reason="TEST_" + code_name,
-        metadata={"which": code_name},
+        metadata=metadata,
         retry_after_s=RETRY_AFTER_S if code is grpc.StatusCode.RESOURCE_EXHAUSTED else None,
     )
     error.code = code

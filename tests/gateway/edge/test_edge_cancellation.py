@@ -78,7 +78,9 @@ def test_request_timeout_reaches_the_orders_call(slow_orders: Mesh) -> None:
         # The gateway had started the turn: its customer-facing error event, then ours.
         events = sse_events(response.text)
         assert [name for name, _ in events][-2:] == ["turn_error", "error"]
-        assert events[-2][1]["code"] == "STATUS_CODE_DEADLINE_EXCEEDED"
+        assert (
+            events[-2][1]["code"] == "STATUS_CODE_DEADLINE_EXCEEDED"
+        )  # the contract enum, by name
         error = events[-1][1]["error"]
         assert isinstance(error, dict)
         assert (error["code"], error["status"]) == (504, "DEADLINE_EXCEEDED")

@@ -94,7 +94,7 @@ def test_policy_turn_ends_with_a_readable_error(client: httpx.Client) -> None:
     )
     events = sse_events(response.text)
     assert [name for name, _ in events][-2:] == ["turn_error", "error"]
-    assert events[-2][1]["code"] == "STATUS_CODE_UNIMPLEMENTED"
+    assert events[-2][1]["code"] == "STATUS_CODE_UNIMPLEMENTED"  # the contract enum, by name
     assert "can't help" in str(events[-2][1]["message"])
     error = events[-1][1]["error"]
     assert isinstance(error, dict)

@@ -139,8 +139,52 @@ def test_contract_rules_come_from_the_descriptors() -> None:
     assert schema["properties"]["message"] == {"type": "string", "minLength": 1, "maxLength": 4000}
     assert schema["properties"]["userId"]["pattern"] == "^[a-z0-9][a-z0-9_-]{2,63}$"
     confirm = DOC["paths"]["/v1/sessions/{session_id}/confirmations"]["post"]["requestBody"]
-    decision = confirm["content"]["application/json"]["schema"]["properties"]["decision"]
+    confirm_schema = confirm["content"]["application/json"]["schema"]
+    decision = confirm_schema["properties"]["decision"]
     assert decision["enum"] == ["DECISION_CONFIRM", "DECISION_DECLINE"]
+    assert confirm_schema["properties"]["idempotencyKey"]["pattern"] == "^[A-Za-z0-9_-]{16,128}$"
+
+
+def test_required_fields_are_the_ones_whose_rules_reject_the_default() -> None:
+    def body(path: str) -> dict[str, Any]:
+        request = DOC["paths"][path]["post"]["requestBody"]
+        schema: dict[str, Any] = request["content"]["application/json"]["schema"]
+        return schema
+
+    assert body("/v1/sessions/{session_id}/turns")["required"] == ["userId", "message"]
+    assert body("/v1/sessions/{session_id}/confirmations")["required"] == [
+        "userId",
+        "actionId",
+        "decision",
+        "idempotencyKey",
+    ]
+
+
+def test_parameters_carry_the_contract_rules() -> None:
+    def params(path: str, method: str) -> dict[str, dict[str, Any]]:
+        found = {}
+        for p in DOC["paths"][path][method]["parameters"]:
+            resolved = _resolve(p["$ref"]) if "$ref" in p else p
+            found[resolved["name"]] = resolved
+        return found
+
+    session = params("/v1/sessions/{session_id}", "get")
+    assert session["userId"]["required"] is True
+    assert session["userId"]["schema"]["pattern"] == "^[a-z0-9][a-z0-9_-]{2,63}$"
+    assert session["session_id"]["schema"]["pattern"] == "^[A-Za-z0-9_-]{8,64}$"
+    listing = params("/v1/customers", "get")
+    assert listing["pageSize"]["required"] is False
+    assert (listing["pageSize"]["schema"]["minimum"], listing["pageSize"]["schema"]["maximum"]) == (
+        0,
+        100,
+    )
+    assert listing["pageToken"]["schema"]["maxLength"] == 64
+    timeout = listing["X-Request-Timeout"]["schema"]
+    assert timeout["type"] == "string"
+    for accepted in ("0.1", "2", "30.5", "99999.999"):
+        assert re.fullmatch(timeout["pattern"], accepted), accepted
+    for refused in ("0", "0.05", "5e-324", "1e3", "-1", "100000", "nan", "1.2345"):
+        assert not re.fullmatch(timeout["pattern"], refused), refused
 
 
 def _samples() -> list[Message]:

@@ -174,8 +174,26 @@ async def test_customer_context_is_proto3_json(
     assert order["orderId"] == "ORD-20260001"
 
 
-@pytest.mark.parametrize("value", ["soon", "-1", "0", "nan", "inf", ""])
-async def test_invalid_timeout_header_is_400(
+@pytest.mark.parametrize(
+    "value",
+    [
+        "soon",
+        "-1",
+        "0",
+        "nan",
+        "inf",
+        "",
+        "5e-324",  # positive, but no call can finish in it
+        "0.05",
+        "1e3",  # float() reads it; the documented grammar has no exponent
+        "+5",
+        "1_000",
+        "2.0005",
+        "100000",  # above the accepted ceiling, not merely lowered
+        "9" * 400,
+    ],
+)
+async def test_invalid_timeout_header_is_400_naming_the_header(
     value: str, start_edge: StartEdge, http: httpx.AsyncClient
 ) -> None:
     edge = await start_edge()
@@ -183,7 +201,12 @@ async def test_invalid_timeout_header_is_400(
         edge.url + TURN_PATH, json=GOOD, headers={"x-request-timeout": value}
     )
     assert response.status_code == 400
-    assert error_info(error_of(response))["reason"] == "INVALID_TIMEOUT"
+    error = error_of(response)
+    assert error_info(error)["reason"] == "INVALID_TIMEOUT"
+    assert str(error["message"]).startswith("X-Request-Timeout must be")
+    bad = [d for d in error["details"] if d["@type"].endswith("BadRequest")]  # type: ignore[attr-defined]
+    assert bad[0]["fieldViolations"][0]["field"] == "X-Request-Timeout"
+    assert not edge.gateway.calls
 
 
 # -- what reaches the gateway -------------------------------------------------------------
@@ -191,7 +214,13 @@ async def test_invalid_timeout_header_is_400(
 
 @pytest.mark.parametrize(
     ("header", "sent", "bound"),
-    [("2", 2.0, 1.5), (None, 30.0, 25.0), ("1000", 120.0, 100.0)],
+    [
+        ("2", 2.0, 1.5),
+        (None, 30.0, 25.0),
+        ("1000", 120.0, 100.0),
+        ("99999.999", 120.0, 100.0),
+        ("0.25", 0.25, 0.1),
+    ],
 )
 async def test_http_timeout_becomes_the_grpc_deadline(
     header: str | None,
@@ -320,3 +349,31 @@ async def _until(condition: object, timeout_s: float = 5.0) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError("condition not met in time")
+
+
+async def test_the_idempotency_key_of_a_confirmation_reaches_the_gateway(
+    start_edge: StartEdge, http: httpx.AsyncClient
+) -> None:
+    edge = await start_edge()
+    decision = {
+        "userId": "acme-0001",
+        "actionId": "act_0123456789abcdef",
+        "decision": "DECISION_CONFIRM",
+        "idempotencyKey": "0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+    }
+    path = "/v1/sessions/sess-0000001/confirmations"
+    response = await http.post(edge.url + path, json=decision)
+    assert response.status_code == 200, response.text
+    request = edge.gateway.last("ConfirmAction").request
+    assert isinstance(request, pb.ConfirmActionRequest)
+    assert request.idempotency_key == "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+    # The proto name is accepted too (the JSON mapping reads both).
+    snake = {k: v for k, v in decision.items() if k != "idempotencyKey"}
+    await http.post(edge.url + path, json={**snake, "idempotency_key": "k" * 20})
+    request = edge.gateway.last("ConfirmAction").request
+    assert isinstance(request, pb.ConfirmActionRequest)
+    assert request.idempotency_key == "k" * 20
+    missing = await http.post(edge.url + path, json=snake)
+    assert missing.status_code == 400
+    bad = [d for d in error_of(missing)["details"] if d["@type"].endswith("BadRequest")]  # type: ignore[attr-defined]
+    assert bad[0]["fieldViolations"][0]["field"] == "idempotency_key"

@@ -40,7 +40,13 @@ def test_gateway_error_event_is_turn_error_with_defaults_printed() -> None:
     assert kind == "error"
     assert data.startswith(b"event: turn_error\n")
     payload = json.loads(data.decode().split("data: ", 1)[1])
-    assert payload == {"code": "STATUS_CODE_UNAVAILABLE", "reason": "", "message": "", "retryable": False}
+    # The contract's StatusCode enum, by name, as the proto3 JSON mapping writes it.
+    assert payload == {
+        "code": "STATUS_CODE_UNAVAILABLE",
+        "reason": "",
+        "message": "",
+        "retryable": False,
+    }
 
 
 def test_empty_event_is_skipped() -> None:

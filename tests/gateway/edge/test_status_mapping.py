@@ -94,7 +94,7 @@ async def test_turn_failing_mid_stream_ends_with_an_error_event(
     assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
     events = sse_events(response.text)
     assert [name for name, _ in events] == ["delta", "turn_error", "error"]
-    assert events[1][1]["code"] == "STATUS_CODE_" + code
+    assert events[1][1]["code"] == f"STATUS_CODE_{code}"  # the contract enum, by name
     body = events[2][1]
     assert set(body) == {"error"}
     error = body["error"]
