@@ -349,6 +349,14 @@ class Mesh:
         """Exit status of ``name``'s process, None while it runs."""
         return self._child(name).process.poll()
 
+    def wait_exited(self, name: str, timeout_s: float) -> int:
+        """Wait for the current process of ``name`` to exit; its status.
+
+        Raises ``subprocess.TimeoutExpired`` past ``timeout_s``. Unsupervised
+        meshes only make sense here: a supervisor would start another process.
+        """
+        return self._child(name).process.wait(timeout_s)
+
     def poll(self) -> dict[str, int]:
         """Services whose process has exited, with their exit status."""
         with self._lock:
