@@ -42,12 +42,16 @@ def metadata(api_key: str) -> tuple[tuple[str, str], ...]:
 class ChannelPool:
     """``size`` insecure channels to one target, used round-robin."""
 
-    def __init__(self, target: str, size: int = 4) -> None:
+    def __init__(
+        self, target: str, size: int = 4, *, options: Sequence[tuple[str, int]] = ()
+    ) -> None:
+        """``options`` are added to the pool's own channel options (later ones win)."""
         if size < 1:
             raise ValueError(f"need at least one channel, got {size}")
         self.target = target
+        merged = dict(_CHANNEL_OPTIONS) | dict(options)
         self._channels = [
-            grpc.aio.insecure_channel(target, options=list(_CHANNEL_OPTIONS)) for _ in range(size)
+            grpc.aio.insecure_channel(target, options=list(merged.items())) for _ in range(size)
         ]
         self.stubs: tuple[Any, ...] = tuple(
             gateway_service_pb2_grpc.GatewayServiceStub(ch) for ch in self._channels

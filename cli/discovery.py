@@ -1,8 +1,10 @@
 """The ``mesh.json`` file through which a running mesh can be found.
 
-``waybill up`` writes it once every service is SERVING; ``health``,
-``services`` and ``chat`` read it. Without one, the mesh table defaults apply.
-It holds addresses, pids and file paths only, never keys.
+``waybill up`` writes it once every service is SERVING, and again whenever
+its supervisor restarts one (new pid, phase, restart count, last exit);
+``health``, ``services`` and ``chat`` read it. Without one, the mesh table
+defaults apply. It holds addresses, pids, file paths and process states only,
+never keys.
 """
 
 from __future__ import annotations
@@ -31,6 +33,35 @@ class ServiceEntry:
     address: str
     pid: int | None
     log: str | None
+    state: str | None = None
+    """The supervisor's phase (``serving``, ``starting``, ``backoff``, ``crash-loop``)."""
+    restarts: int = 0
+    """How often the supervisor restarted it."""
+    last_exit: int | None = None
+    """Exit status of its last process to end (negative: killed by that signal)."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry as ``mesh.json`` stores it."""
+        return {
+            "address": self.address,
+            "pid": self.pid,
+            "log": self.log,
+            "state": self.state,
+            "restarts": self.restarts,
+            "last_exit": self.last_exit,
+        }
+
+    @classmethod
+    def from_json(cls, item: Any) -> ServiceEntry:
+        """Parse one stored entry; files without the supervision fields still load."""
+        return cls(
+            address=str(item["address"]),
+            pid=int(item["pid"]) if item.get("pid") is not None else None,
+            log=str(item["log"]) if item.get("log") is not None else None,
+            state=str(item["state"]) if item.get("state") is not None else None,
+            restarts=int(item.get("restarts") or 0),
+            last_exit=int(item["last_exit"]) if item.get("last_exit") is not None else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +78,8 @@ class MeshInfo:
     """Pid of the ``waybill up`` process that wrote the file."""
     edge: ServiceEntry | None = None
     """The REST edge (HTTP, so not among ``services``), when the launcher started one."""
+    supervised: bool = False
+    """Whether the launcher restarts services that exit."""
 
     def addresses(self) -> dict[str, str]:
         """Service name -> ``host:port``."""
@@ -65,18 +98,21 @@ def write(
     *,
     launcher_pid: int | None = None,
     edge: ServiceEntry | None = None,
+    supervised: bool = False,
 ) -> Path:
-    """Write ``mesh.json`` atomically (readers never see half a file)."""
+    """Write ``mesh.json`` atomically (readers never see half a file).
+
+    Callers in one process serialise their writes (the launcher holds its lock).
+    """
     path = mesh_file(run_dir)
     payload: dict[str, Any] = {
-        "services": {
-            name: {"address": e.address, "pid": e.pid, "log": e.log} for name, e in services.items()
-        },
+        "services": {name: e.to_json() for name, e in services.items()},
         "credentials": str(credentials),
         "launcher_pid": os.getpid() if launcher_pid is None else launcher_pid,
+        "supervised": supervised,
     }
     if edge is not None:
-        payload["edge"] = {"address": edge.address, "pid": edge.pid, "log": edge.log}
+        payload["edge"] = edge.to_json()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(payload, indent=2) + "\n")
     os.replace(tmp, path)
@@ -107,25 +143,13 @@ def load(run_dir: Path) -> MeshInfo:
     try:
         data = json.loads(raw)
         services = {
-            str(name): ServiceEntry(
-                address=str(item["address"]),
-                pid=int(item["pid"]) if item.get("pid") is not None else None,
-                log=str(item["log"]) if item.get("log") is not None else None,
-            )
-            for name, item in data["services"].items()
+            str(name): ServiceEntry.from_json(item) for name, item in data["services"].items()
         }
         credentials = Path(data.get("credentials") or run_dir / CREDENTIALS_FILE)
         launcher = data.get("launcher_pid")
         raw_edge = data.get("edge")
-        edge = (
-            ServiceEntry(
-                address=str(raw_edge["address"]),
-                pid=int(raw_edge["pid"]) if raw_edge.get("pid") is not None else None,
-                log=str(raw_edge["log"]) if raw_edge.get("log") is not None else None,
-            )
-            if raw_edge is not None
-            else None
-        )
+        edge = ServiceEntry.from_json(raw_edge) if raw_edge is not None else None
+        supervised = bool(data.get("supervised", False))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise DiscoveryError(f"{path} is not a valid mesh file: {exc}") from None
     return MeshInfo(
@@ -134,6 +158,7 @@ def load(run_dir: Path) -> MeshInfo:
         from_file=True,
         launcher_pid=int(launcher) if launcher is not None else None,
         edge=edge,
+        supervised=supervised,
     )
 
 

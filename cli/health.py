@@ -9,6 +9,7 @@ from typing import TextIO
 from cli import discovery, probe
 from cli.http_probe import check_http
 from cli.render import Style, table, use_color
+from cli.supervision import Phase, describe_exit
 from runtime import mesh
 
 SERVER = "(server)"
@@ -40,8 +41,37 @@ def source_line(info: discovery.MeshInfo, run_dir: Path) -> str:
     return f"mesh: table defaults (no {discovery.mesh_file(run_dir)})"
 
 
+def _restart_cells(entry: discovery.ServiceEntry, first: bool) -> list[str]:
+    """The restart count and last exit, on the first row of a process only."""
+    if not first:
+        return ["", ""]
+    return [str(entry.restarts), describe_exit(entry.last_exit)]
+
+
+def _down_lines(info: discovery.MeshInfo, style: Style) -> list[str]:
+    """One line per process the supervisor is waiting to restart, crash loops first."""
+    entries = dict(info.services)
+    if info.edge is not None:
+        entries["edge"] = info.edge
+    down = [(n, e) for n, e in entries.items() if e.state in (Phase.CRASH_LOOP, Phase.BACKOFF)]
+    down.sort(key=lambda item: item[1].state != Phase.CRASH_LOOP)
+    lines = []
+    for name, entry in down:
+        what = "is in a crash loop" if entry.state == Phase.CRASH_LOOP else "is restarting"
+        lines.append(
+            style.error(f"{name} {what}")
+            + f": {entry.restarts} restarts, last exit {describe_exit(entry.last_exit)}"
+            + (f"; see {entry.log}" if entry.log else "")
+        )
+    return lines
+
+
 def run(run_dir: Path, *, timeout_s: float, out: TextIO, err: TextIO) -> int:
-    """Print the health table; 0 only when every entry is SERVING."""
+    """Print the health table; 0 only when every entry is SERVING.
+
+    From a launcher's run file the table also shows each process's restart
+    count and last exit, and names the processes it is waiting to restart.
+    """
     style = Style(use_color(out))
     try:
         info = discovery.load(run_dir)
@@ -51,13 +81,16 @@ def run(run_dir: Path, *, timeout_s: float, out: TextIO, err: TextIO) -> int:
     results = collect(info, timeout_s)
     rows: list[list[str]] = []
     serving = total = 0
+    extra = info.from_file
     for name, statuses in results.items():
-        for service, status in statuses.items():
+        for i, (service, status) in enumerate(statuses.items()):
             total += 1
             ok = status == probe.SERVING
             serving += ok
             shown = style.ok(status) if ok else style.error(status)
-            rows.append([name, info.services[name].address, service or SERVER, shown])
+            entry = info.services[name]
+            row = [name, entry.address, service or SERVER, shown]
+            rows.append([*row, *_restart_cells(entry, i == 0)] if extra else row)
     if info.edge is not None:
         # The REST edge speaks HTTP: its /healthz stands in for gRPC health.
         status = check_http(info.edge.address, mesh.EDGE.health_path, timeout_s)
@@ -65,8 +98,12 @@ def run(run_dir: Path, *, timeout_s: float, out: TextIO, err: TextIO) -> int:
         ok = status == probe.SERVING
         serving += ok
         shown = style.ok(status) if ok else style.error(status)
-        rows.append(["edge", info.edge.address, f"GET {mesh.EDGE.health_path}", shown])
+        row = ["edge", info.edge.address, f"GET {mesh.EDGE.health_path}", shown]
+        rows.append([*row, *_restart_cells(info.edge, True)] if extra else row)
+    headers = ["process", "address", "service", "status"]
     out.write(source_line(info, run_dir) + "\n")
-    out.write(table(["process", "address", "service", "status"], rows) + "\n")
+    out.write(table([*headers, "restarts", "last exit"] if extra else headers, rows) + "\n")
+    for line in _down_lines(info, style):
+        out.write(line + "\n")
     out.write(f"{serving}/{total} SERVING\n")
     return 0 if total and serving == total else 1

@@ -1,9 +1,15 @@
-"""Starting, watching and stopping the service processes of a mesh.
+"""Starting, supervising and stopping the service processes of a mesh.
 
 Used by ``waybill up`` and by the test suite, so it is synchronous and owns
 every process it starts: ``stop()`` (or leaving the ``with`` block) returns
 only once each child has exited, by SIGTERM if it drains in time, else by
 SIGKILL.
+
+With ``restart=RestartPolicy()`` (what ``waybill up`` uses) a supervisor
+thread restarts any child that exits while the mesh is up, with exponential
+backoff, as Kubernetes restarts a pod's container; the others keep serving.
+Without it (the default for tests that kill a service and watch the failure)
+a dead child stays dead until ``restart()``.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 
@@ -28,9 +35,23 @@ from grpc_health.v1 import health_pb2_grpc
 from cli import discovery, probe
 from cli.http_probe import check_http
 from cli.ports import free_base_port
+from cli.supervision import Phase, RestartPolicy, Tracker, describe_exit
 from runtime import credentials, mesh, paths
 
-__all__ = ["TENANTS", "Mesh", "MeshError", "StartCancelled", "Started", "free_base_port"]
+__all__ = [
+    "TENANTS",
+    "Event",
+    "EventKind",
+    "Mesh",
+    "MeshError",
+    "Phase",
+    "RestartPolicy",
+    "ServiceState",
+    "StartCancelled",
+    "Started",
+    "describe_exit",
+    "free_base_port",
+]
 
 REPO_ROOT = paths.repo_root()
 """Checkout root: children import from it and from ``gen`` under it."""
@@ -44,6 +65,8 @@ ABORT_STOP_S = 5.0
 _TAIL_BYTES = 64 * 1024
 # Once SIGKILL is sent the kernel ends the process at once; this only bounds reaping.
 _REAP_S = 5.0
+# One readiness probe of a restarted child; the supervisor probes again next tick.
+_PROBE_S = 0.5
 
 
 class MeshError(RuntimeError):
@@ -69,6 +92,54 @@ class Started:
     pid: int
     elapsed_s: float
     """Seconds from spawning the process to SERVING."""
+
+
+class EventKind(StrEnum):
+    """What the supervisor did or saw."""
+
+    EXITED = "exited"
+    """A child ended while the mesh was up; a restart is scheduled."""
+    RESTARTED = "restarted"
+    """A new process was spawned in its place."""
+    SERVING = "serving"
+    """The restarted process is SERVING again."""
+    SPAWN_FAILED = "spawn-failed"
+    """The restart could not spawn a process (port taken, ...); retried after backoff."""
+    UNREADY = "unready"
+    """A restarted process stayed unready past the policy's ready timeout and was killed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One supervision event, as ``start(on_event=...)`` hears it (on the supervisor thread)."""
+
+    kind: EventKind
+    name: str
+    pid: int | None
+    """The process concerned (the dead one for EXITED, the new one otherwise)."""
+    restarts: int
+    """Restarts of this service so far."""
+    last_exit: int | None
+    """Exit status of its last process (negative: the signal that killed it)."""
+    delay_s: float | None = None
+    """EXITED, SPAWN_FAILED: seconds until the restart."""
+    crash_loop: bool = False
+    """EXITED, SPAWN_FAILED, UNREADY: it has failed ``crash_loop_after`` times in a row."""
+    down_s: float | None = None
+    """SERVING: seconds from the exit that began the outage."""
+    detail: str = ""
+    """The log tail when a crash loop begins; the error of a failed spawn."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceState:
+    """A snapshot of one child and its restart bookkeeping."""
+
+    name: str
+    pid: int
+    phase: Phase
+    restarts: int
+    last_exit: int | None
 
 
 @dataclass(slots=True)
@@ -130,6 +201,13 @@ class Mesh:
     len(SERVICES)``. It is a child like the others (``pid``, ``poll``,
     ``stop``, ``log_path``) but not one of ``names``/``addresses``, which
     list gRPC services only.
+
+    ``restart`` turns supervision on once ``start()`` has succeeded: every
+    child that exits is restarted by that policy (see ``cli.supervision``),
+    each event is handed to ``start(on_event=...)``, and the run file carries
+    each service's phase, restart count and last exit. ``kill()`` then acts
+    as a crash would; ``restart()`` takes the service out of the supervisor's
+    hands while it restarts it.
     """
 
     def __init__(
@@ -143,6 +221,7 @@ class Mesh:
         python: str = sys.executable,
         modules: Mapping[str, str] | None = None,
         edge: bool = False,
+        restart: RestartPolicy | None = None,
     ) -> None:
         self.run_dir = Path(run_dir).absolute()
         self.credentials_path = self.run_dir / discovery.CREDENTIALS_FILE
@@ -164,6 +243,16 @@ class Mesh:
         """The REST edge's ``host:port``; None when this mesh runs no edge."""
         self._children: dict[str, _Child] = {}
         self._published = False
+        self._policy = restart
+        self._trackers: dict[str, Tracker] = {}
+        # Guards _children, _trackers, _held and the run file between the
+        # supervisor thread and the caller's thread (stop, kill, restart).
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._held: set[str] = set()
+        """Services a caller's ``restart()`` is handling; the supervisor leaves them alone."""
+        self._supervisor: threading.Thread | None = None
+        self._on_event: Callable[[Event], None] | None = None
 
     def _addresses(self, base_port: int | None) -> dict[str, str]:
         if base_port is None:
@@ -260,46 +349,78 @@ class Mesh:
         """Exit status of ``name``'s process, None while it runs."""
         return self._child(name).process.poll()
 
+    def wait_exited(self, name: str, timeout_s: float) -> int:
+        """Wait for the current process of ``name`` to exit; its status.
+
+        Raises ``subprocess.TimeoutExpired`` past ``timeout_s``. Unsupervised
+        meshes only make sense here: a supervisor would start another process.
+        """
+        return self._child(name).process.wait(timeout_s)
+
     def poll(self) -> dict[str, int]:
         """Services whose process has exited, with their exit status."""
+        with self._lock:
+            children = dict(self._children)
         return {
             name: code
-            for name, child in self._children.items()
+            for name, child in children.items()
             if (code := child.process.poll()) is not None
         }
 
-    def _child(self, name: str) -> _Child:
-        try:
-            return self._children[name]
-        except KeyError:
-            raise KeyError(f"service {name!r} is not running in this mesh") from None
+    def state(self, name: str) -> ServiceState:
+        """The current process of ``name`` and its restart bookkeeping."""
+        with self._lock:
+            child = self._child(name)
+            tracker = self._trackers.get(name)
+            return ServiceState(
+                name=name,
+                pid=child.process.pid,
+                phase=tracker.phase if tracker is not None else Phase.STARTING,
+                restarts=tracker.restarts if tracker is not None else 0,
+                last_exit=tracker.last_exit if tracker is not None else None,
+            )
 
-    def _spawn(self, name: str) -> None:
-        address = self._address(name)
-        if _port_taken(address):
-            hint = (
-                f"set {mesh.EDGE.env_var} or use `waybill up --no-edge`"
-                if name == mesh.EDGE.name
-                else "a mesh still running? see `waybill health`"
-            )
-            raise MeshError(f"{name}: {address} is already in use ({hint})", service=name)
-        path = self.log_path(name)
-        stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
-        with path.open("ab") as log:
-            offset = log.tell()
-            log.write(f"--- waybill: starting {name} ({self.module(name)}) {stamp} ---\n".encode())
-            log.flush()
-            process = subprocess.Popen(
-                [self._python, "-m", self.module(name)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self.child_env(name),
-                # Own session: a Ctrl-C in the terminal reaches only the launcher,
-                # which stops the children in dependency order itself.
-                start_new_session=True,
-            )
-        self._children[name] = _Child(process=process, log_offset=offset)
+    def _child(self, name: str) -> _Child:
+        with self._lock:
+            try:
+                return self._children[name]
+            except KeyError:
+                raise KeyError(f"service {name!r} is not running in this mesh") from None
+
+    def _spawn(self, name: str, *, restart: bool = False) -> None:
+        # Under the lock, and never once stop() has begun: a restart racing a
+        # stop must not leave a process that nobody will stop.
+        with self._lock:
+            if self._stopping.is_set():
+                raise MeshError(f"{name}: not started, the mesh is stopping", service=name)
+            address = self._address(name)
+            if _port_taken(address):
+                hint = (
+                    f"set {mesh.EDGE.env_var} or use `waybill up --no-edge`"
+                    if name == mesh.EDGE.name
+                    else "a mesh still running? see `waybill health`"
+                )
+                raise MeshError(f"{name}: {address} is already in use ({hint})", service=name)
+            path = self.log_path(name)
+            stamp = datetime.now(UTC).isoformat(timespec="milliseconds")
+            why = "restarting" if restart else "starting"
+            with path.open("ab") as log:
+                offset = log.tell()
+                log.write(f"--- waybill: {why} {name} ({self.module(name)}) {stamp} ---\n".encode())
+                log.flush()
+                process = subprocess.Popen(
+                    [self._python, "-m", self.module(name)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=self.child_env(name),
+                    # Own session: a Ctrl-C in the terminal reaches only the launcher,
+                    # which stops the children in dependency order itself.
+                    start_new_session=True,
+                )
+            self._children[name] = _Child(process=process, log_offset=offset)
+            tracker = self._trackers.setdefault(name, Tracker(self._policy or RestartPolicy()))
+            tracker.spawned(time.monotonic(), restart=restart)
 
     def wait_serving(
         self, name: str, timeout_s: float, *, cancel: threading.Event | None = None
@@ -387,6 +508,7 @@ class Mesh:
         began = time.monotonic()
         self._spawn(name)
         self.wait_edge(deadline - time.monotonic(), cancel=cancel)
+        self._trackers[name].serving(time.monotonic())
         if on_ready is not None:
             on_ready(Started(name, self._address(name), self.pid(name), time.monotonic() - began))
 
@@ -396,6 +518,7 @@ class Mesh:
         *,
         on_ready: Callable[[Started], None] | None = None,
         cancel: threading.Event | None = None,
+        on_event: Callable[[Event], None] | None = None,
     ) -> None:
         """Start every service in dependency order, each SERVING before the next.
 
@@ -403,7 +526,12 @@ class Mesh:
         service as it becomes SERVING; setting ``cancel`` (from a signal
         handler, say) aborts with StartCancelled at the next poll, never in
         the middle of spawning a process. On any failure the services already
-        started are stopped before the error propagates.
+        started are stopped before the error propagates: a service that
+        cannot start at all is an error, not something to restart.
+
+        With a restart policy, supervision begins once every service is up;
+        ``on_event`` then hears of each exit, restart and recovery, on the
+        supervisor thread (keep it short; it must not call ``stop()``).
         """
         if self._children:
             raise MeshError("mesh already started")
@@ -411,6 +539,9 @@ class Mesh:
             directory.mkdir(parents=True, exist_ok=True)
         credentials.generate(self.credentials_path, TENANTS)
         deadline = time.monotonic() + timeout_s
+        self._stopping.clear()
+        self._trackers.clear()
+        self._on_event = on_event
         # A test that forgets stop() must not leave processes running.
         atexit.register(self._kill_all)
         try:
@@ -420,6 +551,7 @@ class Mesh:
                 began = time.monotonic()
                 self._spawn(spec.name)
                 self.wait_serving(spec.name, deadline - time.monotonic(), cancel=cancel)
+                self._trackers[spec.name].serving(time.monotonic())
                 if on_ready is not None:
                     on_ready(
                         Started(
@@ -437,23 +569,188 @@ class Mesh:
             # warming up may not act on SIGTERM until it is ready.
             self.stop(timeout_s=ABORT_STOP_S)
             raise
+        if self._policy is not None:
+            self._supervisor = threading.Thread(
+                target=self._supervise, name="waybill-supervisor", daemon=True
+            )
+            self._supervisor.start()
+
+    @property
+    def supervised(self) -> bool:
+        """Whether a supervisor restarts the children that exit."""
+        return self._policy is not None
 
     def _publish(self) -> None:
         """Write ``mesh.json`` so other commands find the running services."""
-        entries = {
-            name: discovery.ServiceEntry(
-                address=self._address(name),
-                pid=child.process.pid,
-                log=str(self.log_path(name)),
+        with self._lock:
+            entries = {
+                name: discovery.ServiceEntry(
+                    address=self._address(name),
+                    pid=child.process.pid,
+                    log=str(self.log_path(name)),
+                    state=str(self._trackers[name].phase) if name in self._trackers else None,
+                    restarts=self._trackers[name].restarts if name in self._trackers else 0,
+                    last_exit=self._trackers[name].last_exit if name in self._trackers else None,
+                )
+                for name, child in self._children.items()
+            }
+            edge = entries.pop(mesh.EDGE.name, None)
+            discovery.write(
+                self.run_dir,
+                entries,
+                self.credentials_path,
+                edge=edge,
+                supervised=self.supervised,
             )
-            for name, child in self._children.items()
-        }
-        edge = entries.pop(mesh.EDGE.name, None)
-        discovery.write(self.run_dir, entries, self.credentials_path, edge=edge)
-        self._published = True
+            self._published = True
+
+    # -- supervision -------------------------------------------------------------
+
+    def _supervise(self) -> None:
+        """The supervisor thread: look at every child each ``poll_s`` until stop()."""
+        assert self._policy is not None
+        while not self._stopping.wait(self._policy.poll_s):
+            try:
+                self._tick()
+            except Exception as exc:  # nothing dies silently, the supervisor least of all
+                sys.stderr.write(f"waybill: supervisor error (still supervising): {exc!r}\n")
+
+    def _tick(self) -> None:
+        """One look: reap and schedule the dead, restart the due, probe the starting."""
+        events: list[Event] = []
+        starting: list[tuple[str, int]] = []
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            now = time.monotonic()
+            changed = False
+            for name, tracker in self._trackers.items():
+                child = self._children.get(name)
+                if name in self._held or child is None:
+                    continue
+                if tracker.phase in (Phase.STARTING, Phase.SERVING):
+                    code = child.process.poll()
+                    if code is not None:
+                        events.append(self._exited(name, child, tracker, now, code))
+                        changed = True
+                    elif tracker.unready(now):
+                        # Killed here, reaped and rescheduled by the next tick.
+                        _kill_group(child.process.pid)
+                        events.append(self._event(EventKind.UNREADY, name, child, tracker))
+                    elif tracker.phase is Phase.STARTING:
+                        starting.append((name, child.process.pid))
+                elif tracker.due(now):
+                    events.append(self._respawn(name, tracker, now))
+                    changed = True
+            if changed and self._published:
+                self._publish()
+        for name, pid in starting:
+            if self._stopping.is_set():
+                return
+            if self._ready(name):
+                event = self._mark_serving(name, pid)
+                if event is not None:
+                    events.append(event)
+        self._emit(events)
+
+    def _event(self, kind: EventKind, name: str, child: _Child, tracker: Tracker) -> Event:
+        return Event(
+            kind,
+            name,
+            child.process.pid,
+            tracker.restarts,
+            tracker.last_exit,
+            crash_loop=tracker.crash_looping,
+        )
+
+    def _exited(self, name: str, child: _Child, tracker: Tracker, now: float, code: int) -> Event:
+        # Whatever the child started in its process group goes with it.
+        _kill_group(child.process.pid)
+        delay = tracker.exited(now, code)
+        # The log tail once, when the crash loop begins, not at every retry.
+        tail = self.log_tail(name) if tracker.failures == tracker.policy.crash_loop_after else ""
+        return Event(
+            EventKind.EXITED,
+            name,
+            child.process.pid,
+            tracker.restarts,
+            code,
+            delay_s=delay,
+            crash_loop=tracker.crash_looping,
+            detail=tail,
+        )
+
+    def _respawn(self, name: str, tracker: Tracker, now: float) -> Event:
+        try:
+            self._spawn(name, restart=True)
+        except (MeshError, OSError) as exc:
+            delay = tracker.exited(now, None)
+            return Event(
+                EventKind.SPAWN_FAILED,
+                name,
+                None,
+                tracker.restarts,
+                tracker.last_exit,
+                delay_s=delay,
+                crash_loop=tracker.crash_looping,
+                detail=str(exc),
+            )
+        return self._event(EventKind.RESTARTED, name, self._children[name], tracker)
+
+    def _ready(self, name: str) -> bool:
+        """One readiness probe of ``name`` (health, or the edge's /healthz)."""
+        address = self._address(name)
+        if name == mesh.EDGE.name:
+            return check_http(address, mesh.EDGE.health_path, _PROBE_S) == probe.SERVING
+        wanted = ("", *mesh.spec(name).grpc_services)
+        statuses = probe.check_health(address, wanted, _PROBE_S)
+        return all(status == probe.SERVING for status in statuses.values())
+
+    def _mark_serving(self, name: str, pid: int) -> Event | None:
+        with self._lock:
+            child = self._children.get(name)
+            tracker = self._trackers[name]
+            # The probe ran unlocked: the process may have been replaced or held since.
+            if (
+                self._stopping.is_set()
+                or name in self._held
+                or child is None
+                or child.process.pid != pid
+                or tracker.phase is not Phase.STARTING
+            ):
+                return None
+            down = tracker.serving(time.monotonic())
+            if self._published:
+                self._publish()
+            return Event(
+                EventKind.SERVING, name, pid, tracker.restarts, tracker.last_exit, down_s=down
+            )
+
+    def _emit(self, events: Sequence[Event]) -> None:
+        if self._on_event is None:
+            return
+        for event in events:
+            self._on_event(event)
+
+    def _stop_supervisor(self) -> None:
+        """Stop the supervisor; once this returns it spawns nothing more."""
+        self._stopping.set()
+        thread, self._supervisor = self._supervisor, None
+        if thread is not None and thread is not threading.current_thread():
+            # A tick is bounded by its probes (_PROBE_S each); spawning is done
+            # under the lock and checks _stopping first.
+            thread.join()
+        # Wait out a spawn in progress on another thread (the lock is reentrant).
+        with self._lock:
+            pass
+
+    # -- manual control (tests) ---------------------------------------------------
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
-        """Send ``sig`` to the process of ``name``; after SIGKILL, also reap it."""
+        """Send ``sig`` to the process of ``name``; after SIGKILL, also reap it.
+
+        Under supervision this is a crash like any other: the supervisor restarts it.
+        """
         process = self._child(name).process
         if process.poll() is not None:
             return
@@ -478,51 +775,70 @@ class Mesh:
             _kill_group(process.pid)
 
     def restart(self, name: str, timeout_s: float = 30.0) -> None:
-        """Stop ``name`` if it runs (SIGTERM, then SIGKILL), start it again, wait for SERVING."""
+        """Stop ``name`` if it runs (SIGTERM, then SIGKILL), start it again, wait for SERVING.
+
+        The supervisor keeps its hands off ``name`` meanwhile; this restart is
+        not counted among its restarts.
+        """
         is_edge = name == mesh.EDGE.name and self.edge_address is not None
         if name not in self.names and not is_edge:
             raise KeyError(f"service {name!r} is not part of this mesh")
         deadline = time.monotonic() + timeout_s
-        if name in self._children:
-            self._terminate([name], time.monotonic() + timeout_s / 2)
-        self._spawn(name)
-        if is_edge:
-            self.wait_edge(deadline - time.monotonic())
-        else:
-            self.wait_serving(name, deadline - time.monotonic())
-        if self._published:
-            self._publish()
+        with self._lock:
+            self._held.add(name)
+        try:
+            if name in self._children:
+                self._terminate([name], time.monotonic() + timeout_s / 2)
+            self._spawn(name)
+            if is_edge:
+                self.wait_edge(deadline - time.monotonic())
+            else:
+                self.wait_serving(name, deadline - time.monotonic())
+            with self._lock:
+                self._trackers[name].serving(time.monotonic())
+                if self._published:
+                    self._publish()
+        finally:
+            with self._lock:
+                self._held.discard(name)
 
     def stop(self, timeout_s: float = 15.0) -> dict[str, int | None]:
         """Stop every child, dependents before what they call; return the exit statuses.
 
+        Stops the supervisor first, so nothing is restarted behind the stop
+        (a process it had just spawned is among the children stopped here).
         Each round SIGTERMs the services nothing still running depends on and
         waits for them; whatever has not exited when ``timeout_s`` is spent is
-        SIGKILLed. Removes ``mesh.json``.
+        SIGKILLed. Removes ``mesh.json``. A service the supervisor was waiting
+        to restart reports the status of its last process.
         """
+        self._stop_supervisor()
         deadline = time.monotonic() + timeout_s
-        pending = list(self._children)
-        while pending:
-            needed = {dep for n in pending for dep in self._depends_on(n)}
-            batch = [n for n in pending if n not in needed] or pending
-            self._terminate(batch, deadline)
-            pending = [n for n in pending if n not in batch]
-        codes: dict[str, int | None] = {
-            name: child.process.returncode for name, child in self._children.items()
-        }
-        self._children.clear()
-        if self._published:
-            discovery.remove(self.run_dir)
-            self._published = False
+        with self._lock:
+            pending = list(self._children)
+            while pending:
+                needed = {dep for n in pending for dep in self._depends_on(n)}
+                batch = [n for n in pending if n not in needed] or pending
+                self._terminate(batch, deadline)
+                pending = [n for n in pending if n not in batch]
+            codes: dict[str, int | None] = {
+                name: child.process.returncode for name, child in self._children.items()
+            }
+            self._children.clear()
+            if self._published:
+                discovery.remove(self.run_dir)
+                self._published = False
         atexit.unregister(self._kill_all)
         return codes
 
     def _kill_all(self) -> None:
         """Last resort at interpreter exit: SIGKILL whatever is still running."""
-        for child in self._children.values():
-            if child.process.poll() is None:
-                _kill_group(child.process.pid)
-                child.process.wait(_REAP_S)
+        self._stopping.set()
+        with self._lock:
+            for child in self._children.values():
+                if child.process.poll() is None:
+                    _kill_group(child.process.pid)
+                    child.process.wait(_REAP_S)
 
     def __enter__(self) -> Mesh:
         self.start()

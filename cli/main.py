@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[run_dir],
         help="start every service and wait; Ctrl-C stops them",
         description="Start every service in dependency order, each SERVING before the next,"
-        " then wait until Ctrl-C or SIGTERM and stop them all.",
+        " then supervise them (a service that exits is restarted with backoff) until"
+        " Ctrl-C or SIGTERM, and stop them all.",
     )
     up.add_argument(
         "--base-port",
@@ -69,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not start the REST edge and chat page (default: start it, on"
         f" {mesh.EDGE.address()} or BASE+{len(mesh.SERVICES)})",
+    )
+    up.add_argument(
+        "--no-restart",
+        action="store_true",
+        help="do not restart a service that exits; stop the whole mesh instead (exit 1)."
+        " Default: restart it with exponential backoff (0.1 s doubling to 5 s)",
     )
     up.add_argument(
         "--triton",
@@ -116,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _up(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
     from cli import up
-    from cli.launcher import Mesh
+    from cli.launcher import Mesh, RestartPolicy
 
     triton = None
     env: dict[str, str] = {}
@@ -133,7 +140,13 @@ def _up(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
         env = chain_env(triton)
     try:
         return up.run(
-            Mesh(run_dir=args.run_dir, base_port=args.base_port, edge=not args.no_edge, env=env),
+            Mesh(
+                run_dir=args.run_dir,
+                base_port=args.base_port,
+                edge=not args.no_edge,
+                env=env,
+                restart=None if args.no_restart else RestartPolicy(),
+            ),
             timeout_s=args.timeout,
             out=out,
             err=err,

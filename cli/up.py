@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import threading
 import time
@@ -13,8 +14,9 @@ from types import FrameType
 from typing import TextIO
 
 from cli import discovery
-from cli.launcher import Mesh, MeshError, StartCancelled, Started
+from cli.launcher import Event, EventKind, Mesh, MeshError, StartCancelled, Started
 from cli.render import Style, table, use_color
+from cli.supervision import describe_exit
 
 CHAT_HINT = "chat: .venv/bin/waybill chat"
 PAGE_HINT = "chat page: "
@@ -86,6 +88,8 @@ def _summary(mesh: Mesh, out: TextIO) -> None:
     # The hint must work as typed: name the run dir unless it is the default one.
     default = mesh.run_dir == discovery.DEFAULT_RUN_DIR.absolute()
     hint = CHAT_HINT if default else f"{CHAT_HINT} --run-dir {mesh.run_dir}"
+    if mesh.supervised:
+        out.write("A service that exits is restarted (`waybill health` counts the restarts).\n")
     out.write(f"{hint}\nCtrl-C stops every service.\n")
     out.flush()
 
@@ -101,6 +105,46 @@ def _stopped(codes: dict[str, int | None], out: TextIO, style: Style) -> int:
     return 1
 
 
+def describe_event(event: Event, style: Style) -> tuple[str, bool] | None:
+    """The line ``waybill up`` prints for a supervision event, and whether it is an error.
+
+    One line when a service exits (it names the restart to come) and one when
+    it is SERVING again; a spawned process alone is not news.
+    """
+    how = describe_exit(event.last_exit)
+    if event.kind is EventKind.EXITED:
+        if event.crash_loop:
+            line = style.error(f"  CRASH LOOP  {event.name:<12}") + (
+                f" exited ({how}) again after {event.restarts} restarts;"
+                f" next restart in {event.delay_s:.1f} s"
+            )
+            if event.detail:
+                line += f"\n--- last lines of its log ---\n{event.detail}"
+            return line, True
+        line = style.warn(f"  RESTART     {event.name:<12}") + (
+            f" exited ({how}), pid {event.pid}; restart {event.restarts + 1}"
+            f" in {event.delay_s:.1f} s"
+        )
+        return line, False
+    if event.kind is EventKind.SERVING:
+        after = f" {event.down_s:.1f} s after it exited" if event.down_s is not None else ""
+        line = style.ok(f"  SERVING     {event.name:<12}") + (
+            f" again, pid {event.pid}{after} (restarts: {event.restarts})"
+        )
+        return line, False
+    if event.kind is EventKind.SPAWN_FAILED:
+        line = style.error(f"  RESTART FAILED {event.name}") + (
+            f": {event.detail}; next try in {event.delay_s:.1f} s"
+        )
+        return line, True
+    if event.kind is EventKind.UNREADY:
+        line = style.error(f"  UNREADY     {event.name:<12}") + (
+            f" pid {event.pid} did not become SERVING after its restart: killed"
+        )
+        return line, True
+    return None
+
+
 class _Foreground:
     """One ``waybill up`` run: start with progress lines, then watch."""
 
@@ -110,6 +154,9 @@ class _Foreground:
         self.out = out
         self.err = err
         self.style = Style(use_color(out))
+        # Filled on the supervisor thread, printed by the foreground loop, so
+        # the output stays in order and only one thread writes to the terminal.
+        self.events: queue.SimpleQueue[Event] = queue.SimpleQueue()
 
     def _progress(self, started: Started) -> None:
         ms = started.elapsed_s * 1000
@@ -125,7 +172,12 @@ class _Foreground:
         self.out.write(f"starting {len(self.mesh.names)} services{edge} in {self.mesh.run_dir}\n")
         self.out.flush()
         try:
-            self.mesh.start(timeout_s, on_ready=self._progress, cancel=self.signals.requested)
+            self.mesh.start(
+                timeout_s,
+                on_ready=self._progress,
+                cancel=self.signals.requested,
+                on_event=self.events.put,
+            )
         except StartCancelled:
             self.out.write(f"{self.signals.received} while starting: stopped what had started\n")
             return 0
@@ -136,10 +188,29 @@ class _Foreground:
         _summary(self.mesh, self.out)
         return None
 
+    def _print_events(self) -> None:
+        while True:
+            try:
+                event = self.events.get_nowait()
+            except queue.Empty:
+                return
+            described = describe_event(event, self.style)
+            if described is None:
+                continue
+            line, is_error = described
+            stream = self.err if is_error else self.out
+            stream.write(line + "\n")
+            stream.flush()
+
     def watch(self) -> int:
-        """Wait for a stop signal (then stop, 0) or a dead child (stop the rest, 1)."""
+        """Wait for a stop signal, then stop (0 when every service stopped cleanly).
+
+        Supervised, a dead child is the supervisor's to restart and is only
+        reported here; unsupervised, a dead child stops the rest (1).
+        """
         while not self.signals.requested.wait(WATCH_S):
-            dead = self.mesh.poll()
+            self._print_events()
+            dead = {} if self.mesh.supervised else self.mesh.poll()
             if dead:
                 name, code = next(iter(dead.items()))
                 self.err.write(
@@ -151,6 +222,7 @@ class _Foreground:
                 self.err.flush()
                 self.mesh.stop()
                 return 1
+        self._print_events()
         self.out.write(f"{self.signals.received}: stopping\n")
         self.out.flush()
         return _stopped(self.mesh.stop(), self.out, self.style)

@@ -7,6 +7,7 @@ the test lets it go; they order events causally and assert no timings.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -145,24 +146,37 @@ async def test_warmup_turns_are_sent_but_not_counted() -> None:
     assert tally.finished == 10
 
 
+class StepClock:
+    """A clock that moves only when told (plus real time, so scheduling still advances)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.perf_counter() + self.offset
+
+
 async def test_queue_wait_behind_the_cap_is_counted() -> None:
     """With one slot, later turns' latency includes their wait for the slot."""
     stub = FakeStub([["final"]], gated=True)
-    generator = LoadGenerator(Schedule(rate=100, duration_s=0.03), _source, [stub], concurrency=1)
+    clock = StepClock()
+    generator = LoadGenerator(
+        Schedule(rate=100, duration_s=0.03), _source, [stub], concurrency=1, clock=clock
+    )
     run = asyncio.create_task(generator.run())
     await _until(lambda: generator.tally.dispatched == 3)
     assert stub.log.count("start") == 1  # the other two wait for the slot
-    await asyncio.sleep(0.05)  # hold the slot, so waiting is clearly part of the latency
+    # Every intended start is behind us; hold the slot for 1 s of the generator's time.
+    clock.offset += 1.0
     for i in range(3):
         await _until(stub.has_calls(i + 1))  # call i starts only when the slot frees
         stub.gates[i].set()
     tally = await run
     assert tally.completed == 3
-    # Every turn ended after the 50 ms hold that followed all intended starts,
-    # so from its intended start each took at least that long; measured from
-    # its own send, turns 1 and 2 would show almost nothing. (1 ms of slack
-    # for the loop's clock resolution.)
-    assert all(latency >= 49.0 for latency in tally.latencies_ms), tally.latencies_ms
+    # Each turn ended after the hold, so from its intended start each took at
+    # least that long; measured from its own send, turns 1 and 2 would show
+    # almost nothing.
+    assert all(latency >= 1000.0 for latency in tally.latencies_ms), tally.latencies_ms
 
 
 async def test_round_robin_over_stubs() -> None:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from cli import discovery
-from cli.launcher import REPO_ROOT, Mesh
+from cli.launcher import REPO_ROOT, Mesh, RestartPolicy
 from cli.ports import free_base_port
 from runtime import mesh
 
 FAKE_MODULE = "tests.cli.fake_service"
+T = TypeVar("T")
 
 
 def fake_mesh(
@@ -20,6 +22,7 @@ def fake_mesh(
     *,
     extra_env: Mapping[str, Mapping[str, str]] | None = None,
     base_port: int | None = None,
+    restart: RestartPolicy | None = None,
 ) -> Mesh:
     """A Mesh of ``names`` where each service runs tests/cli/fake_service.py."""
     per_service = {n: {"FAKE_SERVICE_NAME": n, **(extra_env or {}).get(n, {})} for n in names}
@@ -31,6 +34,7 @@ def fake_mesh(
         env={"PYTHONPATH": str(REPO_ROOT), "WAYBILL_DRAIN_S": "0"},
         per_service_env=per_service,
         modules=dict.fromkeys(names, FAKE_MODULE),
+        restart=restart,
     )
 
 
@@ -40,6 +44,21 @@ def wait_for(path: Path, timeout_s: float) -> None:
     while not path.exists():
         if time.monotonic() > deadline:
             raise TimeoutError(f"{path} did not appear in {timeout_s}s")
+        time.sleep(0.05)
+
+
+def eventually(condition: Callable[[], T | None], timeout_s: float, what: str) -> T:
+    """Poll ``condition`` until it returns a truthy value; that value.
+
+    The bound is generous on purpose: it only turns a hang into a failure.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = condition()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {timeout_s}s")
         time.sleep(0.05)
 
 

@@ -20,7 +20,7 @@ from cli.launcher import REPO_ROOT
 from cli.main import main
 from cli.ports import free_base_port
 from runtime import mesh
-from tests.cli.fakes import alive, fake_mesh, wait_for
+from tests.cli.fakes import alive, eventually, fake_mesh, wait_for
 
 
 @dataclass
@@ -36,7 +36,7 @@ class Launcher:
         return self.stdout.read_text(), self.stderr.read_text()
 
 
-def _spawn(tmp_path: Path, **extra_env: str) -> Launcher:
+def _spawn(tmp_path: Path, *args: str, **extra_env: str) -> Launcher:
     """Start ``tests.cli.up_harness`` (``waybill up`` over stand-ins) in the background."""
     run_dir = tmp_path / "run"
     out, err = tmp_path / "stdout", tmp_path / "stderr"
@@ -45,7 +45,7 @@ def _spawn(tmp_path: Path, **extra_env: str) -> Launcher:
     base = free_base_port(len(mesh.SERVICES))
     with out.open("wb") as fo, err.open("wb") as fe:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tests.cli.up_harness", str(run_dir), str(base)],
+            [sys.executable, "-m", "tests.cli.up_harness", str(run_dir), str(base), *args],
             stdout=fo,
             stderr=fe,
             env=env,
@@ -97,16 +97,82 @@ def test_up_health_services_and_ctrl_c(
     assert not discovery.mesh_file(launcher.run_dir).exists()
 
 
-def test_up_exits_1_when_a_service_dies(launcher: Launcher) -> None:
+def _restarted(run_dir: Path, name: str, old_pid: int) -> discovery.ServiceEntry | None:
+    """The run file's entry of ``name`` once a new process of it is SERVING."""
+    entry = discovery.load(run_dir).services[name]
+    return entry if entry.pid != old_pid and entry.state == "serving" else None
+
+
+def test_up_restarts_a_killed_service_and_health_counts_it(
+    launcher: Launcher, capsys: pytest.CaptureFixture[str]
+) -> None:
     info = discovery.load(launcher.run_dir)
+    assert info.supervised
     tracking, orders = info.services["tracking"].pid, info.services["orders"].pid
     assert tracking is not None
     assert orders is not None
     os.kill(tracking, signal.SIGKILL)
-    assert launcher.process.wait(30) == 1
-    _, err = launcher.output()
+    entry = eventually(lambda: _restarted(launcher.run_dir, "tracking", tracking), 60, "restart")
+    assert (entry.restarts, entry.last_exit) == (1, -signal.SIGKILL)
+    assert entry.pid is not None
+    assert alive(entry.pid)
+    assert discovery.load(launcher.run_dir).services["orders"].pid == orders
+    assert alive(orders), "the other service kept running"
+
+    assert main(["health", "--run-dir", str(launcher.run_dir)]) == 0
+    table = capsys.readouterr().out
+    assert "restarts" in table
+    (row,) = [
+        line for line in table.splitlines() if line.startswith("tracking") and "(server)" in line
+    ]
+    assert row.split()[-2:] == ["1", "SIGKILL"]
+
+    # The restart is announced once, then its recovery; the launcher keeps running.
+    out = eventually(lambda: _has(launcher, "SERVING     tracking"), 30, "recovery line")
+    (restart_line,) = [line for line in out.splitlines() if "RESTART" in line]
+    assert "tracking" in restart_line
+    assert "exited (SIGKILL)" in restart_line
+    assert "restart 1 in 0.1 s" in restart_line
+    assert launcher.process.poll() is None
+
+    launcher.process.send_signal(signal.SIGTERM)
+    assert launcher.process.wait(30) == 0
+    assert not alive(entry.pid)
+    assert not alive(orders)
+
+
+def _has(launcher: Launcher, text: str) -> str | None:
+    out, _ = launcher.output()
+    return out if text in out else None
+
+
+def test_up_without_restart_stops_everything_when_a_service_dies(tmp_path: Path) -> None:
+    running = _spawn(tmp_path, "--no-restart")
+    try:
+        wait_for(discovery.mesh_file(running.run_dir), 60.0)
+        info = discovery.load(running.run_dir)
+        assert not info.supervised
+        tracking, orders = info.services["tracking"].pid, info.services["orders"].pid
+        assert tracking is not None
+        assert orders is not None
+        os.kill(tracking, signal.SIGKILL)
+        assert running.process.wait(30) == 1
+    finally:
+        _reap(running)
+    _, err = running.output()
     assert "tracking exited unexpectedly" in err
     assert not alive(orders)
+
+
+def test_health_names_a_crash_loop(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dead = f"127.0.0.1:{free_base_port(1)}"
+    entry = discovery.ServiceEntry(dead, None, "/x/orders.log", "crash-loop", 7, 3)
+    discovery.write(tmp_path, {"orders": entry}, tmp_path / "c.json", supervised=True)
+    assert main(["health", "--run-dir", str(tmp_path), "--timeout", "2"]) == 1
+    out = capsys.readouterr().out
+    assert "orders is in a crash loop: 7 restarts, last exit status 3; see /x/orders.log" in out
+    (row,) = [line for line in out.splitlines() if line.startswith("orders") and "(server)" in line]
+    assert row.split()[-3:] == ["7", "status", "3"]
 
 
 def test_health_fails_when_a_service_is_down(

@@ -4,7 +4,6 @@ succeeds with the session intact."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import grpc
@@ -31,11 +30,10 @@ def fragile_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
 
 
 def _fails_unavailable(chat: Conversation, message: str) -> None:
-    started = time.monotonic()
     with pytest.raises(grpc.RpcError) as raised:
         chat.say(message, timeout=10)
+    # A turn that hung on the dead process would end DEADLINE_EXCEEDED instead.
     assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
-    assert time.monotonic() - started < 5, "the failed turn hung"
 
 
 @pytest.mark.parametrize("victim", ["tracking", "orders"])
