@@ -316,12 +316,16 @@ class Conversations:
         try:
             async for response in client.run_turn(turn):
                 which = response.WhichOneof("event")
+                if failure is not None:
+                    continue  # nothing counts after a worker's error event
                 if which == "result":
                     result = response.result
                     break
                 if which == "error":
+                    # The status that follows carries the details (RetryInfo, ErrorInfo):
+                    # keep reading for it; this event stands if the stream ends cleanly.
                     failure = worker_error(response.error)
-                    break
+                    continue
                 if which is not None:
                     yield pb.TurnEvent(**{which: getattr(response, which)})
         except PeerError as exc:

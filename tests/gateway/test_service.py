@@ -320,6 +320,35 @@ async def test_each_failure_of_a_dependency_maps_to_one_event_and_status(
         await gw.get_session()
 
 
+async def test_a_worker_error_event_then_its_status_keeps_the_retry_info(gw: Harness) -> None:
+    """Workers end a failed turn with an ``error`` event and then the status; the status's
+    details (RetryInfo, the reason) are what the caller gets, and one error event."""
+
+    def failing(request: worker.RunTurnRequest) -> list[worker.RunTurnResponse]:
+        return [
+            worker.RunTurnResponse(delta=events_pb2.TextDelta(text="Let me check. ")),
+            worker.RunTurnResponse(
+                error=events_pb2.TurnError(
+                    code=events_pb2.STATUS_CODE_RESOURCE_EXHAUSTED,
+                    reason="ORDERS_RATE_LIMITED",
+                    message="Sorry, we are busy.",
+                    retryable=True,
+                )
+            ),
+        ]
+
+    gw.tracking.script = failing
+    gw.tracking.error = fail(C.RESOURCE_EXHAUSTED, "busy", "ORDERS_RATE_LIMITED", retry_after_s=7)
+    gw.tracking.fail_after = 2  # after both events, as the tracking worker does
+    events, status = await gw.converse("where is my order?")
+    assert status is not None
+    assert status.code() == C.RESOURCE_EXHAUSTED
+    info, retry_after = _details(status)
+    assert (info.reason, retry_after) == ("ORDERS_RATE_LIMITED", 7.0)
+    assert _kinds(events) == ["delta", "error"]
+    assert events[-1].error.code == events_pb2.STATUS_CODE_RESOURCE_EXHAUSTED
+
+
 async def test_a_safe_message_from_a_peer_reaches_the_customer(gw: Harness) -> None:
     gw.tracking.error = fail(C.NOT_FOUND, "no such order for this customer", "ORDER_NOT_FOUND")
     events, status = await gw.converse("where is ORD-20260009?")

@@ -81,11 +81,12 @@ def test_a_session_cannot_be_borrowed_by_another_customer(running_mesh: Mesh) ->
         md = [("x-api-key", api_key(running_mesh))]
 
         def session_of(user_id: str, session_id: str) -> gw.Session:
-            return stub.GetSession(
+            found: gw.Session = stub.GetSession(
                 gw.GetSessionRequest(session_id=session_id, user_id=user_id),
                 metadata=md,
                 timeout=5,
             ).session
+            return found
 
         before = session_of("acme-0001", "isolation-borrow-1")
         events = [
