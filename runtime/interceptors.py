@@ -206,6 +206,15 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         delay = self._faults.delay_for(method)
         if delay:
             await asyncio.sleep(delay)
+        injected = self._faults.status_for(method)
+        if injected is not None:
+            fault = DomainError(
+                "injected fault",
+                reason="FAULT_INJECTED",
+                retry_after_s=self._faults.retry_after_s,
+            )
+            fault.code = injected
+            raise fault
 
     async def _fail(
         self, state: _CallState, exc: BaseException, ctx: grpc.aio.ServicerContext

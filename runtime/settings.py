@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+import grpc
+
 from runtime import mesh
 from runtime.deadlines import DeadlinePolicy
 
@@ -66,13 +68,35 @@ class FaultInjection:
     delay_ms: int = 0
     """Delay added before matching handlers run."""
     methods: tuple[str, ...] = ()
-    """Method names (``GetShipment``) the delay applies to; empty means none."""
+    """Method names (``GetShipment``) the faults apply to; empty means none."""
+    status: str = ""
+    """A gRPC code name (``RESOURCE_EXHAUSTED``) matching calls fail with, after the delay;
+    empty means none."""
+    retry_after_s: float | None = None
+    """RetryInfo delay attached to the injected status."""
 
     @classmethod
     def from_env(cls) -> FaultInjection:
-        """Read ``WAYBILL_FAULT_DELAY_MS`` and ``WAYBILL_FAULT_METHODS``."""
+        """Read ``WAYBILL_FAULT_DELAY_MS``, ``WAYBILL_FAULT_METHODS``, ``WAYBILL_FAULT_STATUS``
+        and ``WAYBILL_FAULT_RETRY_AFTER_S``."""
         methods = tuple(m for m in env_str("WAYBILL_FAULT_METHODS", "").split(",") if m)
-        return cls(delay_ms=env_int("WAYBILL_FAULT_DELAY_MS", 0, minimum=0), methods=methods)
+        status = env_str("WAYBILL_FAULT_STATUS", "").strip().upper()
+        if status and (status == "OK" or status not in grpc.StatusCode.__members__):
+            raise SettingsError(f"WAYBILL_FAULT_STATUS={status!r} is not a failing gRPC code")
+        retry = env_float("WAYBILL_FAULT_RETRY_AFTER_S", -1.0, minimum=-1.0)
+        return cls(
+            delay_ms=env_int("WAYBILL_FAULT_DELAY_MS", 0, minimum=0),
+            methods=methods,
+            status=status,
+            retry_after_s=retry if retry >= 0 else None,
+        )
+
+    def status_for(self, method: str) -> grpc.StatusCode | None:
+        """The code ``/pkg.Service/Method`` fails with, if any."""
+        if self.status and method.rsplit("/", 1)[-1] in self.methods:
+            code: grpc.StatusCode = grpc.StatusCode[self.status]
+            return code
+        return None
 
     def delay_for(self, method: str) -> float:
         """Seconds to delay ``/pkg.Service/Method``."""

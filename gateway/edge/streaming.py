@@ -43,6 +43,10 @@ def _incomplete() -> HttpError:
     ).to_http()
 
 
+_HELD_KINDS = frozenset({"tool_call", "error"})
+"""Gateway events held back until the turn says something (see EventStream._head)."""
+
+
 class EventStream(Response):
     """ASGI response relaying one server-streaming gateway call as SSE."""
 
@@ -94,9 +98,23 @@ class EventStream(Response):
         response = await self._call.read()
         return None if response is grpc.aio.EOF else response
 
+    async def _head(self) -> tuple[list[Any], bool]:
+        """The events up to the first one that says something, and whether the stream
+        already ended. Tool calls and an error event are held back meanwhile, so a turn
+        that fails before saying anything ends as an HTTP error (429 + Retry-After, ...),
+        not as a 200 stream: raises the AioRpcError that ended it."""
+        held: list[Any] = []
+        while True:
+            response = await self._next()
+            if response is None:
+                return held, True
+            held.append(response)
+            if response.event.WhichOneof("kind") not in _HELD_KINDS:
+                return held, False
+
     async def _relay(self, scope: Scope, send: Send) -> None:
         try:
-            first = await self._next()
+            held, ended = await self._head()
         except grpc.aio.AioRpcError as exc:
             if self.disconnected:
                 return
@@ -120,14 +138,14 @@ class EventStream(Response):
         self._started = True
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         last_kind: str | None = None
-        response = first
         try:
-            while response is not None:
-                framed = sse.turn_event(response.event)
-                if framed is not None:
-                    last_kind, data = framed
-                    await send({"type": "http.response.body", "body": data, "more_body": True})
+            for response in held:
+                last_kind = await self._relay_one(send, response, last_kind)
+            while not ended:
                 response = await self._next()
+                if response is None:
+                    break
+                last_kind = await self._relay_one(send, response, last_kind)
         except grpc.aio.AioRpcError as exc:
             if self.disconnected:
                 return
@@ -140,6 +158,15 @@ class EventStream(Response):
         else:
             self.outcome = "failed"
             await self._finish(send, sse.error_frame(_incomplete()))
+
+    async def _relay_one(self, send: Send, response: Any, last_kind: str | None) -> str | None:
+        """Send one gateway event as an SSE frame; the kind of the last event sent."""
+        framed = sse.turn_event(response.event)
+        if framed is None:
+            return last_kind
+        kind, data = framed
+        await send({"type": "http.response.body", "body": data, "more_body": True})
+        return kind
 
     async def _finish(self, send: Send, data: bytes) -> None:
         await send({"type": "http.response.body", "body": data, "more_body": False})

@@ -1,3 +1,4 @@
+import grpc
 import pytest
 
 from runtime import mesh
@@ -34,6 +35,8 @@ def test_the_environment_reaches_the_deadline_policy(monkeypatch: pytest.MonkeyP
         ("WAYBILL_DEADLINE_MARGIN_MS", "-1"),
         ("WAYBILL_LOG_LEVEL", "LOUD"),
         ("WAYBILL_ACCESS_LOG", "maybe"),
+        ("WAYBILL_FAULT_STATUS", "SLOW"),
+        ("WAYBILL_FAULT_STATUS", "OK"),
     ],
 )
 def test_bad_values_fail_at_start(monkeypatch: pytest.MonkeyPatch, var: str, value: str) -> None:
@@ -46,6 +49,18 @@ def test_fault_injection_matches_method_names() -> None:
     faults = FaultInjection(delay_ms=250, methods=("GetShipment",))
     assert faults.delay_for("/waybill.orders.v1.OrdersService/GetShipment") == 0.25
     assert faults.delay_for("/waybill.orders.v1.OrdersService/GetEta") == 0.0
+
+
+def test_an_injected_status_applies_to_its_methods(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WAYBILL_FAULT_STATUS", "resource_exhausted")
+    monkeypatch.setenv("WAYBILL_FAULT_RETRY_AFTER_S", "7")
+    monkeypatch.setenv("WAYBILL_FAULT_METHODS", "GetShipment")
+    faults = ServiceSettings.from_env("orders").faults
+    assert faults.status_for("/waybill.orders.v1.OrdersService/GetShipment") == (
+        grpc.StatusCode.RESOURCE_EXHAUSTED
+    )
+    assert faults.status_for("/waybill.orders.v1.OrdersService/GetEta") is None
+    assert faults.retry_after_s == 7.0
 
 
 def test_start_order_puts_dependencies_first() -> None:
