@@ -8,14 +8,13 @@ whether a retry can help, and makes sure no internal name reaches the caller.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import grpc
 from waybill.common.v1 import events_pb2, intent_pb2
 from waybill.gateway.v1 import gateway_service_pb2 as pb
 
-from runtime import status_codes
+from runtime import internal_names, status_codes
 from runtime.errors import DomainError
 from runtime.peer_errors import PeerError
 
@@ -60,30 +59,11 @@ _FIXED_MESSAGES = {
 }
 _INTERNAL_MESSAGE = "Sorry, something went wrong on our side. Please try again."
 
-# What an internal name looks like: a proto package or method path
-# (/waybill.orders.v1.OrdersService/GetOrder), a service class name, an IP
-# address, host:port, or a gRPC target scheme.
-_INTERNAL_NAME = re.compile(
-    r"waybill\.[a-z_]+\.v\d"
-    r"|\b[A-Z][A-Za-z]*Service\b"
-    r"|\b\d{1,3}(?:\.\d{1,3}){3}\b"
-    r"|\blocalhost\b"
-    r"|\[[0-9a-fA-F:]*\]"
-    r"|\b[\w.-]+:\d{2,5}\b"
-    r"|\b(?:ipv[46]|unix|dns):"
-)
-
-
-def names_internals(message: str) -> bool:
-    """Whether ``message`` would tell a caller a method, service, host or port."""
-    return _INTERNAL_NAME.search(message) is not None
-
 
 def public_message(code: grpc.StatusCode, message: str) -> str:
     """``message`` if it is safe to show, else a plain description of ``code``."""
-    if message and not names_internals(message):
-        return message
-    return str(code.name).lower().replace("_", " ")
+    plain = str(code.name).lower().replace("_", " ")
+    return internal_names.public_message(message, fallback=plain) if message else plain
 
 
 @dataclass(frozen=True, slots=True)

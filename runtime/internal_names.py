@@ -16,7 +16,9 @@ _INTERNAL = re.compile(
     | \b[A-Z]\w*Service\b                     # a service name
     | \b(?:\d{1,3}\.){3}\d{1,3}\b             # an IPv4 address
     | \[[0-9a-fA-F:]*:[0-9a-fA-F:]*\](?::\d+)? # a bracketed IPv6 address
-    | \b(?:localhost|ipv4|ipv6|unix):\S*      # a host or a transport address
+    | \b(?:localhost|ipv4|ipv6|unix|dns):\S*  # a host or a transport address
+    | \blocalhost\b                          # the loopback host by name
+    | \b[a-z][\w.-]*:\d{2,5}\b               # host:port (hosts start with a letter: not 14:00)
     | \bTraceback\b | \bFile\ "[^"]+",\ line  # a stack trace
     """,
     re.VERBOSE,

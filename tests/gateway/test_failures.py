@@ -6,9 +6,10 @@ import grpc
 import pytest
 from waybill.common.v1 import events_pb2, intent_pb2
 
-from gateway.failures import names_internals, no_result, public_message, turn_failure, worker_error
+from gateway.failures import no_result, public_message, turn_failure, worker_error
 from runtime import status_codes
 from runtime.errors import Aborted
+from runtime.internal_names import names_internals
 from runtime.peer_errors import PeerError
 
 C = grpc.StatusCode
