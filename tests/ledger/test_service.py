@@ -4,48 +4,23 @@ success), and its settings fail naming a bad variable."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import descriptor_pool, message_factory
 from waybill.ledger.v1 import ledger_service_pb2 as pb
 from waybill.ledger.v1 import ledger_service_pb2_grpc as pb_grpc
 
 from ledger.service import PLANNED, SERVICE, servicer
 from ledger.settings import LedgerSettings
-from runtime.errors import Unimplemented, error_info_of
+from runtime.errors import error_info_of
 from runtime.server import Registration
 from runtime.settings import SettingsError
 from tests.conftest import StartServer
-
-
-async def _call(handler: Any, request: Any, *, streaming: bool) -> None:
-    """Run a handler to its end (no context: an unbuilt handler must not need one)."""
-    if streaming:
-        async for _ in handler(request, None):
-            pass
-    else:
-        await handler(request, None)
-
-
-async def _every_method_is_unimplemented(servicer: Any, service: str) -> list[str]:
-    """Call each method of the contract directly; each must refuse, none may answer."""
-    descriptor = descriptor_pool.Default().FindServiceByName(service)
-    refused = []
-    for method in descriptor.methods:
-        request = message_factory.GetMessageClass(method.input_type)()
-        handler = getattr(servicer, method.name)
-        with pytest.raises(Unimplemented) as raised:
-            await _call(handler, request, streaming=method.server_streaming)
-        assert raised.value.reason == "NOT_IMPLEMENTED"
-        assert method.name in raised.value.message
-        refused.append(method.name)
-    return refused
+from tests.support.unbuilt import every_method_is_unimplemented
 
 
 async def test_every_method_answers_unimplemented() -> None:
-    refused = await _every_method_is_unimplemented(servicer(), SERVICE)
+    refused = await every_method_is_unimplemented(servicer(), SERVICE)
     assert {"Reserve", "Commit", "Release", "GetBudget"} <= set(refused)
 
 

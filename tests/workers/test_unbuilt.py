@@ -8,16 +8,16 @@ from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import descriptor_pool, message_factory
 from waybill.common.v1 import intent_pb2
 from waybill.worker.v1 import worker_service_pb2 as pb
 from waybill.worker.v1 import worker_service_pb2_grpc as pb_grpc
 
-from runtime.errors import Unimplemented, error_info_of
+from runtime.errors import error_info_of
 from runtime.mesh import WORKER_SERVICE
 from runtime.server import Registration
 from runtime.settings import SettingsError
 from tests.conftest import StartServer
+from tests.support.unbuilt import every_method_is_unimplemented
 from workers.negotiation import service as negotiation
 from workers.negotiation.settings import NegotiationSettings
 from workers.policy import service as policy
@@ -26,34 +26,10 @@ from workers.policy.settings import PolicySettings
 UNBUILT = [("policy", policy), ("negotiation", negotiation)]
 
 
-async def _call(handler: Any, request: Any, *, streaming: bool) -> None:
-    """Run a handler to its end (no context: an unbuilt handler must not need one)."""
-    if streaming:
-        async for _ in handler(request, None):
-            pass
-    else:
-        await handler(request, None)
-
-
-async def _every_method_is_unimplemented(servicer: Any, service: str) -> list[str]:
-    """Call each method of the contract directly; each must refuse, none may answer."""
-    descriptor = descriptor_pool.Default().FindServiceByName(service)
-    refused = []
-    for method in descriptor.methods:
-        request = message_factory.GetMessageClass(method.input_type)()
-        handler = getattr(servicer, method.name)
-        with pytest.raises(Unimplemented) as raised:
-            await _call(handler, request, streaming=method.server_streaming)
-        assert raised.value.reason == "NOT_IMPLEMENTED"
-        assert method.name in raised.value.message
-        refused.append(method.name)
-    return refused
-
-
 @pytest.mark.parametrize(("name", "module"), UNBUILT)
 async def test_every_method_answers_unimplemented(name: str, module: Any) -> None:
     assert module.SERVICE == WORKER_SERVICE
-    assert await _every_method_is_unimplemented(module.servicer(), module.SERVICE) == ["RunTurn"]
+    assert await every_method_is_unimplemented(module.servicer(), module.SERVICE) == ["RunTurn"]
 
 
 @pytest.mark.parametrize(("name", "module"), UNBUILT)
