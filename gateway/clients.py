@@ -21,14 +21,14 @@ from waybill.router.v1 import router_service_pb2 as router
 from waybill.worker.v1 import worker_service_pb2 as worker
 
 from runtime.errors import DeadlineExceeded
-from runtime.peer_errors import PeerError, from_peer
+from runtime.peer_errors import PeerError, from_peer, unary
 
 log = logging.getLogger("waybill.gateway")
 
 
 def _too_late(exc: DeadlineExceeded, peer: str) -> PeerError:
-    """The channel refused to start a call for lack of time; its message names the
-    method, so the caller gets a plain one and the log keeps the detail."""
+    """The channel refused to start a call for lack of time: one PeerError for the turn's
+    failure mapping, like every other failed call."""
     log.warning("no time left for a call", extra={"peer": peer, "detail": exc.message})
     return PeerError(
         grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -39,9 +39,7 @@ def _too_late(exc: DeadlineExceeded, peer: str) -> PeerError:
 
 async def _unary(peer: str, method: Any, request: Any) -> Any:
     try:
-        return await method(request)
-    except grpc.aio.AioRpcError as exc:
-        raise from_peer(exc, peer=peer) from exc
+        return await unary(method, request, peer=peer)
     except DeadlineExceeded as exc:
         raise _too_late(exc, peer) from exc
 

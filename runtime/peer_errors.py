@@ -22,12 +22,16 @@ goes to the log, under the trace id.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import grpc
 from google.rpc import error_details_pb2
 
 from runtime.errors import DomainError, details_of, unpack
 from runtime.internal_names import names_internals
+
+T = TypeVar("T")
 
 log = logging.getLogger("waybill.peer")
 
@@ -151,3 +155,11 @@ def from_peer(error: grpc.aio.AioRpcError, *, peer: str) -> PeerError:
 
 INTERNAL_METADATA_KEYS = frozenset({"target", "method", "host", "address", "peer"})
 """ErrorInfo metadata keys that would name internals; dropped when passing a status on."""
+
+
+async def unary(method: Callable[[Any], Awaitable[T]], request: Any, *, peer: str) -> T:
+    """``await method(request)``; a failed call leaves as the mapped PeerError."""
+    try:
+        return await method(request)
+    except grpc.aio.AioRpcError as exc:
+        raise from_peer(exc, peer=peer) from exc

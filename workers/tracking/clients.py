@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import grpc
 from waybill.orders.v1 import orders_pb2
 from waybill.orders.v1 import orders_service_pb2 as orders
 from waybill.orders.v1 import orders_service_pb2_grpc as orders_grpc
 
-from runtime.peer_errors import from_peer
+from runtime.peer_errors import unary
 
 PEER = "orders"
 
@@ -45,10 +44,9 @@ class OrdersClient:
         request = orders.GetShipmentRequest(
             tenant_id=scope.tenant_id, user_id=scope.user_id, awb=scope.awb
         )
-        try:
-            response: orders.GetShipmentResponse = await self._stub.GetShipment(request)
-        except grpc.aio.AioRpcError as exc:
-            raise from_peer(exc, peer=PEER) from exc
+        response: orders.GetShipmentResponse = await unary(
+            self._stub.GetShipment, request, peer=PEER
+        )
         return response.shipment
 
     async def eta(self, scope: Scope) -> orders_pb2.Eta:
@@ -56,10 +54,7 @@ class OrdersClient:
         request = orders.GetEtaRequest(
             tenant_id=scope.tenant_id, user_id=scope.user_id, awb=scope.awb
         )
-        try:
-            response: orders.GetEtaResponse = await self._stub.GetEta(request)
-        except grpc.aio.AioRpcError as exc:
-            raise from_peer(exc, peer=PEER) from exc
+        response: orders.GetEtaResponse = await unary(self._stub.GetEta, request, peer=PEER)
         return response.eta
 
     async def delivery_photo(self, scope: Scope) -> orders_pb2.DeliveryPhoto:
@@ -67,8 +62,7 @@ class OrdersClient:
         request = orders.GetDeliveryPhotoRequest(
             tenant_id=scope.tenant_id, user_id=scope.user_id, awb=scope.awb
         )
-        try:
-            response: orders.GetDeliveryPhotoResponse = await self._stub.GetDeliveryPhoto(request)
-        except grpc.aio.AioRpcError as exc:
-            raise from_peer(exc, peer=PEER) from exc
+        response: orders.GetDeliveryPhotoResponse = await unary(
+            self._stub.GetDeliveryPhoto, request, peer=PEER
+        )
         return response.photo
