@@ -422,6 +422,19 @@ class Mesh:
             tracker = self._trackers.setdefault(name, Tracker(self._policy or RestartPolicy()))
             tracker.spawned(time.monotonic(), restart=restart)
 
+    def _still_starting(self, name: str, cancel: threading.Event | None) -> None:
+        """StartCancelled once ``cancel`` is set; MeshError (with the log tail) once the
+        process of ``name`` has exited."""
+        if cancel is not None and cancel.is_set():
+            raise StartCancelled(f"start cancelled while waiting for {name}", service=name)
+        child = self._children.get(name)
+        if child is not None and (code := child.process.poll()) is not None:
+            raise MeshError(
+                f"{name} exited with status {code} while starting",
+                service=name,
+                log_tail=self.log_tail(name),
+            )
+
     def wait_serving(
         self, name: str, timeout_s: float, *, cancel: threading.Event | None = None
     ) -> None:
@@ -437,15 +450,7 @@ class Mesh:
         with probe.channel(self.addresses[name]) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             while True:
-                if cancel is not None and cancel.is_set():
-                    raise StartCancelled(f"start cancelled while waiting for {name}", service=name)
-                child = self._children.get(name)
-                if child is not None and (code := child.process.poll()) is not None:
-                    raise MeshError(
-                        f"{name} exited with status {code} while starting",
-                        service=name,
-                        log_tail=self.log_tail(name),
-                    )
+                self._still_starting(name, cancel)
                 remaining = deadline - time.monotonic()
                 for service in wanted:
                     last = probe.check(stub, service, min(max(remaining, 0.01), 1.0))
@@ -473,15 +478,7 @@ class Mesh:
         address = self._address(name)
         deadline = time.monotonic() + timeout_s
         while True:
-            if cancel is not None and cancel.is_set():
-                raise StartCancelled(f"start cancelled while waiting for {name}", service=name)
-            child = self._children.get(name)
-            if child is not None and (code := child.process.poll()) is not None:
-                raise MeshError(
-                    f"{name} exited with status {code} while starting",
-                    service=name,
-                    log_tail=self.log_tail(name),
-                )
+            self._still_starting(name, cancel)
             remaining = deadline - time.monotonic()
             last = check_http(address, mesh.EDGE.health_path, min(max(remaining, 0.01), 1.0))
             if last == probe.SERVING:
