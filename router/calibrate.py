@@ -1,12 +1,18 @@
-"""Fit the confidence model and pick the threshold, on DEV portions only.
+"""Fit the confidence model and pick the threshold, on the training corpus only.
 
-``python -m router.calibrate`` scores the DEV portion of our exemplars (5-fold:
-each fold against an index of the other dev exemplars) and of every external
-data set named by ``data/router/mappings/*.json``, fits P(correct) on the best
-score and its margin (each data set weighing the same), and picks the
-threshold that catches the most out-of-scope messages while no data set loses
-more than ``--target-false-rejection`` of its in-scope messages. The TEST
-portions are never read. Writes ``data/router/calibration.json``.
+``python -m router.calibrate`` scores every row of the corpus (the DEV portions
+of the external data sets and of our exemplars, ``python -m router.corpus``)
+against an index of the *other* folds, fits P(correct) on the best score and
+its margin (each source weighing the same), and picks the threshold that
+catches the most out-of-scope messages while no source loses more than
+``--target-false-rejection`` of its in-scope messages. The TEST portions are
+never read.
+
+Folds are grouped: rows whose vectors are near-duplicates (cosine >= 0.9, the
+machine-generated variations of one sentence) share a fold, so a row is never
+scored against its own paraphrase. Otherwise the fitted confidence would be the
+confidence of a lookup, not of a message phrased in a way the index has not
+seen. The neighbours averaged per class (``top_m``) are chosen the same way.
 
 Exit statuses: 0 written, 1 data or model missing, 2 usage error.
 """
@@ -14,7 +20,6 @@ Exit statuses: 0 written, 1 data or model missing, 2 usage error.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,82 +27,149 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import faiss
 import numpy as np
 
 from embeddings import Embedder, EmbedderOptions, ModelMissingError
+from embeddings.pooling import FloatArray
+from router import corpus as corpus_files
 from router import exemplars as exemplar_files
 from router.calibration import DEFAULT_PATH, Calibration, fit_logistic
-from router.datasets import DataError, LabelMapping, Row, load_rows, mappings_dir, parse_gold
-from router.datasets import shared_data_dir as default_shared
+from router.classifier import Query
+from router.datasets import Row, parse_gold
+from router.decision import PriorOptions, Reason, decide
 from router.evaluation import Scored
 from router.exemplars import Exemplar
-from router.intents import FOLLOW_UP, intent_name
-from router.offline import Features, features, index_without, progress_printer
-from router.settings import DEFAULT_EXEMPLARS, DEFAULT_FOLLOW_UPS
-from router.split import Portion, Split
+from router.index import ExemplarIndex
+from router.intents import FOLLOW_UP, OUT_OF_SCOPE, WORKER_OF, I, worker_name
+from router.normalize import word_count
+from router.offline import Features, progress_printer
+from router.scoring import class_scores
+from router.settings import DEFAULT_FOLLOW_UPS
+from router.vectors import default_dir, vectors_for
 
-TOP_M = 2
+TOP_M_CHOICES = (1, 2, 3)
 NEIGHBOURS = 64
 FOLDS = 5
-TARGET_FALSE_REJECTION = 0.08
-"""On DEV: leaves a margin under the 10% target for the unseen TEST portions."""
+NEAR_DUPLICATE = 0.9
+"""Cosine from which two rows are variations of one sentence (same fold)."""
+TARGET_FALSE_REJECTION = 0.01
+"""In-scope rows the threshold may reject on DEV folds, beyond those the classifier
+sends out of scope anyway: the 3% target holds for the whole router."""
 MIN_ROWS = 50
-"""A data set constrains or scores a side (in-scope / OOS) only with this many rows."""
+"""A source constrains or scores a side (in-scope / OOS) only with this many rows."""
 GRID = tuple(round(0.01 * i, 2) for i in range(5, 96))
-_UNFITTED = Calibration(
-    w_top=0.0, w_gap=0.0, bias=0.0, threshold=0.5, top_m=TOP_M, neighbours=NEIGHBOURS
-)
-"""Scores do not depend on the confidence model: any one will do to collect them."""
+
+
+def _unfitted(top_m: int) -> Calibration:
+    """Scores do not depend on the confidence model: any one will do to collect them."""
+    return Calibration(0.0, 0.0, 0.0, 0.5, top_m=top_m, neighbours=NEIGHBOURS)
 
 
 @dataclass(slots=True)
 class DevSet:
-    """Scored DEV rows of one data set."""
+    """Scored DEV rows of one source."""
 
     name: str
     rows: list[Row]
     features: list[Features]
 
 
-def _exemplar_set(
-    embedder: Embedder, split: Split, base: list[Exemplar], follow: list[Exemplar]
-) -> DevSet:
-    file_name = DEFAULT_EXEMPLARS.name
-    dev = [e for e in base if split.portion_of(e.id, file_name) == Portion.DEV]
-    rows: list[Row] = []
-    found: list[Features] = []
-    for fold in range(FOLDS):
-        held = [e for e in dev if split.bucket(e.id) % FOLDS == fold]
-        rest = [e for e in dev if split.bucket(e.id) % FOLDS != fold]
-        fold_rows = [
-            Row(e.id, e.text, parse_gold(intent_name(e.label)), intent_name(e.label)) for e in held
+def gold_of(intent: int) -> Row:
+    """A worker-level gold row for a training intent (dispatch is what must be right)."""
+    worker = WORKER_OF.get(intent, I.WORKER_UNSPECIFIED)
+    label = worker_name(worker) if worker != I.WORKER_UNSPECIFIED else OUT_OF_SCOPE
+    return Row("", "", parse_gold(label), label)
+
+
+def folds_of(vectors: FloatArray, ids: Sequence[str], *, folds: int = FOLDS) -> np.ndarray:
+    """A fold per row; near-duplicates (connected by cosine >= NEAR_DUPLICATE) share one."""
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    lims, _, found = index.range_search(
+        np.ascontiguousarray(vectors, dtype=np.float32), NEAR_DUPLICATE
+    )
+    parent = list(range(len(ids)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(len(ids)):
+        for j in found[lims[i] : lims[i + 1]]:
+            a, b = root(i), root(int(j))
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    # The fold follows the group's first id, so it does not depend on row order.
+    first: dict[int, str] = {}
+    for i, row_id in enumerate(ids):
+        r = root(i)
+        first[r] = min(first.get(r, row_id), row_id)
+    import hashlib
+
+    return np.array(
+        [
+            int(hashlib.sha256(first[root(i)].encode()).hexdigest()[:8], 16) % folds
+            for i in range(len(ids))
         ]
-        snapshot, _ = index_without(embedder, [*rest, *follow], fold_rows)
-        found.extend(features(embedder, snapshot, _UNFITTED, [r.text for r in fold_rows]))
-        rows.extend(fold_rows)
-    return DevSet("exemplars", rows, found)
+    )
 
 
-def _external_sets(
-    embedder: Embedder, split: Split, index_items: list[Exemplar], shared: Path
-) -> list[DevSet]:
-    snapshot, _ = index_without(embedder, index_items, [])
-    sets: list[DevSet] = []
-    for mapping_path in sorted(mappings_dir().glob("*.json")):
-        mapping = LabelMapping.load(mapping_path)
-        files = json.loads(mapping_path.read_text()).get("data", [])
-        rows: list[Row] = []
-        for name in files:
-            rows.extend(load_rows(shared / name, mapping, split=split, portion=Portion.DEV).rows)
-        found = features(
-            embedder,
-            snapshot,
-            _UNFITTED,
-            [r.text for r in rows],
-            progress=progress_printer(mapping_path.stem),
+def cross_scores(
+    items: Sequence[Exemplar],
+    vectors: FloatArray,
+    fold: np.ndarray,
+    follow: Sequence[Exemplar],
+    follow_vectors: FloatArray,
+    *,
+    top_m: int,
+) -> list[Features]:
+    """Each corpus row's raw scores against an index of the other folds and the follow-ups."""
+    labels = np.array([e.label for e in items], dtype=np.int32)
+    follow_labels = np.array([e.label for e in follow], dtype=np.int32)
+    found: list[Features | None] = [None] * len(items)
+    calibration = _unfitted(top_m)
+    prior = PriorOptions()
+    for k in sorted(set(fold.tolist())):
+        held = np.where(fold == k)[0]
+        rest = np.where(fold != k)[0]
+        index = ExemplarIndex(
+            np.concatenate([vectors[rest], follow_vectors]),
+            np.concatenate([labels[rest], follow_labels]),
         )
-        sets.append(DevSet(mapping_path.stem, rows, found))
-    return sets
+        classes = sorted({int(c) for c in index.labels})
+        sims, near = index.search(vectors[held], NEIGHBOURS)
+        scores = class_scores(sims, near, classes, top_m=top_m)
+        for position, row in zip(held, scores, strict=True):
+            query = Query(items[position].text)
+            d = decide(
+                row,
+                classes,
+                previous=query.previous,
+                words=word_count(query.text),
+                calibration=calibration,
+                prior=prior,
+            )
+            served = d.reason not in (Reason.OUT_OF_SCOPE, Reason.NEEDS_CONTEXT)
+            found[position] = Features(d.intent, served, d.top, d.gap)
+    return [f for f in found if f is not None]
+
+
+def dev_sets(
+    items: Sequence[Exemplar], sources: dict[str, str], found: Sequence[Features]
+) -> list[DevSet]:
+    """The scored rows grouped by source."""
+    by_source: dict[str, DevSet] = {}
+    for item, f in zip(items, found, strict=True):
+        name = sources.get(item.id, corpus_files.HAND_SOURCE)
+        gold = gold_of(item.label)
+        row = Row(item.id, item.text, gold.gold, gold.source_label)
+        entry = by_source.setdefault(name, DevSet(name, [], []))
+        entry.rows.append(row)
+        entry.features.append(f)
+    return [by_source[k] for k in sorted(by_source)]
 
 
 def _scored(dev: DevSet, calibration: Calibration) -> list[Scored]:
@@ -115,7 +187,7 @@ def _correct(row: Row, f: Features) -> bool:
     return Scored(row, f.intent, True, 1.0).predicted(0.0) == row.gold.key
 
 
-def fit(sets: Sequence[DevSet], *, quantized: bool) -> Calibration:
+def fit(sets: Sequence[DevSet], *, quantized: bool, top_m: int) -> Calibration:
     """The logistic model over all DEV rows, each set weighing the same."""
     x, y, w = [], [], []
     for dev in sets:
@@ -124,7 +196,7 @@ def fit(sets: Sequence[DevSet], *, quantized: bool) -> Calibration:
             y.append(1.0 if _correct(row, f) else 0.0)
             w.append(1.0 / len(dev.rows))
     coef, bias = fit_logistic(np.array(x), np.array(y), np.array(w))
-    return Calibration(float(coef[0]), float(coef[1]), bias, 0.5, TOP_M, NEIGHBOURS, quantized)
+    return Calibration(float(coef[0]), float(coef[1]), bias, 0.5, top_m, NEIGHBOURS, quantized)
 
 
 def _figures(scored: list[Scored], threshold: float) -> dict[str, float | int | None]:
@@ -146,15 +218,21 @@ def _figures(scored: list[Scored], threshold: float) -> dict[str, float | int | 
 def pick_threshold(
     sets: Sequence[DevSet], calibration: Calibration, target: float
 ) -> tuple[float, list[dict[str, Any]]]:
-    """The threshold with the best mean OOS recall whose worst false rejection meets ``target``."""
+    """The threshold with the best mean OOS recall whose cost meets ``target``.
+
+    The cost is what the threshold itself adds: in-scope rows it rejects beyond those
+    the classifier already puts nearest to out-of-scope exemplars (no threshold can
+    win those back), for the source where it adds the most.
+    """
     scored = {d.name: _scored(d, calibration) for d in sets}
+    floor = {name: _figures(s, 0.0)["false_rejection"] for name, s in scored.items()}
     curve: list[dict[str, Any]] = []
     best: tuple[float, float] | None = None
     for t in GRID:
         per_set = {name: _figures(s, t) for name, s in scored.items()}
         rejections = [
-            f["false_rejection"]
-            for f in per_set.values()
+            float(f["false_rejection"] or 0.0) - float(floor[name] or 0.0)
+            for name, f in per_set.items()
             if int(f["in_scope_rows"] or 0) >= MIN_ROWS
         ]
         recalls = [f["oos_recall"] for f in per_set.values() if int(f["oos_rows"] or 0) >= MIN_ROWS]
@@ -163,7 +241,7 @@ def pick_threshold(
         curve.append(
             {
                 "threshold": t,
-                "worst_false_rejection": round(worst, 4),
+                "worst_added_false_rejection": round(worst, 4),
                 "mean_oos_recall": round(recall, 4),
                 "sets": {
                     name: {k: round(v, 4) if isinstance(v, float) else v for k, v in f.items()}
@@ -174,21 +252,25 @@ def pick_threshold(
         if worst <= target and (best is None or recall > best[1]):
             best = (t, recall)
     if best is None:
-        raise SystemExit(f"router.calibrate: no threshold keeps false rejection under {target}")
+        raise NoThreshold(f"no threshold keeps false rejection under {target}")
     return best[0], curve
+
+
+class NoThreshold(ValueError):
+    """No threshold meets the false-rejection target."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line; the exit status."""
     parser = argparse.ArgumentParser(
         prog="python -m router.calibrate",
-        description="Fit the router's confidence model and threshold on the DEV portions.",
+        description="Fit the router's confidence model and threshold on the training corpus"
+        " (DEV portions only), with grouped cross-validation.",
+        epilog="exit codes: 0 written, 1 data or model missing or no threshold fits, 2 usage.",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_PATH, help="calibration file to write")
     parser.add_argument(
-        "--shared-data",
-        type=Path,
-        help="external data sets (default: $WAYBILL_SHARED_DATA or ../shared/data)",
+        "--corpus", type=Path, default=corpus_files.DEFAULT_CORPUS, help="training corpus"
     )
     parser.add_argument(
         "--fp32", action="store_true", help="fit for the fp32 model (default: the int8 one)"
@@ -197,53 +279,84 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--target-false-rejection",
         type=float,
         default=TARGET_FALSE_REJECTION,
-        help="worst DEV in-scope false rejection allowed (default %(default)s)",
+        help="in-scope false rejection the threshold may add for any source, on DEV folds"
+        " (default %(default)s)",
     )
     args = parser.parse_args(argv)
-    shared = args.shared_data or default_shared()
     try:
         embedder = Embedder.load(
             options=EmbedderOptions(intra_op_threads=2, max_batch=64, quantized=not args.fp32)
         )
-        split = Split.load()
-        base = exemplar_files.load(DEFAULT_EXEMPLARS)
+        items = corpus_files.load(args.corpus)
+        sources = corpus_files.sources(args.corpus)
         follow = exemplar_files.load_follow_ups(DEFAULT_FOLLOW_UPS)
-        print("scoring DEV portions", file=sys.stderr)
-        sets = [_exemplar_set(embedder, split, base, follow)]
-        dev_base = [
-            e for e in base if split.portion_of(e.id, DEFAULT_EXEMPLARS.name) == Portion.DEV
-        ]
-        sets.extend(_external_sets(embedder, split, [*dev_base, *follow], shared))
-    except (ModelMissingError, DataError, ValueError) as exc:
+        print(f"embedding {len(items)} corpus rows (cached after the first run)", file=sys.stderr)
+        # The same text list as the router's index, so the vectors are shared with it.
+        every = vectors_for(
+            embedder,
+            [e.text for e in [*items, *follow]],
+            default_dir(),
+            progress=progress_printer("embedded"),
+        )
+    except (ModelMissingError, ValueError) as exc:
         print(f"router.calibrate: {exc}", file=sys.stderr)
         return 1
-    model = fit(sets, quantized=not args.fp32)
-    threshold, curve = pick_threshold(sets, model, args.target_false_rejection)
+    vectors, follow_vectors = every[: len(items)], every[len(items) :]
+    fold = folds_of(vectors, [e.id for e in items])
+    choices: dict[int, tuple[Calibration, float, list[dict[str, Any]], list[DevSet]]] = {}
+    for top_m in TOP_M_CHOICES:
+        found = cross_scores(items, vectors, fold, follow, follow_vectors, top_m=top_m)
+        sets = dev_sets(items, sources, found)
+        model = fit(sets, quantized=not args.fp32, top_m=top_m)
+        try:
+            threshold, curve = pick_threshold(sets, model, args.target_false_rejection)
+        except NoThreshold:
+            print(f"  top_m={top_m}: no threshold meets the target", file=sys.stderr)
+            continue
+        at = next(c for c in curve if c["threshold"] == threshold)
+        choices[top_m] = (model, threshold, curve, sets)
+        print(
+            f"  top_m={top_m}: threshold {threshold:.2f}, worst false rejection"
+            f" {at['worst_added_false_rejection']:.3f}, mean OOS recall {at['mean_oos_recall']:.3f}",
+            file=sys.stderr,
+        )
+    if not choices:
+        print("router.calibrate: no candidate meets the false-rejection target", file=sys.stderr)
+        return 1
+
+    def recall_of(top_m: int) -> float:
+        _, threshold, curve, _ = choices[top_m]
+        return float(next(c for c in curve if c["threshold"] == threshold)["mean_oos_recall"])
+
+    top_m = max(choices, key=lambda m: (recall_of(m), -m))
+    model, threshold, curve, sets = choices[top_m]
     at = next(c for c in curve if c["threshold"] == threshold)
     calibration = Calibration(
         model.w_top,
         model.w_gap,
         model.bias,
         threshold,
-        TOP_M,
+        top_m,
         NEIGHBOURS,
         model.quantized,
         provenance={
             "fitted": datetime.now(UTC).isoformat(timespec="seconds"),
             "model_version": embedder.version,
-            "exemplars": exemplar_files.digest([*base, *follow])[:10],
+            "exemplars": exemplar_files.digest([*items, *follow])[:10],
             "portion": "dev",
+            "folds": f"{FOLDS} grouped (near-duplicates at cosine >= {NEAR_DUPLICATE} share a fold)",
             "target_false_rejection": args.target_false_rejection,
             "sets": {d.name: len(d.rows) for d in sets},
+            "top_m_choices": {str(m): round(recall_of(m), 4) for m in choices},
             "follow_ups": sum(1 for e in follow if e.label == FOLLOW_UP),
         },
     )
     calibration.save(args.out, extra={"dev_at_threshold": at, "dev_curve": curve})
     print(
-        f"wrote {args.out}: confidence = sigmoid({model.w_top:.2f}*top + {model.w_gap:.2f}*gap"
-        f" {model.bias:+.2f}), threshold {threshold:.2f};"
-        " dev worst false rejection"
-        f" {at['worst_false_rejection']:.3f}, mean OOS recall {at['mean_oos_recall']:.3f}"
+        f"wrote {args.out}: top_m {top_m}, confidence = sigmoid({model.w_top:.2f}*top"
+        f" + {model.w_gap:.2f}*gap {model.bias:+.2f}), threshold {threshold:.2f};"
+        " dev worst false rejection added by the threshold"
+        f" {at['worst_added_false_rejection']:.3f}, mean OOS recall {at['mean_oos_recall']:.3f}"
     )
     return 0
 

@@ -21,6 +21,7 @@ _WANTS: dict[int, str] = {
     I.INTENT_POLICY_REFUND: "know how refunds work",
     I.INTENT_POLICY_EXCHANGE: "know whether you can exchange an item",
     I.INTENT_POLICY_SHIPPING: "know our shipping options and costs",
+    I.INTENT_POLICY_CANCELLATION_FEE: "know what cancelling an order costs",
     I.INTENT_NEGOTIATION_REFUND_REQUEST: "ask for a refund",
     I.INTENT_NEGOTIATION_DELIVERY_DISPUTE: "report a delivery you did not receive",
     I.INTENT_NEGOTIATION_DAMAGED_OR_WRONG_ITEM: "report a damaged or wrong item",

@@ -29,6 +29,7 @@ from router.index import ExemplarIndex
 from router.intents import FOLLOW_UP, SERVED, WORKER_OF, I, intent_name, short_name
 from router.normalize import dedup_key, for_embedding, word_count
 from router.scoring import class_scores
+from router.vectors import log_progress, vectors_for
 from runtime.deadlines import DeadlinePolicy
 from runtime.errors import FailedPrecondition, Unavailable
 
@@ -161,9 +162,23 @@ def classify_with(
     return outcomes
 
 
-def snapshot_of(embedder: Embedder, items: Sequence[Exemplar], *, added: int = 0) -> Snapshot:
-    """Embed ``items`` and index them (blocking; seconds for the full exemplar file)."""
-    vectors = embed_texts(embedder, [e.text for e in items])
+def snapshot_of(
+    embedder: Embedder,
+    items: Sequence[Exemplar],
+    *,
+    added: int = 0,
+    vectors_dir: Path | None = None,
+) -> Snapshot:
+    """Embed ``items`` and index them (blocking). With ``vectors_dir`` the vectors are
+    loaded from there when built before (milliseconds), else built with progress in
+    the log and published there for the next process."""
+    texts = [e.text for e in items]
+    if vectors_dir is None and len(texts) <= EMBED_CHUNK * 8:
+        vectors = embed_texts(embedder, texts)
+    else:
+        vectors = vectors_for(
+            embedder, texts, vectors_dir, progress=log_progress("embedding exemplars")
+        )
     labels = np.array([e.label for e in items], dtype=np.int32)
     return Snapshot.build(
         items, ExemplarIndex(vectors, labels), model_version=embedder.version, added=added
@@ -218,6 +233,7 @@ class Classifier:
         options: ClassifierOptions | None = None,
         fallback: RouterFallback | None = None,
         added_path: Path | None = None,
+        vectors_dir: Path | None = None,
         on_stopped: Callable[[BaseException | None], None] | None = None,
     ) -> Classifier:
         """Embed the exemplars (seconds) and make a classifier; call from a worker thread.
@@ -235,7 +251,7 @@ class Classifier:
                 extra += 1
             elif known != e.label:
                 log.warning("added exemplar conflicts with the data file; the file wins")
-        snapshot = snapshot_of(embedder, items, added=extra)
+        snapshot = snapshot_of(embedder, items, added=extra, vectors_dir=vectors_dir)
         return cls(
             embedder,
             snapshot,

@@ -17,7 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from router.intents import OUT_OF_SCOPE, WORKER_NAMES, I, parse_intent
+from router.intents import OUT_OF_SCOPE, WORKER_NAMES, WORKER_OF, I, parse_intent, worker_name
 from router.split import Portion, Split
 from runtime import paths
 
@@ -77,6 +77,14 @@ class Row:
     """The label as the data file has it."""
 
 
+def worker_level(row: Row) -> Row:
+    """The row scored by worker (an intent label becomes its worker's name)."""
+    if row.gold.kind != GoldKind.INTENT:
+        return row
+    name = worker_name(WORKER_OF[row.gold.value])
+    return Row(row.id, row.text, parse_gold(name), row.source_label)
+
+
 @dataclass(frozen=True, slots=True)
 class LabelMapping:
     """Their labels -> ours."""
@@ -91,6 +99,8 @@ class LabelMapping:
     has_default: bool = False
     default: str | None = None
     """For labels not listed, if ``has_default``."""
+    train_labels: dict[str, int] = field(default_factory=dict)
+    """Source label -> the intent its rows train, where the label is scored by worker."""
 
     @classmethod
     def load(cls, path: Path) -> LabelMapping:
@@ -110,6 +120,14 @@ class LabelMapping:
             has_default="default" in raw,
             default=None if raw.get("default") is None else str(raw["default"]),
         )
+        train = raw.get("train_labels", {})
+        if not isinstance(train, dict):
+            raise ValueError(f"{path}: 'train_labels' must be an object of source label -> intent")
+        for source, name in train.items():
+            try:
+                mapping.train_labels[str(source)] = parse_intent(str(name))
+            except ValueError as exc:
+                raise ValueError(f"{path}: train label {source!r}: {exc}") from None
         for source, ours in [*mapping.labels.items(), ("default", mapping.default)]:
             if ours is not None:
                 try:
@@ -127,6 +145,19 @@ class LabelMapping:
         if self.has_default:
             return self.default
         raise KeyError(source)
+
+    def training_intent(self, row: Row) -> int:
+        """The intent a row trains: its gold intent, ``train_labels`` for worker-level
+        labels, INTENT_OTHER out of scope; ValueError when a worker label has none."""
+        if row.source_label in self.train_labels:
+            return self.train_labels[row.source_label]
+        if row.gold.kind == GoldKind.INTENT:
+            return row.gold.value
+        if row.gold.kind == GoldKind.OUT_OF_SCOPE:
+            return int(I.INTENT_OTHER)
+        raise ValueError(
+            f"label {row.source_label!r} is scored by worker: give it a train_labels intent"
+        )
 
 
 IDENTITY = LabelMapping(identity=True)

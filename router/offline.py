@@ -11,7 +11,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TextIO
+
+import numpy as np
 
 from embeddings.encoder import Embedder
 from router.calibration import Calibration
@@ -20,7 +23,9 @@ from router.datasets import Row
 from router.decision import PriorOptions, Reason
 from router.evaluation import Scored
 from router.exemplars import Exemplar
+from router.index import ExemplarIndex
 from router.normalize import dedup_key
+from router.vectors import vectors_for
 
 CHUNK = 256
 
@@ -36,12 +41,27 @@ class Features:
 
 
 def index_without(
-    embedder: Embedder, exemplars: Sequence[Exemplar], rows: Sequence[Row]
+    embedder: Embedder,
+    exemplars: Sequence[Exemplar],
+    rows: Sequence[Row],
+    *,
+    vectors_dir: Path | None = None,
 ) -> tuple[Snapshot, int]:
-    """An index of ``exemplars`` minus any whose text is among ``rows``; (index, left out)."""
+    """An index of ``exemplars`` minus any whose text is among ``rows``; (index, left out).
+
+    With ``vectors_dir`` the vectors of the whole set come from there (built once),
+    and the left-out rows are masked out of them.
+    """
     scored = {dedup_key(r.text) for r in rows}
-    kept = [e for e in exemplars if dedup_key(e.text) not in scored]
-    return snapshot_of(embedder, kept), len(exemplars) - len(kept)
+    keep = [dedup_key(e.text) not in scored for e in exemplars]
+    kept = [e for e, k in zip(exemplars, keep, strict=True) if k]
+    if vectors_dir is None:
+        return snapshot_of(embedder, kept), len(exemplars) - len(kept)
+    every = vectors_for(embedder, [e.text for e in exemplars], vectors_dir)
+    labels = np.array([e.label for e in kept], dtype=np.int32)
+    index = ExemplarIndex(every[np.array(keep, dtype=bool)], labels)
+    snapshot = Snapshot.build(kept, index, model_version=embedder.version, added=0)
+    return snapshot, len(exemplars) - len(kept)
 
 
 def features(

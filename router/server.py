@@ -60,9 +60,14 @@ def load(options: RouterSettings) -> Loaded:
             " WAYBILL_ROUTER_CALIBRATION at a calibration for that variant"
             " (python -m router.calibrate [--fp32] --out FILE)"
         )
-    base = exemplars.load(options.exemplars) + exemplars.load_follow_ups(options.follow_ups)
+    base = base_exemplars(options)
     added = exemplars.load_added(options.added_exemplars) if options.added_exemplars else []
     return Loaded(files=files, calibration=calibration, base=base, added=added)
+
+
+def base_exemplars(options: RouterSettings) -> list[Exemplar]:
+    """The exemplars every tenant shares: the corpus and the referring follow-ups."""
+    return exemplars.load(options.exemplars) + exemplars.load_follow_ups(options.follow_ups)
 
 
 def not_serving_when_stopped(running: RunningServer) -> Callable[[BaseException | None], None]:
@@ -174,6 +179,7 @@ def _build(
         loaded.base,
         loaded.calibration,
         added=loaded.added,
+        vectors_dir=options.index_dir,
         options=ClassifierOptions(batch=options.batch, deadlines=settings.deadline_policy()),
         added_path=options.added_exemplars,
         on_stopped=on_stopped,

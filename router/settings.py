@@ -8,12 +8,16 @@ from pathlib import Path
 
 from embeddings.store import model_root
 from router.batcher import BatchOptions
+from router import vectors
 from router.calibration import DEFAULT_PATH as DEFAULT_CALIBRATION
 from runtime import paths
 from runtime.settings import env_bool, env_float, env_int, env_str
 
 DATA = paths.data_dir("router")
 DEFAULT_EXEMPLARS = DATA / "exemplars.v1.jsonl"
+"""The hand-written exemplars (a supplement: their DEV portion is part of the corpus)."""
+DEFAULT_CORPUS = DATA / "corpus.v2.jsonl"
+"""The training corpus the router serves (``python -m router.corpus`` builds it)."""
 DEFAULT_FOLLOW_UPS = DATA / "follow_ups.jsonl"
 ADDED_FILE = "added-exemplars.jsonl"
 
@@ -24,8 +28,8 @@ class RouterSettings:
 
     model_dir: Path
     """Model directory holding the ONNX export (``WAYBILL_MODEL_DIR``)."""
-    exemplars: Path = DEFAULT_EXEMPLARS
-    """The labelled exemplar file (``WAYBILL_ROUTER_EXEMPLARS``)."""
+    exemplars: Path = DEFAULT_CORPUS
+    """The labelled exemplar file the index serves (``WAYBILL_ROUTER_EXEMPLARS``)."""
     follow_ups: Path = DEFAULT_FOLLOW_UPS
     """Referring follow-ups (``WAYBILL_ROUTER_FOLLOW_UPS``)."""
     calibration: Path = DEFAULT_CALIBRATION
@@ -40,6 +44,9 @@ class RouterSettings:
     """onnxruntime threads per model run (``WAYBILL_ROUTER_THREADS``)."""
     embedding_cache: int = 10_000
     """Vectors cached for repeated texts (``WAYBILL_ROUTER_EMBEDDING_CACHE``; 0 = off)."""
+    index_dir: Path | None = None
+    """Where the exemplar vectors are built once and loaded (``WAYBILL_ROUTER_INDEX_DIR``;
+    default ``router-index`` beside the model directory)."""
     quantized: bool = True
     """Run the int8-weight model (``WAYBILL_ROUTER_QUANTIZED``); the calibration file must
     be fitted for the same variant."""
@@ -50,7 +57,7 @@ class RouterSettings:
         data_dir = os.environ.get("WAYBILL_DATA_DIR", "")
         return cls(
             model_dir=model_root(),
-            exemplars=Path(env_str("WAYBILL_ROUTER_EXEMPLARS", str(DEFAULT_EXEMPLARS))),
+            exemplars=Path(env_str("WAYBILL_ROUTER_EXEMPLARS", str(DEFAULT_CORPUS))),
             follow_ups=Path(env_str("WAYBILL_ROUTER_FOLLOW_UPS", str(DEFAULT_FOLLOW_UPS))),
             calibration=Path(env_str("WAYBILL_ROUTER_CALIBRATION", str(DEFAULT_CALIBRATION))),
             added_exemplars=Path(data_dir) / "router" / ADDED_FILE if data_dir else None,
@@ -62,4 +69,5 @@ class RouterSettings:
             threads=env_int("WAYBILL_ROUTER_THREADS", 1, minimum=1),
             embedding_cache=env_int("WAYBILL_ROUTER_EMBEDDING_CACHE", 10_000, minimum=0),
             quantized=env_bool("WAYBILL_ROUTER_QUANTIZED", True),
+            index_dir=vectors.default_dir(),
         )

@@ -84,9 +84,48 @@ def test_a_new_data_set_is_scored_without_code_changes(
     assert headline["oos_recall"] == 1.0
     assert "confusion" in out
     assert "threshold curve" in out
+    # Scored by worker: the ETA row counts as tracking too.
     saved = json.loads(report.read_text())
-    assert saved["report"]["confusion"]["tracking"] == {"tracking": 1}
+    assert saved["report"]["confusion"]["tracking"] == {"tracking": 2}
+    # The naive baseline is scored on the same rows, in the same run.
+    assert set(headline["baseline"]) >= FIELDS - {"rows"}
+    assert saved["baseline_report"]["rows"] == 5
+    assert "error ratio" in out
     assert len(saved["report"]["curve"]) > 5
+
+
+def test_intent_level_scores_the_intent(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    require_model()
+    data, mapping = _data(tmp_path)
+    report = tmp_path / "report.json"
+    args = ["eval-router", "--data", str(data), "--mapping", str(mapping), "--portion", "all"]
+    code = main([*args, "--level", "intent", "--json-out", str(report), "--quiet"])
+    assert code == 0
+    confusion = json.loads(report.read_text())["report"]["confusion"]
+    assert confusion["tracking"] == {"tracking": 1}
+    assert confusion["INTENT_TRACKING_ETA"] == {"INTENT_TRACKING_ETA": 1}
+
+
+def test_the_suite_reports_per_file_and_plots(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require_model()
+    from cli import eval_router
+
+    data, mapping = _data(tmp_path)
+    monkeypatch.setattr(eval_router, "_suite", lambda: [(data, mapping)])
+    report = tmp_path / "suite.json"
+    code = main(["eval-router", "--portion", "all", "--json-out", str(report), "--quiet"])
+    assert code == 0
+    out = capsys.readouterr().out
+    headline = json.loads(out.strip().splitlines()[-1])
+    assert headline["suite"] is True
+    assert headline["rows"] == 5
+    assert headline["per_worker"]["tracking"] == 1.0
+    assert "naive kNN" in out
+    saved = json.loads(report.read_text())
+    assert [f["file"] for f in saved["files"]] == ["theirs.jsonl"]
+    assert report.with_suffix(".svg").read_text().startswith("<svg")
 
 
 def test_the_held_out_exemplars_are_scored_against_the_rest(
@@ -125,7 +164,7 @@ def test_unmapped_labels_fail_with_their_names(
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as raised:
-        main(["eval-router"])
+        main(["eval-router", "--level", "sentence"])
     assert raised.value.code == 2
     with pytest.raises(SystemExit) as raised:
         main(["eval-router", "--data", "x.jsonl", "--threshold", "1.5"])

@@ -13,10 +13,11 @@ from router.intents import FOLLOW_UP, WORKER_OF, I
 from router.settings import DEFAULT_EXEMPLARS, DEFAULT_FOLLOW_UPS
 
 
-def test_at_least_40_exemplars_per_intent() -> None:
+def test_at_least_40_hand_written_exemplars_per_intent() -> None:
     rows = exemplars.load(DEFAULT_EXEMPLARS)
     counts = Counter(e.label for e in rows)
-    assert set(counts) == set(WORKER_OF)
+    # Cancellation-fee questions come from real phrasing only (the corpus has them).
+    assert set(counts) == set(WORKER_OF) - {I.INTENT_POLICY_CANCELLATION_FEE}
     assert min(counts.values()) >= 40, counts
     assert len({e.id for e in rows}) == len(rows)
 

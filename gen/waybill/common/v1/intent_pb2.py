@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ewaybill/common/v1/intent.proto\x12\x11waybill.common.v1*\xbb\x03\n\x06Intent\x12\x16\n\x12INTENT_UNSPECIFIED\x10\x00\x12\x1a\n\x16INTENT_TRACKING_STATUS\x10\x01\x12\x17\n\x13INTENT_TRACKING_ETA\x10\x02\x12\"\n\x1eINTENT_TRACKING_DELIVERY_PHOTO\x10\x03\x12\x1f\n\x1bINTENT_POLICY_RETURN_WINDOW\x10\n\x12\x18\n\x14INTENT_POLICY_REFUND\x10\x0b\x12\x1a\n\x16INTENT_POLICY_EXCHANGE\x10\x0c\x12\x1a\n\x16INTENT_POLICY_SHIPPING\x10\r\x12%\n!INTENT_NEGOTIATION_REFUND_REQUEST\x10\x14\x12\'\n#INTENT_NEGOTIATION_DELIVERY_DISPUTE\x10\x15\x12,\n(INTENT_NEGOTIATION_DAMAGED_OR_WRONG_ITEM\x10\x16\x12#\n\x1fINTENT_NEGOTIATION_CANCELLATION\x10\x17\x12\x18\n\x14INTENT_HUMAN_HANDOFF\x10\x1e\x12\x10\n\x0cINTENT_OTHER\x10(*r\n\x06Worker\x12\x16\n\x12WORKER_UNSPECIFIED\x10\x00\x12\x13\n\x0fWORKER_TRACKING\x10\x01\x12\x11\n\rWORKER_POLICY\x10\x02\x12\x16\n\x12WORKER_NEGOTIATION\x10\x03\x12\x10\n\x0cWORKER_HUMAN\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ewaybill/common/v1/intent.proto\x12\x11waybill.common.v1*\xdf\x03\n\x06Intent\x12\x16\n\x12INTENT_UNSPECIFIED\x10\x00\x12\x1a\n\x16INTENT_TRACKING_STATUS\x10\x01\x12\x17\n\x13INTENT_TRACKING_ETA\x10\x02\x12\"\n\x1eINTENT_TRACKING_DELIVERY_PHOTO\x10\x03\x12\x1f\n\x1bINTENT_POLICY_RETURN_WINDOW\x10\n\x12\x18\n\x14INTENT_POLICY_REFUND\x10\x0b\x12\x1a\n\x16INTENT_POLICY_EXCHANGE\x10\x0c\x12\x1a\n\x16INTENT_POLICY_SHIPPING\x10\r\x12\"\n\x1eINTENT_POLICY_CANCELLATION_FEE\x10\x0e\x12%\n!INTENT_NEGOTIATION_REFUND_REQUEST\x10\x14\x12\'\n#INTENT_NEGOTIATION_DELIVERY_DISPUTE\x10\x15\x12,\n(INTENT_NEGOTIATION_DAMAGED_OR_WRONG_ITEM\x10\x16\x12#\n\x1fINTENT_NEGOTIATION_CANCELLATION\x10\x17\x12\x18\n\x14INTENT_HUMAN_HANDOFF\x10\x1e\x12\x10\n\x0cINTENT_OTHER\x10(*r\n\x06Worker\x12\x16\n\x12WORKER_UNSPECIFIED\x10\x00\x12\x13\n\x0fWORKER_TRACKING\x10\x01\x12\x11\n\rWORKER_POLICY\x10\x02\x12\x16\n\x12WORKER_NEGOTIATION\x10\x03\x12\x10\n\x0cWORKER_HUMAN\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,7 +32,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'waybill.common.v1.intent_pb
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_INTENT']._serialized_start=54
-  _globals['_INTENT']._serialized_end=497
-  _globals['_WORKER']._serialized_start=499
-  _globals['_WORKER']._serialized_end=613
+  _globals['_INTENT']._serialized_end=533
+  _globals['_WORKER']._serialized_start=535
+  _globals['_WORKER']._serialized_end=649
 # @@protoc_insertion_point(module_scope)
