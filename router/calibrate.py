@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ from router import exemplars as exemplar_files
 from router.calibration import DEFAULT_PATH, Calibration, fit_logistic
 from router.classifier import Query
 from router.datasets import Row, parse_gold
-from router.decision import PriorOptions, Reason, decide
+from router.decision import PriorOptions, decide
 from router.evaluation import Scored
 from router.exemplars import Exemplar
 from router.index import ExemplarIndex
@@ -59,6 +59,19 @@ sends out of scope anyway: the 3% target holds for the whole router."""
 MIN_ROWS = 50
 """A source constrains or scores a side (in-scope / OOS) only with this many rows."""
 GRID = tuple(round(0.01 * i, 2) for i in range(5, 96))
+MIN_TOP_QUANTILE = 0.002
+"""The similarity floor keeps 99.8% of the rightly classified in-scope DEV rows."""
+
+
+def min_top_of(sets: Sequence[DevSet]) -> float:
+    """The floor under which a best-class score is too far from everything known."""
+    tops = [
+        f.top
+        for d in sets
+        for row, f in zip(d.rows, d.features, strict=True)
+        if row.gold.in_scope and _correct(row, f)
+    ]
+    return round(float(np.quantile(np.array(tops), MIN_TOP_QUANTILE)), 4) if tops else 0.0
 
 
 def _unfitted(top_m: int) -> Calibration:
@@ -152,7 +165,9 @@ def cross_scores(
                 calibration=calibration,
                 prior=prior,
             )
-            served = d.reason not in (Reason.OUT_OF_SCOPE, Reason.NEEDS_CONTEXT)
+            # The unfitted confidence (0.5) meets its threshold (0.5): a low decision
+            # here is one no threshold changes (out of scope, negotiation too close).
+            served = not d.low_confidence
             found[position] = Features(d.intent, served, d.top, d.gap)
     return [f for f in found if f is not None]
 
@@ -174,7 +189,12 @@ def dev_sets(
 
 def _scored(dev: DevSet, calibration: Calibration) -> list[Scored]:
     return [
-        Scored(r, f.intent, f.served, calibration.confidence(f.top, f.gap))
+        Scored(
+            r,
+            f.intent,
+            f.served and f.top >= calibration.min_top,
+            calibration.confidence(f.top, f.gap),
+        )
         for r, f in zip(dev.rows, dev.features, strict=True)
     ]
 
@@ -249,7 +269,8 @@ def pick_threshold(
                 },
             }
         )
-        if worst <= target and (best is None or recall > best[1]):
+        # Ties go to the higher threshold: the same catch, with a margin kept.
+        if worst <= target and (best is None or recall >= best[1]):
             best = (t, recall)
     if best is None:
         raise NoThreshold(f"no threshold keeps false rejection under {target}")
@@ -307,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for top_m in TOP_M_CHOICES:
         found = cross_scores(items, vectors, fold, follow, follow_vectors, top_m=top_m)
         sets = dev_sets(items, sources, found)
-        model = fit(sets, quantized=not args.fp32, top_m=top_m)
+        model = replace(fit(sets, quantized=not args.fp32, top_m=top_m), min_top=min_top_of(sets))
         try:
             threshold, curve = pick_threshold(sets, model, args.target_false_rejection)
         except NoThreshold:
@@ -317,7 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         choices[top_m] = (model, threshold, curve, sets)
         print(
             f"  top_m={top_m}: threshold {threshold:.2f}, worst false rejection"
-            f" {at['worst_added_false_rejection']:.3f}, mean OOS recall {at['mean_oos_recall']:.3f}",
+            f" {at['worst_added_false_rejection']:.3f},"
+            f" mean OOS recall {at['mean_oos_recall']:.3f}",
             file=sys.stderr,
         )
     if not choices:
@@ -339,12 +361,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         top_m,
         NEIGHBOURS,
         model.quantized,
+        min_top=model.min_top,
         provenance={
             "fitted": datetime.now(UTC).isoformat(timespec="seconds"),
             "model_version": embedder.version,
             "exemplars": exemplar_files.digest([*items, *follow])[:10],
             "portion": "dev",
-            "folds": f"{FOLDS} grouped (near-duplicates at cosine >= {NEAR_DUPLICATE} share a fold)",
+            "folds": f"{FOLDS} grouped (cosine >= {NEAR_DUPLICATE} shares a fold)",
             "target_false_rejection": args.target_false_rejection,
             "sets": {d.name: len(d.rows) for d in sets},
             "top_m_choices": {str(m): round(recall_of(m), 4) for m in choices},

@@ -44,6 +44,14 @@ class Calibration:
     """Fitted on the int8-weight model's scores (False: fp32); the router runs that variant."""
     provenance: Mapping[str, Any] = field(default_factory=dict)
     """How and on what it was fitted (for the record; not used to decide)."""
+    negotiation_margin: float = 0.03
+    """The negotiation worker moves money: a message goes there only this far ahead of
+    the best policy class and of out of scope; closer, the customer is asked
+    which they mean ("know how refunds work, or ask for a refund?")."""
+    min_top: float = 0.0
+    """Below this best-class score a message is low-confidence whatever its margin: it is
+    near nothing the index knows (a long injection with a short request inside scores
+    like that). Fitted as a low quantile of the right in-scope DEV rows' scores."""
 
     def confidence(self, top: float, gap: float) -> float:
         """P(correct) for one query."""
@@ -64,6 +72,8 @@ class Calibration:
                 top_m=int(raw["top_m"]),
                 neighbours=int(raw["neighbours"]),
                 quantized=bool(raw["quantized"]),
+                min_top=float(raw.get("min_top", 0.0)),
+                negotiation_margin=float(raw.get("negotiation_margin", 0.03)),
                 provenance=dict(raw.get("provenance", {})),
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -83,6 +93,8 @@ class Calibration:
             "top_m": self.top_m,
             "neighbours": self.neighbours,
             "quantized": self.quantized,
+            "min_top": self.min_top,
+            "negotiation_margin": self.negotiation_margin,
             "provenance": dict(self.provenance),
         }
         payload.update(extra or {})

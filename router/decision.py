@@ -73,6 +73,25 @@ class Decision:
     """The previous turn's intent decided (a follow-up or a tipped close call)."""
 
 
+def _too_close_for_negotiation(
+    best: int, top: float, by_class: dict[int, float], margin: float
+) -> bool:
+    """Negotiation wins, but a policy question or out of scope is within ``margin``.
+
+    Those are the costly confusions: a question about the refund policy that opens
+    a refund, or a message that is not a request at all. A dispute that is close to
+    a tracking question is not (the tracking worker moves no money).
+    """
+    if WORKER_OF.get(best) != I.WORKER_NEGOTIATION:
+        return False
+    rivals = [
+        score
+        for c, score in by_class.items()
+        if WORKER_OF.get(c, I.WORKER_TRACKING) in (I.WORKER_POLICY, I.WORKER_UNSPECIFIED)
+    ]
+    return bool(rivals) and top - max(rivals) < margin
+
+
 def decide(
     scores: FloatArray,
     classes: Sequence[int],
@@ -105,7 +124,11 @@ def decide(
         reason = Reason.NEEDS_CONTEXT
     elif best not in SERVED:
         reason = Reason.OUT_OF_SCOPE
-    elif confidence < calibration.threshold:
+    elif (
+        confidence < calibration.threshold
+        or top < calibration.min_top
+        or _too_close_for_negotiation(best, top, by_class, calibration.negotiation_margin)
+    ):
         reason = Reason.BELOW_THRESHOLD
     else:
         reason = Reason.NONE

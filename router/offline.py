@@ -79,7 +79,10 @@ def features(
         queries = [Query(t) for t in texts[start : start + CHUNK]]
         for outcome in classify_with(embedder, snapshot, calibration, queries, prior=prior):
             d = outcome.decision
-            served = d.reason not in (Reason.OUT_OF_SCOPE, Reason.NEEDS_CONTEXT)
+            # Low-confidence at any threshold: out of scope, a bare follow-up, under the
+            # similarity floor, or negotiation too close to another worker.
+            held = d.low_confidence and d.confidence >= calibration.threshold
+            served = d.reason not in (Reason.OUT_OF_SCOPE, Reason.NEEDS_CONTEXT) and not held
             found.append(Features(d.intent, served, d.top, d.gap))
         if progress is not None:
             progress(min(start + CHUNK, len(texts)), len(texts))
@@ -97,7 +100,13 @@ def score(
     """Rows with their classifications."""
     raw = features(embedder, snapshot, calibration, [r.text for r in rows], progress=progress)
     return [
-        Scored(row, f.intent, f.served, calibration.confidence(f.top, f.gap))
+        # Under the similarity floor a served guess is still low-confidence (decide()).
+        Scored(
+            row,
+            f.intent,
+            f.served and f.top >= calibration.min_top,
+            calibration.confidence(f.top, f.gap),
+        )
         for row, f in zip(rows, raw, strict=True)
     ]
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from embeddings.store import model_root
-from router.batcher import BatchOptions
 from router import vectors
+from router.batcher import BatchOptions
 from router.calibration import DEFAULT_PATH as DEFAULT_CALIBRATION
 from runtime import paths
 from runtime.settings import env_bool, env_float, env_int, env_str

@@ -13,7 +13,8 @@ from router import exemplars as exemplar_files
 from router.calibration import Calibration
 from router.classifier import Classifier, Snapshot, snapshot_of
 from router.exemplars import Exemplar
-from router.settings import DEFAULT_EXEMPLARS, DEFAULT_FOLLOW_UPS
+from router.settings import DEFAULT_CORPUS, DEFAULT_FOLLOW_UPS
+from router.vectors import default_dir
 from tests.embeddings.model import require_model
 
 MakeClassifier = Callable[..., Classifier]
@@ -28,16 +29,15 @@ def embedder(calibration: Calibration) -> Embedder:
 
 @pytest.fixture(scope="session")
 def base_exemplars() -> list[Exemplar]:
-    """The shipped exemplar file plus follow-ups."""
-    return exemplar_files.load(DEFAULT_EXEMPLARS) + exemplar_files.load_follow_ups(
-        DEFAULT_FOLLOW_UPS
-    )
+    """What the router serves: the training corpus plus follow-ups."""
+    return exemplar_files.load(DEFAULT_CORPUS) + exemplar_files.load_follow_ups(DEFAULT_FOLLOW_UPS)
 
 
 @pytest.fixture(scope="session")
 def base_snapshot(embedder: Embedder, base_exemplars: list[Exemplar]) -> Snapshot:
-    """The production index, built once (snapshots are immutable)."""
-    return snapshot_of(embedder, base_exemplars)
+    """The production index, built once (snapshots are immutable); its vectors come
+    from the setup step's build (``python -m router.vectors``)."""
+    return snapshot_of(embedder, base_exemplars, vectors_dir=default_dir())
 
 
 @pytest.fixture(scope="session")

@@ -68,7 +68,9 @@ def test_the_label_decisions_hold() -> None:
 
 def test_the_shipped_corpus_is_what_a_build_writes() -> None:
     if not (shared_data_dir() / "intents").is_dir():
-        pytest.skip(f"the external data sets are not at {shared_data_dir()}")
+        pytest.fail(
+            f"the external data sets are expected at {shared_data_dir()} (WAYBILL_SHARED_DATA)"
+        )
     built = corpus.build(shared_data_dir())
     assert corpus.render(built.rows) == corpus.DEFAULT_CORPUS.read_text()
     assert built.conflicts == 0
