@@ -258,7 +258,6 @@ def _worker_accuracy(report: Any) -> dict[str, float | None]:
 
 
 def _run_suite(setup: _Setup, args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
-    from cli.render import table
     from router.datasets import DataError
     from router.evaluation import evaluate
 
@@ -287,34 +286,13 @@ def _run_suite(setup: _Setup, args: argparse.Namespace, *, out: TextIO, err: Tex
         per_file.append(entry)
     total_router = evaluate(every_router, setup.threshold)
     total_base = evaluate(every_base, 0.5) if every_base else None
-    header = ["file", "rows", *(name for _, name in SUITE_FIGURES)]
-    lines = [
-        f"router {snapshot.version} at threshold {setup.threshold:.2f} vs the naive kNN"
-        f" baseline, {args.portion} portions, scored by worker"
-        " (router / baseline; a low-confidence in-scope turn counts as wrong)"
-    ]
-    rows = []
-    for entry in [*per_file, {"file": "all", "router": total_router, "baseline": total_base}]:
-        report, base = entry["router"], entry.get("baseline")
-        cells = [entry["file"], str(report.rows)]
-        for key, _ in SUITE_FIGURES:
-            mine = getattr(report, key)
-            theirs = getattr(base, key) if base is not None else None
-            cells.append(f"{_pct(mine)} / {_pct(theirs)}" if mine is not None else "-")
-        rows.append(cells)
-    lines.append(table(header, rows))
-    worker_rows = [
-        [
-            w,
-            _pct(_worker_accuracy(total_router)[w]),
-            _pct(_worker_accuracy(total_base)[w]) if total_base else "-",
-        ]
-        for w in WORKERS
-    ]
-    lines.append("\nper worker (accuracy of its in-scope rows)")
-    lines.append(table(["worker", "router", "naive kNN"], worker_rows))
-    if total_base is not None:
-        lines.append("\n" + _comparison([("router", total_router), ("naive kNN", total_base)]))
+    lines = _suite_table(
+        per_file,
+        total_router,
+        total_base,
+        f"router {snapshot.version} at threshold {setup.threshold:.2f}"
+        f" vs the naive kNN baseline, {args.portion} portions",
+    )
     print("\n".join(lines), file=out)
     headline: dict[str, Any] = {
         "suite": True,
@@ -350,6 +328,42 @@ def _run_suite(setup: _Setup, args: argparse.Namespace, *, out: TextIO, err: Tex
     print(f"report saved to {path}, plot to {svg}", file=err)
     print(json.dumps(headline), file=out, flush=True)
     return EXIT_OK
+
+
+def _suite_table(
+    per_file: list[dict[str, Any]], total_router: Any, total_base: Any, title: str
+) -> list[str]:
+    """The per-file table, the per-worker table and the comparison, as lines."""
+    from cli.render import table
+
+    header = ["file", "rows", *(name for _, name in SUITE_FIGURES)]
+    lines = [
+        f"{title}, scored by worker"
+        " (router / baseline; a low-confidence in-scope turn counts as wrong)"
+    ]
+    rows = []
+    for entry in [*per_file, {"file": "all", "router": total_router, "baseline": total_base}]:
+        report, base = entry["router"], entry.get("baseline")
+        cells = [entry["file"], str(report.rows)]
+        for key, _ in SUITE_FIGURES:
+            mine = getattr(report, key)
+            theirs = getattr(base, key) if base is not None else None
+            cells.append(f"{_pct(mine)} / {_pct(theirs)}" if mine is not None else "-")
+        rows.append(cells)
+    lines.append(table(header, rows))
+    worker_rows = [
+        [
+            w,
+            _pct(_worker_accuracy(total_router)[w]),
+            _pct(_worker_accuracy(total_base)[w]) if total_base else "-",
+        ]
+        for w in WORKERS
+    ]
+    lines.append("\nper worker (accuracy of its in-scope rows)")
+    lines.append(table(["worker", "router", "naive kNN"], worker_rows))
+    if total_base is not None:
+        lines.append("\n" + _comparison([("router", total_router), ("naive kNN", total_base)]))
+    return lines
 
 
 def _comparison(named: list[tuple[str, Any]]) -> str:

@@ -153,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, help=f"vector directory (default: ${INDEX_DIR_ENV})")
     args = parser.parse_args(argv)
     settings = RouterSettings.from_env()
-    directory = args.dir or settings.index_dir
+    directory = args.dir or settings.index_dir or default_dir()
     try:
         items = base_exemplars(settings)
         embedder = Embedder.load(
