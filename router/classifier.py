@@ -315,6 +315,7 @@ class Classifier:
         """The store sequence up to which rows are in the overlays."""
         self._add_lock = asyncio.Lock()
         self._sync_lock = asyncio.Lock()
+        self._swapped = asyncio.Condition()
         self._follower: asyncio.Task[None] | None = None
         # Retraining embeds on its own thread, never on the batches' thread.
         self._side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="router-retrain")
@@ -365,6 +366,11 @@ class Classifier:
     def applied_sequence(self) -> int:
         """The store sequence up to which added exemplars are served."""
         return self._applied
+
+    async def applied(self, sequence: int) -> None:
+        """Return once rows up to store ``sequence`` are served (wrap in a timeout)."""
+        async with self._swapped:
+            await self._swapped.wait_for(lambda: self._applied >= sequence)
 
     def overlay(self, tenant_id: str) -> Overlay | None:
         """The tenant's overlay, None when it added nothing."""
@@ -549,6 +555,8 @@ class Classifier:
                 )
             self._overlays = overlays  # the swap: one reference assignment
             self._applied = rows[-1].sequence
+            async with self._swapped:
+                self._swapped.notify_all()
             metrics.INDEX_SWAPS.inc()
             log.info(
                 "tenant exemplar overlays swapped",

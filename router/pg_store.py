@@ -85,6 +85,8 @@ class PostgresExemplarStore:
         self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
         self._listener: psycopg.AsyncConnection[tuple[object, ...]] | None = None
         self._lock = asyncio.Lock()
+        self.listening = asyncio.Event()
+        """Set while change notices are being listened for."""
         self._q = {
             "exemplars": sql.Identifier(schema, "exemplars"),
             "requests": sql.Identifier(schema, "exemplar_requests"),
@@ -258,9 +260,11 @@ class PostgresExemplarStore:
                 await self._listener.execute(
                     sql.SQL("LISTEN {}").format(sql.Identifier(self.channel))
                 )
+                self.listening.set()
             async for _ in self._listener.notifies(timeout=timeout_s, stop_after=1):
                 pass
         except psycopg.OperationalError as exc:
+            self.listening.clear()
             listener, self._listener = self._listener, None
             if listener is not None:
                 with contextlib.suppress(Exception):

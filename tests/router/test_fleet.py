@@ -43,11 +43,10 @@ async def open_store(pg_schema: str) -> AsyncIterator[OpenStore]:  # noqa: F811
         await store.close()
 
 
-async def _converged(replica: Classifier, version: str) -> None:
-    """Wait until ``replica`` serves ``version`` to tenant T (its follower applies it)."""
+async def _converged(replica: Classifier, sequence: int) -> None:
+    """Wait until ``replica``'s follower serves the store's rows up to ``sequence``."""
     async with asyncio.timeout(CONVERGE_S):
-        while replica.view(T).version != version:
-            await asyncio.sleep(0.02)
+        await replica.applied(sequence)
 
 
 async def test_stores_answer_a_retry_the_same_on_any_replica(open_store: OpenStore) -> None:
@@ -105,23 +104,23 @@ async def test_an_addition_on_one_replica_reaches_the_others(
 ) -> None:
     # A long poll: convergence within the deadline comes from LISTEN/NOTIFY.
     options = ClassifierOptions(follow_poll_s=60.0)
+    b_store = await open_store()
     a = make_classifier(store=await open_store(), options=options, follow=True)
-    b = make_classifier(store=await open_store(), options=options, follow=True)
+    b = make_classifier(store=b_store, options=options, follow=True)
     await asyncio.gather(a.sync(), b.sync())
     before = await b.classify(TEXT, tenant_id=T)
     target = I.INTENT_NEGOTIATION_CANCELLATION
     assert before.decision.intent != target
     # Let b's listener start listening before the commit it must hear of.
     async with asyncio.timeout(CONVERGE_S):
-        while b.store._listener is None:  # type: ignore[attr-defined]
-            await asyncio.sleep(0.01)
+        await b_store.listening.wait()
     result = await a.add_exemplars(
         [Exemplar(TEXT, target), Exemplar("crimson quay pallet still not moving", target)],
         "fleet-0005",
         tenant_id=T,
     )
     assert a.view(T).version == result.version  # a answers once its own overlay is swapped
-    await _converged(b, result.version)
+    await _converged(b, a.applied_sequence)
     on_a = await a.classify(TEXT, tenant_id=T)
     on_b = await b.classify(TEXT, tenant_id=T)
     assert on_a.decision.intent == on_b.decision.intent == target
@@ -158,11 +157,12 @@ async def test_the_poll_catches_up_when_no_notice_comes(
         conn = await writer._connection()
         async with conn.transaction():
             await conn.execute(
-                f"INSERT INTO {writer.schema}.exemplars"  # noqa: S608 - test's own schema
+                f"INSERT INTO {writer.schema}.exemplars"
                 " (tenant_id, text, dedup_key, intent, request_id, fingerprint)"
                 " VALUES (%s, %s, %s, 'INTENT_OTHER', 'manual-0001', 'f')",
                 (T, TEXT, TEXT),
             )
     rows = await writer.changes_since(0)
-    await _converged(b, f"{b.snapshot.version}+t{rows[-1].sequence}")
+    await _converged(b, rows[-1].sequence)
+    assert b.view(T).version == f"{b.snapshot.version}+t{rows[-1].sequence}"
     assert b.view(T).added == 1
