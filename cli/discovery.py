@@ -19,6 +19,10 @@ from runtime import mesh
 
 MESH_FILE = "mesh.json"
 CREDENTIALS_FILE = "credentials.json"
+ROUTER_ADMIN_KEYS_FILE = "router-admin-keys.json"
+"""The run's router admin keys, for the operator (``waybill router add-exemplars``)."""
+ROUTER_ADMIN_HASHES_FILE = "router-admin-keys.sha256.json"
+"""Their SHA-256 digests: the only form the router reads."""
 DEFAULT_RUN_DIR = Path(".waybill")
 
 

@@ -36,6 +36,7 @@ from cli import discovery, probe
 from cli.http_probe import check_http
 from cli.ports import free_base_port
 from cli.supervision import Phase, RestartPolicy, Tracker, describe_exit
+from router import admin_keys
 from runtime import credentials, mesh, paths
 
 __all__ = [
@@ -225,6 +226,10 @@ class Mesh:
     ) -> None:
         self.run_dir = Path(run_dir).absolute()
         self.credentials_path = self.run_dir / discovery.CREDENTIALS_FILE
+        self.router_admin_keys_path = self.run_dir / discovery.ROUTER_ADMIN_KEYS_FILE
+        """The router admin keys (plaintext, mode 0600), for the operator only."""
+        self.router_admin_hashes_path = self.run_dir / discovery.ROUTER_ADMIN_HASHES_FILE
+        """Their digests (mode 0600): the file the router is pointed at."""
         self.data_dir = self.run_dir / "data"
         self.logs_dir = self.run_dir / "logs"
         self._env = dict(env or {})
@@ -292,7 +297,8 @@ class Mesh:
     # -- environment and files ------------------------------------------------
 
     def child_env(self, name: str) -> dict[str, str]:
-        """The environment service ``name`` is started with."""
+        """The environment service ``name`` is started with (for the router, this also
+        creates the run's admin keys the first time)."""
         env = {**os.environ, **self._env}
         env.update({s.env_var: self.addresses[s.name] for s in mesh.SERVICES})
         env[credentials.CREDENTIALS_ENV] = str(self.credentials_path)
@@ -300,6 +306,14 @@ class Mesh:
         if name == mesh.EDGE.name:
             # Only the launcher (embedded default, loopback) hands out demo credentials.
             env["WAYBILL_EDGE_DEMO_CREDENTIALS"] = str(self.credentials_path)
+        if name == "router":
+            # One admin key per demo tenant, made on the first start of the run directory.
+            admin_keys.generate(
+                hashed=self.router_admin_hashes_path,
+                plain=self.router_admin_keys_path,
+                tenants=TENANTS,
+            )
+            env[admin_keys.ADMIN_KEYS_ENV] = str(self.router_admin_hashes_path)
         env.update(self._per_service_env.get(name, {}))
         if name == mesh.EDGE.name:
             env[mesh.EDGE.env_var] = self._address(name)

@@ -1,15 +1,22 @@
-"""The embedding classifier: exemplar index snapshots, batched classification,
-live retraining with an atomic swap, and the low-confidence fallback hook."""
+"""The embedding classifier: the shipped exemplars' index shared by every tenant,
+one small overlay index per tenant that added exemplars, batched classification,
+live retraining with an atomic swap, and the low-confidence fallback hook.
+
+Added exemplars live in an :class:`router.store.ExemplarStore` shared by every
+replica: AddExemplars writes there first, then applies the store's new rows;
+a follower task applies what other replicas wrote. Versions are derived from
+the store's sequence numbers, so two replicas that have applied the same rows
+report the same version.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import logging
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +32,19 @@ from router.clarify import question_for
 from router.decision import Decision, PriorOptions, Reason, decide
 from router.exemplars import Exemplar
 from router.fallback import FallbackRequest, RouterFallback, fallback_timeout
-from router.index import ExemplarIndex
+from router.index import ExemplarIndex, LabelArray, merge_neighbours
 from router.intents import FOLLOW_UP, SERVED, WORKER_OF, I, intent_name, short_name
 from router.normalize import dedup_key, for_embedding, word_count
 from router.scoring import class_scores
+from router.store import (
+    ExemplarStore,
+    MemoryExemplarStore,
+    RequestIdReused,
+    StoredConflict,
+    StoredExemplar,
+    StoreUnavailable,
+    by_tenant,
+)
 from router.vectors import log_progress, vectors_for
 from runtime.deadlines import DeadlinePolicy
 from runtime.errors import FailedPrecondition, Unavailable
@@ -39,8 +55,9 @@ EMBED_CHUNK = 16
 """Exemplars per model run when retraining: short runs leave the live batches room."""
 FALLBACK_BUDGET_S = 0.3
 """Most time the LLM fallback may take (less when the caller's deadline is nearer)."""
-REMEMBERED_REQUESTS = 1024
-"""AddExemplars request ids remembered for idempotent retries."""
+FOLLOW_POLL_S = 2.0
+"""How often a replica asks the store for other replicas' additions (a safety net
+beside the store's change notifications)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +70,10 @@ class Snapshot:
     """``dedup_key(text)`` -> label, to find duplicates and conflicts."""
     classes: tuple[int, ...]
     version: str
-    added: int
-    """Exemplars added at run time (included in ``exemplars``)."""
 
     @classmethod
     def build(
-        cls, items: Sequence[Exemplar], index: ExemplarIndex, *, model_version: str, added: int
+        cls, items: Sequence[Exemplar], index: ExemplarIndex, *, model_version: str
     ) -> Snapshot:
         """A snapshot of ``items``, whose vectors ``index`` holds in the same order."""
         digest = exemplar_files.digest(items)
@@ -70,20 +85,55 @@ class Snapshot:
             labels_by_key={dedup_key(e.text): e.label for e in items},
             classes=tuple(sorted({e.label for e in items})),
             version=f"minilm-{model}.ex-{digest[:10]}",
-            added=added,
         )
 
+
+def tenant_version(base: Snapshot, sequence: int) -> str:
+    """The version a tenant sees: the shipped index's, plus its last stored sequence."""
+    return f"{base.version}+t{sequence}" if sequence else base.version
+
+
+@dataclass(frozen=True, slots=True)
+class Overlay:
+    """One tenant's added exemplars and their index; immutable, replaced whole."""
+
+    index: ExemplarIndex | None
+    """None when none of the tenant's rows is usable (all repeat shipped exemplars)."""
+    exemplars: tuple[Exemplar, ...]
+    labels_by_key: dict[str, int]
+    """``dedup_key(text)`` -> label of the tenant's exemplars."""
+    classes: tuple[int, ...]
+    """The shipped classes and the tenant's, sorted."""
+    sequence: int
+    """The store sequence of the tenant's last row applied."""
+    version: str
+
     def extended(
-        self, new: Sequence[Exemplar], vectors: FloatArray, *, model_version: str
-    ) -> Snapshot:
-        """A new snapshot with ``new`` added; this one stays as it is for batches using it."""
+        self, new: Sequence[Exemplar], vectors: FloatArray | None, *, base: Snapshot, sequence: int
+    ) -> Overlay:
+        """This overlay with ``new`` (embedded as ``vectors``) and rows up to ``sequence``."""
+        if not new or vectors is None:
+            return replace(self, sequence=sequence, version=tenant_version(base, sequence))
         labels = np.array([e.label for e in new], dtype=np.int32)
-        return Snapshot.build(
-            [*self.exemplars, *new],
-            self.index.extended(vectors, labels),
-            model_version=model_version,
-            added=self.added + len(new),
+        index = (
+            ExemplarIndex(vectors, labels)
+            if self.index is None
+            else self.index.extended(vectors, labels)
         )
+        exemplars = (*self.exemplars, *new)
+        return Overlay(
+            index=index,
+            exemplars=exemplars,
+            labels_by_key={**self.labels_by_key, **{dedup_key(e.text): e.label for e in new}},
+            classes=tuple(sorted({*base.classes, *(e.label for e in exemplars)})),
+            sequence=sequence,
+            version=tenant_version(base, sequence),
+        )
+
+    @classmethod
+    def empty(cls, base: Snapshot) -> Overlay:
+        """A tenant with nothing added yet."""
+        return cls(None, (), {}, base.classes, 0, base.version)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +142,8 @@ class Query:
 
     text: str
     previous: int = I.INTENT_UNSPECIFIED
+    tenant_id: str = ""
+    """Whose overlay to search beside the shipped index (empty: the shipped one only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,17 +166,30 @@ class AddResult:
 
 
 @dataclass(frozen=True, slots=True)
+class TenantView:
+    """What one tenant's classifications use."""
+
+    version: str
+    exemplar_count: int
+    """Shipped exemplars plus the tenant's own."""
+    added: int
+    """The tenant's own."""
+
+
+@dataclass(frozen=True, slots=True)
 class ClassifierOptions:
     """How the classifier runs."""
 
     prior: PriorOptions = field(default_factory=PriorOptions)
     batch: BatchOptions = field(default_factory=BatchOptions)
     max_exemplars: int = 50_000
-    """Index size limit for AddExemplars."""
+    """Limit of shipped plus one tenant's added exemplars, for AddExemplars."""
     deadlines: DeadlinePolicy = field(default_factory=DeadlinePolicy)
     """The service's deadline policy: the fallback gets the remaining time minus its margin."""
     fallback_budget_s: float = FALLBACK_BUDGET_S
     """Most time the LLM fallback may take (less when the caller's deadline is nearer)."""
+    follow_poll_s: float = FOLLOW_POLL_S
+    """Most time between two looks at the store for other replicas' additions."""
 
 
 def embed_texts(embedder: Embedder, texts: Sequence[str], *, chunk: int = 0) -> FloatArray:
@@ -143,22 +208,74 @@ def classify_with(
     queries: Sequence[Query],
     *,
     prior: PriorOptions,
+    overlays: Mapping[str, Overlay] | None = None,
 ) -> list[Outcome]:
-    """Classify ``queries`` against ``snapshot`` in one model run (blocking)."""
+    """Classify ``queries`` in one model run (blocking): each against ``snapshot`` and,
+    when its tenant has one in ``overlays``, that tenant's overlay."""
     vectors = embed_texts(embedder, [q.text for q in queries])
-    sims, labels = snapshot.index.search(vectors, calibration.neighbours)
-    scores = class_scores(sims, labels, snapshot.classes, top_m=calibration.top_m)
+    k = calibration.neighbours
+    sims, labels = snapshot.index.search(vectors, k)
+    by_overlay: dict[str, list[int]] = {}
+    if overlays:
+        for position, query in enumerate(queries):
+            if query.tenant_id in overlays:
+                by_overlay.setdefault(query.tenant_id, []).append(position)
+    if not by_overlay:  # the common case: the shipped index alone, as it always was
+        return _decide_all(
+            queries,
+            (sims, labels),
+            classes=snapshot.classes,
+            version=snapshot.version,
+            calibration=calibration,
+            prior=prior,
+        )
+    outcomes: list[Outcome | None] = [None] * len(queries)
+    shipped = [i for i, q in enumerate(queries) if q.tenant_id not in by_overlay]
+    groups: list[tuple[list[int], FloatArray, LabelArray, tuple[int, ...], str]] = []
+    if shipped:
+        groups.append((shipped, sims[shipped], labels[shipped], snapshot.classes, snapshot.version))
+    assert overlays is not None
+    for tenant, rows in by_overlay.items():
+        overlay = overlays[tenant]
+        found = (sims[rows], labels[rows])
+        if overlay.index is not None:
+            found = merge_neighbours(found, overlay.index.search(vectors[rows], k), k)
+        groups.append((rows, found[0], found[1], overlay.classes, overlay.version))
+    for rows, group_sims, group_labels, classes, version in groups:
+        decided = _decide_all(
+            [queries[i] for i in rows],
+            (group_sims, group_labels),
+            classes=classes,
+            version=version,
+            calibration=calibration,
+            prior=prior,
+        )
+        for i, outcome in zip(rows, decided, strict=True):
+            outcomes[i] = outcome
+    return [o for o in outcomes if o is not None]
+
+
+def _decide_all(
+    queries: Sequence[Query],
+    neighbours: tuple[FloatArray, LabelArray],
+    *,
+    classes: tuple[int, ...],
+    version: str,
+    calibration: Calibration,
+    prior: PriorOptions,
+) -> list[Outcome]:
+    scores = class_scores(*neighbours, classes, top_m=calibration.top_m)
     outcomes = []
     for query, row in zip(queries, scores, strict=True):
         decision = decide(
             row,
-            snapshot.classes,
+            classes,
             previous=query.previous,
             words=word_count(query.text),
             calibration=calibration,
             prior=prior,
         )
-        outcomes.append(_outcome(decision, snapshot.version))
+        outcomes.append(_outcome(decision, version))
     return outcomes
 
 
@@ -166,7 +283,6 @@ def snapshot_of(
     embedder: Embedder,
     items: Sequence[Exemplar],
     *,
-    added: int = 0,
     vectors_dir: Path | None = None,
 ) -> Snapshot:
     """Embed ``items`` and index them (blocking). With ``vectors_dir`` the vectors are
@@ -180,16 +296,15 @@ def snapshot_of(
             embedder, texts, vectors_dir, progress=log_progress("embedding exemplars")
         )
     labels = np.array([e.label for e in items], dtype=np.int32)
-    return Snapshot.build(
-        items, ExemplarIndex(vectors, labels), model_version=embedder.version, added=added
-    )
+    return Snapshot.build(items, ExemplarIndex(vectors, labels), model_version=embedder.version)
 
 
 class Classifier:
-    """Classifies messages against the current snapshot; swaps snapshots atomically.
+    """Classifies messages against the shipped snapshot and the caller's tenant overlay;
+    swaps overlays atomically.
 
-    Each batch reads the snapshot reference once, so a swap never mixes two
-    indexes in one decision and never fails a request in flight.
+    Each batch reads the overlay map once, so a swap never mixes two indexes
+    in one decision and never fails a request in flight.
     """
 
     def __init__(
@@ -200,17 +315,23 @@ class Classifier:
         *,
         options: ClassifierOptions | None = None,
         fallback: RouterFallback | None = None,
-        added_path: Path | None = None,
+        store: ExemplarStore | None = None,
         on_stopped: Callable[[BaseException | None], None] | None = None,
     ) -> None:
         self.embedder = embedder
         self.calibration = calibration
         self.options = options or ClassifierOptions()
         self._snapshot = snapshot
+        self._overlays: dict[str, Overlay] = {}
+        """Replaced whole on each swap, never changed in place."""
         self._fallback = fallback
-        self._added_path = added_path
+        self.store: ExemplarStore = store if store is not None else MemoryExemplarStore()
+        self._applied = 0
+        """The store sequence up to which rows are in the overlays."""
         self._add_lock = asyncio.Lock()
-        self._requests: OrderedDict[str, tuple[str, AddResult]] = OrderedDict()
+        self._sync_lock = asyncio.Lock()
+        self._swapped = asyncio.Condition()
+        self._follower: asyncio.Task[None] | None = None
         # Retraining embeds on its own thread, never on the batches' thread.
         self._side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="router-retrain")
         self._batcher: MicroBatcher[Query, Outcome] = MicroBatcher(
@@ -229,36 +350,24 @@ class Classifier:
         base: Sequence[Exemplar],
         calibration: Calibration,
         *,
-        added: Sequence[Exemplar] = (),
         options: ClassifierOptions | None = None,
         fallback: RouterFallback | None = None,
-        added_path: Path | None = None,
+        store: ExemplarStore | None = None,
         vectors_dir: Path | None = None,
         on_stopped: Callable[[BaseException | None], None] | None = None,
     ) -> Classifier:
-        """Embed the exemplars (seconds) and make a classifier; call from a worker thread.
+        """Embed the shipped exemplars (seconds) and make a classifier; call from a worker
+        thread, then ``await sync()`` to load the tenants' added exemplars from ``store``.
 
         ``on_stopped`` hears that the batching loop ended unexpectedly (see MicroBatcher).
         """
-        items = list(base)
-        seen = {dedup_key(e.text): e.label for e in items}
-        extra = 0
-        for e in added:
-            known = seen.get(dedup_key(e.text))
-            if known is None:
-                items.append(e)
-                seen[dedup_key(e.text)] = e.label
-                extra += 1
-            elif known != e.label:
-                log.warning("added exemplar conflicts with the data file; the file wins")
-        snapshot = snapshot_of(embedder, items, added=extra, vectors_dir=vectors_dir)
         return cls(
             embedder,
-            snapshot,
+            snapshot_of(embedder, base, vectors_dir=vectors_dir),
             calibration,
             options=options,
             fallback=fallback,
-            added_path=added_path,
+            store=store,
             on_stopped=on_stopped,
         )
 
@@ -266,33 +375,73 @@ class Classifier:
 
     @property
     def snapshot(self) -> Snapshot:
-        """The snapshot in use."""
+        """The shipped exemplars' snapshot (the same for every tenant)."""
         return self._snapshot
+
+    @property
+    def applied_sequence(self) -> int:
+        """The store sequence up to which added exemplars are served."""
+        return self._applied
+
+    async def applied(self, sequence: int) -> None:
+        """Return once rows up to store ``sequence`` are served (wrap in a timeout)."""
+        async with self._swapped:
+            await self._swapped.wait_for(lambda: self._applied >= sequence)
+
+    def overlay(self, tenant_id: str) -> Overlay | None:
+        """The tenant's overlay, None when it added nothing."""
+        return self._overlays.get(tenant_id)
+
+    def view(self, tenant_id: str = "") -> TenantView:
+        """What ``tenant_id`` classifies with (empty: the shipped exemplars alone)."""
+        snapshot = self._snapshot
+        overlay = self._overlays.get(tenant_id) if tenant_id else None
+        if overlay is None:
+            return TenantView(snapshot.version, len(snapshot.index), 0)
+        added = len(overlay.exemplars)
+        return TenantView(overlay.version, len(snapshot.index) + added, added)
 
     @property
     def running(self) -> bool:
         """Whether the classifier still answers (its batching loop is alive)."""
         return self._batcher.running
 
-    def start(self) -> None:
-        """Start micro-batching on the running loop."""
+    def start(self, *, follow: bool = False) -> None:
+        """Start micro-batching on the running loop; with ``follow``, also apply what
+        other replicas add to the store (see :meth:`sync`)."""
         self._batcher.start()
+        if follow and self._follower is None:
+            self._follower = asyncio.get_running_loop().create_task(
+                self._follow(), name="router-follow-store"
+            )
 
     async def close(self) -> None:
-        """Stop batching and the retraining thread."""
+        """Stop following the store, batching and the retraining thread (the store is
+        the caller's to close)."""
+        if self._follower is not None:
+            self._follower.cancel()
+            await asyncio.gather(self._follower, return_exceptions=True)
         await self._batcher.close()
         self._side.shutdown(wait=False, cancel_futures=True)
 
     def classify_batch(self, queries: Sequence[Query]) -> list[Outcome]:
         """Classify a batch in one model run (blocking: runs on the batcher's thread)."""
         return classify_with(
-            self.embedder, self._snapshot, self.calibration, queries, prior=self.options.prior
+            self.embedder,
+            self._snapshot,
+            self.calibration,
+            queries,
+            prior=self.options.prior,
+            overlays=self._overlays,
         )
 
-    async def classify(self, text: str, previous: int = I.INTENT_UNSPECIFIED) -> Outcome:
-        """Classify one message (batched with concurrent ones); the fallback may decide
-        within the inbound call's remaining time (read from the call context)."""
-        query = Query(text, previous)
+    async def classify(
+        self, text: str, previous: int = I.INTENT_UNSPECIFIED, *, tenant_id: str = ""
+    ) -> Outcome:
+        """Classify one message for ``tenant_id`` (batched with concurrent ones); the
+        fallback may decide within the inbound call's remaining time (read from the
+        call context)."""
+        query = Query(text, previous, tenant_id)
         if self.embedder.cached(for_embedding(text)):
             # A repeated text needs no model run: the neighbour search and the
             # decision take tens of microseconds, less than a hop to the batcher.
@@ -344,72 +493,138 @@ class Classifier:
 
     # -- retraining ------------------------------------------------------------
 
-    async def add_exemplars(self, items: Sequence[Exemplar], request_id: str) -> AddResult:
-        """Add exemplars and swap in a new index; the classify path never waits for it.
+    async def add_exemplars(
+        self, items: Sequence[Exemplar], request_id: str, *, tenant_id: str
+    ) -> AddResult:
+        """Add exemplars for ``tenant_id``: store them, then swap in the tenant's new
+        overlay; the classify path never waits for it, other tenants never see it.
 
-        Exemplars already present with the same intent are skipped; one present
-        with another intent is a conflict (FAILED_PRECONDITION). A retry with
-        the same ``request_id`` and exemplars returns the first answer.
+        Exemplars already present (shipped, or the tenant's) with the same intent
+        are skipped; one present with another intent is a conflict
+        (FAILED_PRECONDITION). A retry with the same ``request_id`` and exemplars
+        returns the first answer, on any replica; the id with other exemplars is
+        REQUEST_ID_REUSED. Request ids are the tenant's own: two tenants may use one.
         """
         fingerprint = hashlib.sha256(
             "\n".join(f"{e.label}\t{dedup_key(e.text)}" for e in items).encode()
         ).hexdigest()
         async with self._add_lock:
-            remembered = self._requests.get(request_id)
-            if remembered is not None:
-                if remembered[0] != fingerprint:
-                    raise FailedPrecondition(
-                        "request_id was already used with other exemplars",
-                        reason="REQUEST_ID_REUSED",
-                        metadata={"request_id": request_id},
-                    )
-                return remembered[1]
             snapshot = self._snapshot
-            new = _new_exemplars(items, snapshot)
-            if len(snapshot.index) + len(new) > self.options.max_exemplars:
+            candidates, positions = _not_shipped(items, snapshot)
+            overlay = self._overlays.get(tenant_id) or Overlay.empty(snapshot)
+            fresh = sum(1 for e in candidates if dedup_key(e.text) not in overlay.labels_by_key)
+            total = len(snapshot.index) + len(overlay.exemplars) + fresh
+            if fresh and total > self.options.max_exemplars:
                 raise FailedPrecondition(
                     f"the index would exceed {self.options.max_exemplars} exemplars",
                     reason="EXEMPLAR_LIMIT",
                     metadata={"limit": str(self.options.max_exemplars)},
                 )
-            if new:
-                snapshot = await self._extended(snapshot, new)
-                self._snapshot = snapshot  # the swap: one reference assignment
-                metrics.INDEX_SWAPS.inc()
-                _publish(snapshot, self.embedder)
-                log.info(
-                    "exemplar index swapped",
-                    extra={"version": snapshot.version, "exemplars": len(snapshot.index)},
-                )
-            result = AddResult(snapshot.version, len(snapshot.index), len(new))
-            self._requests[request_id] = (fingerprint, result)
-            while len(self._requests) > REMEMBERED_REQUESTS:
-                self._requests.popitem(last=False)
-            return result
-
-    async def _extended(self, snapshot: Snapshot, new: list[Exemplar]) -> Snapshot:
-        loop = asyncio.get_running_loop()
-
-        def build() -> Snapshot:
-            vectors = embed_texts(self.embedder, [e.text for e in new], chunk=EMBED_CHUNK)
-            return snapshot.extended(new, vectors, model_version=self.embedder.version)
-
-        built = await loop.run_in_executor(self._side, build)
-        if self._added_path is not None:
             try:
-                await loop.run_in_executor(self._side, exemplar_files.append, self._added_path, new)
-            except OSError as exc:
+                stored = await self.store.append(
+                    tenant_id, candidates, request_id=request_id, fingerprint=fingerprint
+                )
+            except RequestIdReused:
+                raise FailedPrecondition(
+                    "request_id was already used with other exemplars",
+                    reason="REQUEST_ID_REUSED",
+                    metadata={"request_id": request_id},
+                ) from None
+            except StoredConflict as conflict:
+                raise _conflict(positions[conflict.position], conflict.existing) from None
+            except StoreUnavailable as exc:
                 raise Unavailable(
                     "could not store the new exemplars; nothing was changed",
                     reason="EXEMPLAR_STORE_FAILED",
-                    metadata={"error": exc.strerror or type(exc).__name__},
+                    metadata={"error": str(exc)},
+                    retry_after_s=1.0,
                 ) from exc
-        return built
+            # Our own rows are served before we answer (a retry would find them stored).
+            try:
+                await self.sync()
+            except StoreUnavailable as exc:
+                raise Unavailable(
+                    "the exemplars are stored but not serving yet; retry the same request",
+                    reason="EXEMPLAR_STORE_FAILED",
+                    metadata={"error": str(exc)},
+                    retry_after_s=1.0,
+                ) from exc
+            return AddResult(
+                version=tenant_version(snapshot, stored.last_sequence),
+                exemplar_count=len(snapshot.index) + stored.tenant_count,
+                added=stored.added,
+            )
+
+    async def sync(self) -> None:
+        """Apply the store's rows not yet applied: embed them on the retraining thread and
+        swap each changed tenant's overlay (all in one reference assignment)."""
+        async with self._sync_lock:
+            rows = await self.store.changes_since(self._applied)
+            if not rows:
+                return
+            loop = asyncio.get_running_loop()
+            overlays = dict(self._overlays)
+            for tenant, group in by_tenant(rows).items():
+                current = overlays.get(tenant) or Overlay.empty(self._snapshot)
+                overlays[tenant] = await loop.run_in_executor(
+                    self._side, self._overlay_with, current, group
+                )
+            self._overlays = overlays  # the swap: one reference assignment
+            self._applied = rows[-1].sequence
+            async with self._swapped:
+                self._swapped.notify_all()
+            metrics.INDEX_SWAPS.inc()
+            log.info(
+                "tenant exemplar overlays swapped",
+                extra={"sequence": self._applied, "tenants": len(by_tenant(rows))},
+            )
+
+    def _overlay_with(self, overlay: Overlay, rows: Sequence[StoredExemplar]) -> Overlay:
+        """``overlay`` with ``rows`` (one tenant's, in sequence order) applied (blocking)."""
+        base = self._snapshot
+        known = dict(overlay.labels_by_key)
+        new: list[Exemplar] = []
+        for row in rows:
+            key = dedup_key(row.exemplar.text)
+            shipped = base.labels_by_key.get(key)
+            if shipped is not None:
+                if shipped != row.exemplar.label:
+                    # The shipped data changed under a stored row: the shipped data wins.
+                    log.warning(
+                        "a tenant's exemplar conflicts with the shipped ones; not served",
+                        extra={"sequence": row.sequence},
+                    )
+                continue
+            if key not in known:
+                known[key] = row.exemplar.label
+                new.append(row.exemplar)
+        vectors = (
+            embed_texts(self.embedder, [e.text for e in new], chunk=EMBED_CHUNK) if new else None
+        )
+        return overlay.extended(new, vectors, base=base, sequence=rows[-1].sequence)
+
+    async def _follow(self) -> None:
+        """Apply other replicas' additions: on the store's notice, or every poll period."""
+        poll_s = self.options.follow_poll_s
+        while True:
+            try:
+                await self.store.wait_for_change(poll_s)
+                await self.sync()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a store outage must not stop serving what we have
+                log.warning(
+                    "could not follow the exemplar store; retrying",
+                    extra={"error": str(exc) or type(exc).__name__},
+                )
+                await asyncio.sleep(poll_s)
 
 
-def _new_exemplars(items: Sequence[Exemplar], snapshot: Snapshot) -> list[Exemplar]:
-    """The exemplars not yet in ``snapshot``; FAILED_PRECONDITION on a label conflict."""
+def _not_shipped(items: Sequence[Exemplar], snapshot: Snapshot) -> tuple[list[Exemplar], list[int]]:
+    """The exemplars not among the shipped ones, with their positions in ``items``;
+    FAILED_PRECONDITION on a conflict with a shipped exemplar or within ``items``."""
     new: list[Exemplar] = []
+    positions: list[int] = []
     pending: dict[str, int] = {}
     for position, item in enumerate(items):
         key = dedup_key(item.text)
@@ -417,13 +632,18 @@ def _new_exemplars(items: Sequence[Exemplar], snapshot: Snapshot) -> list[Exempl
         if known is None:
             pending[key] = item.label
             new.append(Exemplar(text=item.text.strip(), label=item.label))
+            positions.append(position)
         elif known != item.label:
-            raise FailedPrecondition(
-                f"exemplars[{position}] is already an exemplar of {intent_name(known)}",
-                reason="EXEMPLAR_LABEL_CONFLICT",
-                metadata={"index": str(position), "existing_intent": intent_name(known)},
-            )
-    return new
+            raise _conflict(position, known)
+    return new, positions
+
+
+def _conflict(position: int, existing: int) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"exemplars[{position}] is already an exemplar of {intent_name(existing)}",
+        reason="EXEMPLAR_LABEL_CONFLICT",
+        metadata={"index": str(position), "existing_intent": intent_name(existing)},
+    )
 
 
 def _outcome(decision: Decision, version: str) -> Outcome:

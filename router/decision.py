@@ -126,7 +126,9 @@ def decide(
         reason = Reason.OUT_OF_SCOPE
     elif (
         confidence < calibration.threshold
-        or top < calibration.min_top
+        # A short follow-up in a conversation may be far from every exemplar ("what about
+        # the kettle?"): the floor holds only when the previous intent does not carry it.
+        or (top < calibration.min_top and best != previous)
         or _too_close_for_negotiation(best, top, by_class, calibration.negotiation_margin)
     ):
         reason = Reason.BELOW_THRESHOLD

@@ -52,3 +52,17 @@ class ExemplarIndex:
         return ExemplarIndex(
             np.concatenate([self.vectors, vectors]), np.concatenate([self.labels, labels])
         )
+
+
+def merge_neighbours(
+    first: tuple[FloatArray, LabelArray], second: tuple[FloatArray, LabelArray], k: int
+) -> tuple[FloatArray, LabelArray]:
+    """The ``k`` nearest of two searches' neighbour lists per query, nearest first.
+
+    On equal similarity the first list's neighbour comes first (a stable sort),
+    so an overlay exemplar that merely repeats a shipped one changes nothing.
+    """
+    sims = np.concatenate([first[0], second[0]], axis=1)
+    labels = np.concatenate([first[1], second[1]], axis=1)
+    order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(sims, order, axis=1), np.take_along_axis(labels, order, axis=1)

@@ -60,7 +60,7 @@ def index_without(
     every = vectors_for(embedder, [e.text for e in exemplars], vectors_dir)
     labels = np.array([e.label for e in kept], dtype=np.int32)
     index = ExemplarIndex(every[np.array(keep, dtype=bool)], labels)
-    snapshot = Snapshot.build(kept, index, model_version=embedder.version, added=0)
+    snapshot = Snapshot.build(kept, index, model_version=embedder.version)
     return snapshot, len(exemplars) - len(kept)
 
 

@@ -21,11 +21,13 @@ from waybill.router.v1 import router_service_pb2_grpc as pb_grpc
 from embeddings import Embedder, EmbedderOptions, ModelMissingError
 from embeddings.store import ModelFiles, locate
 from router import exemplars
+from router.admin_keys import AdminKeys
 from router.calibration import Calibration
 from router.classifier import Classifier, ClassifierOptions
 from router.exemplars import Exemplar
 from router.service import RouterServicer
 from router.settings import RouterSettings
+from router.store import ExemplarStore, FileExemplarStore, MemoryExemplarStore, StoreUnavailable
 from runtime import logs, mesh, metrics
 from runtime.server import Registration, RunningServer, start
 from runtime.settings import ServiceSettings, SettingsError
@@ -44,8 +46,6 @@ class Loaded:
     """Confidence model and threshold, fitted for the model variant in use."""
     base: list[Exemplar]
     """The shipped exemplars and follow-ups."""
-    added: list[Exemplar]
-    """Exemplars added at run time by earlier processes."""
 
 
 def load(options: RouterSettings) -> Loaded:
@@ -61,8 +61,33 @@ def load(options: RouterSettings) -> Loaded:
             " (python -m router.calibrate [--fp32] --out FILE)"
         )
     base = base_exemplars(options)
-    added = exemplars.load_added(options.added_exemplars) if options.added_exemplars else []
-    return Loaded(files=files, calibration=calibration, base=base, added=added)
+    return Loaded(files=files, calibration=calibration, base=base)
+
+
+def load_admin_keys(options: RouterSettings) -> AdminKeys:
+    """The admin keys file (none configured: no AddExemplars); SettingsError when unusable."""
+    if options.admin_keys is None:
+        log.warning("no WAYBILL_ROUTER_ADMIN_KEYS: every AddExemplars will be refused")
+        return AdminKeys()
+    try:
+        return AdminKeys.load(options.admin_keys)
+    except OSError as exc:
+        raise SettingsError(
+            f"WAYBILL_ROUTER_ADMIN_KEYS={options.admin_keys}: cannot read"
+            f" ({exc.strerror or type(exc).__name__})"
+        ) from None
+
+
+async def open_store(options: RouterSettings) -> ExemplarStore:
+    """The added exemplars' store: PostgreSQL with a DSN, else the data dir's file, else
+    memory; StoreUnavailable when PostgreSQL cannot be reached."""
+    if options.store_dsn:
+        from router.pg_store import PostgresExemplarStore  # psycopg only for the fleet
+
+        return await PostgresExemplarStore.open(options.store_dsn, schema=options.store_schema)
+    if options.added_exemplars is not None:
+        return FileExemplarStore(options.added_exemplars)
+    return MemoryExemplarStore()
 
 
 def base_exemplars(options: RouterSettings) -> list[Exemplar]:
@@ -89,14 +114,29 @@ async def main() -> None:
     try:
         options = RouterSettings.from_env()
         loaded = load(options)
+        admin_keys = load_admin_keys(options)
+        store = await open_store(options)
     except (ModelMissingError, SettingsError, ValueError) as exc:
         # Before serving: the launcher shows this line as the reason the start failed.
         print(f"router: cannot start: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(EXIT_CONFIG) from None
-    await serve(settings, options, loaded)
+    except StoreUnavailable as exc:
+        print(f"router: cannot start: exemplar store unavailable ({exc})", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+    try:
+        await serve(settings, options, loaded, store=store, admin_keys=admin_keys)
+    finally:
+        await store.close()
 
 
-async def serve(settings: ServiceSettings, options: RouterSettings, loaded: Loaded) -> None:
+async def serve(
+    settings: ServiceSettings,
+    options: RouterSettings,
+    loaded: Loaded,
+    *,
+    store: ExemplarStore,
+    admin_keys: AdminKeys,
+) -> None:
     """Run until SIGTERM or SIGINT: start, warm up, SERVING, then stop gracefully.
 
     The steps of ``runtime.server.serve``, kept here because the router must
@@ -104,7 +144,7 @@ async def serve(settings: ServiceSettings, options: RouterSettings, loaded: Load
     """
     logs.configure(settings.name, settings.log_level)
     metrics.expose(settings.metrics_port, settings.metrics_host)
-    servicer = RouterServicer()
+    servicer = RouterServicer(admin_keys=admin_keys)
     add = pb_grpc.add_RouterServiceServicer_to_server
     running = await start(
         settings, [Registration(mesh.spec("router").grpc_services[0], add, servicer)]
@@ -117,16 +157,25 @@ async def serve(settings: ServiceSettings, options: RouterSettings, loaded: Load
     on_stopped = not_serving_when_stopped(running)
 
     async def ready() -> None:
-        classifier = await loop.run_in_executor(None, _build, options, loaded, settings, on_stopped)
+        classifier = await loop.run_in_executor(
+            None, _build, options, loaded, settings, store, on_stopped
+        )
         classifiers.append(classifier)
-        classifier.start()
+        # Every tenant's added exemplars before serving: a late replica serves the
+        # versions the others serve.
+        await classifier.sync()
+        classifier.start(follow=True)
         # SERVING only once a query has gone through the whole path.
         await classifier.classify("where is my order?")
         servicer.attach(classifier)
         snapshot = classifier.snapshot
         log.info(
             "classifier ready",
-            extra={"version": snapshot.version, "exemplars": len(snapshot.index)},
+            extra={
+                "version": snapshot.version,
+                "exemplars": len(snapshot.index),
+                "store_sequence": classifier.applied_sequence,
+            },
         )
 
     # A stop signal during warm-up (embedding the exemplars) is honoured at once.
@@ -162,6 +211,7 @@ def _build(
     options: RouterSettings,
     loaded: Loaded,
     settings: ServiceSettings,
+    store: ExemplarStore,
     on_stopped: Callable[[BaseException | None], None],
 ) -> Classifier:
     """The warm classifier (blocking: seconds of embedding; runs on a worker thread)."""
@@ -178,10 +228,13 @@ def _build(
         embedder,
         loaded.base,
         loaded.calibration,
-        added=loaded.added,
+        options=ClassifierOptions(
+            batch=options.batch,
+            deadlines=settings.deadline_policy(),
+            follow_poll_s=options.store_poll_s,
+        ),
+        store=store,
         vectors_dir=options.index_dir,
-        options=ClassifierOptions(batch=options.batch, deadlines=settings.deadline_policy()),
-        added_path=options.added_exemplars,
         on_stopped=on_stopped,
     )
 

@@ -10,6 +10,7 @@ from waybill.common.v1.intent_pb2 import Intent, Worker
 from waybill.router.v1 import router_service_pb2 as pb
 from waybill.router.v1 import router_service_pb2_grpc as pb_grpc
 
+from router.admin_keys import AdminKeys
 from router.classifier import Classifier
 from router.exemplars import Exemplar
 from router.intents import intent_name
@@ -20,10 +21,17 @@ WARMING_UP_RETRY_S = 0.5
 
 
 class RouterServicer(pb_grpc.RouterServiceServicer):
-    """Serves the embedding classifier once :meth:`attach` hands it over."""
+    """Serves the embedding classifier once :meth:`attach` hands it over.
 
-    def __init__(self, classifier: Classifier | None = None) -> None:
+    AddExemplars needs an admin key of the request's tenant (``admin_keys``;
+    without any, every AddExemplars is UNAUTHENTICATED).
+    """
+
+    def __init__(
+        self, classifier: Classifier | None = None, *, admin_keys: AdminKeys | None = None
+    ) -> None:
         self._classifier = classifier
+        self._admin_keys = admin_keys if admin_keys is not None else AdminKeys()
 
     def attach(self, classifier: Classifier) -> None:
         """The classifier is warm: start answering with it."""
@@ -42,7 +50,9 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         self, request: pb.ClassifyRequest, context: grpc.aio.ServicerContext
     ) -> pb.ClassifyResponse:
         classifier = self._ready()
-        outcome = await classifier.classify(request.text, request.previous_intent)
+        outcome = await classifier.classify(
+            request.text, request.previous_intent, tenant_id=request.tenant_id
+        )
         decision = outcome.decision
         span = trace.get_current_span()
         span.set_attribute(telemetry.ATTR_INTENT, intent_name(decision.intent))
@@ -64,10 +74,13 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
     async def AddExemplars(
         self, request: pb.AddExemplarsRequest, context: grpc.aio.ServicerContext
     ) -> pb.AddExemplarsResponse:
+        # Authorisation first: a caller without a key learns nothing from readiness.
+        self._admin_keys.authorise(context.invocation_metadata() or (), request.tenant_id)
         classifier = self._ready()
         result = await classifier.add_exemplars(
             [Exemplar(text=e.text, label=e.intent) for e in request.exemplars],
             request.request_id,
+            tenant_id=request.tenant_id,
         )
         return pb.AddExemplarsResponse(
             classifier_version=result.version, exemplar_count=result.exemplar_count
@@ -77,12 +90,12 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         self, request: pb.GetClassifierInfoRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetClassifierInfoResponse:
         classifier = self._ready()
-        snapshot = classifier.snapshot
+        view = classifier.view(request.tenant_id)
         return pb.GetClassifierInfoResponse(
-            classifier_version=snapshot.version,
+            classifier_version=view.version,
             method=pb.METHOD_EMBEDDING,
-            exemplar_count=len(snapshot.index),
+            exemplar_count=view.exemplar_count,
             confidence_threshold=classifier.calibration.threshold,
             model_version=classifier.embedder.version,
-            added_exemplar_count=snapshot.added,
+            added_exemplar_count=view.added,
         )

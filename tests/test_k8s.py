@@ -59,3 +59,22 @@ def test_network_policies_allow_exactly_the_mesh_edges() -> None:
         rule = policies[f"allow-to-{spec.name}"]["spec"]["ingress"][0]
         allowed = {p["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for p in rule["from"]}
         assert allowed == callers, spec.name
+
+
+def test_router_replicas_share_the_exemplar_store_and_read_keys_from_secrets() -> None:
+    """Replicas keep no exemplars of their own (they would diverge): the store is
+    PostgreSQL named by a Secret, the admin keys a Secret volume, no value in the repo."""
+    pod = _base()[("Deployment", "router")]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    dsn = env["WAYBILL_ROUTER_STORE_DSN"]
+    assert "value" not in dsn
+    assert dsn["valueFrom"]["secretKeyRef"] == {"name": "waybill-router-store", "key": "dsn"}
+    assert "WAYBILL_DATA_DIR" not in env  # no file store on a pod's own disk
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert {n for n, v in volumes.items() if "emptyDir" in v} == {"tmp"}
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    keys = env["WAYBILL_ROUTER_ADMIN_KEYS"]["value"]
+    assert keys.startswith(mounts["admin-keys"]["mountPath"] + "/")
+    assert mounts["admin-keys"]["readOnly"] is True
+    assert volumes["admin-keys"]["secret"]["secretName"] == "waybill-router-admin-keys"

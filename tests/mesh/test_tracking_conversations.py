@@ -24,6 +24,11 @@ def _talk(m: Mesh, user_id: str, tenant: str = "acme-retail") -> Conversation:
     return Conversation(m, tenant, user_id, f"script-{next(_ids):04d}-{user_id}")
 
 
+def _product(title: str) -> str:
+    """How a customer names an order's item: "the rain jacket" (not "the rain")."""
+    return re.sub(r" and \d+ more$", "", title).lower()
+
+
 def _title_word(title: str) -> str:
     words = [w for w in re.findall(r"[A-Za-z]+", title) if len(w) > 3 and w.lower() != "more"]
     return str(words[0]).lower()
@@ -83,7 +88,7 @@ def test_product_named_then_the_other_one(
     user, (a, b) = _pick(people, "acme-retail", 2)
     chat = _talk(running_mesh, user)
     assert chat.say("where is my package?").focus_awb == ""
-    named = chat.say(f"what about the {_title_word(b.title)}?")
+    named = chat.say(f"what about the {_product(b.title)}?")
     assert named.focus_awb == b.awb
     other = chat.say("and the other one?")
     assert other.focus_awb == a.awb
@@ -97,7 +102,7 @@ def test_follow_up_eta_keeps_the_chosen_order(
 ) -> None:
     user, orders = _pick(people, "acme-retail", 2)
     chat = _talk(running_mesh, user)
-    chat.say(f"where is the {_title_word(orders[0].title)}?")
+    chat.say(f"where is the {_product(orders[0].title)}?")
     eta = chat.say("when will it arrive?")
     assert eta.focus_awb == orders[0].awb
     assert eta.tools == ["get_eta"]

@@ -50,14 +50,16 @@ def calibration() -> Calibration:
 async def make_classifier(
     embedder: Embedder, base_snapshot: Snapshot, calibration: Calibration
 ) -> AsyncIterator[MakeClassifier]:
-    """Started classifiers over the production index; closed after the test."""
+    """Started classifiers over the production index (``follow=True`` also follows their
+    store); closed after the test."""
     made: list[Classifier] = []
 
     def _make(**kwargs: Any) -> Classifier:
+        follow = kwargs.pop("follow", False)
         classifier = Classifier(
             embedder, kwargs.pop("snapshot", base_snapshot), calibration, **kwargs
         )
-        classifier.start()
+        classifier.start(follow=follow)
         made.append(classifier)
         return classifier
 

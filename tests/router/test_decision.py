@@ -121,3 +121,53 @@ def test_clarifying_questions() -> None:
         needs_context=False, candidates=(I.INTENT_TRACKING_ETA, I.INTENT_OTHER)
     )
     assert served_then_other == GENERAL
+
+
+def _decide_with(
+    calibration: Calibration,
+    scores: list[float],
+    classes: tuple[int, ...],
+    previous: int = I.INTENT_UNSPECIFIED,
+) -> Decision:
+    return decide(
+        np.array(scores, dtype=np.float32),
+        classes,
+        previous=previous,
+        words=4,
+        calibration=calibration,
+        prior=PriorOptions(),
+    )
+
+
+def test_the_similarity_floor_holds_unless_the_conversation_carries_the_intent() -> None:
+    floored = Calibration(w_top=0.0, w_gap=0.0, bias=5.0, threshold=0.6, min_top=0.5)
+    far = [0.1, 0.45, 0.2, 0.1, 0.1]
+    alone = _decide_with(floored, far, CLASSES)
+    assert alone.low_confidence
+    assert alone.reason == Reason.BELOW_THRESHOLD
+    # "what about the kettle?" after a tracking turn: far from every exemplar, but
+    # the previous intent speaks for it.
+    in_context = _decide_with(floored, far, CLASSES, previous=I.INTENT_TRACKING_STATUS)
+    assert not in_context.low_confidence
+    assert in_context.worker == I.WORKER_TRACKING
+
+
+@pytest.mark.parametrize(
+    ("rival", "margin", "dispatched"),
+    [
+        (I.INTENT_POLICY_REFUND, 0.02, False),  # a refund-policy question, nearly as close
+        (I.INTENT_OTHER, 0.02, False),  # nearly out of scope
+        (I.INTENT_POLICY_REFUND, 0.05, True),  # clearly a request
+        (I.INTENT_TRACKING_STATUS, 0.02, True),  # tracking moves no money: no extra margin
+    ],
+)
+def test_negotiation_needs_a_margin_over_policy_and_out_of_scope(
+    rival: int, margin: float, dispatched: bool
+) -> None:
+    sure = Calibration(w_top=0.0, w_gap=0.0, bias=5.0, threshold=0.6, negotiation_margin=0.03)
+    classes = (I.INTENT_NEGOTIATION_REFUND_REQUEST, rival)
+    d = _decide_with(sure, [0.8, 0.8 - margin], classes)
+    assert d.intent == I.INTENT_NEGOTIATION_REFUND_REQUEST
+    assert d.low_confidence is not dispatched
+    if not dispatched:
+        assert d.reason == Reason.BELOW_THRESHOLD

@@ -3,6 +3,8 @@ and a clear failure naming the setup command when the model is missing."""
 
 from __future__ import annotations
 
+import json
+import stat
 import subprocess
 import sys
 import time
@@ -18,6 +20,7 @@ from cli import probe
 from cli.launcher import Mesh, MeshError
 from cli.ports import free_base_port
 from embeddings.store import SETUP_COMMAND
+from router import admin_keys
 from router.intents import I
 from runtime import mesh
 from runtime.errors import error_info_of
@@ -40,20 +43,37 @@ def test_the_router_process_classifies_with_embeddings(tmp_path: Path) -> None:
             timeout=10,
         )
         info = stub.GetClassifierInfo(pb.GetClassifierInfoRequest(), timeout=10)
+        key = admin_keys.key_in(running.router_admin_keys_path, "acme-retail")
         added = stub.AddExemplars(
             pb.AddExemplarsRequest(
+                tenant_id="acme-retail",
                 request_id="process-00001",
                 exemplars=[pb.Exemplar(text="my pallet is stuck", intent=I.INTENT_TRACKING_STATUS)],
             ),
+            metadata=(("authorization", f"Bearer {key}"),),
             timeout=30,
+        )
+        tenant_info = stub.GetClassifierInfo(
+            pb.GetClassifierInfoRequest(tenant_id="acme-retail"), timeout=10
         )
     assert reply.method == pb.METHOD_EMBEDDING
     assert reply.worker == I.WORKER_TRACKING
     assert reply.classifier_version == info.classifier_version
     assert info.method == pb.METHOD_EMBEDDING
     assert added.classifier_version != info.classifier_version
+    assert tenant_info.classifier_version == added.classifier_version
     # Added exemplars are kept in the run's data directory for the next start.
-    assert (tmp_path / "data" / "router" / "added-exemplars.jsonl").read_text().count("\n") == 1
+    lines = (tmp_path / "data" / "router" / "added-exemplars.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert [(r["tenant_id"], r["text"]) for r in rows if "seq" in r] == [
+        ("acme-retail", "my pallet is stuck")
+    ]
+    # The keys exist once, readable by the operator only; the router's file holds digests.
+    for path in (running.router_admin_keys_path, running.router_admin_hashes_path):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert key not in running.router_admin_hashes_path.read_text()
+    assert admin_keys.digest(key) in running.router_admin_hashes_path.read_text()
+    assert key not in (tmp_path / "logs" / "router.log").read_text()
 
 
 def test_a_missing_model_stops_the_process_with_the_setup_command(tmp_path: Path) -> None:

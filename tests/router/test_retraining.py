@@ -7,16 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from embeddings import Embedder
-from router import exemplars as exemplar_files
-from router.calibration import Calibration
-from router.classifier import Classifier
 from router.exemplars import Exemplar
 from router.intents import I
+from router.store import FileExemplarStore
 from runtime.errors import FailedPrecondition
 from tests.router.conftest import MakeClassifier
 
 NEW = "my pallet hasn't left the freight depot"
+TENANT = "acme-retail"
 
 
 async def test_adding_exemplars_swaps_in_a_new_version(make_classifier: MakeClassifier) -> None:
@@ -25,24 +23,31 @@ async def test_adding_exemplars_swaps_in_a_new_version(make_classifier: MakeClas
     result = await classifier.add_exemplars(
         [Exemplar(NEW, I.INTENT_TRACKING_STATUS), Exemplar("hold the crate", I.INTENT_OTHER)],
         "req-00000001",
+        tenant_id=TENANT,
     )
     assert result.added == 2
     assert result.version != before.version
+    assert result.version.startswith(f"{before.version}+t")
     assert result.exemplar_count == len(before.index) + 2
-    assert classifier.snapshot.version == result.version
-    assert classifier.snapshot.added == 2
-    outcome = await classifier.classify(NEW)
+    view = classifier.view(TENANT)
+    assert (view.version, view.exemplar_count, view.added) == (
+        result.version,
+        result.exemplar_count,
+        2,
+    )
+    outcome = await classifier.classify(NEW, tenant_id=TENANT)
     assert outcome.version == result.version
     assert outcome.decision.intent == I.INTENT_TRACKING_STATUS
-    # The old snapshot is untouched: batches that took it finish on it.
-    assert len(before.index) == result.exemplar_count - 2
+    # The shipped snapshot is untouched: every other tenant still uses it.
+    assert classifier.snapshot is before
+    assert classifier.view().version == before.version
 
 
 async def test_duplicates_add_nothing_and_keep_the_version(make_classifier: MakeClassifier) -> None:
     classifier = make_classifier()
     version = classifier.snapshot.version
     result = await classifier.add_exemplars(
-        [Exemplar("Where is my order?", I.INTENT_TRACKING_STATUS)], "req-00000002"
+        [Exemplar("Where is my order?", I.INTENT_TRACKING_STATUS)], "req-00000002", tenant_id=TENANT
     )
     assert result.added == 0
     assert result.version == version
@@ -57,10 +62,11 @@ async def test_a_conflicting_label_is_refused(make_classifier: MakeClassifier) -
                 Exemplar("where is my order?", I.INTENT_OTHER),
             ],
             "req-00000003",
+            tenant_id=TENANT,
         )
     assert raised.value.reason == "EXEMPLAR_LABEL_CONFLICT"
     assert raised.value.metadata == {"index": "1", "existing_intent": "INTENT_TRACKING_STATUS"}
-    assert classifier.snapshot.added == 0
+    assert classifier.view(TENANT).added == 0
 
 
 async def test_a_retry_with_the_same_request_id_answers_the_same(
@@ -68,38 +74,47 @@ async def test_a_retry_with_the_same_request_id_answers_the_same(
 ) -> None:
     classifier = make_classifier()
     items = [Exemplar(NEW, I.INTENT_TRACKING_STATUS)]
-    first = await classifier.add_exemplars(items, "req-00000004")
-    again = await classifier.add_exemplars(items, "req-00000004")
+    first = await classifier.add_exemplars(items, "req-00000004", tenant_id=TENANT)
+    again = await classifier.add_exemplars(items, "req-00000004", tenant_id=TENANT)
     assert again == first
     with pytest.raises(FailedPrecondition) as raised:
-        await classifier.add_exemplars([Exemplar("other", I.INTENT_OTHER)], "req-00000004")
+        await classifier.add_exemplars(
+            [Exemplar("other", I.INTENT_OTHER)], "req-00000004", tenant_id=TENANT
+        )
     assert raised.value.reason == "REQUEST_ID_REUSED"
 
 
-async def test_added_exemplars_survive_a_restart(
-    make_classifier: MakeClassifier,
-    embedder: Embedder,
-    base_exemplars: list[Exemplar],
-    calibration: Calibration,
-    tmp_path: Path,
+async def test_added_exemplars_survive_a_restart_in_the_file_store(
+    make_classifier: MakeClassifier, tmp_path: Path
 ) -> None:
-    store = tmp_path / "router" / "added-exemplars.jsonl"
-    classifier = make_classifier(added_path=store)
-    result = await classifier.add_exemplars([Exemplar(NEW, I.INTENT_TRACKING_STATUS)], "req-5")
-    restarted = Classifier.build(
-        embedder, base_exemplars, calibration, added=exemplar_files.load_added(store)
+    path = tmp_path / "router" / "added-exemplars.jsonl"
+    classifier = make_classifier(store=FileExemplarStore(path))
+    items = [Exemplar(NEW, I.INTENT_TRACKING_STATUS)]
+    result = await classifier.add_exemplars(items, "req-00000005", tenant_id=TENANT)
+    await classifier.close()
+    restarted = make_classifier(store=FileExemplarStore(path))
+    await restarted.sync()
+    view = restarted.view(TENANT)
+    assert (view.version, view.exemplar_count, view.added) == (
+        result.version,
+        result.exemplar_count,
+        1,
     )
-    try:
-        assert restarted.snapshot.version == result.version
-        assert restarted.snapshot.added == 1
-    finally:
-        await restarted.close()
+    outcome = await restarted.classify(NEW, tenant_id=TENANT)
+    assert outcome.version == result.version
+    # The request is remembered too: a retry after the restart gets the first answer.
+    assert await restarted.add_exemplars(items, "req-00000005", tenant_id=TENANT) == result
+    with pytest.raises(FailedPrecondition) as raised:
+        await restarted.add_exemplars(
+            [Exemplar("other text", I.INTENT_OTHER)], "req-00000005", tenant_id=TENANT
+        )
+    assert raised.value.reason == "REQUEST_ID_REUSED"
 
 
 async def test_no_request_fails_while_indexes_are_swapped(make_classifier: MakeClassifier) -> None:
     """Callers hammer the classifier while three swaps happen; every call succeeds."""
     classifier = make_classifier()
-    versions = [classifier.snapshot.version]
+    versions = [classifier.view(TENANT).version]
     stop = asyncio.Event()
     seen: list[str] = []
     failures: list[BaseException] = []
@@ -108,7 +123,7 @@ async def test_no_request_fails_while_indexes_are_swapped(make_classifier: MakeC
     async def caller(text: str) -> None:
         while not stop.is_set():
             try:
-                outcome = await classifier.classify(text)
+                outcome = await classifier.classify(text, tenant_id=TENANT)
             except Exception as exc:  # recorded, asserted below
                 failures.append(exc)
                 answered.set()
@@ -131,7 +146,7 @@ async def test_no_request_fails_while_indexes_are_swapped(make_classifier: MakeC
         added = [
             Exemplar(f"{NEW} (case {round_}-{i})", I.INTENT_TRACKING_STATUS) for i in range(40)
         ]
-        result = await classifier.add_exemplars(added, f"swap-{round_:05d}")
+        result = await classifier.add_exemplars(added, f"swap-{round_:05d}", tenant_id=TENANT)
         versions.append(result.version)
     await answers(8)
     stop.set()

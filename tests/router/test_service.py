@@ -13,6 +13,7 @@ from waybill.common.v1.intent_pb2 import Intent
 from waybill.router.v1 import router_service_pb2 as pb
 from waybill.router.v1 import router_service_pb2_grpc as pb_grpc
 
+from router.admin_keys import AdminKey, AdminKeys, digest
 from router.classifier import Classifier
 from router.intents import I
 from router.service import RouterServicer
@@ -23,6 +24,13 @@ from tests.router.conftest import MakeClassifier
 
 Stub = pb_grpc.RouterServiceStub
 TENANT = "acme-retail"
+OTHER = "globex-home"
+KEY = "wbra_test_acme_key"
+OTHER_KEY = "wbra_test_globex_key"
+ADMIN_KEYS = AdminKeys(
+    [AdminKey(TENANT, digest(KEY), "acme admin"), AdminKey(OTHER, digest(OTHER_KEY), "globex")]
+)
+AUTH = (("authorization", f"Bearer {KEY}"),)
 
 
 async def _stub(
@@ -50,7 +58,8 @@ async def served(
     make_classifier: MakeClassifier,
 ) -> tuple[Stub, Classifier]:
     classifier = make_classifier()
-    return await _stub(serve, channels, RouterServicer(classifier)), classifier
+    servicer = RouterServicer(classifier, admin_keys=ADMIN_KEYS)
+    return await _stub(serve, channels, servicer), classifier
 
 
 async def test_classify_answers_with_the_embedding_classifier(
@@ -118,42 +127,58 @@ async def test_bad_classify_requests_name_the_rule(
 
 async def test_add_exemplars_swaps_and_info_reports_it(served: tuple[Stub, Classifier]) -> None:
     stub, classifier = served
-    before = await stub.GetClassifierInfo(pb.GetClassifierInfoRequest(), timeout=5)
+    before = await stub.GetClassifierInfo(pb.GetClassifierInfoRequest(tenant_id=TENANT), timeout=5)
     assert before.method == pb.METHOD_EMBEDDING
     assert before.model_version == classifier.embedder.version
     assert before.exemplar_count == len(classifier.snapshot.index)
     assert before.confidence_threshold == pytest.approx(classifier.calibration.threshold)
     added = await stub.AddExemplars(
         pb.AddExemplarsRequest(
+            tenant_id=TENANT,
             request_id="add-0000001",
             exemplars=[
                 pb.Exemplar(text="my pallet is stuck at the depot", intent=I.INTENT_TRACKING_STATUS)
             ],
         ),
+        metadata=AUTH,
         timeout=10,
     )
     assert added.classifier_version != before.classifier_version
     assert added.exemplar_count == before.exemplar_count + 1
-    after = await stub.GetClassifierInfo(pb.GetClassifierInfoRequest(), timeout=5)
+    after = await stub.GetClassifierInfo(pb.GetClassifierInfoRequest(tenant_id=TENANT), timeout=5)
     assert after.classifier_version == added.classifier_version
     assert after.added_exemplar_count == 1
+    assert after.exemplar_count == added.exemplar_count
     reply = await stub.Classify(pb.ClassifyRequest(tenant_id=TENANT, text="hi there"), timeout=5)
     assert reply.classifier_version == added.classifier_version
+    # Another tenant, and the tenant-less view, still see the shipped exemplars alone.
+    shipped = await stub.GetClassifierInfo(pb.GetClassifierInfoRequest(), timeout=5)
+    other = await stub.GetClassifierInfo(pb.GetClassifierInfoRequest(tenant_id=OTHER), timeout=5)
+    for view in (shipped, other):
+        assert view.classifier_version == before.classifier_version
+        assert view.exemplar_count == before.exemplar_count
+        assert view.added_exemplar_count == 0
+    reply = await stub.Classify(pb.ClassifyRequest(tenant_id=OTHER, text="hi there"), timeout=5)
+    assert reply.classifier_version == before.classifier_version
 
 
 @pytest.mark.parametrize(
     ("request_", "rule"),
     [
-        (pb.AddExemplarsRequest(request_id="add-0000002"), "repeated.min_items"),
+        (pb.AddExemplarsRequest(tenant_id=TENANT, request_id="add-0000002"), "repeated.min_items"),
         (
             pb.AddExemplarsRequest(
-                request_id="short", exemplars=[pb.Exemplar(text="hi", intent=I.INTENT_OTHER)]
+                tenant_id=TENANT,
+                request_id="short",
+                exemplars=[pb.Exemplar(text="hi", intent=I.INTENT_OTHER)],
             ),
             "string.pattern",
         ),
         (
             pb.AddExemplarsRequest(
-                request_id="add-0000003", exemplars=[pb.Exemplar(text="hello there")]
+                tenant_id=TENANT,
+                request_id="add-0000003",
+                exemplars=[pb.Exemplar(text="hello there")],
             ),
             "enum.not_in",
         ),
@@ -164,9 +189,104 @@ async def test_bad_add_requests_name_the_rule(
 ) -> None:
     stub, _ = served
     with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await stub.AddExemplars(request_, timeout=5)
+        await stub.AddExemplars(request_, metadata=AUTH, timeout=5)
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert rule in {v.reason for v in violations_of(raised.value)}
+
+
+@pytest.mark.parametrize("tenant", ["", "Acme Retail", "a", "9acme"])
+async def test_add_exemplars_without_a_valid_tenant_is_invalid_argument(
+    served: tuple[Stub, Classifier], tenant: str
+) -> None:
+    stub, classifier = served
+    request = pb.AddExemplarsRequest(
+        tenant_id=tenant,
+        request_id="add-0000010",
+        exemplars=[pb.Exemplar(text="my crate is lost", intent=I.INTENT_TRACKING_STATUS)],
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await stub.AddExemplars(request, metadata=AUTH, timeout=5)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    violations = violations_of(raised.value)
+    assert ("tenant_id", "string.pattern") in {(v.field, v.reason) for v in violations}
+    assert classifier.applied_sequence == 0
+
+
+async def test_info_for_an_invalid_tenant_is_invalid_argument(
+    served: tuple[Stub, Classifier],
+) -> None:
+    stub, _ = served
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await stub.GetClassifierInfo(pb.GetClassifierInfoRequest(tenant_id="Bad!"), timeout=5)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "string.pattern" in {v.reason for v in violations_of(raised.value)}
+
+
+@pytest.mark.parametrize(
+    ("metadata", "code", "reason"),
+    [
+        ((), grpc.StatusCode.UNAUTHENTICATED, "ADMIN_KEY_MISSING"),
+        ((("authorization", KEY),), grpc.StatusCode.UNAUTHENTICATED, "ADMIN_KEY_MISSING"),
+        (
+            (("authorization", "Bearer wbra_not_a_key"),),
+            grpc.StatusCode.UNAUTHENTICATED,
+            "ADMIN_KEY_INVALID",
+        ),
+        (
+            (("authorization", f"Bearer {OTHER_KEY}"),),
+            grpc.StatusCode.PERMISSION_DENIED,
+            "TENANT_NOT_ALLOWED",
+        ),
+    ],
+    ids=["no-key", "not-bearer", "unknown-key", "other-tenants-key"],
+)
+async def test_add_exemplars_needs_the_tenants_admin_key(
+    served: tuple[Stub, Classifier],
+    metadata: tuple[tuple[str, str], ...],
+    code: grpc.StatusCode,
+    reason: str,
+) -> None:
+    stub, classifier = served
+    request = pb.AddExemplarsRequest(
+        tenant_id=TENANT,
+        request_id="add-0000011",
+        exemplars=[pb.Exemplar(text="my crate is lost", intent=I.INTENT_TRACKING_STATUS)],
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await stub.AddExemplars(request, metadata=metadata, timeout=5)
+    assert raised.value.code() == code
+    info = error_info_of(raised.value)
+    assert info is not None
+    assert info.reason == reason
+    details = raised.value.details() or ""
+    assert KEY not in details
+    assert OTHER_KEY not in details
+    # Nothing was added, to either tenant.
+    assert classifier.applied_sequence == 0
+    assert classifier.overlay(TENANT) is None
+    assert classifier.overlay(OTHER) is None
+
+
+async def test_an_unknown_tenant_and_a_foreign_one_are_refused_alike(
+    served: tuple[Stub, Classifier],
+) -> None:
+    """PERMISSION_DENIED does not tell whether the tenant asked for exists."""
+    stub, _ = served
+    replies = []
+    for tenant in (OTHER, "no-such-tenant"):
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await stub.AddExemplars(
+                pb.AddExemplarsRequest(
+                    tenant_id=tenant,
+                    request_id="add-0000012",
+                    exemplars=[pb.Exemplar(text="my crate is lost", intent=I.INTENT_OTHER)],
+                ),
+                metadata=AUTH,
+                timeout=5,
+            )
+        replies.append((raised.value.code(), raised.value.details()))
+    assert replies[0] == replies[1]
+    assert replies[0][0] == grpc.StatusCode.PERMISSION_DENIED
 
 
 async def test_a_label_conflict_is_failed_precondition_with_error_info(
@@ -176,9 +296,11 @@ async def test_a_label_conflict_is_failed_precondition_with_error_info(
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await stub.AddExemplars(
             pb.AddExemplarsRequest(
+                tenant_id=TENANT,
                 request_id="add-0000004",
                 exemplars=[pb.Exemplar(text="where is my order?", intent=I.INTENT_OTHER)],
             ),
+            metadata=AUTH,
             timeout=5,
         )
     assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -219,12 +341,14 @@ async def test_no_call_fails_during_a_swap_over_grpc(served: tuple[Stub, Classif
     await answers(8)
     reply = await stub.AddExemplars(
         pb.AddExemplarsRequest(
+            tenant_id=TENANT,
             request_id="add-0000005",
             exemplars=[
                 pb.Exemplar(text=f"crate {i} has not moved", intent=I.INTENT_TRACKING_STATUS)
                 for i in range(64)
             ],
         ),
+        metadata=AUTH,
         timeout=30,
     )
     await answers(8)

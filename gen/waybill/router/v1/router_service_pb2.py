@@ -26,7 +26,7 @@ from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from waybill.common.v1 import intent_pb2 as waybill_dot_common_dot_v1_dot_intent__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&waybill/router/v1/router_service.proto\x12\x11waybill.router.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1ewaybill/common/v1/intent.proto\"\x9b\x01\n\x0f\x43lassifyRequest\x12\x30\n\ttenant_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\x12\x18\n\x04text\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xa0\x1f\x12<\n\x0fprevious_intent\x18\x03 \x01(\x0e\x32\x19.waybill.common.v1.IntentB\x08\xbaH\x05\x82\x01\x02\x10\x01\"L\n\x0bIntentScore\x12)\n\x06intent\x18\x01 \x01(\x0e\x32\x19.waybill.common.v1.Intent\x12\x12\n\nconfidence\x18\x02 \x01(\x02\"\xae\x02\n\x10\x43lassifyResponse\x12)\n\x06intent\x18\x01 \x01(\x0e\x32\x19.waybill.common.v1.Intent\x12\x12\n\nconfidence\x18\x02 \x01(\x02\x12)\n\x06worker\x18\x03 \x01(\x0e\x32\x19.waybill.common.v1.Worker\x12\x34\n\x0c\x61lternatives\x18\x04 \x03(\x0b\x32\x1e.waybill.router.v1.IntentScore\x12\x16\n\x0elow_confidence\x18\x05 \x01(\x08\x12\x1b\n\x13\x63larifying_question\x18\x06 \x01(\t\x12)\n\x06method\x18\x07 \x01(\x0e\x32\x19.waybill.router.v1.Method\x12\x1a\n\x12\x63lassifier_version\x18\x08 \x01(\t\"[\n\x08\x45xemplar\x12\x18\n\x04text\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x02\x18\xf4\x03\x12\x35\n\x06intent\x18\x02 \x01(\x0e\x32\x19.waybill.common.v1.IntentB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\"\x84\x01\n\x13\x41\x64\x64\x45xemplarsRequest\x12;\n\texemplars\x18\x01 \x03(\x0b\x32\x1b.waybill.router.v1.ExemplarB\x0b\xbaH\x08\x92\x01\x05\x08\x01\x10\xe8\x07\x12\x30\n\nrequest_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^[A-Za-z0-9_-]{8,64}$\"J\n\x14\x41\x64\x64\x45xemplarsResponse\x12\x1a\n\x12\x63lassifier_version\x18\x01 \x01(\t\x12\x16\n\x0e\x65xemplar_count\x18\x02 \x01(\x05\"\x1a\n\x18GetClassifierInfoRequest\"\xcd\x01\n\x19GetClassifierInfoResponse\x12\x1a\n\x12\x63lassifier_version\x18\x01 \x01(\t\x12)\n\x06method\x18\x02 \x01(\x0e\x32\x19.waybill.router.v1.Method\x12\x16\n\x0e\x65xemplar_count\x18\x03 \x01(\x05\x12\x1c\n\x14\x63onfidence_threshold\x18\x04 \x01(\x02\x12\x15\n\rmodel_version\x18\x05 \x01(\t\x12\x1c\n\x14\x61\x64\x64\x65\x64_exemplar_count\x18\x06 \x01(\x05*o\n\x06Method\x12\x16\n\x12METHOD_UNSPECIFIED\x10\x00\x12\x1e\n\x1aMETHOD_KEYWORD_PLACEHOLDER\x10\x01\x12\x14\n\x10METHOD_EMBEDDING\x10\x02\x12\x17\n\x13METHOD_LLM_FALLBACK\x10\x03\x32\xb5\x02\n\rRouterService\x12S\n\x08\x43lassify\x12\".waybill.router.v1.ClassifyRequest\x1a#.waybill.router.v1.ClassifyResponse\x12_\n\x0c\x41\x64\x64\x45xemplars\x12&.waybill.router.v1.AddExemplarsRequest\x1a\'.waybill.router.v1.AddExemplarsResponse\x12n\n\x11GetClassifierInfo\x12+.waybill.router.v1.GetClassifierInfoRequest\x1a,.waybill.router.v1.GetClassifierInfoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&waybill/router/v1/router_service.proto\x12\x11waybill.router.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1ewaybill/common/v1/intent.proto\"\x9b\x01\n\x0f\x43lassifyRequest\x12\x30\n\ttenant_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\x12\x18\n\x04text\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xa0\x1f\x12<\n\x0fprevious_intent\x18\x03 \x01(\x0e\x32\x19.waybill.common.v1.IntentB\x08\xbaH\x05\x82\x01\x02\x10\x01\"L\n\x0bIntentScore\x12)\n\x06intent\x18\x01 \x01(\x0e\x32\x19.waybill.common.v1.Intent\x12\x12\n\nconfidence\x18\x02 \x01(\x02\"\xae\x02\n\x10\x43lassifyResponse\x12)\n\x06intent\x18\x01 \x01(\x0e\x32\x19.waybill.common.v1.Intent\x12\x12\n\nconfidence\x18\x02 \x01(\x02\x12)\n\x06worker\x18\x03 \x01(\x0e\x32\x19.waybill.common.v1.Worker\x12\x34\n\x0c\x61lternatives\x18\x04 \x03(\x0b\x32\x1e.waybill.router.v1.IntentScore\x12\x16\n\x0elow_confidence\x18\x05 \x01(\x08\x12\x1b\n\x13\x63larifying_question\x18\x06 \x01(\t\x12)\n\x06method\x18\x07 \x01(\x0e\x32\x19.waybill.router.v1.Method\x12\x1a\n\x12\x63lassifier_version\x18\x08 \x01(\t\"[\n\x08\x45xemplar\x12\x18\n\x04text\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x02\x18\xf4\x03\x12\x35\n\x06intent\x18\x02 \x01(\x0e\x32\x19.waybill.common.v1.IntentB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\"\xb6\x01\n\x13\x41\x64\x64\x45xemplarsRequest\x12;\n\texemplars\x18\x01 \x03(\x0b\x32\x1b.waybill.router.v1.ExemplarB\x0b\xbaH\x08\x92\x01\x05\x08\x01\x10\xe8\x07\x12\x30\n\nrequest_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^[A-Za-z0-9_-]{8,64}$\x12\x30\n\ttenant_id\x18\x03 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\"J\n\x14\x41\x64\x64\x45xemplarsResponse\x12\x1a\n\x12\x63lassifier_version\x18\x01 \x01(\t\x12\x16\n\x0e\x65xemplar_count\x18\x02 \x01(\x05\"O\n\x18GetClassifierInfoRequest\x12\x33\n\ttenant_id\x18\x01 \x01(\tB \xbaH\x1dr\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\xd8\x01\x01\"\xcd\x01\n\x19GetClassifierInfoResponse\x12\x1a\n\x12\x63lassifier_version\x18\x01 \x01(\t\x12)\n\x06method\x18\x02 \x01(\x0e\x32\x19.waybill.router.v1.Method\x12\x16\n\x0e\x65xemplar_count\x18\x03 \x01(\x05\x12\x1c\n\x14\x63onfidence_threshold\x18\x04 \x01(\x02\x12\x15\n\rmodel_version\x18\x05 \x01(\t\x12\x1c\n\x14\x61\x64\x64\x65\x64_exemplar_count\x18\x06 \x01(\x05*o\n\x06Method\x12\x16\n\x12METHOD_UNSPECIFIED\x10\x00\x12\x1e\n\x1aMETHOD_KEYWORD_PLACEHOLDER\x10\x01\x12\x14\n\x10METHOD_EMBEDDING\x10\x02\x12\x17\n\x13METHOD_LLM_FALLBACK\x10\x03\x32\xb5\x02\n\rRouterService\x12S\n\x08\x43lassify\x12\".waybill.router.v1.ClassifyRequest\x1a#.waybill.router.v1.ClassifyResponse\x12_\n\x0c\x41\x64\x64\x45xemplars\x12&.waybill.router.v1.AddExemplarsRequest\x1a\'.waybill.router.v1.AddExemplarsResponse\x12n\n\x11GetClassifierInfo\x12+.waybill.router.v1.GetClassifierInfoRequest\x1a,.waybill.router.v1.GetClassifierInfoResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -47,8 +47,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ADDEXEMPLARSREQUEST'].fields_by_name['exemplars']._serialized_options = b'\272H\010\222\001\005\010\001\020\350\007'
   _globals['_ADDEXEMPLARSREQUEST'].fields_by_name['request_id']._loaded_options = None
   _globals['_ADDEXEMPLARSREQUEST'].fields_by_name['request_id']._serialized_options = b'\272H\031r\0272\025^[A-Za-z0-9_-]{8,64}$'
-  _globals['_METHOD']._serialized_start=1203
-  _globals['_METHOD']._serialized_end=1314
+  _globals['_ADDEXEMPLARSREQUEST'].fields_by_name['tenant_id']._loaded_options = None
+  _globals['_ADDEXEMPLARSREQUEST'].fields_by_name['tenant_id']._serialized_options = b'\272H\032r\0302\026^[a-z][a-z0-9-]{1,31}$'
+  _globals['_GETCLASSIFIERINFOREQUEST'].fields_by_name['tenant_id']._loaded_options = None
+  _globals['_GETCLASSIFIERINFOREQUEST'].fields_by_name['tenant_id']._serialized_options = b'\272H\035r\0302\026^[a-z][a-z0-9-]{1,31}$\330\001\001'
+  _globals['_METHOD']._serialized_start=1306
+  _globals['_METHOD']._serialized_end=1417
   _globals['_CLASSIFYREQUEST']._serialized_start=123
   _globals['_CLASSIFYREQUEST']._serialized_end=278
   _globals['_INTENTSCORE']._serialized_start=280
@@ -58,13 +62,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EXEMPLAR']._serialized_start=663
   _globals['_EXEMPLAR']._serialized_end=754
   _globals['_ADDEXEMPLARSREQUEST']._serialized_start=757
-  _globals['_ADDEXEMPLARSREQUEST']._serialized_end=889
-  _globals['_ADDEXEMPLARSRESPONSE']._serialized_start=891
-  _globals['_ADDEXEMPLARSRESPONSE']._serialized_end=965
-  _globals['_GETCLASSIFIERINFOREQUEST']._serialized_start=967
-  _globals['_GETCLASSIFIERINFOREQUEST']._serialized_end=993
-  _globals['_GETCLASSIFIERINFORESPONSE']._serialized_start=996
-  _globals['_GETCLASSIFIERINFORESPONSE']._serialized_end=1201
-  _globals['_ROUTERSERVICE']._serialized_start=1317
-  _globals['_ROUTERSERVICE']._serialized_end=1626
+  _globals['_ADDEXEMPLARSREQUEST']._serialized_end=939
+  _globals['_ADDEXEMPLARSRESPONSE']._serialized_start=941
+  _globals['_ADDEXEMPLARSRESPONSE']._serialized_end=1015
+  _globals['_GETCLASSIFIERINFOREQUEST']._serialized_start=1017
+  _globals['_GETCLASSIFIERINFOREQUEST']._serialized_end=1096
+  _globals['_GETCLASSIFIERINFORESPONSE']._serialized_start=1099
+  _globals['_GETCLASSIFIERINFORESPONSE']._serialized_end=1304
+  _globals['_ROUTERSERVICE']._serialized_start=1420
+  _globals['_ROUTERSERVICE']._serialized_end=1729
 # @@protoc_insertion_point(module_scope)

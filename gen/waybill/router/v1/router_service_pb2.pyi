@@ -67,12 +67,14 @@ class Exemplar(_message.Message):
     def __init__(self, text: _Optional[str] = ..., intent: _Optional[_Union[_intent_pb2.Intent, str]] = ...) -> None: ...
 
 class AddExemplarsRequest(_message.Message):
-    __slots__ = ("exemplars", "request_id")
+    __slots__ = ("exemplars", "request_id", "tenant_id")
     EXEMPLARS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     exemplars: _containers.RepeatedCompositeFieldContainer[Exemplar]
     request_id: str
-    def __init__(self, exemplars: _Optional[_Iterable[_Union[Exemplar, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    tenant_id: str
+    def __init__(self, exemplars: _Optional[_Iterable[_Union[Exemplar, _Mapping]]] = ..., request_id: _Optional[str] = ..., tenant_id: _Optional[str] = ...) -> None: ...
 
 class AddExemplarsResponse(_message.Message):
     __slots__ = ("classifier_version", "exemplar_count")
@@ -83,8 +85,10 @@ class AddExemplarsResponse(_message.Message):
     def __init__(self, classifier_version: _Optional[str] = ..., exemplar_count: _Optional[int] = ...) -> None: ...
 
 class GetClassifierInfoRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("tenant_id",)
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    def __init__(self, tenant_id: _Optional[str] = ...) -> None: ...
 
 class GetClassifierInfoResponse(_message.Message):
     __slots__ = ("classifier_version", "method", "exemplar_count", "confidence_threshold", "model_version", "added_exemplar_count")
