@@ -35,16 +35,14 @@ from embeddings.pooling import FloatArray
 from router import corpus as corpus_files
 from router import exemplars as exemplar_files
 from router.calibration import DEFAULT_PATH, Calibration, fit_logistic
-from router.classifier import Query
+from router.classifier import Query, decide_all
 from router.datasets import Row, parse_gold
-from router.decision import PriorOptions, decide
+from router.decision import PriorOptions
 from router.evaluation import Scored
 from router.exemplars import Exemplar
 from router.index import ExemplarIndex
 from router.intents import FOLLOW_UP, OUT_OF_SCOPE, WORKER_OF, I, worker_name
-from router.normalize import word_count
 from router.offline import Features, progress_printer
-from router.scoring import class_scores
 from router.settings import DEFAULT_FOLLOW_UPS
 from router.vectors import default_dir, vectors_for
 
@@ -152,23 +150,20 @@ def cross_scores(
             np.concatenate([vectors[rest], follow_vectors]),
             np.concatenate([labels[rest], follow_labels]),
         )
-        classes = sorted({int(c) for c in index.labels})
-        sims, near = index.search(vectors[held], NEIGHBOURS)
-        scores = class_scores(sims, near, classes, top_m=top_m)
-        for position, row in zip(held, scores, strict=True):
-            query = Query(items[position].text)
-            d = decide(
-                row,
-                classes,
-                previous=query.previous,
-                words=word_count(query.text),
-                calibration=calibration,
-                prior=prior,
-            )
+        classes = tuple(sorted({int(c) for c in index.labels}))
+        outcomes = decide_all(
+            [Query(items[p].text) for p in held],
+            index.search(vectors[held], NEIGHBOURS),
+            classes=classes,
+            version="",
+            calibration=calibration,
+            prior=prior,
+        )
+        for position, outcome in zip(held, outcomes, strict=True):
+            d = outcome.decision
             # The unfitted confidence (0.5) meets its threshold (0.5): a low decision
             # here is one no threshold changes (out of scope, negotiation too close).
-            served = not d.low_confidence
-            found[position] = Features(d.intent, served, d.top, d.gap)
+            found[position] = Features(d.intent, not d.low_confidence, d.top, d.gap)
     return [f for f in found if f is not None]
 
 

@@ -221,7 +221,7 @@ def classify_with(
             if query.tenant_id in overlays:
                 by_overlay.setdefault(query.tenant_id, []).append(position)
     if not by_overlay:  # the common case: the shipped index alone, as it always was
-        return _decide_all(
+        return decide_all(
             queries,
             (sims, labels),
             classes=snapshot.classes,
@@ -242,7 +242,7 @@ def classify_with(
             found = merge_neighbours(found, overlay.index.search(vectors[rows], k), k)
         groups.append((rows, found[0], found[1], overlay.classes, overlay.version))
     for rows, group_sims, group_labels, classes, version in groups:
-        decided = _decide_all(
+        decided = decide_all(
             [queries[i] for i in rows],
             (group_sims, group_labels),
             classes=classes,
@@ -255,7 +255,7 @@ def classify_with(
     return [o for o in outcomes if o is not None]
 
 
-def _decide_all(
+def decide_all(
     queries: Sequence[Query],
     neighbours: tuple[FloatArray, LabelArray],
     *,
@@ -264,6 +264,7 @@ def _decide_all(
     calibration: Calibration,
     prior: PriorOptions,
 ) -> list[Outcome]:
+    """The decision per query from its nearest exemplars (pure: no model run)."""
     scores = class_scores(*neighbours, classes, top_m=calibration.top_m)
     outcomes = []
     for query, row in zip(queries, scores, strict=True):
