@@ -218,6 +218,19 @@ def _access_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.name == "waybill.rpc" and r.getMessage() == "rpc"]
 
 
+async def _settled(
+    probed: Probed, code: str, caplog: pytest.LogCaptureFixture | None = None
+) -> None:
+    """Wait (at most 2 s) for the server to count the call, end its span and log its
+    access line: the client holds the status as soon as it is sent, before the server's
+    interceptor has finished recording it."""
+    for _ in range(200):
+        logged = caplog is None or bool(_access_lines(caplog))
+        if probed.count(code) and probed.spans.get_finished_spans() and logged:
+            return
+        await asyncio.sleep(0.01)
+
+
 @pytest.mark.parametrize(
     ("peer_code", "code", "reason"),
     [
@@ -251,6 +264,7 @@ async def test_an_escaping_downstream_error_goes_through_the_peer_mapping(
     assert len(retry) == (1 if peer_code in ("RESOURCE_EXHAUSTED", "UNAVAILABLE") else 0)
     for internal in ("/waybill.", "OrdersService", "127.0.0.1"):
         assert internal not in (error.details() or "")
+    await _settled(probed, code.name, caplog)
     assert probed.count(code.name) == 1
     (line,) = _access_lines(caplog)
     assert (line.__dict__["method"], line.__dict__["code"], line.__dict__["reason"]) == (
@@ -274,6 +288,7 @@ async def test_a_handlers_own_abort_is_counted_with_its_code(
     with caplog.at_level(logging.INFO, logger="waybill.rpc"):
         error = await _fails(probed, text)
     assert error.code().name == code
+    await _settled(probed, code, caplog)
     assert probed.count(code) == 1
     assert probed.count("OK") == 0
     (line,) = _access_lines(caplog)
@@ -288,6 +303,7 @@ async def test_validation_failures_end_their_span(probed: Probed) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await probed.stub.Classify(pb.ClassifyRequest(tenant_id="Not A Tenant", text=""))
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    await _settled(probed, "INVALID_ARGUMENT")
     (span,) = probed.spans.get_finished_spans()
     assert span.name == CLASSIFY
     assert span.status.status_code is StatusCode.ERROR
