@@ -389,47 +389,17 @@ def _comparison(named: list[tuple[str, Any]]) -> str:
 
 def _plot(mine: Any, theirs: Any, *, title: str) -> str:
     """Grouped bars: the headline figures and per-worker accuracy, router vs baseline."""
-    from html import escape
+    from cli.charts import grouped_bars
 
     figures = [
-        (label, getattr(mine, key), getattr(theirs, key) if theirs else None)
+        (label, [getattr(mine, key), getattr(theirs, key) if theirs else None])
         for key, label in SUITE_FIGURES
     ]
     figures += [
-        (w, _worker_accuracy(mine)[w], _worker_accuracy(theirs)[w] if theirs else None)
+        (w, [_worker_accuracy(mine)[w], _worker_accuracy(theirs)[w] if theirs else None])
         for w in WORKERS
     ]
-    width, height, pad, bar = 720, 300, 48, 22
-    step = (width - 2 * pad) / len(figures)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}"'
-        ' font-family="sans-serif" font-size="11">',
-        f'<text x="{pad}" y="18" font-size="13">{escape(title)}</text>',
-        f'<rect x="{width - 200}" y="8" width="10" height="10" fill="#1b6ac9"/>'
-        f'<text x="{width - 185}" y="17">router</text>'
-        f'<rect x="{width - 120}" y="8" width="10" height="10" fill="#aaaaaa"/>'
-        f'<text x="{width - 105}" y="17">naive kNN</text>',
-    ]
-    base_y = height - pad
-    scale = height - 2 * pad - 10
-    for i, (label, a, b) in enumerate(figures):
-        x = pad + i * step + (step - 2 * bar) / 2
-        for j, (value, colour) in enumerate(((a, "#1b6ac9"), (b, "#aaaaaa"))):
-            if value is None:
-                continue
-            h = scale * float(value)
-            parts.append(
-                f'<rect x="{x + j * bar:.1f}" y="{base_y - h:.1f}" width="{bar - 2}"'
-                f' height="{h:.1f}" fill="{colour}"/>'
-                f'<text x="{x + j * bar + bar / 2 - 1:.1f}" y="{base_y - h - 3:.1f}"'
-                f' text-anchor="middle" font-size="9">{100 * float(value):.1f}</text>'
-            )
-        parts.append(
-            f'<text x="{x + bar:.1f}" y="{base_y + 16}" text-anchor="middle">{escape(label)}</text>'
-        )
-    parts.append(f'<line x1="{pad}" y1="{base_y}" x2="{width - pad}" y2="{base_y}" stroke="#333"/>')
-    parts.append("</svg>")
-    return "\n".join(parts) + "\n"
+    return grouped_bars(figures, ["router", "naive kNN"], title=title)
 
 
 def _round(value: float | None) -> float | None:

@@ -2,7 +2,8 @@
 
 Exit statuses: 0 success, 1 failure (a service not SERVING, a start that
 failed, an unreachable gateway), 2 usage error (argparse's own), 130 Ctrl-C
-at the chat prompt; ``router add-exemplars`` also 3 (not authorised).
+at the chat prompt; ``router add-exemplars`` also 3 (not authorised), ``kb ingest``
+3 (documents rejected).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from cli import eval_router, router_admin
+from cli import eval_retrieval, eval_router, kb, router_admin
 from cli.arguments import positive_float
 from runtime import mesh
 
@@ -118,7 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=positive_float, default=120.0, help="seconds per streamed turn"
     )
     eval_router.add_parser(sub)
+    eval_retrieval.add_parser(sub)
     router_admin.add_parser(sub)
+    kb.add_parser(sub)
     return parser
 
 
@@ -194,5 +197,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return eval_router.run(args, out=out, err=err)
     if args.command == "router":
         return router_admin.run(args, out=out, err=err)
+    if args.command == "kb":
+        return kb.run(args, out=out, err=err)
+    if args.command == "eval-retrieval":
+        return eval_retrieval.run(args, out=out, err=err)
     parser.print_help(err)
     return EXIT_USAGE

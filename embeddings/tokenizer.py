@@ -45,3 +45,22 @@ class TextTokenizer:
         mask = np.array([e.attention_mask for e in batch], dtype=np.int64)
         types = np.array([e.type_ids for e in batch], dtype=np.int64)
         return Encoded(input_ids=ids, attention_mask=mask, token_type_ids=types)
+
+
+class TokenCounter:
+    """Counts the model's word pieces in a text, without truncation (chunk sizing)."""
+
+    def __init__(self, path: Path) -> None:
+        self._tokenizer = Tokenizer.from_file(str(path))
+        self._tokenizer.no_truncation()
+        self._tokenizer.no_padding()
+
+    def __call__(self, text: str) -> int:
+        """Word pieces of ``text`` (special tokens excluded)."""
+        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def many(self, texts: Sequence[str]) -> list[int]:
+        """Word pieces of each text."""
+        return [
+            len(e.ids) for e in self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        ]

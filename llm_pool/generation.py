@@ -15,8 +15,36 @@ from typing import Any, Union
 
 
 @dataclass(frozen=True, slots=True)
+class Source:
+    """A retrieved chunk the answer may draw on, as a prompt shows it."""
+
+    marker: int
+    """The citation number the answer uses (``[1]``)."""
+    chunk_id: str
+    """The chunk's id."""
+    heading: str
+    """Document title and section."""
+    policy_version: str
+    """Policy version of its document."""
+    text: str
+    """The chunk's text."""
+
+
+def render_sources(sources: tuple[Source, ...]) -> str:
+    """The sources block: one fixed layout for every model backend."""
+    if not sources:
+        return ""
+    lines = ["[SOURCES v1]"]
+    for s in sources:
+        lines.append(f"[{s.marker}] {s.chunk_id} | {s.heading} | version {s.policy_version}")
+        lines.append(s.text)
+    lines.append("[/SOURCES]")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
 class Prompt:
-    """The prompt in its fixed order: instructions, context block, history, message.
+    """The prompt in its fixed order: instructions, context block, sources, history, message.
 
     The order never varies so that a serving engine's prefix cache stays warm.
     """
@@ -29,10 +57,14 @@ class Prompt:
     """Earlier turns as (role, text), oldest first."""
     message: str = ""
     """The customer's message (PII-redacted)."""
+    sources: tuple[Source, ...] = ()
+    """Retrieved chunks the answer must be drawn from (policy answers)."""
 
     def render(self) -> str:
         """The prompt as one text, in the fixed order."""
         parts = [self.instructions, self.context_block]
+        if self.sources:
+            parts.append(render_sources(self.sources))
         parts.extend(f"{role}: {text}" for role, text in self.history)
         parts.append(f"customer: {self.message}")
         return "\n\n".join(parts)

@@ -1,7 +1,8 @@
 """Laying out a generation request for a model: raw text (Triton) or chat messages.
 
-The facts of the plan travel in the prompt as one compact JSON line after the
-context block; the order of the parts never varies so prefix caches stay warm.
+Retrieved chunks (policy answers) follow the context block in one fixed layout
+(``render_sources``), then the facts of the plan as one compact JSON line; the
+order of the parts never varies so prefix caches stay warm.
 A tool-payload generation adds one instruction naming the tool; the schema
 itself goes to guided decoding, not into the prompt.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from llm_pool.generation import GenerationRequest
+from llm_pool.generation import GenerationRequest, render_sources
 
 FACTS_PREFIX = "Facts: "
 
@@ -24,7 +25,12 @@ def facts_line(request: GenerationRequest) -> str:
 
 
 def _system(request: GenerationRequest) -> str:
-    parts = [request.prompt.instructions, request.prompt.context_block, facts_line(request)]
+    parts = [
+        request.prompt.instructions,
+        request.prompt.context_block,
+        render_sources(request.prompt.sources),
+        facts_line(request),
+    ]
     if request.tool is not None:
         parts.append(f"Reply with the JSON arguments of the tool {request.tool.name} only.")
     return "\n\n".join(p for p in parts if p)

@@ -26,6 +26,7 @@ from embeddings.encoder import Embedder
 from embeddings.pooling import FloatArray
 from embeddings.store import model_root
 from router.normalize import for_embedding
+from runtime import progress as runtime_progress
 
 log = logging.getLogger("waybill.router")
 
@@ -126,15 +127,7 @@ def vectors_for(
 
 def log_progress(label: str, every_s: float = 5.0) -> Progress:
     """A progress callback that logs at most every ``every_s`` seconds (service logs)."""
-    last = [time.monotonic()]
-
-    def show(done: int, total: int) -> None:
-        now = time.monotonic()
-        if done >= total or now - last[0] >= every_s:
-            last[0] = now
-            log.info(label, extra={"done": done, "total": total})
-
-    return show
+    return runtime_progress.log_progress(log, label, every_s)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -40,12 +40,31 @@ from runtime.settings import FaultInjection
 log = logging.getLogger("waybill.rpc")
 
 
+def field_path(elements: Any) -> str:
+    """A violation's field path as protovalidate writes it: ``documents[1].doc_id``,
+    ``labels["tier"]``, so a caller knows which item of a list or map is wrong."""
+    parts = []
+    for e in elements:
+        name = e.field_name
+        subscript = getattr(e, "subscript", None)
+        if subscript is not None:
+            key, value = subscript.field, subscript.value
+            if key == "string_key":
+                name += f'["{value}"]'
+            elif key == "bool_key":
+                name += f"[{str(value).lower()}]"
+            else:
+                name += f"[{value}]"
+        parts.append(name)
+    return ".".join(parts)
+
+
 def violations(validator: protovalidate.Validator, message: Any) -> list[FieldViolation]:
     """The protovalidate violations of ``message`` as FieldViolations."""
     found = []
     for v in validator.collect_violations(message):
         proto = v.proto
-        path = ".".join(e.field_name for e in proto.field.elements) if proto.field else ""
+        path = field_path(proto.field.elements) if proto.field else ""
         found.append(FieldViolation(field=path, rule_id=proto.rule_id, description=proto.message))
     return found
 

@@ -23,6 +23,7 @@ EVENT_NAMES: Mapping[str, str] = {
     "tool_call": "tool_call",
     "confirmation_request": "confirmation_request",
     "escalation": "escalation",
+    "citation": "citation",
     "refusal": "refusal",
     "error": "turn_error",
     "final": "final",

@@ -43,7 +43,7 @@ def _incomplete() -> HttpError:
     ).to_http()
 
 
-_HELD_KINDS = frozenset({"tool_call", "error"})
+_HELD_KINDS = frozenset({"tool_call", "citation", "error"})
 """Gateway events held back until the turn says something (see EventStream._head)."""
 
 

@@ -1,5 +1,5 @@
-"""The policy and negotiation workers: the contract is served, every method answers
-UNIMPLEMENTED (never a fake success), and the settings fail naming a bad variable."""
+"""The negotiation worker: the contract is served, every method answers UNIMPLEMENTED
+(never a fake success), and the settings fail naming a bad variable."""
 
 from __future__ import annotations
 
@@ -20,10 +20,9 @@ from tests.conftest import StartServer
 from tests.support.unbuilt import every_method_is_unimplemented
 from workers.negotiation import service as negotiation
 from workers.negotiation.settings import NegotiationSettings
-from workers.policy import service as policy
 from workers.policy.settings import PolicySettings
 
-UNBUILT = [("policy", policy), ("negotiation", negotiation)]
+UNBUILT = [("negotiation", negotiation)]
 
 
 @pytest.mark.parametrize(("name", "module"), UNBUILT)
@@ -49,8 +48,8 @@ async def test_a_turn_over_grpc_ends_unimplemented_without_an_event(
         tenant_id="acme-retail",
         user_id="acme-0001",
         session_id="session-0001",
-        message="can I return this?",
-        intent=intent_pb2.INTENT_POLICY_RETURN_WINDOW,
+        message="I want a refund",
+        intent=intent_pb2.INTENT_NEGOTIATION_REFUND_REQUEST,
     )
     events: list[pb.RunTurnResponse] = []
 

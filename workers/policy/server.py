@@ -1,16 +1,72 @@
-"""Wiring of the policy process: settings, the servicer, serving."""
+"""Wiring of the policy worker process."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
+from waybill.orders.v1 import orders_service_pb2_grpc as orders_grpc
+from waybill.retrieval.v1 import retrieval_service_pb2_grpc as retrieval_grpc
 from waybill.worker.v1 import worker_service_pb2_grpc as pb_grpc
 
+from llm_pool import config as llm_config
+from llm_pool.build import build_pool
+from runtime import mesh
+from runtime.client import channel
 from runtime.server import Registration, serve
-from workers.policy.service import SERVICE, servicer
+from workers.policy.clients import OrdersClient, RetrievalClient
+from workers.policy.service import PolicyServicer
 from workers.policy.settings import PolicySettings
+from workers.policy.templates import TEMPLATES
+
+SERVICE = mesh.WORKER_SERVICE
 
 
 async def main() -> None:
-    """Serve the contract (every method UNIMPLEMENTED for now)."""
+    """Serve the policy worker."""
     settings = PolicySettings.from_env()
-    add = pb_grpc.add_WorkerServiceServicer_to_server
-    await serve(settings.service, [Registration(SERVICE, add, servicer())])
+    service = settings.service
+    pool = build_pool(
+        llm_config.load(), templates=TEMPLATES, deadline_margin_s=service.deadline_margin_s
+    )
+    retrieval_channel = channel(
+        settings.retrieval_address,
+        policy=service.deadline_policy(),
+        retry=[
+            ("waybill.retrieval.v1.RetrievalService", "Search"),
+            ("waybill.retrieval.v1.RetrievalService", "GetReturnWindow"),
+        ],
+    )
+    orders_channel = channel(
+        settings.orders_address,
+        policy=service.deadline_policy(),
+        retry=[("waybill.orders.v1.OrdersService", None)],
+    )
+    servicer = PolicyServicer(
+        RetrievalClient(retrieval_grpc.RetrievalServiceStub(retrieval_channel)),
+        OrdersClient(orders_grpc.OrdersServiceStub(orders_channel)),
+        pool,
+        gate=settings.gate,
+    )
+    watcher: asyncio.Task[None] | None = None
+
+    async def ready() -> None:
+        nonlocal watcher
+        await pool.probe_ready(timeout_s=settings.readiness_timeout_s)
+        watcher = asyncio.create_task(pool.watch_readiness(settings.readiness_interval_s))
+
+    async def on_stop() -> None:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        await pool.close()
+        await retrieval_channel.close()
+        await orders_channel.close()
+
+    await serve(
+        service,
+        [Registration(SERVICE, pb_grpc.add_WorkerServiceServicer_to_server, servicer)],
+        ready=ready,
+        on_stop=on_stop,
+    )

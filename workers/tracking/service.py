@@ -3,28 +3,20 @@ LLM pool. What to read and what to answer is decided in ``plan.py``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 import grpc
-from waybill.common.v1 import conversation_pb2, events_pb2, usage_pb2
+from waybill.common.v1 import conversation_pb2
 from waybill.orders.v1 import orders_service_pb2_grpc as orders_grpc
 from waybill.worker.v1 import tools_pb2
 from waybill.worker.v1 import worker_service_pb2 as pb
 from waybill.worker.v1 import worker_service_pb2_grpc as pb_grpc
 
-from llm_pool import finish
-from llm_pool.generation import (
-    AnswerPlan,
-    Finished,
-    GenerationRequest,
-    Prompt,
-    StreamFailed,
-    TextDelta,
-)
+from llm_pool.generation import AnswerPlan, GenerationRequest, Prompt
 from llm_pool.pool import LLMPool
 from runtime.errors import DomainError, FailedPrecondition
 from workers import turn_errors
-from workers.coalesce import DeltaCoalescer
+from workers.compose import compose, history
 from workers.tools import ToolLog
 from workers.tracking import plan
 from workers.tracking.clients import OrdersClient, Scope
@@ -108,57 +100,15 @@ class TrackingServicer(pb_grpc.WorkerServiceServicer):
         tool_calls: int,
     ) -> AsyncIterator[pb.RunTurnResponse]:
         """Stream the answer through the LLM pool, then the result with usage."""
-        usage = usage_pb2.Usage(tool_calls=tool_calls)
-        text: list[str] = []
         generation = GenerationRequest(
             use_case="tracking",
             prompt=Prompt(
                 instructions=INSTRUCTIONS,
                 context_block=request.context.block,
-                history=_history(state.turns),
+                history=history(state.turns),
                 message=request.message,
             ),
             plan=answer,
         )
-        pending = DeltaCoalescer()
-        async for event in self._pool.stream(generation):
-            if isinstance(event, TextDelta):
-                text.append(event.text)
-                if (ready := pending.add(event.text)) is not None:
-                    yield pb.RunTurnResponse(delta=events_pb2.TextDelta(text=ready))
-                continue
-            if (rest := pending.flush()) is not None:
-                yield pb.RunTurnResponse(delta=events_pb2.TextDelta(text=rest))
-            if isinstance(event, Finished):
-                usage.input_tokens += event.input_tokens
-                usage.output_tokens += event.output_tokens
-                usage.generations.add(
-                    backend=event.backend,
-                    model=event.model,
-                    input_tokens=event.input_tokens,
-                    output_tokens=event.output_tokens,
-                    time_to_first_token_us=event.time_to_first_token_us,
-                    finish_reason=finish.to_proto(event.finish_reason),
-                )
-                if event.charge is not None:
-                    # One currency per turn: the price table prices every model in USD.
-                    usage.cost.currency_code = event.charge.currency_code
-                    usage.cost.micro_units += event.charge.micro_units
-            elif isinstance(event, StreamFailed):
-                failed = turn_errors.generation_failed(event)
-                yield pb.RunTurnResponse(
-                    error=turn_errors.error_event(failed, message=turn_errors.STREAM_FAILED_MESSAGE)
-                )
-                raise failed
-        if (rest := pending.flush()) is not None:
-            yield pb.RunTurnResponse(delta=events_pb2.TextDelta(text=rest))
-        yield pb.RunTurnResponse(
-            result=pb.TurnResult(state=state, usage=usage, answer="".join(text))
-        )
-
-
-def _history(turns: Sequence[conversation_pb2.Turn]) -> tuple[tuple[str, str], ...]:
-    return tuple(
-        ("customer" if t.role == conversation_pb2.ROLE_CUSTOMER else "assistant", t.text)
-        for t in turns
-    )
+        async for response in compose(self._pool, generation, state=state, tool_calls=tool_calls):
+            yield response

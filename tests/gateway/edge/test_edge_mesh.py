@@ -87,11 +87,31 @@ def test_tracking_turn_streams_to_a_final_answer(platform: Mesh, client: httpx.C
     assert log_lines(platform.log_path("orders"), trace_id=trace_id)
 
 
-def test_policy_turn_ends_with_a_readable_error(client: httpx.Client) -> None:
+def test_policy_turn_streams_its_citations_before_the_answer(client: httpx.Client) -> None:
+    response = client.post(
+        "/v1/sessions/edge-mesh-0003/turns",
+        json={"userId": "acme-0001", "message": "what is the fee to cancel an order in transit?"},
+    )
+    assert response.status_code == 200
+    events = sse_events(response.text)
+    names = [name for name, _ in events]
+    assert names[-1] == "final"
+    assert events[-1][1]["worker"] == "WORKER_POLICY"
+    citations = [data for name, data in events if name == "citation"]
+    assert citations, names
+    assert names.index("citation") < names.index("delta")
+    for n, citation in enumerate(citations, start=1):
+        assert str(citation["chunkId"]).startswith("acme-")
+        assert citation["title"]
+        assert citation["policyVersion"]
+        assert f"[{n}]" in str(events[-1][1]["answer"])
+
+
+def test_refund_turn_ends_with_a_readable_error(client: httpx.Client) -> None:
     """A turn that fails before saying anything is an HTTP error, in the customer's words."""
     response = client.post(
         "/v1/sessions/edge-mesh-0002/turns",
-        json={"userId": "acme-0001", "message": "how long do I have to return an item?"},
+        json={"userId": "acme-0001", "message": "I want a refund for my order please"},
     )
     assert response.status_code == 501
     error = error_of(response)

@@ -27,7 +27,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from waybill.common.v1 import conversation_pb2 as waybill_dot_common_dot_v1_dot_conversation__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ewaybill/common/v1/events.proto\x12\x11waybill.common.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a$waybill/common/v1/conversation.proto\"\x19\n\tTextDelta\x12\x0c\n\x04text\x18\x01 \x01(\t\"\xa8\x01\n\x08ToolCall\x12+\n\x04name\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9_]{0,63}$\x12*\n\targuments\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12.\n\x07outcome\x18\x03 \x01(\x0e\x32\x1d.waybill.common.v1.StatusCode\x12\x13\n\x0b\x64uration_us\x18\x04 \x01(\x03\"G\n\x13\x43onfirmationRequest\x12\x30\n\x06\x61\x63tion\x18\x01 \x01(\x0b\x32 .waybill.common.v1.PendingAction\">\n\nEscalation\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"L\n\x07Refusal\x12\x30\n\x06reason\x18\x01 \x01(\x0e\x32 .waybill.common.v1.RefusalReason\x12\x0f\n\x07message\x18\x02 \x01(\t\"l\n\tTurnError\x12+\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x1d.waybill.common.v1.StatusCode\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x11\n\tretryable\x18\x04 \x01(\x08*\xa6\x04\n\nStatusCode\x12\x1b\n\x17STATUS_CODE_UNSPECIFIED\x10\x00\x12\x12\n\x0eSTATUS_CODE_OK\x10\x01\x12\x19\n\x15STATUS_CODE_CANCELLED\x10\x02\x12\x17\n\x13STATUS_CODE_UNKNOWN\x10\x03\x12 \n\x1cSTATUS_CODE_INVALID_ARGUMENT\x10\x04\x12!\n\x1dSTATUS_CODE_DEADLINE_EXCEEDED\x10\x05\x12\x19\n\x15STATUS_CODE_NOT_FOUND\x10\x06\x12\x1e\n\x1aSTATUS_CODE_ALREADY_EXISTS\x10\x07\x12!\n\x1dSTATUS_CODE_PERMISSION_DENIED\x10\x08\x12\"\n\x1eSTATUS_CODE_RESOURCE_EXHAUSTED\x10\t\x12#\n\x1fSTATUS_CODE_FAILED_PRECONDITION\x10\n\x12\x17\n\x13STATUS_CODE_ABORTED\x10\x0b\x12\x1c\n\x18STATUS_CODE_OUT_OF_RANGE\x10\x0c\x12\x1d\n\x19STATUS_CODE_UNIMPLEMENTED\x10\r\x12\x18\n\x14STATUS_CODE_INTERNAL\x10\x0e\x12\x1b\n\x17STATUS_CODE_UNAVAILABLE\x10\x0f\x12\x19\n\x15STATUS_CODE_DATA_LOSS\x10\x10\x12\x1f\n\x1bSTATUS_CODE_UNAUTHENTICATED\x10\x11*\x98\x01\n\rRefusalReason\x12\x1e\n\x1aREFUSAL_REASON_UNSPECIFIED\x10\x00\x12#\n\x1fREFUSAL_REASON_PROMPT_INJECTION\x10\x01\x12\x1f\n\x1bREFUSAL_REASON_OUT_OF_SCOPE\x10\x02\x12!\n\x1dREFUSAL_REASON_OUTPUT_BLOCKED\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ewaybill/common/v1/events.proto\x12\x11waybill.common.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a$waybill/common/v1/conversation.proto\"\x19\n\tTextDelta\x12\x0c\n\x04text\x18\x01 \x01(\t\"\xa8\x01\n\x08ToolCall\x12+\n\x04name\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9_]{0,63}$\x12*\n\targuments\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12.\n\x07outcome\x18\x03 \x01(\x0e\x32\x1d.waybill.common.v1.StatusCode\x12\x13\n\x0b\x64uration_us\x18\x04 \x01(\x03\"G\n\x13\x43onfirmationRequest\x12\x30\n\x06\x61\x63tion\x18\x01 \x01(\x0b\x32 .waybill.common.v1.PendingAction\">\n\nEscalation\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"x\n\x08\x43itation\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x0e\n\x06\x64oc_id\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12\x0f\n\x07section\x18\x04 \x01(\t\x12\x16\n\x0epolicy_version\x18\x05 \x01(\t\x12\x12\n\nsource_doc\x18\x06 \x01(\t\"L\n\x07Refusal\x12\x30\n\x06reason\x18\x01 \x01(\x0e\x32 .waybill.common.v1.RefusalReason\x12\x0f\n\x07message\x18\x02 \x01(\t\"l\n\tTurnError\x12+\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x1d.waybill.common.v1.StatusCode\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x11\n\tretryable\x18\x04 \x01(\x08*\xa6\x04\n\nStatusCode\x12\x1b\n\x17STATUS_CODE_UNSPECIFIED\x10\x00\x12\x12\n\x0eSTATUS_CODE_OK\x10\x01\x12\x19\n\x15STATUS_CODE_CANCELLED\x10\x02\x12\x17\n\x13STATUS_CODE_UNKNOWN\x10\x03\x12 \n\x1cSTATUS_CODE_INVALID_ARGUMENT\x10\x04\x12!\n\x1dSTATUS_CODE_DEADLINE_EXCEEDED\x10\x05\x12\x19\n\x15STATUS_CODE_NOT_FOUND\x10\x06\x12\x1e\n\x1aSTATUS_CODE_ALREADY_EXISTS\x10\x07\x12!\n\x1dSTATUS_CODE_PERMISSION_DENIED\x10\x08\x12\"\n\x1eSTATUS_CODE_RESOURCE_EXHAUSTED\x10\t\x12#\n\x1fSTATUS_CODE_FAILED_PRECONDITION\x10\n\x12\x17\n\x13STATUS_CODE_ABORTED\x10\x0b\x12\x1c\n\x18STATUS_CODE_OUT_OF_RANGE\x10\x0c\x12\x1d\n\x19STATUS_CODE_UNIMPLEMENTED\x10\r\x12\x18\n\x14STATUS_CODE_INTERNAL\x10\x0e\x12\x1b\n\x17STATUS_CODE_UNAVAILABLE\x10\x0f\x12\x19\n\x15STATUS_CODE_DATA_LOSS\x10\x10\x12\x1f\n\x1bSTATUS_CODE_UNAUTHENTICATED\x10\x11*\x98\x01\n\rRefusalReason\x12\x1e\n\x1aREFUSAL_REASON_UNSPECIFIED\x10\x00\x12#\n\x1fREFUSAL_REASON_PROMPT_INJECTION\x10\x01\x12\x1f\n\x1bREFUSAL_REASON_OUT_OF_SCOPE\x10\x02\x12!\n\x1dREFUSAL_REASON_OUTPUT_BLOCKED\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,10 +36,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_TOOLCALL'].fields_by_name['name']._loaded_options = None
   _globals['_TOOLCALL'].fields_by_name['name']._serialized_options = b'\272H\032r\0302\026^[a-z][a-z0-9_]{0,63}$'
-  _globals['_STATUSCODE']._serialized_start=674
-  _globals['_STATUSCODE']._serialized_end=1224
-  _globals['_REFUSALREASON']._serialized_start=1227
-  _globals['_REFUSALREASON']._serialized_end=1379
+  _globals['_STATUSCODE']._serialized_start=796
+  _globals['_STATUSCODE']._serialized_end=1346
+  _globals['_REFUSALREASON']._serialized_start=1349
+  _globals['_REFUSALREASON']._serialized_end=1501
   _globals['_TEXTDELTA']._serialized_start=150
   _globals['_TEXTDELTA']._serialized_end=175
   _globals['_TOOLCALL']._serialized_start=178
@@ -48,8 +48,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONFIRMATIONREQUEST']._serialized_end=419
   _globals['_ESCALATION']._serialized_start=421
   _globals['_ESCALATION']._serialized_end=483
-  _globals['_REFUSAL']._serialized_start=485
-  _globals['_REFUSAL']._serialized_end=561
-  _globals['_TURNERROR']._serialized_start=563
-  _globals['_TURNERROR']._serialized_end=671
+  _globals['_CITATION']._serialized_start=485
+  _globals['_CITATION']._serialized_end=605
+  _globals['_REFUSAL']._serialized_start=607
+  _globals['_REFUSAL']._serialized_end=683
+  _globals['_TURNERROR']._serialized_start=685
+  _globals['_TURNERROR']._serialized_end=793
 # @@protoc_insertion_point(module_scope)

@@ -93,6 +93,22 @@ class Escalation(_message.Message):
     reason: str
     def __init__(self, ticket_id: _Optional[str] = ..., queue: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
+class Citation(_message.Message):
+    __slots__ = ("chunk_id", "doc_id", "title", "section", "policy_version", "source_doc")
+    CHUNK_ID_FIELD_NUMBER: _ClassVar[int]
+    DOC_ID_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    SECTION_FIELD_NUMBER: _ClassVar[int]
+    POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_DOC_FIELD_NUMBER: _ClassVar[int]
+    chunk_id: str
+    doc_id: str
+    title: str
+    section: str
+    policy_version: str
+    source_doc: str
+    def __init__(self, chunk_id: _Optional[str] = ..., doc_id: _Optional[str] = ..., title: _Optional[str] = ..., section: _Optional[str] = ..., policy_version: _Optional[str] = ..., source_doc: _Optional[str] = ...) -> None: ...
+
 class Refusal(_message.Message):
     __slots__ = ("reason", "message")
     REASON_FIELD_NUMBER: _ClassVar[int]

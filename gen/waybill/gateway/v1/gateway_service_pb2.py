@@ -31,7 +31,7 @@ from waybill.common.v1 import intent_pb2 as waybill_dot_common_dot_v1_dot_intent
 from waybill.common.v1 import usage_pb2 as waybill_dot_common_dot_v1_dot_usage__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(waybill/gateway/v1/gateway_service.proto\x12\x12waybill.gateway.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$waybill/common/v1/conversation.proto\x1a waybill/common/v1/customer.proto\x1a\x1ewaybill/common/v1/events.proto\x1a\x1ewaybill/common/v1/intent.proto\x1a\x1dwaybill/common/v1/usage.proto\"\x94\x01\n\x0f\x43onverseRequest\x12\x30\n\nsession_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^[A-Za-z0-9_-]{8,64}$\x12\x32\n\x07user_id\x18\x02 \x01(\tB!\xbaH\x1er\x1c\x32\x1a^[a-z0-9][a-z0-9_-]{2,63}$\x12\x1b\n\x07message\x18\x03 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xa0\x1f\"\xbd\x01\n\x05\x46inal\x12)\n\x06intent\x18\x01 \x01(\x0e\x32\x19.waybill.common.v1.Intent\x12)\n\x06worker\x18\x02 \x01(\x0e\x32\x19.waybill.common.v1.Worker\x12\'\n\x05usage\x18\x03 \x01(\x0b\x32\x18.waybill.common.v1.Usage\x12\x0e\n\x06\x61nswer\x18\x04 \x01(\t\x12\x11\n\tcache_hit\x18\x05 \x01(\x08\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"\xfb\x02\n\tTurnEvent\x12-\n\x05\x64\x65lta\x18\x01 \x01(\x0b\x32\x1c.waybill.common.v1.TextDeltaH\x00\x12\x30\n\ttool_call\x18\x02 \x01(\x0b\x32\x1b.waybill.common.v1.ToolCallH\x00\x12\x46\n\x14\x63onfirmation_request\x18\x03 \x01(\x0b\x32&.waybill.common.v1.ConfirmationRequestH\x00\x12\x33\n\nescalation\x18\x04 \x01(\x0b\x32\x1d.waybill.common.v1.EscalationH\x00\x12-\n\x07refusal\x18\x05 \x01(\x0b\x32\x1a.waybill.common.v1.RefusalH\x00\x12-\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x1c.waybill.common.v1.TurnErrorH\x00\x12*\n\x05\x66inal\x18\x07 \x01(\x0b\x32\x19.waybill.gateway.v1.FinalH\x00\x42\x06\n\x04kind\"@\n\x10\x43onverseResponse\x12,\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1d.waybill.gateway.v1.TurnEvent\"\xa1\x02\n\x14\x43onfirmActionRequest\x12\x30\n\nsession_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^[A-Za-z0-9_-]{8,64}$\x12\x32\n\x07user_id\x18\x02 \x01(\tB!\xbaH\x1er\x1c\x32\x1a^[a-z0-9][a-z0-9_-]{2,63}$\x12/\n\taction_id\x18\x03 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^act_[a-z0-9]{16,32}$\x12\x39\n\x08\x64\x65\x63ision\x18\x04 \x01(\x0e\x32\x1b.waybill.common.v1.DecisionB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x37\n\x0fidempotency_key\x18\x05 \x01(\tB\x1e\xbaH\x1br\x19\x32\x17^[A-Za-z0-9_-]{16,128}$\"E\n\x15\x43onfirmActionResponse\x12,\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1d.waybill.gateway.v1.TurnEvent\"y\n\x11GetSessionRequest\x12\x30\n\nsession_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^[A-Za-z0-9_-]{8,64}$\x12\x32\n\x07user_id\x18\x02 \x01(\tB!\xbaH\x1er\x1c\x32\x1a^[a-z0-9][a-z0-9_-]{2,63}$\"\x94\x01\n\x07Session\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x33\n\x05state\x18\x03 \x01(\x0b\x32$.waybill.common.v1.ConversationState\x12/\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"B\n\x12GetSessionResponse\x12,\n\x07session\x18\x01 \x01(\x0b\x32\x1b.waybill.gateway.v1.Session\"O\n\x19GetCustomerContextRequest\x12\x32\n\x07user_id\x18\x01 \x01(\tB!\xbaH\x1er\x1c\x32\x1a^[a-z0-9][a-z0-9_-]{2,63}$\"Q\n\x1aGetCustomerContextResponse\x12\x33\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\".waybill.common.v1.HydratedContext\"Q\n\x14ListCustomersRequest\x12\x1c\n\tpage_size\x18\x01 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x64(\x00\x12\x1b\n\npage_token\x18\x02 \x01(\tB\x07\xbaH\x04r\x02\x18@\"w\n\x0f\x43ustomerSummary\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12-\n\x04tier\x18\x03 \x01(\x0e\x32\x1f.waybill.common.v1.CustomerTier\x12\x0e\n\x06region\x18\x04 \x01(\t\"h\n\x15ListCustomersResponse\x12\x36\n\tcustomers\x18\x01 \x03(\x0b\x32#.waybill.gateway.v1.CustomerSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\x89\x04\n\x0eGatewayService\x12W\n\x08\x43onverse\x12#.waybill.gateway.v1.ConverseRequest\x1a$.waybill.gateway.v1.ConverseResponse0\x01\x12\x66\n\rConfirmAction\x12(.waybill.gateway.v1.ConfirmActionRequest\x1a).waybill.gateway.v1.ConfirmActionResponse0\x01\x12[\n\nGetSession\x12%.waybill.gateway.v1.GetSessionRequest\x1a&.waybill.gateway.v1.GetSessionResponse\x12s\n\x12GetCustomerContext\x12-.waybill.gateway.v1.GetCustomerContextRequest\x1a..waybill.gateway.v1.GetCustomerContextResponse\x12\x64\n\rListCustomers\x12(.waybill.gateway.v1.ListCustomersRequest\x1a).waybill.gateway.v1.ListCustomersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(waybill/gateway/v1/gateway_service.proto\x12\x12waybill.gateway.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$waybill/common/v1/conversation.proto\x1a waybill/common/v1/customer.proto\x1a\x1ewaybill/common/v1/events.proto\x1a\x1ewaybill/common/v1/intent.proto\x1a\x1dwaybill/common/v1/usage.proto\"\x94\x01\n\x0f\x43onverseRequest\x12\x30\n\nsession_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^[A-Za-z0-9_-]{8,64}$\x12\x32\n\x07user_id\x18\x02 \x01(\tB!\xbaH\x1er\x1c\x32\x1a^[a-z0-9][a-z0-9_-]{2,63}$\x12\x1b\n\x07message\x18\x03 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xa0\x1f\"\xbd\x01\n\x05\x46inal\x12)\n\x06intent\x18\x01 \x01(\x0e\x32\x19.waybill.common.v1.Intent\x12)\n\x06worker\x18\x02 \x01(\x0e\x32\x19.waybill.common.v1.Worker\x12\'\n\x05usage\x18\x03 \x01(\x0b\x32\x18.waybill.common.v1.Usage\x12\x0e\n\x06\x61nswer\x18\x04 \x01(\t\x12\x11\n\tcache_hit\x18\x05 \x01(\x08\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"\xac\x03\n\tTurnEvent\x12-\n\x05\x64\x65lta\x18\x01 \x01(\x0b\x32\x1c.waybill.common.v1.TextDeltaH\x00\x12\x30\n\ttool_call\x18\x02 \x01(\x0b\x32\x1b.waybill.common.v1.ToolCallH\x00\x12\x46\n\x14\x63onfirmation_request\x18\x03 \x01(\x0b\x32&.waybill.common.v1.ConfirmationRequestH\x00\x12\x33\n\nescalation\x18\x04 \x01(\x0b\x32\x1d.waybill.common.v1.EscalationH\x00\x12-\n\x07refusal\x18\x05 \x01(\x0b\x32\x1a.waybill.common.v1.RefusalH\x00\x12-\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x1c.waybill.common.v1.TurnErrorH\x00\x12*\n\x05\x66inal\x18\x07 \x01(\x0b\x32\x19.waybill.gateway.v1.FinalH\x00\x12/\n\x08\x63itation\x18\x08 \x01(\x0b\x32\x1b.waybill.common.v1.CitationH\x00\x42\x06\n\x04kind\"@\n\x10\x43onverseResponse\x12,\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1d.waybill.gateway.v1.TurnEvent\"\xa1\x02\n\x14\x43onfirmActionRequest\x12\x30\n\nsession_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^[A-Za-z0-9_-]{8,64}$\x12\x32\n\x07user_id\x18\x02 \x01(\tB!\xbaH\x1er\x1c\x32\x1a^[a-z0-9][a-z0-9_-]{2,63}$\x12/\n\taction_id\x18\x03 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^act_[a-z0-9]{16,32}$\x12\x39\n\x08\x64\x65\x63ision\x18\x04 \x01(\x0e\x32\x1b.waybill.common.v1.DecisionB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x37\n\x0fidempotency_key\x18\x05 \x01(\tB\x1e\xbaH\x1br\x19\x32\x17^[A-Za-z0-9_-]{16,128}$\"E\n\x15\x43onfirmActionResponse\x12,\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1d.waybill.gateway.v1.TurnEvent\"y\n\x11GetSessionRequest\x12\x30\n\nsession_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^[A-Za-z0-9_-]{8,64}$\x12\x32\n\x07user_id\x18\x02 \x01(\tB!\xbaH\x1er\x1c\x32\x1a^[a-z0-9][a-z0-9_-]{2,63}$\"\x94\x01\n\x07Session\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x33\n\x05state\x18\x03 \x01(\x0b\x32$.waybill.common.v1.ConversationState\x12/\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"B\n\x12GetSessionResponse\x12,\n\x07session\x18\x01 \x01(\x0b\x32\x1b.waybill.gateway.v1.Session\"O\n\x19GetCustomerContextRequest\x12\x32\n\x07user_id\x18\x01 \x01(\tB!\xbaH\x1er\x1c\x32\x1a^[a-z0-9][a-z0-9_-]{2,63}$\"Q\n\x1aGetCustomerContextResponse\x12\x33\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\".waybill.common.v1.HydratedContext\"Q\n\x14ListCustomersRequest\x12\x1c\n\tpage_size\x18\x01 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x64(\x00\x12\x1b\n\npage_token\x18\x02 \x01(\tB\x07\xbaH\x04r\x02\x18@\"w\n\x0f\x43ustomerSummary\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12-\n\x04tier\x18\x03 \x01(\x0e\x32\x1f.waybill.common.v1.CustomerTier\x12\x0e\n\x06region\x18\x04 \x01(\t\"h\n\x15ListCustomersResponse\x12\x36\n\tcustomers\x18\x01 \x03(\x0b\x32#.waybill.gateway.v1.CustomerSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\x89\x04\n\x0eGatewayService\x12W\n\x08\x43onverse\x12#.waybill.gateway.v1.ConverseRequest\x1a$.waybill.gateway.v1.ConverseResponse0\x01\x12\x66\n\rConfirmAction\x12(.waybill.gateway.v1.ConfirmActionRequest\x1a).waybill.gateway.v1.ConfirmActionResponse0\x01\x12[\n\nGetSession\x12%.waybill.gateway.v1.GetSessionRequest\x1a&.waybill.gateway.v1.GetSessionResponse\x12s\n\x12GetCustomerContext\x12-.waybill.gateway.v1.GetCustomerContextRequest\x1a..waybill.gateway.v1.GetCustomerContextResponse\x12\x64\n\rListCustomers\x12(.waybill.gateway.v1.ListCustomersRequest\x1a).waybill.gateway.v1.ListCustomersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -69,29 +69,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FINAL']._serialized_start=445
   _globals['_FINAL']._serialized_end=634
   _globals['_TURNEVENT']._serialized_start=637
-  _globals['_TURNEVENT']._serialized_end=1016
-  _globals['_CONVERSERESPONSE']._serialized_start=1018
-  _globals['_CONVERSERESPONSE']._serialized_end=1082
-  _globals['_CONFIRMACTIONREQUEST']._serialized_start=1085
-  _globals['_CONFIRMACTIONREQUEST']._serialized_end=1374
-  _globals['_CONFIRMACTIONRESPONSE']._serialized_start=1376
-  _globals['_CONFIRMACTIONRESPONSE']._serialized_end=1445
-  _globals['_GETSESSIONREQUEST']._serialized_start=1447
-  _globals['_GETSESSIONREQUEST']._serialized_end=1568
-  _globals['_SESSION']._serialized_start=1571
-  _globals['_SESSION']._serialized_end=1719
-  _globals['_GETSESSIONRESPONSE']._serialized_start=1721
-  _globals['_GETSESSIONRESPONSE']._serialized_end=1787
-  _globals['_GETCUSTOMERCONTEXTREQUEST']._serialized_start=1789
-  _globals['_GETCUSTOMERCONTEXTREQUEST']._serialized_end=1868
-  _globals['_GETCUSTOMERCONTEXTRESPONSE']._serialized_start=1870
-  _globals['_GETCUSTOMERCONTEXTRESPONSE']._serialized_end=1951
-  _globals['_LISTCUSTOMERSREQUEST']._serialized_start=1953
-  _globals['_LISTCUSTOMERSREQUEST']._serialized_end=2034
-  _globals['_CUSTOMERSUMMARY']._serialized_start=2036
-  _globals['_CUSTOMERSUMMARY']._serialized_end=2155
-  _globals['_LISTCUSTOMERSRESPONSE']._serialized_start=2157
-  _globals['_LISTCUSTOMERSRESPONSE']._serialized_end=2261
-  _globals['_GATEWAYSERVICE']._serialized_start=2264
-  _globals['_GATEWAYSERVICE']._serialized_end=2785
+  _globals['_TURNEVENT']._serialized_end=1065
+  _globals['_CONVERSERESPONSE']._serialized_start=1067
+  _globals['_CONVERSERESPONSE']._serialized_end=1131
+  _globals['_CONFIRMACTIONREQUEST']._serialized_start=1134
+  _globals['_CONFIRMACTIONREQUEST']._serialized_end=1423
+  _globals['_CONFIRMACTIONRESPONSE']._serialized_start=1425
+  _globals['_CONFIRMACTIONRESPONSE']._serialized_end=1494
+  _globals['_GETSESSIONREQUEST']._serialized_start=1496
+  _globals['_GETSESSIONREQUEST']._serialized_end=1617
+  _globals['_SESSION']._serialized_start=1620
+  _globals['_SESSION']._serialized_end=1768
+  _globals['_GETSESSIONRESPONSE']._serialized_start=1770
+  _globals['_GETSESSIONRESPONSE']._serialized_end=1836
+  _globals['_GETCUSTOMERCONTEXTREQUEST']._serialized_start=1838
+  _globals['_GETCUSTOMERCONTEXTREQUEST']._serialized_end=1917
+  _globals['_GETCUSTOMERCONTEXTRESPONSE']._serialized_start=1919
+  _globals['_GETCUSTOMERCONTEXTRESPONSE']._serialized_end=2000
+  _globals['_LISTCUSTOMERSREQUEST']._serialized_start=2002
+  _globals['_LISTCUSTOMERSREQUEST']._serialized_end=2083
+  _globals['_CUSTOMERSUMMARY']._serialized_start=2085
+  _globals['_CUSTOMERSUMMARY']._serialized_end=2204
+  _globals['_LISTCUSTOMERSRESPONSE']._serialized_start=2206
+  _globals['_LISTCUSTOMERSRESPONSE']._serialized_end=2310
+  _globals['_GATEWAYSERVICE']._serialized_start=2313
+  _globals['_GATEWAYSERVICE']._serialized_end=2834
 # @@protoc_insertion_point(module_scope)

@@ -42,7 +42,7 @@ class Final(_message.Message):
     def __init__(self, intent: _Optional[_Union[_intent_pb2.Intent, str]] = ..., worker: _Optional[_Union[_intent_pb2.Worker, str]] = ..., usage: _Optional[_Union[_usage_pb2.Usage, _Mapping]] = ..., answer: _Optional[str] = ..., cache_hit: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class TurnEvent(_message.Message):
-    __slots__ = ("delta", "tool_call", "confirmation_request", "escalation", "refusal", "error", "final")
+    __slots__ = ("delta", "tool_call", "confirmation_request", "escalation", "refusal", "error", "final", "citation")
     DELTA_FIELD_NUMBER: _ClassVar[int]
     TOOL_CALL_FIELD_NUMBER: _ClassVar[int]
     CONFIRMATION_REQUEST_FIELD_NUMBER: _ClassVar[int]
@@ -50,6 +50,7 @@ class TurnEvent(_message.Message):
     REFUSAL_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     FINAL_FIELD_NUMBER: _ClassVar[int]
+    CITATION_FIELD_NUMBER: _ClassVar[int]
     delta: _events_pb2.TextDelta
     tool_call: _events_pb2.ToolCall
     confirmation_request: _events_pb2.ConfirmationRequest
@@ -57,7 +58,8 @@ class TurnEvent(_message.Message):
     refusal: _events_pb2.Refusal
     error: _events_pb2.TurnError
     final: Final
-    def __init__(self, delta: _Optional[_Union[_events_pb2.TextDelta, _Mapping]] = ..., tool_call: _Optional[_Union[_events_pb2.ToolCall, _Mapping]] = ..., confirmation_request: _Optional[_Union[_events_pb2.ConfirmationRequest, _Mapping]] = ..., escalation: _Optional[_Union[_events_pb2.Escalation, _Mapping]] = ..., refusal: _Optional[_Union[_events_pb2.Refusal, _Mapping]] = ..., error: _Optional[_Union[_events_pb2.TurnError, _Mapping]] = ..., final: _Optional[_Union[Final, _Mapping]] = ...) -> None: ...
+    citation: _events_pb2.Citation
+    def __init__(self, delta: _Optional[_Union[_events_pb2.TextDelta, _Mapping]] = ..., tool_call: _Optional[_Union[_events_pb2.ToolCall, _Mapping]] = ..., confirmation_request: _Optional[_Union[_events_pb2.ConfirmationRequest, _Mapping]] = ..., escalation: _Optional[_Union[_events_pb2.Escalation, _Mapping]] = ..., refusal: _Optional[_Union[_events_pb2.Refusal, _Mapping]] = ..., error: _Optional[_Union[_events_pb2.TurnError, _Mapping]] = ..., final: _Optional[_Union[Final, _Mapping]] = ..., citation: _Optional[_Union[_events_pb2.Citation, _Mapping]] = ...) -> None: ...
 
 class ConverseResponse(_message.Message):
     __slots__ = ("event",)

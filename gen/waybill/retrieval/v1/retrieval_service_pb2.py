@@ -24,9 +24,10 @@ _sym_db = _symbol_database.Default()
 
 from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from waybill.common.v1 import customer_pb2 as waybill_dot_common_dot_v1_dot_customer__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,waybill/retrieval/v1/retrieval_service.proto\x12\x14waybill.retrieval.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\x01\n\rSearchFilters\x12\x35\n\x06region\x18\x01 \x01(\tB%\xbaH\"r 2\x1e^([A-Z]{2}(-[A-Z0-9]{1,3})?)?$\x12!\n\x10product_category\x18\x02 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x1f\n\x0epolicy_version\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18 \x12\x32\n\x0e\x65\x66\x66\x65\x63tive_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xac\x01\n\rSearchRequest\x12\x30\n\ttenant_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\x12\x19\n\x05query\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x02\x18\xe8\x07\x12\x34\n\x07\x66ilters\x18\x03 \x01(\x0b\x32#.waybill.retrieval.v1.SearchFilters\x12\x18\n\x05top_k\x18\x04 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x14(\x00\"\xcd\x01\n\x05\x43hunk\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x0e\n\x06\x64oc_id\x18\x02 \x01(\t\x12\x0f\n\x07section\x18\x03 \x01(\t\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\r\n\x05score\x18\x05 \x01(\x02\x12\x0e\n\x06region\x18\x06 \x01(\t\x12\x18\n\x10product_category\x18\x07 \x01(\t\x12\x16\n\x0epolicy_version\x18\x08 \x01(\t\x12\x32\n\x0e\x65\x66\x66\x65\x63tive_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"T\n\x0eSearchResponse\x12+\n\x06\x63hunks\x18\x01 \x03(\x0b\x32\x1b.waybill.retrieval.v1.Chunk\x12\x15\n\rindex_version\x18\x02 \x01(\t\"\xa4\x02\n\x08\x44ocument\x12\x33\n\x06\x64oc_id\x18\x01 \x01(\tB#\xbaH r\x1e\x32\x1c^[a-z0-9][a-z0-9._-]{2,127}$\x12\x19\n\x05title\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xc8\x01\x12\x19\n\x04\x62ody\x18\x03 \x01(\tB\x0b\xbaH\x08r\x06\x10\x01(\x80\x80\x10\x12\x35\n\x06region\x18\x04 \x01(\tB%\xbaH\"r 2\x1e^([A-Z]{2}(-[A-Z0-9]{1,3})?)?$\x12!\n\x10product_category\x18\x05 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x1f\n\x0epolicy_version\x18\x06 \x01(\tB\x07\xbaH\x04r\x02\x18 \x12\x32\n\x0e\x65\x66\x66\x65\x63tive_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x89\x01\n\x16IngestDocumentsRequest\x12\x30\n\ttenant_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\x12=\n\tdocuments\x18\x02 \x03(\x0b\x32\x1e.waybill.retrieval.v1.DocumentB\n\xbaH\x07\x92\x01\x04\x08\x01\x10\x18\"b\n\x17IngestDocumentsResponse\x12\x16\n\x0e\x63hunks_indexed\x18\x01 \x01(\x05\x12\x18\n\x10\x63hunks_unchanged\x18\x02 \x01(\x05\x12\x15\n\rindex_version\x18\x03 \x01(\t\"~\n\x15\x44\x65leteDocumentRequest\x12\x30\n\ttenant_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\x12\x33\n\x06\x64oc_id\x18\x02 \x01(\tB#\xbaH r\x1e\x32\x1c^[a-z0-9][a-z0-9._-]{2,127}$\"0\n\x16\x44\x65leteDocumentResponse\x12\x16\n\x0e\x63hunks_deleted\x18\x01 \x01(\x05\x32\xc4\x02\n\x10RetrievalService\x12S\n\x06Search\x12#.waybill.retrieval.v1.SearchRequest\x1a$.waybill.retrieval.v1.SearchResponse\x12n\n\x0fIngestDocuments\x12,.waybill.retrieval.v1.IngestDocumentsRequest\x1a-.waybill.retrieval.v1.IngestDocumentsResponse\x12k\n\x0e\x44\x65leteDocument\x12+.waybill.retrieval.v1.DeleteDocumentRequest\x1a,.waybill.retrieval.v1.DeleteDocumentResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,waybill/retrieval/v1/retrieval_service.proto\x12\x14waybill.retrieval.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a waybill/common/v1/customer.proto\"\xbe\x01\n\rSearchFilters\x12\x35\n\x06region\x18\x01 \x01(\tB%\xbaH\"r 2\x1e^([A-Z]{2}(-[A-Z0-9]{1,3})?)?$\x12!\n\x10product_category\x18\x02 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x1f\n\x0epolicy_version\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18 \x12\x32\n\x0e\x65\x66\x66\x65\x63tive_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe6\x01\n\rSearchRequest\x12\x30\n\ttenant_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\x12\x19\n\x05query\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x02\x18\xe8\x07\x12\x34\n\x07\x66ilters\x18\x03 \x01(\x0b\x32#.waybill.retrieval.v1.SearchFilters\x12\x18\n\x05top_k\x18\x04 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x14(\x00\x12\x38\n\x04mode\x18\x05 \x01(\x0e\x32 .waybill.retrieval.v1.SearchModeB\x08\xbaH\x05\x82\x01\x02\x10\x01\"\x8e\x01\n\x0bStageScores\x12\x15\n\rlexical_score\x18\x01 \x01(\x02\x12\x14\n\x0clexical_rank\x18\x02 \x01(\x05\x12\x13\n\x0b\x64\x65nse_score\x18\x03 \x01(\x02\x12\x12\n\ndense_rank\x18\x04 \x01(\x05\x12\x13\n\x0b\x66used_score\x18\x05 \x01(\x02\x12\x14\n\x0crerank_score\x18\x06 \x01(\x02\"\xd4\x02\n\x05\x43hunk\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x0e\n\x06\x64oc_id\x18\x02 \x01(\t\x12\x0f\n\x07section\x18\x03 \x01(\t\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\r\n\x05score\x18\x05 \x01(\x02\x12\x0e\n\x06region\x18\x06 \x01(\t\x12\x18\n\x10product_category\x18\x07 \x01(\t\x12\x16\n\x0epolicy_version\x18\x08 \x01(\t\x12\x32\n\x0e\x65\x66\x66\x65\x63tive_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\x06scores\x18\n \x01(\x0b\x32!.waybill.retrieval.v1.StageScores\x12\r\n\x05title\x18\x0b \x01(\t\x12\x12\n\nsource_doc\x18\x0c \x01(\t\x12/\n\x0b\x65xpire_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"T\n\x0eSearchResponse\x12+\n\x06\x63hunks\x18\x01 \x03(\x0b\x32\x1b.waybill.retrieval.v1.Chunk\x12\x15\n\rindex_version\x18\x02 \x01(\t\"\xb5\x03\n\x08\x44ocument\x12\x33\n\x06\x64oc_id\x18\x01 \x01(\tB#\xbaH r\x1e\x32\x1c^[a-z0-9][a-z0-9._-]{2,127}$\x12\x19\n\x05title\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xc8\x01\x12\x19\n\x04\x62ody\x18\x03 \x01(\tB\x0b\xbaH\x08r\x06\x10\x01(\x80\x80\x10\x12\x35\n\x06region\x18\x04 \x01(\tB%\xbaH\"r 2\x1e^([A-Z]{2}(-[A-Z0-9]{1,3})?)?$\x12!\n\x10product_category\x18\x05 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12\x1f\n\x0epolicy_version\x18\x06 \x01(\tB\x07\xbaH\x04r\x02\x18 \x12:\n\x0e\x65\x66\x66\x65\x63tive_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12\x1d\n\nsource_doc\x18\x08 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18x\x12/\n\x0b\x65xpire_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x37\n\x0creturn_rules\x18\n \x01(\x0b\x32!.waybill.retrieval.v1.ReturnRules\"\xa0\x03\n\x0bReturnRules\x12\x1f\n\x0bwindow_days\x18\x01 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\xc2\x1c(\x00\x12^\n\x0ftier_extra_days\x18\x02 \x03(\x0b\x32\x34.waybill.retrieval.v1.ReturnRules.TierExtraDaysEntryB\x0f\xbaH\x0c\x9a\x01\t*\x07\x1a\x05\x18\xc2\x1c(\x00\x12k\n\x08sku_days\x18\x03 \x03(\x0b\x32..waybill.retrieval.v1.ReturnRules.SkuDaysEntryB)\xbaH&\x9a\x01#\"\x18r\x16\x32\x14^SKU-[0-9]{4}-[A-Z]$*\x07\x1a\x05\x18\xc2\x1c(\x00\x12=\n\x13non_returnable_skus\x18\x04 \x03(\tB \xbaH\x1d\x92\x01\x1a\"\x18r\x16\x32\x14^SKU-[0-9]{4}-[A-Z]$\x1a\x34\n\x12TierExtraDaysEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\x1a.\n\x0cSkuDaysEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x05:\x02\x38\x01\"\xb9\x02\n\x16GetReturnWindowRequest\x12\x30\n\ttenant_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\x12(\n\x03sku\x18\x02 \x01(\tB\x1b\xbaH\x18r\x16\x32\x14^SKU-[0-9]{4}-[A-Z]$\x12\x39\n\x04tier\x18\x03 \x01(\x0e\x32\x1f.waybill.common.v1.CustomerTierB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x35\n\x06region\x18\x04 \x01(\tB%\xbaH\"r 2\x1e^([A-Z]{2}(-[A-Z0-9]{1,3})?)?$\x12!\n\x10product_category\x18\x05 \x01(\tB\x07\xbaH\x04r\x02\x18@\x12.\n\nas_of_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xf7\x01\n\x17GetReturnWindowResponse\x12\x12\n\nreturnable\x18\x01 \x01(\x08\x12\x0c\n\x04\x64\x61ys\x18\x02 \x01(\x05\x12\x11\n\tbase_days\x18\x03 \x01(\x05\x12\x17\n\x0ftier_extra_days\x18\x04 \x01(\x05\x12\x10\n\x08sku_rule\x18\x05 \x01(\x08\x12\x0e\n\x06\x64oc_id\x18\x06 \x01(\t\x12\x10\n\x08\x63hunk_id\x18\x07 \x01(\t\x12\x16\n\x0epolicy_version\x18\x08 \x01(\t\x12\x15\n\rindex_version\x18\t \x01(\t\x12+\n\x06\x63hunks\x18\n \x03(\x0b\x32\x1b.waybill.retrieval.v1.Chunk\"\x89\x01\n\x16IngestDocumentsRequest\x12\x30\n\ttenant_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\x12=\n\tdocuments\x18\x02 \x03(\x0b\x32\x1e.waybill.retrieval.v1.DocumentB\n\xbaH\x07\x92\x01\x04\x08\x01\x10\x18\"z\n\x17IngestDocumentsResponse\x12\x16\n\x0e\x63hunks_indexed\x18\x01 \x01(\x05\x12\x18\n\x10\x63hunks_unchanged\x18\x02 \x01(\x05\x12\x15\n\rindex_version\x18\x03 \x01(\t\x12\x16\n\x0e\x63hunks_removed\x18\x04 \x01(\x05\"~\n\x15\x44\x65leteDocumentRequest\x12\x30\n\ttenant_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\x12\x33\n\x06\x64oc_id\x18\x02 \x01(\tB#\xbaH r\x1e\x32\x1c^[a-z0-9][a-z0-9._-]{2,127}$\"G\n\x16\x44\x65leteDocumentResponse\x12\x16\n\x0e\x63hunks_deleted\x18\x01 \x01(\x05\x12\x15\n\rindex_version\x18\x02 \x01(\t*\x90\x01\n\nSearchMode\x12\x1b\n\x17SEARCH_MODE_UNSPECIFIED\x10\x00\x12\x17\n\x13SEARCH_MODE_LEXICAL\x10\x01\x12\x15\n\x11SEARCH_MODE_DENSE\x10\x02\x12\x16\n\x12SEARCH_MODE_HYBRID\x10\x03\x12\x1d\n\x19SEARCH_MODE_HYBRID_RERANK\x10\x04\x32\xb4\x03\n\x10RetrievalService\x12S\n\x06Search\x12#.waybill.retrieval.v1.SearchRequest\x1a$.waybill.retrieval.v1.SearchResponse\x12n\n\x0fGetReturnWindow\x12,.waybill.retrieval.v1.GetReturnWindowRequest\x1a-.waybill.retrieval.v1.GetReturnWindowResponse\x12n\n\x0fIngestDocuments\x12,.waybill.retrieval.v1.IngestDocumentsRequest\x1a-.waybill.retrieval.v1.IngestDocumentsResponse\x12k\n\x0e\x44\x65leteDocument\x12+.waybill.retrieval.v1.DeleteDocumentRequest\x1a,.waybill.retrieval.v1.DeleteDocumentResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,6 +46,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SEARCHREQUEST'].fields_by_name['query']._serialized_options = b'\272H\007r\005\020\002\030\350\007'
   _globals['_SEARCHREQUEST'].fields_by_name['top_k']._loaded_options = None
   _globals['_SEARCHREQUEST'].fields_by_name['top_k']._serialized_options = b'\272H\006\032\004\030\024(\000'
+  _globals['_SEARCHREQUEST'].fields_by_name['mode']._loaded_options = None
+  _globals['_SEARCHREQUEST'].fields_by_name['mode']._serialized_options = b'\272H\005\202\001\002\020\001'
   _globals['_DOCUMENT'].fields_by_name['doc_id']._loaded_options = None
   _globals['_DOCUMENT'].fields_by_name['doc_id']._serialized_options = b'\272H r\0362\034^[a-z0-9][a-z0-9._-]{2,127}$'
   _globals['_DOCUMENT'].fields_by_name['title']._loaded_options = None
@@ -57,6 +60,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DOCUMENT'].fields_by_name['product_category']._serialized_options = b'\272H\004r\002\030@'
   _globals['_DOCUMENT'].fields_by_name['policy_version']._loaded_options = None
   _globals['_DOCUMENT'].fields_by_name['policy_version']._serialized_options = b'\272H\004r\002\030 '
+  _globals['_DOCUMENT'].fields_by_name['effective_time']._loaded_options = None
+  _globals['_DOCUMENT'].fields_by_name['effective_time']._serialized_options = b'\272H\003\310\001\001'
+  _globals['_DOCUMENT'].fields_by_name['source_doc']._loaded_options = None
+  _globals['_DOCUMENT'].fields_by_name['source_doc']._serialized_options = b'\272H\006r\004\020\001\030x'
+  _globals['_RETURNRULES_TIEREXTRADAYSENTRY']._loaded_options = None
+  _globals['_RETURNRULES_TIEREXTRADAYSENTRY']._serialized_options = b'8\001'
+  _globals['_RETURNRULES_SKUDAYSENTRY']._loaded_options = None
+  _globals['_RETURNRULES_SKUDAYSENTRY']._serialized_options = b'8\001'
+  _globals['_RETURNRULES'].fields_by_name['window_days']._loaded_options = None
+  _globals['_RETURNRULES'].fields_by_name['window_days']._serialized_options = b'\272H\007\032\005\030\302\034(\000'
+  _globals['_RETURNRULES'].fields_by_name['tier_extra_days']._loaded_options = None
+  _globals['_RETURNRULES'].fields_by_name['tier_extra_days']._serialized_options = b'\272H\014\232\001\t*\007\032\005\030\302\034(\000'
+  _globals['_RETURNRULES'].fields_by_name['sku_days']._loaded_options = None
+  _globals['_RETURNRULES'].fields_by_name['sku_days']._serialized_options = b'\272H&\232\001#\"\030r\0262\024^SKU-[0-9]{4}-[A-Z]$*\007\032\005\030\302\034(\000'
+  _globals['_RETURNRULES'].fields_by_name['non_returnable_skus']._loaded_options = None
+  _globals['_RETURNRULES'].fields_by_name['non_returnable_skus']._serialized_options = b'\272H\035\222\001\032\"\030r\0262\024^SKU-[0-9]{4}-[A-Z]$'
+  _globals['_GETRETURNWINDOWREQUEST'].fields_by_name['tenant_id']._loaded_options = None
+  _globals['_GETRETURNWINDOWREQUEST'].fields_by_name['tenant_id']._serialized_options = b'\272H\032r\0302\026^[a-z][a-z0-9-]{1,31}$'
+  _globals['_GETRETURNWINDOWREQUEST'].fields_by_name['sku']._loaded_options = None
+  _globals['_GETRETURNWINDOWREQUEST'].fields_by_name['sku']._serialized_options = b'\272H\030r\0262\024^SKU-[0-9]{4}-[A-Z]$'
+  _globals['_GETRETURNWINDOWREQUEST'].fields_by_name['tier']._loaded_options = None
+  _globals['_GETRETURNWINDOWREQUEST'].fields_by_name['tier']._serialized_options = b'\272H\007\202\001\004\020\001 \000'
+  _globals['_GETRETURNWINDOWREQUEST'].fields_by_name['region']._loaded_options = None
+  _globals['_GETRETURNWINDOWREQUEST'].fields_by_name['region']._serialized_options = b'\272H\"r 2\036^([A-Z]{2}(-[A-Z0-9]{1,3})?)?$'
+  _globals['_GETRETURNWINDOWREQUEST'].fields_by_name['product_category']._loaded_options = None
+  _globals['_GETRETURNWINDOWREQUEST'].fields_by_name['product_category']._serialized_options = b'\272H\004r\002\030@'
   _globals['_INGESTDOCUMENTSREQUEST'].fields_by_name['tenant_id']._loaded_options = None
   _globals['_INGESTDOCUMENTSREQUEST'].fields_by_name['tenant_id']._serialized_options = b'\272H\032r\0302\026^[a-z][a-z0-9-]{1,31}$'
   _globals['_INGESTDOCUMENTSREQUEST'].fields_by_name['documents']._loaded_options = None
@@ -65,24 +94,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELETEDOCUMENTREQUEST'].fields_by_name['tenant_id']._serialized_options = b'\272H\032r\0302\026^[a-z][a-z0-9-]{1,31}$'
   _globals['_DELETEDOCUMENTREQUEST'].fields_by_name['doc_id']._loaded_options = None
   _globals['_DELETEDOCUMENTREQUEST'].fields_by_name['doc_id']._serialized_options = b'\272H r\0362\034^[a-z0-9][a-z0-9._-]{2,127}$'
-  _globals['_SEARCHFILTERS']._serialized_start=133
-  _globals['_SEARCHFILTERS']._serialized_end=323
-  _globals['_SEARCHREQUEST']._serialized_start=326
-  _globals['_SEARCHREQUEST']._serialized_end=498
-  _globals['_CHUNK']._serialized_start=501
-  _globals['_CHUNK']._serialized_end=706
-  _globals['_SEARCHRESPONSE']._serialized_start=708
-  _globals['_SEARCHRESPONSE']._serialized_end=792
-  _globals['_DOCUMENT']._serialized_start=795
-  _globals['_DOCUMENT']._serialized_end=1087
-  _globals['_INGESTDOCUMENTSREQUEST']._serialized_start=1090
-  _globals['_INGESTDOCUMENTSREQUEST']._serialized_end=1227
-  _globals['_INGESTDOCUMENTSRESPONSE']._serialized_start=1229
-  _globals['_INGESTDOCUMENTSRESPONSE']._serialized_end=1327
-  _globals['_DELETEDOCUMENTREQUEST']._serialized_start=1329
-  _globals['_DELETEDOCUMENTREQUEST']._serialized_end=1455
-  _globals['_DELETEDOCUMENTRESPONSE']._serialized_start=1457
-  _globals['_DELETEDOCUMENTRESPONSE']._serialized_end=1505
-  _globals['_RETRIEVALSERVICE']._serialized_start=1508
-  _globals['_RETRIEVALSERVICE']._serialized_end=1832
+  _globals['_SEARCHMODE']._serialized_start=3057
+  _globals['_SEARCHMODE']._serialized_end=3201
+  _globals['_SEARCHFILTERS']._serialized_start=167
+  _globals['_SEARCHFILTERS']._serialized_end=357
+  _globals['_SEARCHREQUEST']._serialized_start=360
+  _globals['_SEARCHREQUEST']._serialized_end=590
+  _globals['_STAGESCORES']._serialized_start=593
+  _globals['_STAGESCORES']._serialized_end=735
+  _globals['_CHUNK']._serialized_start=738
+  _globals['_CHUNK']._serialized_end=1078
+  _globals['_SEARCHRESPONSE']._serialized_start=1080
+  _globals['_SEARCHRESPONSE']._serialized_end=1164
+  _globals['_DOCUMENT']._serialized_start=1167
+  _globals['_DOCUMENT']._serialized_end=1604
+  _globals['_RETURNRULES']._serialized_start=1607
+  _globals['_RETURNRULES']._serialized_end=2023
+  _globals['_RETURNRULES_TIEREXTRADAYSENTRY']._serialized_start=1923
+  _globals['_RETURNRULES_TIEREXTRADAYSENTRY']._serialized_end=1975
+  _globals['_RETURNRULES_SKUDAYSENTRY']._serialized_start=1977
+  _globals['_RETURNRULES_SKUDAYSENTRY']._serialized_end=2023
+  _globals['_GETRETURNWINDOWREQUEST']._serialized_start=2026
+  _globals['_GETRETURNWINDOWREQUEST']._serialized_end=2339
+  _globals['_GETRETURNWINDOWRESPONSE']._serialized_start=2342
+  _globals['_GETRETURNWINDOWRESPONSE']._serialized_end=2589
+  _globals['_INGESTDOCUMENTSREQUEST']._serialized_start=2592
+  _globals['_INGESTDOCUMENTSREQUEST']._serialized_end=2729
+  _globals['_INGESTDOCUMENTSRESPONSE']._serialized_start=2731
+  _globals['_INGESTDOCUMENTSRESPONSE']._serialized_end=2853
+  _globals['_DELETEDOCUMENTREQUEST']._serialized_start=2855
+  _globals['_DELETEDOCUMENTREQUEST']._serialized_end=2981
+  _globals['_DELETEDOCUMENTRESPONSE']._serialized_start=2983
+  _globals['_DELETEDOCUMENTRESPONSE']._serialized_end=3054
+  _globals['_RETRIEVALSERVICE']._serialized_start=3204
+  _globals['_RETRIEVALSERVICE']._serialized_end=3640
 # @@protoc_insertion_point(module_scope)

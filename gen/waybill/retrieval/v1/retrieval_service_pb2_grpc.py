@@ -27,7 +27,9 @@ if _version_not_supported:
 
 class RetrievalServiceStub:
     """Per-tenant policy knowledge base: section chunking, BM25 + dense retrieval
-    fused with RRF, reranking and metadata filters. A search never crosses tenants.
+    fused with RRF, reranking and metadata filters. A search never crosses tenants:
+    the tenant filter is mandatory and applied inside both indexes before ranking.
+    Every replica serves a published index version; a new one replaces it whole.
     """
 
     def __init__(self, channel):
@@ -40,6 +42,11 @@ class RetrievalServiceStub:
                 '/waybill.retrieval.v1.RetrievalService/Search',
                 request_serializer=waybill_dot_retrieval_dot_v1_dot_retrieval__service__pb2.SearchRequest.SerializeToString,
                 response_deserializer=waybill_dot_retrieval_dot_v1_dot_retrieval__service__pb2.SearchResponse.FromString,
+                _registered_method=True)
+        self.GetReturnWindow = channel.unary_unary(
+                '/waybill.retrieval.v1.RetrievalService/GetReturnWindow',
+                request_serializer=waybill_dot_retrieval_dot_v1_dot_retrieval__service__pb2.GetReturnWindowRequest.SerializeToString,
+                response_deserializer=waybill_dot_retrieval_dot_v1_dot_retrieval__service__pb2.GetReturnWindowResponse.FromString,
                 _registered_method=True)
         self.IngestDocuments = channel.unary_unary(
                 '/waybill.retrieval.v1.RetrievalService/IngestDocuments',
@@ -55,11 +62,21 @@ class RetrievalServiceStub:
 
 class RetrievalServiceServicer:
     """Per-tenant policy knowledge base: section chunking, BM25 + dense retrieval
-    fused with RRF, reranking and metadata filters. A search never crosses tenants.
+    fused with RRF, reranking and metadata filters. A search never crosses tenants:
+    the tenant filter is mandatory and applied inside both indexes before ranking.
+    Every replica serves a published index version; a new one replaces it whole.
     """
 
     def Search(self, request, context):
         """Searches one tenant's knowledge base.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetReturnWindow(self, request, context):
+        """The return window of one product for one customer, from the structured
+        return rules of the tenant's policies in force.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -87,6 +104,11 @@ def add_RetrievalServiceServicer_to_server(servicer, server):
                     request_deserializer=waybill_dot_retrieval_dot_v1_dot_retrieval__service__pb2.SearchRequest.FromString,
                     response_serializer=waybill_dot_retrieval_dot_v1_dot_retrieval__service__pb2.SearchResponse.SerializeToString,
             ),
+            'GetReturnWindow': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReturnWindow,
+                    request_deserializer=waybill_dot_retrieval_dot_v1_dot_retrieval__service__pb2.GetReturnWindowRequest.FromString,
+                    response_serializer=waybill_dot_retrieval_dot_v1_dot_retrieval__service__pb2.GetReturnWindowResponse.SerializeToString,
+            ),
             'IngestDocuments': grpc.unary_unary_rpc_method_handler(
                     servicer.IngestDocuments,
                     request_deserializer=waybill_dot_retrieval_dot_v1_dot_retrieval__service__pb2.IngestDocumentsRequest.FromString,
@@ -107,7 +129,9 @@ def add_RetrievalServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class RetrievalService:
     """Per-tenant policy knowledge base: section chunking, BM25 + dense retrieval
-    fused with RRF, reranking and metadata filters. A search never crosses tenants.
+    fused with RRF, reranking and metadata filters. A search never crosses tenants:
+    the tenant filter is mandatory and applied inside both indexes before ranking.
+    Every replica serves a published index version; a new one replaces it whole.
     """
 
     @staticmethod
@@ -127,6 +151,33 @@ class RetrievalService:
             '/waybill.retrieval.v1.RetrievalService/Search',
             waybill_dot_retrieval_dot_v1_dot_retrieval__service__pb2.SearchRequest.SerializeToString,
             waybill_dot_retrieval_dot_v1_dot_retrieval__service__pb2.SearchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReturnWindow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/waybill.retrieval.v1.RetrievalService/GetReturnWindow',
+            waybill_dot_retrieval_dot_v1_dot_retrieval__service__pb2.GetReturnWindowRequest.SerializeToString,
+            waybill_dot_retrieval_dot_v1_dot_retrieval__service__pb2.GetReturnWindowResponse.FromString,
             options,
             channel_credentials,
             insecure,

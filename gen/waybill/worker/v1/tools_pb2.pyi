@@ -1,4 +1,5 @@
 from buf.validate import validate_pb2 as _validate_pb2
+from waybill.common.v1 import customer_pb2 as _customer_pb2
 from waybill.common.v1 import money_pb2 as _money_pb2
 from waybill.orders.v1 import orders_pb2 as _orders_pb2
 from google.protobuf import descriptor as _descriptor
@@ -37,6 +38,24 @@ class SearchPolicyArgs(_message.Message):
     region: str
     product_category: str
     def __init__(self, query: _Optional[str] = ..., region: _Optional[str] = ..., product_category: _Optional[str] = ...) -> None: ...
+
+class GetOrderArgs(_message.Message):
+    __slots__ = ("order_id",)
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    order_id: str
+    def __init__(self, order_id: _Optional[str] = ...) -> None: ...
+
+class GetReturnWindowArgs(_message.Message):
+    __slots__ = ("sku", "tier", "region", "product_category")
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    sku: str
+    tier: _customer_pb2.CustomerTier
+    region: str
+    product_category: str
+    def __init__(self, sku: _Optional[str] = ..., tier: _Optional[_Union[_customer_pb2.CustomerTier, str]] = ..., region: _Optional[str] = ..., product_category: _Optional[str] = ...) -> None: ...
 
 class CheckFraudScoreArgs(_message.Message):
     __slots__ = ("order_id",)

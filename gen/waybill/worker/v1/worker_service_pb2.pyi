@@ -52,17 +52,19 @@ class TurnResult(_message.Message):
     def __init__(self, state: _Optional[_Union[_conversation_pb2.ConversationState, _Mapping]] = ..., usage: _Optional[_Union[_usage_pb2.Usage, _Mapping]] = ..., answer: _Optional[str] = ...) -> None: ...
 
 class RunTurnResponse(_message.Message):
-    __slots__ = ("delta", "tool_call", "confirmation_request", "escalation", "error", "result")
+    __slots__ = ("delta", "tool_call", "confirmation_request", "escalation", "error", "result", "citation")
     DELTA_FIELD_NUMBER: _ClassVar[int]
     TOOL_CALL_FIELD_NUMBER: _ClassVar[int]
     CONFIRMATION_REQUEST_FIELD_NUMBER: _ClassVar[int]
     ESCALATION_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
+    CITATION_FIELD_NUMBER: _ClassVar[int]
     delta: _events_pb2.TextDelta
     tool_call: _events_pb2.ToolCall
     confirmation_request: _events_pb2.ConfirmationRequest
     escalation: _events_pb2.Escalation
     error: _events_pb2.TurnError
     result: TurnResult
-    def __init__(self, delta: _Optional[_Union[_events_pb2.TextDelta, _Mapping]] = ..., tool_call: _Optional[_Union[_events_pb2.ToolCall, _Mapping]] = ..., confirmation_request: _Optional[_Union[_events_pb2.ConfirmationRequest, _Mapping]] = ..., escalation: _Optional[_Union[_events_pb2.Escalation, _Mapping]] = ..., error: _Optional[_Union[_events_pb2.TurnError, _Mapping]] = ..., result: _Optional[_Union[TurnResult, _Mapping]] = ...) -> None: ...
+    citation: _events_pb2.Citation
+    def __init__(self, delta: _Optional[_Union[_events_pb2.TextDelta, _Mapping]] = ..., tool_call: _Optional[_Union[_events_pb2.ToolCall, _Mapping]] = ..., confirmation_request: _Optional[_Union[_events_pb2.ConfirmationRequest, _Mapping]] = ..., escalation: _Optional[_Union[_events_pb2.Escalation, _Mapping]] = ..., error: _Optional[_Union[_events_pb2.TurnError, _Mapping]] = ..., result: _Optional[_Union[TurnResult, _Mapping]] = ..., citation: _Optional[_Union[_events_pb2.Citation, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,58 @@
+"""Grouped bar charts as standalone SVG, for evaluation reports (no plotting dependency)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+PALETTE = ("#1b6ac9", "#aaaaaa", "#e07b26", "#3a9d5d", "#8a5cc2")
+
+
+def grouped_bars(
+    groups: Sequence[tuple[str, Sequence[float | None]]],
+    series: Sequence[str],
+    *,
+    title: str,
+    width: int = 720,
+    height: int = 300,
+) -> str:
+    """One group of bars per label, one bar per series; values are fractions (0..1),
+    printed as percentages. A None value draws no bar."""
+    pad, bar = 48, max(8, min(22, int((width - 96) / max(1, len(groups)) / (len(series) + 1))))
+    step = (width - 2 * pad) / max(1, len(groups))
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}"'
+        ' font-family="sans-serif" font-size="11">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{pad}" y="18" font-size="13">{escape(title)}</text>',
+    ]
+    legend_x = width - 110 * len(series)
+    for j, name in enumerate(series):
+        colour = PALETTE[j % len(PALETTE)]
+        left = legend_x + 110 * j
+        parts.append(
+            f'<rect x="{left}" y="8" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{left + 15}" y="17">{escape(name)}</text>'
+        )
+    base_y = height - pad
+    scale = height - 2 * pad - 10
+    for i, (label, values) in enumerate(groups):
+        x = pad + i * step + (step - len(series) * bar) / 2
+        for j, value in enumerate(values):
+            if value is None:
+                continue
+            h = scale * max(0.0, min(1.0, float(value)))
+            colour = PALETTE[j % len(PALETTE)]
+            parts.append(
+                f'<rect x="{x + j * bar:.1f}" y="{base_y - h:.1f}" width="{bar - 2}"'
+                f' height="{h:.1f}" fill="{colour}"/>'
+                f'<text x="{x + j * bar + bar / 2 - 1:.1f}" y="{base_y - h - 3:.1f}"'
+                f' text-anchor="middle" font-size="9">{100 * float(value):.0f}</text>'
+            )
+        centre = x + len(series) * bar / 2
+        parts.append(
+            f'<text x="{centre:.1f}" y="{base_y + 16}" text-anchor="middle">{escape(label)}</text>'
+        )
+    parts.append(f'<line x1="{pad}" y1="{base_y}" x2="{width - pad}" y2="{base_y}" stroke="#333"/>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"

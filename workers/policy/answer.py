@@ -1,0 +1,202 @@
+"""What a policy answer says: whether anything relevant was found, which sentences to
+quote, and the plan the LLM pool renders. Pure functions: no I/O.
+
+The composer answers by quoting: the sentences of the retrieved chunks that
+share the most with the question (codes count most), with a citation marker
+per chunk. A model backend gets the same chunks in its prompt and the same
+facts. When the best chunk is not relevant enough (the gate, fitted on the DEV
+half of the golden set), the answer says so and offers a person instead of
+guessing.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from llm_pool.generation import AnswerPlan
+from retrieval.chunking import sentences
+from retrieval.codes import codes_in
+from runtime.words import content_words
+from workers.policy.query import PolicyQuery
+
+_HOW_LONG = re.compile(r"\b(how\s+(long|many|much)|when|deadline|days?|fee|cost|price)\b", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """A retrieved chunk as the worker uses it."""
+
+    chunk_id: str
+    doc_id: str
+    title: str
+    section: str
+    text: str
+    policy_version: str
+    source_doc: str
+    score: float = 0.0
+    dense_score: float = 0.0
+    lexical_score: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """When retrieval counts as having found something."""
+
+    min_dense: float = 0.35
+    """The best chunk's cosine below which nothing counts as relevant..."""
+    code_match: bool = True
+    """...unless a code the question names is in it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A return window from the get_return_window tool."""
+
+    returnable: bool
+    days: int
+    base_days: int
+    tier_extra_days: int
+    sku_rule: bool
+    passages: tuple[Passage, ...]
+    """The chunks that state the figures (the window's, then the tier's)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """Sentences quoted from one chunk, and its citation number."""
+
+    passage: Passage
+    text: str
+    marker: int
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What the answer is built from."""
+
+    quotes: tuple[Quote, ...]
+    window: Window | None = None
+    cited: tuple[Passage, ...] = field(default_factory=tuple)
+    """Every chunk the answer cites, in marker order."""
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def _terms(text: str) -> set[str]:
+    return {_stem(w) for w in content_words(text)}
+
+
+def relevant(passages: Sequence[Passage], query: PolicyQuery, gate: Gate) -> bool:
+    """Whether the best passages answer anything of the question."""
+    if not passages:
+        return False
+    asked = set(codes_in(query.text))
+    if gate.code_match and asked:
+        for passage in passages[:3]:
+            if asked & set(codes_in(f"{passage.section} {passage.text}")):
+                return True
+    return max(p.dense_score for p in passages[:3]) >= gate.min_dense
+
+
+def _scored_sentences(
+    passage: Passage, terms: set[str], codes: set[str], weights: dict[str, float], numeric: bool
+) -> list[tuple[float, int, str]]:
+    out = []
+    for i, sentence in enumerate(sentences(passage.text)):
+        words = _terms(sentence)
+        score = sum(weights.get(t, 0.0) for t in words & terms)
+        score += 3.0 * len(codes & set(codes_in(sentence)))
+        if numeric and re.search(r"\d", sentence):
+            score += 0.5
+        out.append((score, i, sentence))
+    return out
+
+
+def select(
+    passages: Sequence[Passage],
+    query: PolicyQuery,
+    *,
+    max_chunks: int = 2,
+    max_sentences: int = 2,
+    window: Window | None = None,
+) -> Evidence:
+    """The sentences to quote: the best ones of the best chunk, and of the runner-up when it
+    is nearly as good (a question that needs two rules: a window and a tier extension)."""
+    terms = _terms(query.text)
+    codes = set(codes_in(query.text))
+    numeric = bool(_HOW_LONG.search(query.text))
+    pool = list(passages[:4])
+    # Rarer words weigh more: idf over the sentences of the retrieved chunks.
+    all_sentences = [_terms(s) for p in pool for s in sentences(p.text)]
+    n = max(1, len(all_sentences))
+    weights = {t: math.log(1 + n / (1 + sum(t in s for s in all_sentences))) for t in terms}
+    ranked = []
+    for order, passage in enumerate(pool):
+        scored = _scored_sentences(passage, terms, codes, weights, numeric)
+        best = max((s for s, _, _ in scored), default=0.0)
+        ranked.append((order, passage, scored, best))
+    quotes: list[Quote] = []
+    cited: list[Passage] = []
+    if window is not None:
+        cited.extend(window.passages)
+    top_best = ranked[0][3] if ranked else 0.0
+    for order, passage, scored, best in ranked:
+        if len(quotes) >= max_chunks:
+            break
+        if order > 0 and (best <= 0 or best < 0.75 * top_best):
+            continue
+        picked = sorted(scored, key=lambda t: (-t[0], t[1]))[:max_sentences]
+        keep = [picked[0]] + [p for p in picked[1:] if p[0] >= 0.6 * picked[0][0] and p[0] > 0]
+        text = " ".join(s for _, _, s in sorted(keep, key=lambda t: t[1]))
+        known = [p.chunk_id for p in cited]
+        if passage.chunk_id in known:
+            marker = known.index(passage.chunk_id) + 1
+        else:
+            cited.append(passage)
+            marker = len(cited)
+        quotes.append(Quote(passage=passage, text=text, marker=marker))
+    return Evidence(quotes=tuple(quotes), window=window, cited=tuple(cited))
+
+
+def answer_plan(evidence: Evidence, query: PolicyQuery) -> AnswerPlan:
+    """The plan of a grounded answer."""
+    window = evidence.window
+    facts: dict[str, object] = {
+        "quotes": [
+            {
+                "marker": q.marker,
+                "chunk_id": q.passage.chunk_id,
+                "title": q.passage.title,
+                "section": q.passage.section,
+                "text": q.text,
+            }
+            for q in evidence.quotes
+        ],
+        "tier": query.tier,
+    }
+    if window is not None and query.product is not None:
+        wanted = {p.chunk_id for p in window.passages}
+        markers = [i + 1 for i, p in enumerate(evidence.cited) if p.chunk_id in wanted]
+        facts["window"] = {
+            "product": query.product.title or query.product.sku,
+            "sku": query.product.sku,
+            "returnable": window.returnable,
+            "days": window.days,
+            "base_days": window.base_days,
+            "tier_extra_days": window.tier_extra_days,
+            "markers": markers,
+        }
+    return AnswerPlan(template="policy.answer", facts=facts)
+
+
+def not_found_plan(query: PolicyQuery) -> AnswerPlan:
+    """The plan of "nothing in the policies answers this"."""
+    return AnswerPlan(template="policy.not_found", facts={"region": query.region})
