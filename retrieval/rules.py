@@ -39,10 +39,16 @@ class ReturnWindow:
         return self.chunks[0].chunk_id if self.chunks else ""
 
 
+def _names(document: PolicyDocument, sku: str) -> bool:
+    """Whether the document's rules name the SKU (then it applies whatever the category)."""
+    rules = document.return_rules
+    return rules is not None and (sku in rules.sku_days or sku in rules.non_returnable_skus)
+
+
 def _specificity(document: PolicyDocument, sku: str) -> tuple[int, int, int, datetime]:
     rules = document.return_rules
     assert rules is not None
-    names_sku = int(sku in rules.sku_days or sku in rules.non_returnable_skus)
+    names_sku = int(_names(document, sku))
     depth = 0 if not document.region else (2 if "-" in document.region else 1)
     return (names_sku, int(bool(document.product_category)), depth, document.effective)
 
@@ -93,7 +99,7 @@ def return_window(
         and d.return_rules is not None
         and d.in_force(at)
         and (regions is None or d.region in regions)
-        and d.product_category in ("", product_category)
+        and (d.product_category in ("", product_category) or _names(d, sku))
     ]
     if not candidates:
         return None

@@ -44,7 +44,7 @@ EXPANSIONS: Mapping[str, str] = {
     r"guarantee|warrant\w*|covered": "warranty",
     r"member|membership|loyalty|status": "tier",
     r"fast(?:er)?\s+shipping|next\s+day|overnight|quick(?:er)?\s+delivery": "express delivery",
-    r"holiday|christmas|xmas|gift": "holiday gift",
+    r"christmas|xmas|festive\s+season": "holiday",
     r"sneakers|trainers": "running shoes",
     r"clothes|clothing|garment": "apparel",
 }

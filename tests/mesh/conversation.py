@@ -37,6 +37,8 @@ class Reply:
     focus_awb: str
     final: gw.Final | None
     error: str = ""
+    citations: list[str] = field(default_factory=list)
+    """Chunk ids of the citation events, in order."""
 
 
 @dataclass
@@ -66,7 +68,8 @@ class Conversation:
         answer = "".join(e.delta.text for e in events if e.WhichOneof("kind") == "delta")
         final = events[-1].final if events[-1].WhichOneof("kind") == "final" else None
         tools = [e.tool_call.name for e in events if e.WhichOneof("kind") == "tool_call"]
-        reply = Reply(answer, tools, session.state.focus_awb, final)
+        cited = [e.citation.chunk_id for e in events if e.WhichOneof("kind") == "citation"]
+        reply = Reply(answer, tools, session.state.focus_awb, final, citations=cited)
         self.replies.append(reply)
         return reply
 

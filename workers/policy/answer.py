@@ -19,10 +19,15 @@ from dataclasses import dataclass, field
 from llm_pool.generation import AnswerPlan
 from retrieval.chunking import sentences
 from retrieval.codes import codes_in
+from retrieval.synonyms import expansions
 from runtime.words import content_words
 from workers.policy.query import PolicyQuery
 
-_HOW_LONG = re.compile(r"\b(how\s+(long|many|much)|when|deadline|days?|fee|cost|price)\b", re.I)
+_NUMERIC = re.compile(
+    r"\b(how\s+(long|many|much)|when|deadline|late|days?|weeks?|months?|years?|fee|fees|cost"
+    r"|costs|price|charge|pay|percent|%)\b",
+    re.I,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +54,24 @@ class Gate:
     """The best chunk's cosine below which nothing counts as relevant..."""
     code_match: bool = True
     """...unless a code the question names is in it."""
+
+
+@dataclass(frozen=True, slots=True)
+class SelectOptions:
+    """How quotes are chosen (fitted on the DEV golden questions' correct-answer rate)."""
+
+    code_weight: float = 0.5
+    """Score of each code the question names that a sentence contains."""
+    number_bonus: float = 2.0
+    """Score of a sentence with a figure when the question asks for one."""
+    second_chunk: float = 0.5
+    """A runner-up chunk is quoted when its best sentence scores this share of the best's."""
+    second_sentence: float = 0.4
+    """A second sentence of a chunk is quoted when it scores this share of the first."""
+    max_sentences: int = 3
+    """Sentences quoted per chunk."""
+    max_chunks: int = 2
+    """Chunks quoted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,16 +129,21 @@ def relevant(passages: Sequence[Passage], query: PolicyQuery, gate: Gate) -> boo
     return max(p.dense_score for p in passages[:3]) >= gate.min_dense
 
 
-def _scored_sentences(
-    passage: Passage, terms: set[str], codes: set[str], weights: dict[str, float], numeric: bool
+def _scored_sentences(  # noqa: PLR0917 - a private step of select()
+    passage: Passage,
+    terms: set[str],
+    codes: set[str],
+    weights: dict[str, float],
+    numeric: bool,
+    options: SelectOptions,
 ) -> list[tuple[float, int, str]]:
     out = []
     for i, sentence in enumerate(sentences(passage.text)):
         words = _terms(sentence)
         score = sum(weights.get(t, 0.0) for t in words & terms)
-        score += 3.0 * len(codes & set(codes_in(sentence)))
+        score += options.code_weight * len(codes & set(codes_in(sentence)))
         if numeric and re.search(r"\d", sentence):
-            score += 0.5
+            score += options.number_bonus
         out.append((score, i, sentence))
     return out
 
@@ -124,15 +152,16 @@ def select(
     passages: Sequence[Passage],
     query: PolicyQuery,
     *,
-    max_chunks: int = 2,
-    max_sentences: int = 2,
     window: Window | None = None,
+    options: SelectOptions | None = None,
 ) -> Evidence:
     """The sentences to quote: the best ones of the best chunk, and of the runner-up when it
-    is nearly as good (a question that needs two rules: a window and a tier extension)."""
-    terms = _terms(query.text)
+    is nearly as good (a question that needs two rules: a window and a tier extension).
+    The question's words count with the policy terms of its customer phrases."""
+    opts = options or SelectOptions()
+    terms = _terms(query.text) | _terms(" ".join(expansions(query.text)))
     codes = set(codes_in(query.text))
-    numeric = bool(_HOW_LONG.search(query.text))
+    numeric = bool(_NUMERIC.search(query.text))
     pool = list(passages[:4])
     # Rarer words weigh more: idf over the sentences of the retrieved chunks.
     all_sentences = [_terms(s) for p in pool for s in sentences(p.text)]
@@ -140,7 +169,7 @@ def select(
     weights = {t: math.log(1 + n / (1 + sum(t in s for s in all_sentences))) for t in terms}
     ranked = []
     for order, passage in enumerate(pool):
-        scored = _scored_sentences(passage, terms, codes, weights, numeric)
+        scored = _scored_sentences(passage, terms, codes, weights, numeric, opts)
         best = max((s for s, _, _ in scored), default=0.0)
         ranked.append((order, passage, scored, best))
     quotes: list[Quote] = []
@@ -149,12 +178,14 @@ def select(
         cited.extend(window.passages)
     top_best = ranked[0][3] if ranked else 0.0
     for order, passage, scored, best in ranked:
-        if len(quotes) >= max_chunks:
+        if len(quotes) >= opts.max_chunks:
             break
-        if order > 0 and (best <= 0 or best < 0.75 * top_best):
+        if order > 0 and (best <= 0 or best < opts.second_chunk * top_best):
             continue
-        picked = sorted(scored, key=lambda t: (-t[0], t[1]))[:max_sentences]
-        keep = [picked[0]] + [p for p in picked[1:] if p[0] >= 0.6 * picked[0][0] and p[0] > 0]
+        picked = sorted(scored, key=lambda t: (-t[0], t[1]))[: opts.max_sentences]
+        keep = [picked[0]] + [
+            p for p in picked[1:] if p[0] >= opts.second_sentence * picked[0][0] and p[0] > 0
+        ]
         text = " ".join(s for _, _, s in sorted(keep, key=lambda t: t[1]))
         known = [p.chunk_id for p in cited]
         if passage.chunk_id in known:

@@ -3,8 +3,10 @@ which words. Pure functions: no I/O.
 
 "Can I return my laptop stand?" is asked by a customer with a tier, in a region,
 about an order line with a SKU and a category. The rewritten query names the SKU
-(so a SKU-specific rule matches whole) and the tier (so tier extensions rank),
-and the filters keep the customer's region and the product's category.
+and the product (so a SKU-specific rule matches whole), the filters keep the
+customer's region and the product's category, and the tier goes to the return
+window tool. (Adding the tier's name to the query was tried: no better on the DEV
+questions, and it pushed tier-extension sections above the general window.)
 """
 
 from __future__ import annotations
@@ -121,8 +123,6 @@ def rewrite(
         named = product.sku if product.sku not in message.upper() else ""
         parts.append(" ".join(p for p in (named, product.title) if p))
     wants_window = bool(_WINDOW.search(message))
-    if wants_window and tier != "standard":
-        parts.append(f"{tier} members")
     return PolicyQuery(
         text=" ".join(p for p in parts if p),
         region=context.region,
