@@ -47,7 +47,11 @@ def _claims(answer: str, *, strict: bool) -> list[tuple[str, bool]]:
         quoted = i % 2 == 1
         # Quotes are split as the chunker splits chunks, so each quoted piece is one
         # source sentence (or list item) and must match one whole.
-        pieces = sentences(part) if quoted else [p for p in _SPLIT.split(part) if p.strip()]
+        pieces = (
+            [p for gap in part.split("…") for p in sentences(gap)]
+            if quoted
+            else [p for p in _SPLIT.split(part) if p.strip()]
+        )
         out.extend((piece.strip(), quoted or strict) for piece in pieces if piece.strip())
     return out
 

@@ -11,6 +11,7 @@ from workers.policy.answer import (
     Gate,
     Passage,
     Window,
+    _join,
     answer_plan,
     not_found_plan,
     relevant,
@@ -170,3 +171,13 @@ def test_nothing_found_says_so_and_offers_a_person() -> None:
     text = TEMPLATES[plan.template](plan.facts)
     assert text == NOT_FOUND
     assert "support team" in text
+
+
+def test_sentences_that_are_not_neighbours_are_quoted_apart() -> None:
+    # "It follows the 30 day window" is about SKU-9942-A: never glued to a B sentence.
+    assert _join([(0, "SKU-9942-B is small."), (1, "It has 14 days.")]) == (
+        "SKU-9942-B is small. It has 14 days."
+    )
+    assert _join([(0, "SKU-9942-B is small."), (3, "It follows the 30 day window.")]) == (
+        "SKU-9942-B is small. … It follows the 30 day window."
+    )

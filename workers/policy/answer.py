@@ -148,6 +148,22 @@ def _scored_sentences(  # noqa: PLR0917 - a private step of select()
     return out
 
 
+GAP = " … "
+"""Between quoted sentences that are not next to each other in the chunk: a reader must
+not take a sentence about one product for the continuation of one about another."""
+
+
+def _join(picked: Sequence[tuple[int, str]]) -> str:
+    out = ""
+    previous = None
+    for index, sentence in picked:
+        if previous is not None:
+            out += " " if index == previous + 1 else GAP
+        out += sentence
+        previous = index
+    return out
+
+
 def select(
     passages: Sequence[Passage],
     query: PolicyQuery,
@@ -186,7 +202,7 @@ def select(
         keep = [picked[0]] + [
             p for p in picked[1:] if p[0] >= opts.second_sentence * picked[0][0] and p[0] > 0
         ]
-        text = " ".join(s for _, _, s in sorted(keep, key=lambda t: t[1]))
+        text = _join(sorted((i, s) for _, i, s in keep))
         known = [p.chunk_id for p in cited]
         if passage.chunk_id in known:
             marker = known.index(passage.chunk_id) + 1

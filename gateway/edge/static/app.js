@@ -38,6 +38,9 @@ const TOOL_LABELS = {
   get_eta: "Checked the delivery estimate",
   get_delivery_photo: "Fetched the delivery photo",
   list_active_orders: "Listed active orders",
+  get_order: "Read the order's items",
+  get_return_window: "Checked the return window",
+  search_policy_kb: "Searched the policies",
 };
 
 function enumLabel(value, prefix) {
@@ -200,6 +203,25 @@ class Reply {
     this.delta(refusal.message || "Sorry, I can't help with that.");
   }
 
+  // A policy chunk the answer quotes; the answer's [n] refers to the n-th source.
+  citation(citation) {
+    if (!this.sources) {
+      const box = el("div", "sources");
+      box.append(el("span", "sources-title", "Sources"));
+      this.sources = el("ol", "source-list");
+      box.append(this.sources);
+      this.node.append(box);
+    }
+    const item = el("li", "source");
+    item.append(el("span", "source-title", `${citation.title || citation.docId} — ${citation.section || ""}`));
+    const meta = [citation.policyVersion ? `version ${citation.policyVersion}` : "", citation.sourceDoc || ""]
+      .filter(Boolean).join(" · ");
+    if (meta) item.append(el("span", "source-meta", meta));
+    item.append(el("code", "source-id", citation.chunkId));
+    this.sources.append(item);
+    scrollLog();
+  }
+
   escalation(escalation) {
     const line = `Handed over to a person: ticket ${escalation.ticketId}` +
       (escalation.queue ? ` (${escalation.queue} queue)` : "");
@@ -282,6 +304,7 @@ async function streamInto(reply, path, body) {
         case "tool_call": reply.toolCall(data); break;
         case "confirmation_request": reply.confirmation(data); break;
         case "escalation": reply.escalation(data); break;
+        case "citation": reply.citation(data); break;
         case "refusal": reply.refusal(data); complete = true; break;
         case "final":
           if (!reply.streamed && data.answer) reply.delta(data.answer);

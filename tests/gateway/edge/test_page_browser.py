@@ -147,6 +147,25 @@ async def test_gateway_error_is_readable(platform: Mesh, browser: Browser) -> No
     await page.screenshot(path=ARTIFACTS / "chat-error-phone.png", full_page=True)
 
 
+async def test_a_policy_answer_lists_its_sources(platform: Mesh, browser: Browser) -> None:
+    assert platform.edge_url is not None
+    page = await open_page(browser, platform.edge_url)
+    await pick(page, "acme-0001")
+    await ask(page, "Can I return SKU-9942-B after three weeks?")
+    reply = replies(page).last
+    await expect(reply.locator(".text")).to_contain_text("[1]")
+    sources = reply.get_by_role("listitem")
+    await expect(sources.first).to_contain_text("USB-C chargers SKU-9942-A and SKU-9942-B")
+    await expect(sources.first.locator(".source-id")).to_have_text(
+        "acme-returns-electronics-us#usb-c-chargers-sku-9942-a-and-sku-9942-b"
+    )
+    await expect(reply.locator(".tool").first).to_have_text(
+        re.compile(r"^Checked the return window · ")
+    )
+    await page.screenshot(path=ARTIFACTS / "chat-policy.png", full_page=True)
+    only_same_origin(page, platform.edge_url.rstrip("/"))
+
+
 async def test_keyboard_reaches_the_message_box(platform: Mesh, browser: Browser) -> None:
     assert platform.edge_url is not None
     page = await open_page(browser, platform.edge_url)
