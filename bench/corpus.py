@@ -50,6 +50,24 @@ AWB_TEMPLATES: tuple[str, ...] = (
 )
 
 
+POLICY: tuple[str, ...] = (
+    "What is the return window for electronics?",
+    "How long do I have to return an item?",
+    "Can I return SKU-9942-B after three weeks?",
+    "Do I have a right of withdrawal in the EU?",
+    "How long do refunds take to reach my card?",
+    "What does express delivery cost?",
+    "Which items cannot be returned?",
+    "Is there a restocking fee on opened headphones?",
+    "How do exchanges work?",
+    "What is the warranty on electronics?",
+    "Do gold members get longer to return things?",
+    "What is your holiday return extension?",
+)
+"""Policy questions (return windows, fees, refunds, delivery options) the router sends to
+the policy worker; none is from the golden set the retrieval evaluation reports on."""
+
+
 def pick(rng: random.Random, phrasings: Sequence[str], awbs: Sequence[str] = ()) -> str:
     """One question: from ``phrasings``, or (when ``awbs`` is not empty and the
     draw says so) one naming a random AWB of the customer.

@@ -93,14 +93,14 @@ def session_id(rng: random.Random, run_tag: str) -> str:
     return f"bn-{run_tag}-{rng.getrandbits(64):016x}"
 
 
-def tracking_turns(
+def question_turns(
     customers: Sequence[gateway.Customer],
     phrasings: Sequence[str],
     *,
     seed: int,
     run_tag: str,
 ) -> TurnSource:
-    """Turns asking a random customer a random tracking question in a new session."""
+    """Turns asking a random customer a random question of ``phrasings`` in a new session."""
     if not customers:
         raise SetupError("the gateway listed no customers for any tenant")
     rng = random.Random(seed)
@@ -121,7 +121,7 @@ def tracking_turns(
 async def skeleton(ctx: ScenarioContext) -> TurnSource:
     """The walking-skeleton load: the core questions only, no AWBs."""
     customers = await gateway.customer_pool(ctx.stub, dict(ctx.keys), timeout_s=ctx.timeout_s)
-    return tracking_turns(customers, corpus.CORE, seed=ctx.seed, run_tag=ctx.run_tag)
+    return question_turns(customers, corpus.CORE, seed=ctx.seed, run_tag=ctx.run_tag)
 
 
 @register("tracking", "all tracking phrasings, incl. questions naming the customer's own AWBs")
@@ -130,4 +130,11 @@ async def tracking(ctx: ScenarioContext) -> TurnSource:
     customers = await gateway.customer_pool(ctx.stub, dict(ctx.keys), timeout_s=ctx.timeout_s)
     customers = await gateway.with_awbs(ctx.stub, customers, timeout_s=ctx.timeout_s)
     phrasings = corpus.CORE + corpus.VARIANTS
-    return tracking_turns(customers, phrasings, seed=ctx.seed, run_tag=ctx.run_tag)
+    return question_turns(customers, phrasings, seed=ctx.seed, run_tag=ctx.run_tag)
+
+
+@register("policy", "policy questions (windows, fees, refunds), random customer, new session")
+async def policy(ctx: ScenarioContext) -> TurnSource:
+    """Policy traffic: retrieval, the return-window tool and cited answers on every turn."""
+    customers = await gateway.customer_pool(ctx.stub, dict(ctx.keys), timeout_s=ctx.timeout_s)
+    return question_turns(customers, corpus.POLICY, seed=ctx.seed, run_tag=ctx.run_tag)

@@ -5,10 +5,12 @@ by its best window. A tenant's windows live in their own index, so a search
 cannot reach another tenant's vectors at all; the metadata filter becomes an id
 selector that faiss applies while it scans, before anything is ranked.
 
-The index is exact (``IndexFlatIP``): a tenant's policy base is thousands of
-windows, and an exact scan of 100k takes milliseconds. Above ``hnsw_min``
-windows a tenant gets an HNSW graph instead (approximate; the selector still
-filters inside the search).
+The scan is exhaustive: every admitted window is scored, so a filter never
+starves the search (as it can an HNSW graph's). A tenant's policy base is
+thousands of windows, scanned exactly (``IndexFlatIP``). Above ``compress_min``
+windows a tenant's vectors are scanned as 8-bit codes (``IndexScalarQuantizer``,
+one byte per dimension): four times less memory to read, 2.5 times faster at 100k
+windows, still every window scored.
 """
 
 from __future__ import annotations
@@ -40,8 +42,8 @@ class _Tenant:
     index: faiss.Index
     windows: IntArray
     """Global window rows of this tenant (the ids in ``index``)."""
-    hnsw: bool
-    """Whether ``index`` is an HNSW graph (else an exact scan)."""
+    compressed: bool
+    """Whether ``index`` scans 8-bit codes (else float32 vectors)."""
 
 
 class DenseIndex:
@@ -53,11 +55,13 @@ class DenseIndex:
         window_chunk: IntArray,
         chunk_tenants: Sequence[str],
         *,
-        hnsw_min: int = 200_000,
+        compress_min: int = 50_000,
     ) -> None:
+        # One thread per scan: a second OpenMP thread did not make a 100k scan faster here,
+        # and the service runs BM25 and the model on other threads at the same time.
+        faiss.omp_set_num_threads(1)
         self._window_chunk = np.asarray(window_chunk, dtype=np.int64)
         self._tenants: dict[str, _Tenant] = {}
-        self._hnsw_min = hnsw_min
         dim = vectors.shape[1] if vectors.ndim == 2 else 0
         tenant_of_window = np.asarray(chunk_tenants, dtype=object)[self._window_chunk]
         for tenant in sorted(set(chunk_tenants)):
@@ -65,14 +69,18 @@ class DenseIndex:
             if rows.size == 0:
                 continue
             inner: faiss.Index
-            if rows.size >= hnsw_min:
-                inner = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-                inner.hnsw.efSearch = 128
+            own = np.ascontiguousarray(vectors[rows], dtype=np.float32)
+            compressed = rows.size >= compress_min
+            if compressed:
+                inner = faiss.IndexScalarQuantizer(
+                    dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+                )
+                inner.train(own)
             else:
                 inner = faiss.IndexFlatIP(dim)
             index = faiss.IndexIDMap2(inner)
-            index.add_with_ids(np.ascontiguousarray(vectors[rows], dtype=np.float32), rows)
-            self._tenants[tenant] = _Tenant(index=index, windows=rows, hnsw=rows.size >= hnsw_min)
+            index.add_with_ids(own, rows)
+            self._tenants[tenant] = _Tenant(index=index, windows=rows, compressed=compressed)
 
     def windows_of(self, tenant_id: str) -> int:
         """Windows indexed for a tenant."""
@@ -93,23 +101,24 @@ class DenseIndex:
             return []
         params = None
         candidates = int(tenant.windows.size)
+        bitmap = None
         if allowed is not None:
-            admitted = tenant.windows[allowed[self._window_chunk[tenant.windows]]]
-            if admitted.size == 0:
+            admitted = allowed[self._window_chunk]
+            candidates = int(np.count_nonzero(admitted[tenant.windows]))
+            if candidates == 0:
                 return []
-            candidates = int(admitted.size)
-            selector = faiss.IDSelectorBatch(admitted)
-            # faiss's generated stubs do not know the SWIG keyword constructors.
-            params = (
-                faiss.SearchParametersHNSW(sel=selector, efSearch=128)  # type: ignore[attr-defined]
-                if tenant.hnsw
-                else faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
-            )
+            # One bit per window id: faiss tests it while it scans (a hash set of the
+            # admitted ids costs twice the scan itself at 100k windows).
+            bitmap = np.packbits(admitted, bitorder="little")
+            selector = faiss.IDSelectorBitmap(admitted.size, faiss.swig_ptr(bitmap))
+            # faiss's generated stubs do not know the SWIG keyword constructor.
+            params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
         # Several windows of one chunk may come first: ask for more windows than chunks.
         k = min(candidates, limit * 4)
         scores, ids = tenant.index.search(
             np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k, params=params
         )
+        del bitmap  # kept alive until the search above has returned
         best: dict[int, float] = {}
         for score, window in zip(scores[0], ids[0], strict=True):
             if window < 0:

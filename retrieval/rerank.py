@@ -53,7 +53,7 @@ def rerank(
     best_lexical = max((r.lexical_score for r in results), default=0.0) or 1.0
     for result in results:
         chunk = result.chunk
-        present = set(codes_in(f"{chunk.heading} {chunk.text}"))
+        present = result.codes
         code_share = sum(code in present for code in asked) / len(asked) if asked else 0.0
         sibling = bool(asked) and code_share == 0.0 and any(_stem(c) in stems for c in present)
         specific = (0.5 if "-" in chunk.region else 0.25 if chunk.region else 0.0) + (

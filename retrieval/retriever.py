@@ -13,6 +13,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -57,14 +58,15 @@ class Retriever:
         embedder: TextEmbedder,
         *,
         options: SearchOptions | None = None,
-        hnsw_min: int = 200_000,
+        compress_min: int = 50_000,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.options = options or SearchOptions()
-        self._hnsw_min = hnsw_min
+        self._compress_min = compress_min
         self._loaded: LoadedVersion | None = None
         self._refresh_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="embed")
 
     @property
     def loaded(self) -> LoadedVersion | None:
@@ -78,7 +80,7 @@ class Retriever:
             current = self._loaded
             if wanted is None or (current is not None and current.version == wanted):
                 return False
-            loaded = LoadedVersion(self.store.path(wanted), hnsw_min=self._hnsw_min)
+            loaded = LoadedVersion(self.store.path(wanted), compress_min=self._compress_min)
             self._loaded = loaded  # the swap: one reference
             SWAPS.inc()
             counts: dict[str, int] = {}
@@ -125,14 +127,16 @@ class Retriever:
         """Search the served version (embeds the query when the mode needs it)."""
         loaded = self._version()
         chosen = mode or self.options.default_mode
+        pending: Future[FloatArray] | None = None
         if chosen.needs_vector and vector is None:
-            vector = self.embed(text)
+            # The model and BM25 both release the GIL: embed while the lexical stage runs.
+            pending = self._pool.submit(self.embed, text)
         SEARCHES.labels(chosen.value).inc()
         results = search(
             loaded,
             tenant_id=tenant_id,
             text=text,
-            vector=vector,
+            vector=pending.result if pending is not None else vector,
             where=where,
             mode=chosen,
             top_k=top_k,

@@ -10,6 +10,7 @@ ranked where it did.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from embeddings.pooling import FloatArray
@@ -63,6 +64,8 @@ class Result:
     dense_rank: int = 0
     fused_score: float = 0.0
     rerank_score: float | None = None
+    codes: frozenset[str] = frozenset()
+    """Codes the chunk names (for the reranker)."""
 
     @property
     def score(self) -> float:
@@ -79,13 +82,15 @@ def search(
     *,
     tenant_id: str,
     text: str,
-    vector: FloatArray | None,
+    vector: FloatArray | Callable[[], FloatArray] | None,
     where: Filter,
     mode: Mode,
     top_k: int,
     options: SearchOptions | None = None,
 ) -> list[Result]:
-    """The ``top_k`` best chunks of one tenant for ``text``."""
+    """The ``top_k`` best chunks of one tenant for ``text``. ``vector`` is the query's
+    vector, or a function returning it (called once, after the BM25 stage: a vector
+    computed on another thread meanwhile)."""
     opts = options or SearchOptions()
     results: dict[int, Result] = {}
     lexical_order: list[int] = []
@@ -103,6 +108,9 @@ def search(
     if mode is not Mode.LEXICAL:
         if vector is None:
             raise ValueError(f"a {mode.value} search needs the query vector")
+        if callable(vector):
+            # Embedding ran beside the BM25 stage; its result is needed from here on.
+            vector = vector()
         allowed = version.allowed(tenant_id, where)
         for dense_hit in version.dense.search(
             tenant_id, vector, allowed=allowed, limit=opts.candidates
@@ -120,10 +128,12 @@ def search(
     for row, score in fused:
         found = results[row]
         found.fused_score = score
-        if not found.dense_rank and vector is not None:
+        if not found.dense_rank and vector is not None and not callable(vector):
             # Outside the dense list, but its closeness still tells the reranker something.
             found.dense_score = version.similarity(row, vector)
         ranked.append(found)
     if mode is Mode.HYBRID_RERANK:
+        for found in ranked:
+            found.codes = version.codes[found.row]
         ranked = rerank(ranked, text=text, weights=opts.rerank, rrf_k=opts.rrf_k)
     return ranked[:top_k]

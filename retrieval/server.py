@@ -64,7 +64,7 @@ async def main() -> None:
     store = KnowledgeBaseStore(settings.kb_dir)
     cache = VectorCache(settings.vector_cache, embedder.version) if settings.vector_cache else None
     options = SearchOptions(default_mode=Mode.HYBRID_RERANK if settings.rerank else Mode.HYBRID)
-    retriever = Retriever(store, embedder, options=options, hnsw_min=settings.hnsw_min)
+    retriever = Retriever(store, embedder, options=options, compress_min=settings.compress_min)
     servicer = RetrievalServicer(
         retriever, count=count, tenants=settings.tenants, writable=settings.writable, cache=cache
     )

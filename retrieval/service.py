@@ -119,22 +119,17 @@ class RetrievalServicer(pb_grpc.RetrievalServiceServicer):
             policy_version=f.policy_version,
             at=_when(f.effective_time, f.HasField("effective_time")),
         )
-        mode = MODES[request.mode]
-        chosen = mode or self._retriever.options.default_mode
         try:
-            # The model run releases the GIL: embed off the event loop.
-            vector = (
-                await asyncio.to_thread(self._retriever.embed, request.query)
-                if chosen.needs_vector
-                else None
-            )
-            found = self._retriever.search(
-                tenant_id=request.tenant_id,
-                text=request.query,
-                where=where,
-                mode=chosen,
-                top_k=request.top_k or DEFAULT_TOP_K,
-                vector=vector,
+            # Off the event loop: the model, BM25 and faiss release the GIL, and the loop
+            # keeps serving other calls meanwhile.
+            found = await asyncio.to_thread(
+                lambda: self._retriever.search(
+                    tenant_id=request.tenant_id,
+                    text=request.query,
+                    where=where,
+                    mode=MODES[request.mode],
+                    top_k=request.top_k or DEFAULT_TOP_K,
+                )
             )
         except NotReady:
             raise Unavailable(

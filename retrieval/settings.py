@@ -24,8 +24,10 @@ def default_kb_dir(env: dict[str, str] | None = None) -> Path:
 
 
 def default_vector_cache() -> Path:
-    """``kb-vectors`` beside the model directory (shared by every knowledge base here)."""
-    return model_root().parent / "kb-vectors"
+    """``$WAYBILL_KB_VECTOR_CACHE``, else ``kb-vectors`` beside the model directory (shared by
+    every knowledge base here)."""
+    configured = os.environ.get("WAYBILL_KB_VECTOR_CACHE")
+    return Path(configured) if configured else model_root().parent / "kb-vectors"
 
 
 def tenants_from_env() -> tuple[str, ...]:
@@ -61,8 +63,9 @@ class RetrievalSettings:
     """Embed with the int8-weight model (``WAYBILL_RETRIEVAL_QUANTIZED``)."""
     rerank: bool
     """Run the reranker by default (``WAYBILL_RETRIEVAL_RERANK``)."""
-    hnsw_min: int
-    """Windows of one tenant above which dense search uses HNSW (``WAYBILL_RETRIEVAL_HNSW_MIN``)."""
+    compress_min: int
+    """Windows of one tenant from which its vectors are scanned as 8-bit codes
+    (``WAYBILL_RETRIEVAL_COMPRESS_MIN``)."""
 
     @classmethod
     def from_env(cls) -> RetrievalSettings:
@@ -84,5 +87,5 @@ class RetrievalSettings:
             else (Path(cache) if cache else None),
             quantized=env_bool("WAYBILL_RETRIEVAL_QUANTIZED", False),
             rerank=env_bool("WAYBILL_RETRIEVAL_RERANK", True),
-            hnsw_min=env_int("WAYBILL_RETRIEVAL_HNSW_MIN", 200_000, minimum=1),
+            compress_min=env_int("WAYBILL_RETRIEVAL_COMPRESS_MIN", 50_000, minimum=1),
         )

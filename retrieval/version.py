@@ -17,6 +17,7 @@ import numpy as np
 
 from embeddings.pooling import FloatArray
 from retrieval.chunking import Chunk
+from retrieval.codes import codes_in
 from retrieval.dense import BoolArray, DenseIndex, IntArray
 from retrieval.documents import PolicyDocument
 from retrieval.filters import Filter
@@ -97,7 +98,7 @@ def read_vectors(path: Path) -> FloatArray:
 class LoadedVersion:
     """A version in memory, ready to search."""
 
-    def __init__(self, path: Path, *, hnsw_min: int = 200_000) -> None:
+    def __init__(self, path: Path, *, compress_min: int = 50_000) -> None:
         self.path = path
         try:
             self.manifest: dict[str, Any] = json.loads((path / MANIFEST).read_text())
@@ -110,6 +111,10 @@ class LoadedVersion:
             raise StoreError(f"version at {path} is unreadable: {exc}") from None
         self.version: str = self.manifest["version"]
         self.row_of: dict[str, int] = {s.chunk.uid: i for i, s in enumerate(self.chunks)}
+        self.codes: list[frozenset[str]] = [
+            frozenset(codes_in(f"{s.chunk.heading} {s.chunk.text}")) for s in self.chunks
+        ]
+        """The codes each chunk names (the reranker's exact-code signal), read once."""
         self.chunks_of: dict[tuple[str, str], list[Chunk]] = {}
         """Chunks by (tenant, doc_id), in document order."""
         for stored in self.chunks:
@@ -136,7 +141,7 @@ class LoadedVersion:
         self.vectors: FloatArray = vectors
         """Window vectors, rows as in ``chunks[i].windows``."""
         self.dense = DenseIndex(
-            vectors, window_chunk, [c.tenant_id for c in chunks], hnsw_min=hnsw_min
+            vectors, window_chunk, [c.tenant_id for c in chunks], compress_min=compress_min
         )
         self.lexical = LexicalIndex(path / LEXICAL)
 

@@ -78,3 +78,32 @@ def test_router_replicas_share_the_exemplar_store_and_read_keys_from_secrets() -
     assert keys.startswith(mounts["admin-keys"]["mountPath"] + "/")
     assert mounts["admin-keys"]["readOnly"] is True
     assert volumes["admin-keys"]["secret"]["secretName"] == "waybill-router-admin-keys"
+
+
+def test_retrieval_replicas_serve_one_published_index_read_only() -> None:
+    """Built once by the kb-ingest Job on a shared volume, never per pod: replicas mount it
+    read-only, refuse to publish, and seed nothing of their own."""
+    objects = _base()
+    pod = objects[("Deployment", "retrieval")]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["WAYBILL_KB_WRITABLE"] == "0"
+    assert env["WAYBILL_KB_SEED_DIR"] == ""
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert mounts["kb-index"]["readOnly"] is True
+    assert env["WAYBILL_KB_DIR"] == mounts["kb-index"]["mountPath"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["kb-index"]["persistentVolumeClaim"] == {
+        "claimName": "kb-index",
+        "readOnly": True,
+    }
+    assert {n for n, v in volumes.items() if "emptyDir" in v} == {"tmp"}
+    claim = objects[("PersistentVolumeClaim", "kb-index")]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    job = objects[("Job", "kb-ingest")]["spec"]["template"]["spec"]
+    (ingest,) = job["containers"]
+    assert ingest["args"][:4] == ["python", "-m", "cli", "kb"]
+    assert ingest["args"][ingest["args"].index("--kb-dir") + 1] == env["WAYBILL_KB_DIR"]
+    job_mounts = {m["name"]: m for m in ingest["volumeMounts"]}
+    assert not job_mounts["kb-index"].get("readOnly", False)
+    assert job["securityContext"]["runAsNonRoot"] is True

@@ -165,3 +165,53 @@ def test_rrf_sums_reciprocal_ranks() -> None:
     assert fused["c"] == pytest.approx(1 / 63 + 1 / 61)
     assert fused["b"] == pytest.approx(1 / 62)
     assert [item for item, _ in rrf([["a", "b", "c"], ["c", "a"]])] == ["a", "c", "b"]
+
+
+def test_compressed_vectors_rank_the_shipped_policies_like_exact_ones(
+    tmp_path_factory: pytest.TempPathFactory, embedder: Embedder, count: TokenCounter
+) -> None:
+    """A large tenant's vectors are scanned as 8-bit codes; on the real policies (every
+    tenant forced over the threshold) the dense ranking stays the exact one."""
+    from retrieval.documents import load_dir
+    from retrieval.settings import default_vector_cache
+    from retrieval.vector_cache import VectorCache
+    from runtime import paths
+    from runtime.tenants import DEMO_TENANTS
+
+    store = KnowledgeBaseStore(tmp_path_factory.mktemp("kb-compressed"))
+    documents = load_dir(paths.data_dir("kb"), tenants=DEMO_TENANTS).documents
+    cache = VectorCache(default_vector_cache(), embedder.version)
+    ingest(store, embedder, count, upsert=documents, cache=cache)
+    exact = Retriever(store, embedder)
+    compressed = Retriever(store, embedder, compress_min=1)
+    exact.refresh()
+    compressed.refresh()
+    questions = [
+        "how long do I have to send back a jacket?",
+        "what does it cost to cancel an order in transit?",
+        "my parcel says delivered but it is not here",
+        "do gold members get free return shipping?",
+        "can I return opened headphones?",
+    ]
+    same = total = 0
+    for tenant in DEMO_TENANTS:
+        for question in questions:
+            vector = exact.embed(question)
+            ranked = [
+                [
+                    r.chunk.chunk_id
+                    for r in retriever.search(
+                        tenant_id=tenant,
+                        text=question,
+                        where=Filter.of(at=AT),
+                        mode=Mode.DENSE,
+                        top_k=5,
+                        vector=vector,
+                    ).results
+                ]
+                for retriever in (exact, compressed)
+            ]
+            same += len(set(ranked[0]) & set(ranked[1]))
+            total += 5
+            assert ranked[0][0] == ranked[1][0], question
+    assert same / total >= 0.9
