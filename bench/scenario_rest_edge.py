@@ -428,7 +428,7 @@ async def measure(
             for rate in args.rates:
                 runs = []
                 for run in range(args.runs):
-                    source = scenarios.tracking_turns(
+                    source = scenarios.question_turns(
                         customers, corpus.CORE, seed=args.seed + run, run_tag=secrets.token_hex(4)
                     )
                     schedule = Schedule(rate, args.duration, args.warmup)

@@ -35,7 +35,7 @@ def test_register_rejects_duplicates() -> None:
 
 
 def _messages(seed: int, run_tag: str = "tag00000") -> list[tuple[str, str, str, str]]:
-    source = scenarios.tracking_turns(
+    source = scenarios.question_turns(
         CUSTOMERS, corpus.CORE + corpus.VARIANTS, seed=seed, run_tag=run_tag
     )
     turns = [source(i) for i in range(200)]
@@ -78,4 +78,4 @@ def test_corpus_pick_without_awbs_stays_in_phrasings() -> None:
 
 def test_empty_customer_pool_is_a_setup_error() -> None:
     with pytest.raises(SetupError, match="no customers"):
-        scenarios.tracking_turns([], corpus.CORE, seed=7, run_tag="t")
+        scenarios.question_turns([], corpus.CORE, seed=7, run_tag="t")
