@@ -20,7 +20,7 @@ CUSTOMERS = [
 
 
 def test_registry_has_the_standard_scenarios() -> None:
-    assert {"skeleton", "tracking"} <= set(scenarios.names())
+    assert {"skeleton", "tracking", "policy"} <= set(scenarios.names())
     assert scenarios.get("skeleton").name == "skeleton"
     with pytest.raises(KeyError, match="known: "):
         scenarios.get("nope")
