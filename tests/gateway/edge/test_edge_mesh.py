@@ -89,7 +89,7 @@ def test_tracking_turn_streams_to_a_final_answer(platform: Mesh, client: httpx.C
 
 def test_policy_turn_streams_its_citations_before_the_answer(client: httpx.Client) -> None:
     response = client.post(
-        "/v1/sessions/edge-mesh-0003/turns",
+        "/v1/sessions/edge-mesh-policy-0001/turns",
         json={"userId": "acme-0001", "message": "what is the fee to cancel an order in transit?"},
     )
     assert response.status_code == 200
