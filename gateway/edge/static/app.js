@@ -29,6 +29,8 @@ const state = {
   sessionId: "",
   busy: false,
   controller: null,
+  customerLoads: 0,
+  customerLoadsSettled: 0,
 };
 
 // ---------------------------------------------------------------- formatting
@@ -433,11 +435,15 @@ function selectCustomer(userId) {
 }
 
 async function loadCustomers() {
+  // A company picked while the previous list is still loading: only the latest load may
+  // fill the list (an earlier answer arriving last would put the other company's back).
+  const load = ++state.customerLoads;
   els.customer.disabled = true;
   els.customer.replaceChildren();
   state.customers.clear();
   try {
     const data = await getJson("/v1/customers?pageSize=100");
+    if (load !== state.customerLoads) return;
     for (const c of data.customers || []) {
       state.customers.set(c.userId, c);
       const option = el("option", "", `${c.displayName} (${c.userId})`);
@@ -447,8 +453,12 @@ async function loadCustomers() {
     els.customer.disabled = state.customers.size === 0;
     selectCustomer(els.customer.value);
   } catch (exc) {
+    if (load !== state.customerLoads) return;
     els.summary.textContent = `Could not list the customers: ${exc.message}`;
     selectCustomer("");
+  } finally {
+    // How many list loads have finished, used or dropped (what tests wait for).
+    els.customer.dataset.settled = String(++state.customerLoadsSettled);
   }
 }
 

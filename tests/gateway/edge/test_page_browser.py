@@ -10,12 +10,21 @@ Screenshots go to artifacts/edge/.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Locator, Page, ViewportSize, async_playwright, expect
+from playwright.async_api import (
+    Browser,
+    Locator,
+    Page,
+    Route,
+    ViewportSize,
+    async_playwright,
+    expect,
+)
 from waybill.common.v1 import conversation_pb2
 from waybill.gateway.v1 import gateway_service_pb2 as pb
 
@@ -164,6 +173,41 @@ async def test_a_policy_answer_lists_its_sources(platform: Mesh, browser: Browse
     )
     await page.screenshot(path=ARTIFACTS / "chat-policy.png", full_page=True)
     only_same_origin(page, platform.edge_url.rstrip("/"))
+
+
+async def test_a_company_picked_while_the_first_list_loads_gets_its_own_customers(
+    platform: Mesh, browser: Browser
+) -> None:
+    """The first customer list answers last: it must not fill the list of the company
+    picked meanwhile."""
+    assert platform.edge_url is not None
+    page = await browser.new_page(viewport=DESKTOP, locale="en-US")
+    second_done = asyncio.Event()
+    calls: list[str] = []
+
+    async def customers(route: Route) -> None:
+        calls.append(route.request.url)
+        if len(calls) == 1:
+            await second_done.wait()  # hold the first company's answer back
+            await route.continue_()
+            return
+        await route.continue_()
+        second_done.set()
+
+    await page.route(re.compile(r".*/v1/customers\?.*"), customers)
+    await page.goto(platform.edge_url)
+    await expect(page.get_by_role("status").first).to_have_text("Connected")
+    company = page.get_by_role("combobox", name="Company")
+    customer = page.get_by_role("combobox", name="Customer")
+    await company.select_option("globex-home")
+    await expect(customer).to_have_value(re.compile("^globex-"))
+    # Both loads have finished, the first (Acme's) one last: the list stays Globex's.
+    await expect(customer).to_have_attribute("data-settled", "2")
+    assert len(calls) == 2
+    options = await customer.locator("option").all_inner_texts()
+    assert options
+    assert all("globex-" in o for o in options), options
+    await expect(customer).to_have_value(re.compile("^globex-"))
 
 
 async def test_keyboard_reaches_the_message_box(platform: Mesh, browser: Browser) -> None:
