@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -190,6 +191,10 @@ class ClassifierOptions:
     """Most time the LLM fallback may take (less when the caller's deadline is nearer)."""
     follow_poll_s: float = FOLLOW_POLL_S
     """Most time between two looks at the store for other replicas' additions."""
+    decision_cache: int = 0
+    """Decisions kept for messages seen before, by (classifier version, text, previous
+    intent); 0 turns it off. The key holds the tenant's classifier version, so new
+    exemplars never serve an old decision."""
 
 
 def embed_texts(embedder: Embedder, texts: Sequence[str], *, chunk: int = 0) -> FloatArray:
@@ -323,6 +328,7 @@ class Classifier:
         self.calibration = calibration
         self.options = options or ClassifierOptions()
         self._snapshot = snapshot
+        self._decisions: OrderedDict[tuple[str, str, int], Outcome] = OrderedDict()
         self._overlays: dict[str, Overlay] = {}
         """Replaced whole on each swap, never changed in place."""
         self._fallback = fallback
@@ -389,6 +395,10 @@ class Classifier:
         async with self._swapped:
             await self._swapped.wait_for(lambda: self._applied >= sequence)
 
+    def _version_of(self, tenant_id: str) -> str:
+        overlay = self._overlays.get(tenant_id) if tenant_id else None
+        return overlay.version if overlay is not None else self._snapshot.version
+
     def overlay(self, tenant_id: str) -> Overlay | None:
         """The tenant's overlay, None when it added nothing."""
         return self._overlays.get(tenant_id)
@@ -443,12 +453,24 @@ class Classifier:
         fallback may decide within the inbound call's remaining time (read from the
         call context)."""
         query = Query(text, previous, tenant_id)
-        if self.embedder.cached(for_embedding(text)):
+        key = (self._version_of(tenant_id), text, previous)
+        outcome = self._decisions.get(key) if self.options.decision_cache else None
+        if outcome is not None:
+            # Support traffic repeats itself: the same words, the same index, the same
+            # decision, without the neighbour search (the bulk of a repeated message's cost).
+            self._decisions.move_to_end(key)
+            metrics.DECISION_CACHE.labels("hit").inc()
+        elif self.embedder.cached(for_embedding(text)):
             # A repeated text needs no model run: the neighbour search and the
             # decision take tens of microseconds, less than a hop to the batcher.
             outcome = self.classify_batch([query])[0]
         else:
             outcome = await self._batcher.submit(query)
+        if self.options.decision_cache and key not in self._decisions:
+            metrics.DECISION_CACHE.labels("miss").inc()
+            self._decisions[key] = outcome
+            while len(self._decisions) > self.options.decision_cache:
+                self._decisions.popitem(last=False)
         decision = outcome.decision
         if (
             self._fallback is not None

@@ -41,3 +41,9 @@ FALLBACK_CALLS = Counter(
     " (decided, declined, error, no_time).",
     ["outcome"],
 )
+
+DECISION_CACHE = Counter(
+    "waybill_router_decision_cache_lookups_total",
+    "Decisions looked up for messages seen before, by result.",
+    ["result"],
+)

@@ -232,6 +232,7 @@ def _build(
             batch=options.batch,
             deadlines=settings.deadline_policy(),
             follow_poll_s=options.store_poll_s,
+            decision_cache=options.embedding_cache,
         ),
         store=store,
         vectors_dir=options.index_dir,

@@ -111,3 +111,43 @@ async def test_concurrent_calls_are_batched_and_each_gets_its_own_answer(
         ]
         * 20
     )
+
+
+async def test_a_repeated_message_reuses_its_decision_until_the_tenants_exemplars_change(
+    make_classifier: MakeClassifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from router import classifier as module
+    from router.classifier import ClassifierOptions
+    from router.exemplars import Exemplar
+
+    classifier = make_classifier(options=ClassifierOptions(decision_cache=100))
+    searched: list[int] = []
+    real = module.classify_with
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        searched.append(len(args[3]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "classify_with", counting)
+    text = "my pallet of tiles is stuck in a depot, where is it"
+    first = await classifier.classify(text, tenant_id="acme-retail")
+    again = await classifier.classify(text, tenant_id="acme-retail")
+    assert again == first
+    assert sum(searched) == 1
+    # Another previous intent is another question: decided afresh.
+    await classifier.classify(text, I.INTENT_POLICY_SHIPPING, tenant_id="acme-retail")
+    assert sum(searched) == 2
+    # New exemplars of the tenant change its classifier version: no old decision is served.
+    await classifier.add_exemplars(
+        [Exemplar("my pallet of tiles is stuck in a depot", I.INTENT_TRACKING_STATUS)],
+        "decision-cache-0001",
+        tenant_id="acme-retail",
+    )
+    after = await classifier.classify(text, tenant_id="acme-retail")
+    assert sum(searched) == 3
+    assert after.version != first.version
+    # A tenant without additions decides with the shipped exemplars, as acme-retail did
+    # before its addition: the same classifier version, the same decision, no search.
+    other = await classifier.classify(text, tenant_id="globex-home")
+    assert other == first
+    assert sum(searched) == 3
