@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 from waybill.orders.v1 import orders_service_pb2_grpc as orders_grpc
 from waybill.retrieval.v1 import retrieval_service_pb2_grpc as retrieval_grpc
 from waybill.worker.v1 import worker_service_pb2_grpc as pb_grpc
@@ -18,6 +15,7 @@ from workers.policy.clients import OrdersClient, RetrievalClient
 from workers.policy.service import PolicyServicer
 from workers.policy.settings import PolicySettings
 from workers.policy.templates import TEMPLATES
+from workers.pool_lifecycle import PoolLifecycle
 
 SERVICE = mesh.WORKER_SERVICE
 
@@ -48,25 +46,16 @@ async def main() -> None:
         pool,
         gate=settings.gate,
     )
-    watcher: asyncio.Task[None] | None = None
-
-    async def ready() -> None:
-        nonlocal watcher
-        await pool.probe_ready(timeout_s=settings.readiness_timeout_s)
-        watcher = asyncio.create_task(pool.watch_readiness(settings.readiness_interval_s))
-
-    async def on_stop() -> None:
-        if watcher is not None:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-        await pool.close()
-        await retrieval_channel.close()
-        await orders_channel.close()
+    lifecycle = PoolLifecycle(
+        pool,
+        [retrieval_channel, orders_channel],
+        readiness_timeout_s=settings.readiness_timeout_s,
+        readiness_interval_s=settings.readiness_interval_s,
+    )
 
     await serve(
         service,
         [Registration(SERVICE, pb_grpc.add_WorkerServiceServicer_to_server, servicer)],
-        ready=ready,
-        on_stop=on_stop,
+        ready=lifecycle.ready,
+        on_stop=lifecycle.on_stop,
     )

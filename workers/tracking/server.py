@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 from waybill.orders.v1 import orders_service_pb2_grpc as orders_grpc
 from waybill.worker.v1 import worker_service_pb2_grpc as pb_grpc
 
@@ -13,6 +10,7 @@ from llm_pool.build import build_pool
 from runtime import mesh
 from runtime.client import channel
 from runtime.server import Registration, serve
+from workers.pool_lifecycle import PoolLifecycle
 from workers.tracking.clients import OrdersClient
 from workers.tracking.service import TrackingServicer
 from workers.tracking.settings import TrackingSettings
@@ -35,26 +33,16 @@ async def main() -> None:
     )
     orders = OrdersClient(orders_grpc.OrdersServiceStub(orders_channel))
     servicer = TrackingServicer(orders, pool)
-    watcher: asyncio.Task[None] | None = None
-
-    async def ready() -> None:
-        nonlocal watcher
-        # Model readiness (Triton ModelReady) gates routing, not serving: with the
-        # model down the composer still answers, so the worker reports SERVING.
-        await pool.probe_ready(timeout_s=settings.readiness_timeout_s)
-        watcher = asyncio.create_task(pool.watch_readiness(settings.readiness_interval_s))
-
-    async def on_stop() -> None:
-        if watcher is not None:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-        await pool.close()
-        await orders_channel.close()
+    lifecycle = PoolLifecycle(
+        pool,
+        [orders_channel],
+        readiness_timeout_s=settings.readiness_timeout_s,
+        readiness_interval_s=settings.readiness_interval_s,
+    )
 
     await serve(
         service,
         [Registration(mesh.WORKER_SERVICE, pb_grpc.add_WorkerServiceServicer_to_server, servicer)],
-        ready=ready,
-        on_stop=on_stop,
+        ready=lifecycle.ready,
+        on_stop=lifecycle.on_stop,
     )
