@@ -62,19 +62,20 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
     """Run the evaluation."""
-    from embeddings import Embedder, EmbedderOptions, ModelMissingError, locate
+    from embeddings import ModelMissingError
     from retrieval.documents import load_dir
     from retrieval.evaluation import CATEGORIES, figures, fit_gate, load_golden, run_rows
+    from retrieval.offline import OfflineModel
     from retrieval.search import Mode
-    from retrieval.settings import tenants_from_env
-    from runtime.settings import SettingsError, env_bool
+    from retrieval.settings import quantized_from_env, rerank_from_env, tenants_from_env
+    from runtime.settings import SettingsError
     from workers.policy.settings import PolicySettings
 
     try:
         rows = load_golden(args.data)
         tenants = tenants_from_env()
-        rerank = env_bool("WAYBILL_RETRIEVAL_RERANK", True)
-        quantized = env_bool("WAYBILL_RETRIEVAL_QUANTIZED", False)
+        rerank = rerank_from_env()
+        quantized = quantized_from_env()
         gate = PolicySettings.from_env().gate
     except (OSError, ValueError, SettingsError) as exc:
         err.write(f"waybill eval-retrieval: {exc}\n")
@@ -85,15 +86,14 @@ def run(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
             err.write(f"rejected {rejected}\n")
         return EXIT_FAILURE
     try:
-        files = locate()
+        model = OfflineModel.load(quantized=quantized)
     except ModelMissingError as exc:
         err.write(f"waybill eval-retrieval: {exc}\n")
         return EXIT_FAILURE
-    embedder = Embedder(files, EmbedderOptions(quantized=quantized, intra_op_threads=2))
     pipeline = Mode.HYBRID_RERANK if rerank else Mode.HYBRID
     modes = list(Mode)
     with tempfile.TemporaryDirectory(prefix="waybill-eval-kb-") as tmp:
-        retriever = _retriever(Path(tmp), loaded.documents, embedder, files, pipeline, err)
+        retriever = _retriever(Path(tmp), loaded.documents, model, pipeline, err)
         if args.fit_gate:
             dev = [r for r in rows if r.portion == "dev"]
             fitted = run_rows(retriever, dev, modes=[pipeline], pipeline=pipeline, gate=gate)
@@ -118,7 +118,7 @@ def run(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
         portion=args.portion,
         out=out,
     )
-    _write_report(args, outcomes, total, by_category, pipeline, gate, embedder.version, err)
+    _write_report(args, outcomes, total, by_category, pipeline, gate, model.embedder.version, err)
     line = {
         "portion": args.portion,
         "rows": len(outcomes),
@@ -170,30 +170,17 @@ def _write_report(  # noqa: PLR0917 - one call site, all positional by name belo
     err.write(f"report saved to {path}, plot to {svg}\n")
 
 
-def _retriever(  # noqa: PLR0917 - a private step of run()
-    directory: Path, documents: Any, embedder: Any, files: Any, pipeline: Any, err: TextIO
-) -> Any:
+def _retriever(directory: Path, documents: Any, model: Any, pipeline: Any, err: TextIO) -> Any:
     """A knowledge base of ``documents`` in ``directory``, loaded."""
-    from embeddings.tokenizer import TokenCounter
-    from retrieval.ingest import ingest
     from retrieval.retriever import Retriever
     from retrieval.search import SearchOptions
-    from retrieval.settings import default_vector_cache
     from retrieval.store import KnowledgeBaseStore
-    from retrieval.vector_cache import VectorCache
     from runtime.progress import bar
 
     store = KnowledgeBaseStore(directory)
     with bar("embedding policy chunks", unit="window", out=err) as progress:
-        ingest(
-            store,
-            embedder,
-            TokenCounter(files.tokenizer),
-            upsert=documents,
-            cache=VectorCache(default_vector_cache(), embedder.version),
-            progress=progress,
-        )
-    retriever = Retriever(store, embedder, options=SearchOptions(default_mode=pipeline))
+        model.ingest(store, documents, progress=progress)
+    retriever = Retriever(store, model.embedder, options=SearchOptions(default_mode=pipeline))
     retriever.refresh()
     return retriever
 

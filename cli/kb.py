@@ -15,7 +15,10 @@ import argparse
 import json
 import os
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from retrieval.store import KnowledgeBaseStore
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -104,25 +107,23 @@ def run(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
         return EXIT_FAILURE
 
 
-def _ingest(args: argparse.Namespace, store: object, *, out: TextIO, err: TextIO) -> int:
-    from embeddings import Embedder, EmbedderOptions, ModelMissingError, locate
-    from embeddings.tokenizer import TokenCounter
+def _ingest(
+    args: argparse.Namespace, store: KnowledgeBaseStore, *, out: TextIO, err: TextIO
+) -> int:
+    from embeddings import ModelMissingError
     from retrieval.documents import load_dir
-    from retrieval.ingest import ingest
-    from retrieval.settings import default_vector_cache, tenants_from_env
-    from retrieval.store import KnowledgeBaseStore
-    from retrieval.vector_cache import VectorCache
+    from retrieval.offline import OfflineModel
+    from retrieval.settings import quantized_from_env, tenants_from_env
     from runtime.progress import bar
-    from runtime.settings import SettingsError, env_bool
+    from runtime.settings import SettingsError
 
-    assert isinstance(store, KnowledgeBaseStore)
     directory: Path = args.directory
     if not directory.exists():
         err.write(f"waybill kb ingest: {directory} does not exist\n")
         return EXIT_USAGE
     try:
         tenants = tenants_from_env()
-        quantized = env_bool("WAYBILL_RETRIEVAL_QUANTIZED", False)
+        quantized = quantized_from_env()
     except SettingsError as exc:
         err.write(f"waybill kb ingest: {exc}\n")
         return EXIT_USAGE
@@ -136,22 +137,16 @@ def _ingest(args: argparse.Namespace, store: object, *, out: TextIO, err: TextIO
         err.write(f"waybill kb ingest: no policy documents (*.md) under {directory}\n")
         return EXIT_USAGE
     try:
-        files = locate()
+        model = OfflineModel.load(quantized=quantized)
     except ModelMissingError as exc:
         err.write(f"waybill kb ingest: {exc}\n")
         return EXIT_FAILURE
-    embedder = Embedder(files, EmbedderOptions(quantized=quantized, intra_op_threads=2))
-    count = TokenCounter(files.tokenizer)
-    cache = VectorCache(default_vector_cache(), embedder.version)
     clients = sorted({d.tenant_id for d in loaded.documents})
     with bar("embedding changed chunks", unit="window", out=err) as progress:
-        report = ingest(
+        report = model.ingest(
             store,
-            embedder,
-            count,
-            upsert=loaded.documents,
+            loaded.documents,
             replace_tenants=() if args.keep_others else clients,
-            cache=cache,
             progress=progress,
         )
     if args.json:
@@ -169,10 +164,7 @@ def _ingest(args: argparse.Namespace, store: object, *, out: TextIO, err: TextIO
     return EXIT_OK
 
 
-def _status(store: object, *, as_json: bool, out: TextIO) -> int:
-    from retrieval.store import KnowledgeBaseStore
-
-    assert isinstance(store, KnowledgeBaseStore)
+def _status(store: KnowledgeBaseStore, *, as_json: bool, out: TextIO) -> int:
     current = store.current()
     versions = store.versions()
     if as_json:

@@ -82,11 +82,6 @@ class DenseIndex:
             index.add_with_ids(own, rows)
             self._tenants[tenant] = _Tenant(index=index, windows=rows, compressed=compressed)
 
-    def windows_of(self, tenant_id: str) -> int:
-        """Windows indexed for a tenant."""
-        found = self._tenants.get(tenant_id)
-        return 0 if found is None else int(found.windows.size)
-
     def search(
         self,
         tenant_id: str,

@@ -16,16 +16,13 @@ from pathlib import Path
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Fill the cache; exit 0 done or already there, 1 model or documents missing."""
-    from embeddings import Embedder, EmbedderOptions, ModelMissingError, locate
-    from embeddings.tokenizer import TokenCounter
+    from embeddings import ModelMissingError
     from retrieval.documents import load_dir
-    from retrieval.ingest import ingest
-    from retrieval.settings import default_vector_cache, tenants_from_env
+    from retrieval.offline import OfflineModel
+    from retrieval.settings import quantized_from_env, tenants_from_env
     from retrieval.store import KnowledgeBaseStore
-    from retrieval.vector_cache import VectorCache
     from runtime import paths
     from runtime.progress import bar
-    from runtime.settings import env_bool
 
     parser = argparse.ArgumentParser(
         prog="python -m retrieval.prepare",
@@ -42,29 +39,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"retrieval.prepare: no usable policy documents under {args.kb}", file=sys.stderr)
         return 1
     try:
-        files = locate()
+        model = OfflineModel.load(quantized=quantized_from_env(), cache_dir=args.cache)
     except ModelMissingError as exc:
         print(f"retrieval.prepare: {exc}", file=sys.stderr)
         return 1
-    quantized = env_bool("WAYBILL_RETRIEVAL_QUANTIZED", False)
-    embedder = Embedder(files, EmbedderOptions(quantized=quantized, intra_op_threads=2))
-    cache = VectorCache(args.cache or default_vector_cache(), embedder.version)
     with (
         tempfile.TemporaryDirectory(prefix="waybill-kb-prepare-") as tmp,
         bar("embedding policy windows", unit="window") as progress,
     ):
-        report = ingest(
-            KnowledgeBaseStore(Path(tmp)),
-            embedder,
-            TokenCounter(files.tokenizer),
-            upsert=loaded.documents,
-            cache=cache,
-            progress=progress,
-        )
+        report = model.ingest(KnowledgeBaseStore(Path(tmp)), loaded.documents, progress=progress)
     print(
         f"policy vectors ready: {len(loaded.documents)} documents,"
         f" {report.chunks_indexed} chunks, {report.windows_embedded} windows embedded now"
-        f" (cache: {cache.root})"
+        f" (cache: {model.cache.root})"
     )
     return 0
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -167,8 +166,3 @@ class Retriever:
             at=at,
         )
         return loaded.version, found
-
-    def tenants(self) -> Sequence[str]:
-        """Tenants in the served version."""
-        loaded = self._loaded
-        return () if loaded is None else loaded.tenants()

@@ -39,6 +39,16 @@ def tenants_from_env() -> tuple[str, ...]:
     return found
 
 
+def quantized_from_env() -> bool:
+    """Whether retrieval embeds with the int8-weight model (``WAYBILL_RETRIEVAL_QUANTIZED``)."""
+    return env_bool("WAYBILL_RETRIEVAL_QUANTIZED", False)
+
+
+def rerank_from_env() -> bool:
+    """Whether Search reranks by default (``WAYBILL_RETRIEVAL_RERANK``)."""
+    return env_bool("WAYBILL_RETRIEVAL_RERANK", True)
+
+
 @dataclass(frozen=True, slots=True)
 class RetrievalSettings:
     """What retrieval reads at start."""
@@ -85,7 +95,7 @@ class RetrievalSettings:
             vector_cache=default_vector_cache()
             if cache is None
             else (Path(cache) if cache else None),
-            quantized=env_bool("WAYBILL_RETRIEVAL_QUANTIZED", False),
-            rerank=env_bool("WAYBILL_RETRIEVAL_RERANK", True),
+            quantized=quantized_from_env(),
+            rerank=rerank_from_env(),
             compress_min=env_int("WAYBILL_RETRIEVAL_COMPRESS_MIN", 50_000, minimum=1),
         )

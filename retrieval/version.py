@@ -156,10 +156,6 @@ class LoadedVersion:
         """The chunk at ``row``."""
         return self.chunks[row].chunk
 
-    def tenants(self) -> Sequence[str]:
-        """Tenants with chunks in this version."""
-        return sorted(self._rows)
-
     def rows_of(self, tenant_id: str) -> IntArray:
         """Rows of the tenant's chunks."""
         return self._rows.get(tenant_id, np.zeros(0, dtype=np.int64))
