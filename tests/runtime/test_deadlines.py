@@ -24,7 +24,7 @@ def test_outgoing_timeout_is_remaining_minus_margin() -> None:
     token = context.deadline.set(time.monotonic() + 1.0)
     try:
         timeout = outgoing_timeout(POLICY)
-        assert 0.97 < timeout <= 0.990
+        assert 0.9 < timeout <= 0.990  # a stalled 2-core machine may take a while
         assert outgoing_timeout(POLICY, budget_s=0.2) == 0.2
     finally:
         context.deadline.reset(token)
