@@ -1,5 +1,6 @@
 # One image for every service (the container's args pick it: python -m <service>).
-# The embedding model is exported at build time, so no pod needs torch at run time.
+# The embedding model is exported (and the guardrails' injection classifier trained) at
+# build time, so no pod needs torch at run time.
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -21,6 +22,8 @@ RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-cache-dir "torch==2.13.0" \
  && /opt/venv/bin/pip install --no-cache-dir '.[export]' \
  && WAYBILL_HOME=/src WAYBILL_MODEL_DIR=/opt/models /opt/venv/bin/python -m embeddings.export \
+ && WAYBILL_HOME=/src WAYBILL_MODEL_DIR=/opt/models \
+    /opt/venv/bin/python -m guardrails.train_injection --no-progress \
  && WAYBILL_HOME=/src WAYBILL_MODEL_DIR=/opt/models WAYBILL_ROUTER_INDEX_DIR=/opt/router-index \
     /opt/venv/bin/python -m router.vectors \
  && WAYBILL_HOME=/src WAYBILL_MODEL_DIR=/opt/models WAYBILL_KB_VECTOR_CACHE=/opt/kb-vectors \

@@ -56,3 +56,55 @@ def grouped_bars(
     parts.append(f'<line x1="{pad}" y1="{base_y}" x2="{width - pad}" y2="{base_y}" stroke="#333"/>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
+
+
+def roc_curves(
+    curves: Sequence[tuple[str, Sequence[tuple[float, float]]]],
+    *,
+    title: str,
+    marks: Sequence[tuple[str, float, float]] = (),
+    size: int = 360,
+) -> str:
+    """ROC curves (FPR on x, TPR on y, both 0..1) as a standalone SVG, with the chance
+    diagonal and optional marked operating points (label, fpr, tpr)."""
+    pad = 44
+    span = size - 2 * pad
+
+    def xy(fpr: float, tpr: float) -> tuple[float, float]:
+        return pad + span * fpr, size - pad - span * tpr
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size + 150}" height="{size}"'
+        ' font-family="sans-serif" font-size="11">',
+        f'<rect width="{size + 150}" height="{size}" fill="white"/>',
+        f'<text x="{pad}" y="18" font-size="13">{escape(title)}</text>',
+        f'<rect x="{pad}" y="{pad}" width="{span}" height="{span}" fill="none" stroke="#999"/>',
+        f'<line x1="{pad}" y1="{size - pad}" x2="{size - pad}" y2="{pad}" stroke="#ccc"'
+        ' stroke-dasharray="4 3"/>',
+        f'<text x="{size / 2}" y="{size - 10}" text-anchor="middle">false-positive rate</text>',
+        f'<text x="12" y="{size / 2}" transform="rotate(-90 12 {size / 2})"'
+        ' text-anchor="middle">true-positive rate</text>',
+    ]
+    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
+        x, _ = xy(tick, 0)
+        _, y = xy(0, tick)
+        parts.append(
+            f'<text x="{x:.0f}" y="{size - pad + 14}" text-anchor="middle">{tick:g}</text>'
+        )
+        parts.append(f'<text x="{pad - 6}" y="{y + 4:.0f}" text-anchor="end">{tick:g}</text>')
+    for j, (name, points) in enumerate(curves):
+        colour = PALETTE[j % len(PALETTE)]
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(f, t) for f, t in points))
+        parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        parts.append(
+            f'<rect x="{size + 4}" y="{pad + 16 * j}" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{size + 18}" y="{pad + 9 + 16 * j}">{escape(name)}</text>'
+        )
+    for label, fpr, tpr in marks:
+        x, y = xy(fpr, tpr)
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="none" stroke="black"/>'
+            f'<text x="{x + 6:.1f}" y="{y + 12:.1f}" font-size="10">{escape(label)}</text>'
+        )
+    parts.append("</svg>")
+    return "\n".join(parts)

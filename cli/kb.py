@@ -161,6 +161,11 @@ def _ingest(
         )
     else:
         out.write(f"nothing changed: {report.version} stays current\n")
+    if not args.json and (report.documents_quarantined or report.chunks_flagged):
+        out.write(
+            f"screened for injected instructions: {report.chunks_flagged} chunks left out;"
+            f" quarantined: {', '.join(report.documents_quarantined) or 'none'}\n"
+        )
     return EXIT_OK
 
 

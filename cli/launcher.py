@@ -303,6 +303,10 @@ class Mesh:
         env.update({s.env_var: self.addresses[s.name] for s in mesh.SERVICES})
         env[credentials.CREDENTIALS_ENV] = str(self.credentials_path)
         env["WAYBILL_DATA_DIR"] = str(self.data_dir)
+        # The run's pseudonym and canary key (made by the guardrails on first start).
+        env.setdefault(
+            "WAYBILL_PSEUDONYM_KEY_FILE", str(self.data_dir / "secrets" / "pseudonym.key")
+        )
         if name == mesh.EDGE.name:
             # Only the launcher (embedded default, loopback) hands out demo credentials.
             env["WAYBILL_EDGE_DEMO_CREDENTIALS"] = str(self.credentials_path)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from cli import eval_retrieval, eval_router, kb, router_admin
+from cli import eval_guardrails, eval_retrieval, eval_router, kb, router_admin
 from cli.arguments import positive_float
 from runtime import mesh
 
@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=positive_float, default=120.0, help="seconds per streamed turn"
     )
     eval_router.add_parser(sub)
+    eval_guardrails.add_parser(sub)
     eval_retrieval.add_parser(sub)
     router_admin.add_parser(sub)
     kb.add_parser(sub)
@@ -195,6 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return chat.run(options)
     if args.command == "eval-router":
         return eval_router.run(args, out=out, err=err)
+    if args.command == "eval-guardrails":
+        return eval_guardrails.run(args, out=out, err=err)
     if args.command == "router":
         return router_admin.run(args, out=out, err=err)
     if args.command == "kb":

@@ -60,6 +60,16 @@ class GuardrailsClient:
         )
         return response
 
+    async def screen(
+        self, *, tenant_id: str, origin: guard.TextOrigin, texts: list[str]
+    ) -> list[guard.ScreenedText]:
+        """Injection scores of texts that are not the customer's message, in order."""
+        request = guard.ScreenTextsRequest(tenant_id=tenant_id, origin=origin, texts=texts)
+        response: guard.ScreenTextsResponse = await _unary(
+            "guardrails", self._stub.ScreenTexts, request
+        )
+        return list(response.results)
+
 
 class RouterClient:
     """Intent classification."""

@@ -11,6 +11,7 @@ per idempotency key (``gateway.outcomes``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
@@ -40,9 +41,14 @@ from runtime.errors import (
     NotFound,
     Unimplemented,
 )
+from runtime.metrics import GUARDRAIL_VERDICTS
 from runtime.peer_errors import PeerError
+from runtime.pii import redact_for_prompt
 
 W = intent_pb2
+log = logging.getLogger("waybill.gateway")
+NOTES_DROPPED = GUARDRAIL_VERDICTS.labels("order_note_injection", "dropped")
+INPUTS_BLOCKED = GUARDRAIL_VERDICTS.labels("input_injection", "blocked")
 A = TypeVar("A")
 B = TypeVar("B")
 
@@ -143,9 +149,36 @@ class Conversations:
         active = await self._clients.orders.list_active_orders(
             tenant_id=tenant_id, user_id=user_id, limit=self._limits.active_orders
         )
-        context = hydrated(active.tier, active.region, list(active.orders))
+        orders = await self._screened_notes(tenant_id, list(active.orders))
+        context = hydrated(active.tier, active.region, orders)
         self._contexts.put(tenant_id, user_id, context)
         return context
+
+    async def _screened_notes(
+        self, tenant_id: str, orders: list[customer_pb2.OrderBrief]
+    ) -> list[customer_pb2.OrderBrief]:
+        """Delivery notes are customer-written text that goes into prompts: a note that
+        carries injected instructions is left out of the context (and counted); the
+        others go in with PII replaced."""
+        noted = [o for o in orders if o.delivery_note]
+        if not noted:
+            return orders
+        results = await self._clients.guardrails.screen(
+            tenant_id=tenant_id,
+            origin=guard.TEXT_ORIGIN_ORDER_NOTE,
+            texts=[o.delivery_note for o in noted],
+        )
+        for order, result in zip(noted, results, strict=True):
+            if result.flagged:
+                NOTES_DROPPED.inc()
+                log.warning(
+                    "delivery note left out of the context",
+                    extra={"order_id": order.order_id, "injection_score": round(result.score, 3)},
+                )
+                order.delivery_note = ""
+            else:
+                order.delivery_note = redact_for_prompt(order.delivery_note)
+        return orders
 
     # -- Converse ---------------------------------------------------------------------------
 
@@ -163,6 +196,7 @@ class Conversations:
                 ),
             )
             if check.verdict == guard.VERDICT_BLOCK:
+                INPUTS_BLOCKED.inc()
                 yield pb.TurnEvent(
                     refusal=events_pb2.Refusal(
                         reason=events_pb2.REFUSAL_REASON_PROMPT_INJECTION,
@@ -201,6 +235,7 @@ class Conversations:
             confidence=decision.confidence,
             state=record.state,
             context=context,
+            canary=check.canary,
         )
         async for event in self._run_worker(decision.worker, turn, record, text, request_id):
             yield event

@@ -47,6 +47,8 @@ def render_block(
             label = "Delivered" if o.status == customer_pb2.SHIPMENT_STATUS_DELIVERED else "ETA"
             when = f" | {label} {o.eta.ToDatetime(UTC):%Y-%m-%d}"
         lines.append(f"- {o.order_id} | AWB {o.awb} | {o.title} | {status}{when}")
+        if o.delivery_note:
+            lines.append(f"  Delivery note: {' '.join(o.delivery_note.split())}")
     lines.append("[/CONTEXT]")
     return "\n".join(lines)
 

@@ -56,6 +56,11 @@ def _claims(answer: str, *, strict: bool) -> list[tuple[str, bool]]:
     return out
 
 
+def claims(answer: str) -> list[str]:
+    """The claims (sentences, quoted pieces) an answer is checked by."""
+    return [claim for claim, _ in _claims(answer, strict=False) if content_words(claim)]
+
+
 def check(
     answer: str,
     cited: Sequence[str],

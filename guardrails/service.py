@@ -1,20 +1,38 @@
-"""GuardrailsService servicer. This version redacts PII with patterns; the
-prompt-injection classifier and grounding checks are not built yet, and the
-responses say so in ``checks`` instead of pretending to have run them."""
+"""GuardrailsService servicer: PII redaction (Presidio), prompt-injection scoring, and
+output checks (PII, the session's canary, grounding in cited sources).
+
+CPU-bound checks run on a small thread pool: ONNX Runtime and the regular expressions
+release the GIL for most of their work, and the event loop keeps serving meanwhile.
+"""
 
 from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import re
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import grpc
 from waybill.guardrails.v1 import guardrails_service_pb2 as pb
 from waybill.guardrails.v1 import guardrails_service_pb2_grpc as pb_grpc
 
-from guardrails.pii import Finding, redact
-from runtime.servicer import not_built
+from guardrails import grounding
+from guardrails.injection import InjectionScorer
+from guardrails.pii import Finding, PiiRedactor
+from guardrails.settings import Thresholds
 
-CHECKS = ("pii_patterns",)
+INPUT_CHECKS = ("pii", "injection")
+OUTPUT_CHECKS = ("pii", "canary")
+REASON_INJECTION = "prompt_injection"
+REASON_CANARY = "canary_leak"
+REASON_UNGROUNDED = "ungrounded"
+_T = TypeVar("_T")
 
 
-def _findings(found: list[Finding]) -> list[pb.PiiFinding]:
+def _findings(found: Sequence[Finding]) -> list[pb.PiiFinding]:
     return [
         pb.PiiFinding(
             entity_type=f.entity_type, start=f.start, end=f.end, placeholder=f.placeholder
@@ -23,33 +41,136 @@ def _findings(found: list[Finding]) -> list[pb.PiiFinding]:
     ]
 
 
+class Canaries:
+    """A per-session canary: a token placed in every prompt of the session that must never
+    appear in an answer (its presence means the prompt leaked)."""
+
+    PREFIX = "wbc"
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def of(self, session_id: str) -> str:
+        """The session's canary token."""
+        digest = hmac.new(self._key, b"canary\x00" + session_id.encode(), hashlib.sha256)
+        return f"{self.PREFIX}-{digest.hexdigest()[:16]}"
+
+    def leaked(self, session_id: str, text: str) -> bool:
+        """Whether ``text`` carries the session's canary (its hex part, however spaced or
+        cased, is enough)."""
+        secret = self.of(session_id).split("-", 1)[1]
+        squashed = re.sub(r"[^0-9a-f]", "", text.lower())
+        return secret in squashed
+
+
 class GuardrailsServicer(pb_grpc.GuardrailsServiceServicer):
     """Input and output checks."""
+
+    def __init__(
+        self,
+        redactor: PiiRedactor,
+        scorer: InjectionScorer,
+        canaries: Canaries,
+        thresholds: Thresholds,
+        *,
+        threads: int = 2,
+    ) -> None:
+        self._redactor = redactor
+        self._scorer = scorer
+        self._canaries = canaries
+        self._thresholds = thresholds
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="guardrails")
+
+    async def _run(self, fn: Callable[[], _T]) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
+
+    def close(self) -> None:
+        """Stop the worker threads."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def CheckInput(
         self, request: pb.CheckInputRequest, context: grpc.aio.ServicerContext
     ) -> pb.CheckInputResponse:
-        text, found = redact(request.text, request.session_id)
-        return pb.CheckInputResponse(
-            verdict=pb.VERDICT_ALLOW, redacted_text=text, findings=_findings(found), checks=CHECKS
-        )
+        def check() -> pb.CheckInputResponse:
+            score = self._scorer.score(request.text)
+            if score.score >= self._thresholds.block_input:
+                # Nothing of a blocked message goes further: no redacted text either.
+                return pb.CheckInputResponse(
+                    verdict=pb.VERDICT_BLOCK,
+                    injection_score=score.score,
+                    block_reason=REASON_INJECTION,
+                    checks=INPUT_CHECKS,
+                )
+            text, found = self._redactor.redact(request.text, request.session_id)
+            return pb.CheckInputResponse(
+                verdict=pb.VERDICT_ALLOW,
+                redacted_text=text,
+                findings=_findings(found),
+                injection_score=score.score,
+                checks=INPUT_CHECKS,
+                canary=self._canaries.of(request.session_id),
+            )
+
+        return await self._run(check)
 
     async def CheckOutput(
         self, request: pb.CheckOutputRequest, context: grpc.aio.ServicerContext
     ) -> pb.CheckOutputResponse:
-        if request.require_grounding:
-            raise not_built(
-                "GuardrailsService",
-                "CheckOutput(require_grounding)",
-                "the grounding check arrives with the policy worker",
+        def check() -> pb.CheckOutputResponse:
+            checks = list(OUTPUT_CHECKS)
+            if self._canaries.leaked(request.session_id, request.text):
+                return pb.CheckOutputResponse(
+                    verdict=pb.VERDICT_BLOCK, block_reason=REASON_CANARY, checks=checks
+                )
+            response = pb.CheckOutputResponse(verdict=pb.VERDICT_ALLOW, checks=checks)
+            if request.sources:
+                checks.append("grounding")
+                verdict = grounding.check(request.text, [s.text for s in request.sources])
+                claims = max(1, len(grounding.claims(request.text)))
+                response.grounded = verdict.grounded
+                response.grounding_score = max(0.0, 1.0 - len(verdict.unsupported) / claims)
+                if request.require_grounding and not verdict.grounded:
+                    response.verdict = pb.VERDICT_BLOCK
+                    response.block_reason = REASON_UNGROUNDED
+                    del response.checks[:]
+                    response.checks.extend(checks)
+                    return response
+            text, found = self._redactor.redact(request.text, request.session_id)
+            response.redacted_text = text
+            response.findings.extend(_findings(found))
+            del response.checks[:]
+            response.checks.extend(checks)
+            return response
+
+        return await self._run(check)
+
+    def threshold_for(self, origin: pb.TextOrigin) -> float:
+        """The flag threshold of an origin: quarantine for documents, flag for the rest."""
+        if origin == pb.TEXT_ORIGIN_DOCUMENT:
+            return self._thresholds.quarantine
+        return self._thresholds.flag_retrieved
+
+    async def ScreenTexts(
+        self, request: pb.ScreenTextsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ScreenTextsResponse:
+        threshold = self.threshold_for(request.origin)
+
+        def screen() -> pb.ScreenTextsResponse:
+            scores = self._scorer.score_many(list(request.texts))
+            return pb.ScreenTextsResponse(
+                results=[
+                    pb.ScreenedText(score=s.score, flagged=s.score >= threshold) for s in scores
+                ],
+                threshold=threshold,
             )
-        text, found = redact(request.text, request.session_id)
-        return pb.CheckOutputResponse(
-            verdict=pb.VERDICT_ALLOW, redacted_text=text, findings=_findings(found), checks=CHECKS
-        )
+
+        return await self._run(screen)
 
     async def Redact(
         self, request: pb.RedactRequest, context: grpc.aio.ServicerContext
     ) -> pb.RedactResponse:
-        text, found = redact(request.text, request.salt)
-        return pb.RedactResponse(redacted_text=text, findings=_findings(found))
+        def redact() -> pb.RedactResponse:
+            text, found = self._redactor.redact(request.text, request.salt or "redact")
+            return pb.RedactResponse(redacted_text=text, findings=_findings(found))
+
+        return await self._run(redact)

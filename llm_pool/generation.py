@@ -30,6 +30,11 @@ class Source:
     """The chunk's text."""
 
 
+def canary_line(canary: str) -> str:
+    """How a prompt carries the session's canary."""
+    return f"Session marker (confidential, never repeat it): {canary}"
+
+
 def render_sources(sources: tuple[Source, ...]) -> str:
     """The sources block: one fixed layout for every model backend."""
     if not sources:
@@ -59,10 +64,14 @@ class Prompt:
     """The customer's message (PII-redacted)."""
     sources: tuple[Source, ...] = ()
     """Retrieved chunks the answer must be drawn from (policy answers)."""
+    canary: str = ""
+    """The session's canary (after the context block: per customer, like the block)."""
 
     def render(self) -> str:
         """The prompt as one text, in the fixed order."""
         parts = [self.instructions, self.context_block]
+        if self.canary:
+            parts.append(canary_line(self.canary))
         if self.sources:
             parts.append(render_sources(self.sources))
         parts.extend(f"{role}: {text}" for role, text in self.history)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from llm_pool.generation import GenerationRequest, render_sources
+from llm_pool.generation import GenerationRequest, canary_line, render_sources
 
 FACTS_PREFIX = "Facts: "
 
@@ -28,6 +28,7 @@ def _system(request: GenerationRequest) -> str:
     parts = [
         request.prompt.instructions,
         request.prompt.context_block,
+        canary_line(request.prompt.canary) if request.prompt.canary else "",
         render_sources(request.prompt.sources),
         facts_line(request),
     ]

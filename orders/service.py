@@ -71,7 +71,11 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
         briefs = []
         for order, shipment in pairs:
             brief = customer_pb2.OrderBrief(
-                order_id=order.order_id, awb=order.awb, title=order.title, status=shipment.status
+                order_id=order.order_id,
+                awb=order.awb,
+                title=order.title,
+                status=shipment.status,
+                delivery_note=order.delivery_note,
             )
             if (eta := core.brief_eta(shipment)) is not None:
                 brief.eta.CopyFrom(eta)

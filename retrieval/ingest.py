@@ -40,6 +40,19 @@ from retrieval.version import StoredChunk, read_chunks, read_documents, read_vec
 
 Progress = Callable[[int, int], None]
 """Called with (windows embedded so far, windows to embed)."""
+Screen = Callable[[Sequence[str]], Sequence[float]]
+"""Scores texts for injected instructions, 0..1 (the guardrails' scorer)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Screening:
+    """How new chunks are screened for injected instructions before they are indexed."""
+
+    score: Screen
+    flag_at: float = 0.70
+    """A chunk scoring at least this is left out of the version."""
+    quarantine_at: float = 0.90
+    """A chunk scoring at least this quarantines its whole document."""
 
 
 class TextEmbedder(Protocol):
@@ -80,6 +93,11 @@ class IngestReport:
     """Chunks of the previous version that are gone."""
     windows_embedded: int = 0
     """Windows run through the model (cached vectors excluded)."""
+    documents_quarantined: tuple[str, ...] = ()
+    """Documents left out because a chunk scored at the quarantine threshold for injected
+    instructions (``tenant/doc_id``; a changed document keeps its previous version)."""
+    chunks_flagged: int = 0
+    """Chunks left out of the version (scored at the flag threshold: never retrieved)."""
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, object]:
@@ -199,6 +217,57 @@ def _plan(
     return planned
 
 
+def _screen(
+    base: _Base,
+    changes: _Changes,
+    planned: list[tuple[Chunk, StoredChunk | None]],
+    *,
+    count: CountTokens,
+    opts: ChunkOptions,
+    screening: Screening,
+) -> tuple[list[tuple[Chunk, StoredChunk | None]], list[str], int]:
+    """Score the chunks to be indexed; quarantine documents with a chunk at the quarantine
+    threshold (a changed one keeps its previous version) and leave out chunks at the flag
+    threshold. Kept chunks were screened when they were first indexed."""
+    fresh = [chunk for chunk, kept in planned if kept is None]
+    scores = dict(
+        zip((c.uid for c in fresh), screening.score([c.text for c in fresh]), strict=True)
+    )
+    bad_docs = sorted(
+        {(c.tenant_id, c.doc_id) for c in fresh if scores[c.uid] >= screening.quarantine_at}
+    )
+    for key in bad_docs:
+        if key in base.documents:
+            changes.documents[key] = base.documents[key]
+        else:
+            changes.documents.pop(key, None)
+    if bad_docs:
+        planned = _plan(base, changes.documents, count, opts)
+    kept_plan = [
+        (chunk, kept)
+        for chunk, kept in planned
+        if kept is not None or scores.get(chunk.uid, 0.0) < screening.flag_at
+    ]
+    flagged = len(planned) - len(kept_plan)
+    return kept_plan, [f"{t}/{d}" for t, d in bad_docs], flagged
+
+
+def _unchanged(
+    base: _Base, changes: _Changes, planned: Sequence[tuple[Chunk, StoredChunk | None]]
+) -> bool:
+    """Whether screening left nothing to publish."""
+    if base.model_changed or base.version is None:
+        return not planned and base.version is not None
+    same_docs = {k: d.digest for k, d in changes.documents.items()} == {
+        k: d.digest for k, d in base.documents.items()
+    }
+    return (
+        same_docs
+        and all(kept is not None for _, kept in planned)
+        and len(planned) == len(base.chunks)
+    )
+
+
 def _assemble(
     base: _Base,
     planned: Sequence[tuple[Chunk, StoredChunk | None]],
@@ -233,6 +302,7 @@ def ingest(
     options: ChunkOptions | None = None,
     cache: VectorCache | None = None,
     progress: Progress | None = None,
+    screening: Screening | None = None,
 ) -> IngestReport:
     """Apply document changes and publish a new version if anything changed.
 
@@ -256,6 +326,23 @@ def ingest(
                 seconds=time.perf_counter() - started,
             )
         planned = _plan(base, changes.documents, count, opts)
+        quarantined: list[str] = []
+        flagged = 0
+        if screening is not None:
+            planned, quarantined, flagged = _screen(
+                base, changes, planned, count=count, opts=opts, screening=screening
+            )
+            if _unchanged(base, changes, planned):
+                return IngestReport(
+                    version=base.version,
+                    published=False,
+                    parent=base.version,
+                    documents_unchanged=len(changes.documents),
+                    chunks_unchanged=len(base.chunks),
+                    documents_quarantined=tuple(quarantined),
+                    chunks_flagged=flagged,
+                    seconds=time.perf_counter() - started,
+                )
         fresh = [chunk for chunk, kept in planned if kept is None]
         texts = [windows(chunk, count, opts) for chunk in fresh]
         flat, embedded = _embed(
@@ -285,6 +372,8 @@ def ingest(
             chunks_unchanged=len(chunks) - len(fresh),
             chunks_removed=len(gone),
             windows_embedded=embedded,
+            documents_quarantined=tuple(quarantined),
+            chunks_flagged=flagged,
             seconds=0.0,
         )
         staged = store.staging()

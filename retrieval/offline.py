@@ -11,7 +11,7 @@ from pathlib import Path
 from embeddings import Embedder, EmbedderOptions, ModelFiles, locate
 from embeddings.tokenizer import TokenCounter
 from retrieval.documents import PolicyDocument
-from retrieval.ingest import IngestReport, ingest
+from retrieval.ingest import IngestReport, Screening, ingest
 from retrieval.settings import default_vector_cache
 from retrieval.store import KnowledgeBaseStore
 from retrieval.vector_cache import VectorCache
@@ -25,6 +25,8 @@ class OfflineModel:
     files: ModelFiles
     embedder: Embedder
     cache: VectorCache
+    screening: Screening | None = None
+    """Injection screening of new chunks (the guardrails' classifier), when available."""
 
     @classmethod
     def load(cls, *, quantized: bool, cache_dir: Path | None = None) -> OfflineModel:
@@ -32,8 +34,13 @@ class OfflineModel:
         cache every knowledge base here reads."""
         files = locate()
         embedder = Embedder(files, EmbedderOptions(quantized=quantized, intra_op_threads=2))
+        from guardrails.screening import ingest_screening
+
         return cls(
-            files, embedder, VectorCache(cache_dir or default_vector_cache(), embedder.version)
+            files,
+            embedder,
+            VectorCache(cache_dir or default_vector_cache(), embedder.version),
+            ingest_screening(),
         )
 
     def ingest(
@@ -53,4 +60,5 @@ class OfflineModel:
             replace_tenants=replace_tenants,
             cache=self.cache,
             progress=progress,
+            screening=self.screening,
         )

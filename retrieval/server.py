@@ -11,8 +11,9 @@ from waybill.retrieval.v1 import retrieval_service_pb2_grpc as pb_grpc
 from embeddings import Embedder, EmbedderOptions
 from embeddings.store import locate
 from embeddings.tokenizer import TokenCounter
+from guardrails.screening import ingest_screening
 from retrieval.documents import load_dir
-from retrieval.ingest import ingest
+from retrieval.ingest import Screening, ingest
 from retrieval.retriever import Retriever
 from retrieval.search import Mode, SearchOptions
 from retrieval.service import RetrievalServicer
@@ -33,6 +34,8 @@ def seed(
     embedder: Embedder,
     count: TokenCounter,
     cache: VectorCache | None,
+    *,
+    screening: Screening | None = None,
 ) -> None:
     """Ingest the seed documents into a knowledge base that has no version yet."""
     if settings.seed_dir is None or not settings.writable or store.current() is not None:
@@ -48,6 +51,7 @@ def seed(
         count,
         upsert=loaded.documents,
         cache=cache,
+        screening=screening,
         progress=log_progress(log, "embedding knowledge-base windows"),
     )
     log.info("knowledge base seeded", extra=report.to_json())
@@ -65,14 +69,23 @@ async def main() -> None:
     cache = VectorCache(settings.vector_cache, embedder.version) if settings.vector_cache else None
     options = SearchOptions(default_mode=Mode.HYBRID_RERANK if settings.rerank else Mode.HYBRID)
     retriever = Retriever(store, embedder, options=options, compress_min=settings.compress_min)
+    # A writable replica screens what it ingests with the guardrails' classifier.
+    screening = ingest_screening() if settings.writable else None
     servicer = RetrievalServicer(
-        retriever, count=count, tenants=settings.tenants, writable=settings.writable, cache=cache
+        retriever,
+        count=count,
+        tenants=settings.tenants,
+        writable=settings.writable,
+        cache=cache,
+        screening=screening,
     )
     follower: asyncio.Task[None] | None = None
 
     async def ready() -> None:
         nonlocal follower
-        await asyncio.to_thread(seed, settings, store, embedder, count, cache)
+        await asyncio.to_thread(
+            lambda: seed(settings, store, embedder, count, cache, screening=screening)
+        )
         await asyncio.to_thread(retriever.refresh)
         await asyncio.to_thread(embedder.warm)
         follower = asyncio.create_task(retriever.follow(settings.poll_s))

@@ -15,7 +15,7 @@ from waybill.retrieval.v1 import retrieval_service_pb2_grpc as pb_grpc
 from retrieval.chunking import ChunkOptions, CountTokens
 from retrieval.documents import DocumentRejected, from_proto
 from retrieval.filters import Filter
-from retrieval.ingest import IngestReport, UnknownDocument, ingest
+from retrieval.ingest import IngestReport, Screening, UnknownDocument, ingest
 from retrieval.retriever import NotReady, Retriever
 from retrieval.search import Mode, Result
 from retrieval.vector_cache import VectorCache
@@ -98,6 +98,7 @@ class RetrievalServicer(pb_grpc.RetrievalServiceServicer):
         writable: bool,
         cache: VectorCache | None = None,
         chunking: ChunkOptions | None = None,
+        screening: Screening | None = None,
     ) -> None:
         self._retriever = retriever
         self._count = count
@@ -105,6 +106,7 @@ class RetrievalServicer(pb_grpc.RetrievalServiceServicer):
         self._writable = writable
         self._cache = cache
         self._chunking = chunking or ChunkOptions()
+        self._screening = screening
         # One publish at a time per process (the store's file lock orders processes).
         self._writer = asyncio.Lock()
 
@@ -188,6 +190,7 @@ class RetrievalServicer(pb_grpc.RetrievalServiceServicer):
                     self._count,
                     options=self._chunking,
                     cache=self._cache,
+                    screening=self._screening,
                     **changes,  # type: ignore[arg-type]
                 )
             )
@@ -226,6 +229,8 @@ class RetrievalServicer(pb_grpc.RetrievalServiceServicer):
             chunks_unchanged=report.chunks_unchanged,
             chunks_removed=report.chunks_removed,
             index_version=report.version or "",
+            documents_quarantined=[d.split("/", 1)[1] for d in report.documents_quarantined],
+            chunks_flagged=report.chunks_flagged,
         )
 
     async def DeleteDocument(

@@ -24,3 +24,10 @@ def expose(port: int, host: str = "127.0.0.1") -> None:
     """Serve /metrics on ``host:port`` (port 0 disables; in a pod, host 0.0.0.0)."""
     if port:
         start_http_server(port, addr=host)
+
+
+GUARDRAIL_VERDICTS = Counter(
+    "waybill_guardrail_verdicts_total",
+    "Guardrail outcomes: blocked inputs, dropped texts, stopped answers, by check and action.",
+    ["check", "action"],
+)

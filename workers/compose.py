@@ -14,6 +14,7 @@ from llm_pool.generation import Finished, GenerationRequest, StreamFailed, TextD
 from llm_pool.pool import LLMPool
 from workers import turn_errors
 from workers.coalesce import DeltaCoalescer
+from workers.output_guard import STOP_MESSAGE, CanaryLeak, OutputGuard
 
 
 def history(turns: Sequence[conversation_pb2.Turn]) -> tuple[tuple[str, str], ...]:
@@ -24,46 +25,92 @@ def history(turns: Sequence[conversation_pb2.Turn]) -> tuple[tuple[str, str], ..
     )
 
 
+def _count(usage: usage_pb2.Usage, event: Finished) -> None:
+    """Add one finished generation to the turn's usage."""
+    usage.input_tokens += event.input_tokens
+    usage.output_tokens += event.output_tokens
+    usage.generations.add(
+        backend=event.backend,
+        model=event.model,
+        input_tokens=event.input_tokens,
+        output_tokens=event.output_tokens,
+        time_to_first_token_us=event.time_to_first_token_us,
+        finish_reason=finish.to_proto(event.finish_reason),
+    )
+    if event.charge is not None:
+        # One currency per turn: the price table prices every model in USD.
+        usage.cost.currency_code = event.charge.currency_code
+        usage.cost.micro_units += event.charge.micro_units
+
+
+def _rest(guard: OutputGuard) -> tuple[str | None, bool]:
+    """The guard's held-back text at the end of a stream, and whether it leaked."""
+    try:
+        return guard.finish(), False
+    except CanaryLeak:
+        return None, True
+
+
 async def compose(
     pool: LLMPool,
     generation: GenerationRequest,
     *,
     state: conversation_pb2.ConversationState,
     tool_calls: int,
+    canary: str = "",
 ) -> AsyncIterator[pb.RunTurnResponse]:
-    """Stream the answer, then the result with usage (or an error event, then raise)."""
+    """Stream the answer through the output checks, then the result with usage (or an
+    error event, then raise). An answer that carries the session's canary is stopped
+    there: a refusal event follows what was already released."""
     usage = usage_pb2.Usage(tool_calls=tool_calls)
     text: list[str] = []
     pending = DeltaCoalescer()
-    async for event in pool.stream(generation):
-        if isinstance(event, TextDelta):
-            text.append(event.text)
-            if (ready := pending.add(event.text)) is not None:
+    guard = OutputGuard(canary)
+    stream = pool.stream(generation)
+    stopped = False
+    try:
+        async for event in stream:
+            if isinstance(event, TextDelta):
+                try:
+                    released = guard.feed(event.text)
+                except CanaryLeak:
+                    stopped = True
+                    break
+                if released is not None:
+                    text.append(released)
+                    if (ready := pending.add(released)) is not None:
+                        yield pb.RunTurnResponse(delta=events_pb2.TextDelta(text=ready))
+                continue
+            if (rest := pending.flush()) is not None:
+                yield pb.RunTurnResponse(delta=events_pb2.TextDelta(text=rest))
+            if isinstance(event, Finished):
+                _count(usage, event)
+            elif isinstance(event, StreamFailed):
+                # What was generated before the break has been checked whole: it goes out.
+                rest_of_it, _ = _rest(guard)
+                if rest_of_it:
+                    text.append(rest_of_it)
+                    yield pb.RunTurnResponse(delta=events_pb2.TextDelta(text=rest_of_it))
+                failed = turn_errors.generation_failed(event)
+                yield pb.RunTurnResponse(
+                    error=turn_errors.error_event(failed, message=turn_errors.STREAM_FAILED_MESSAGE)
+                )
+                raise failed
+    finally:
+        await stream.aclose()
+    if not stopped:
+        last, stopped = _rest(guard)
+        if last is not None:
+            text.append(last)
+            if (ready := pending.add(last)) is not None:
                 yield pb.RunTurnResponse(delta=events_pb2.TextDelta(text=ready))
-            continue
-        if (rest := pending.flush()) is not None:
-            yield pb.RunTurnResponse(delta=events_pb2.TextDelta(text=rest))
-        if isinstance(event, Finished):
-            usage.input_tokens += event.input_tokens
-            usage.output_tokens += event.output_tokens
-            usage.generations.add(
-                backend=event.backend,
-                model=event.model,
-                input_tokens=event.input_tokens,
-                output_tokens=event.output_tokens,
-                time_to_first_token_us=event.time_to_first_token_us,
-                finish_reason=finish.to_proto(event.finish_reason),
-            )
-            if event.charge is not None:
-                # One currency per turn: the price table prices every model in USD.
-                usage.cost.currency_code = event.charge.currency_code
-                usage.cost.micro_units += event.charge.micro_units
-        elif isinstance(event, StreamFailed):
-            failed = turn_errors.generation_failed(event)
-            yield pb.RunTurnResponse(
-                error=turn_errors.error_event(failed, message=turn_errors.STREAM_FAILED_MESSAGE)
-            )
-            raise failed
     if (rest := pending.flush()) is not None:
         yield pb.RunTurnResponse(delta=events_pb2.TextDelta(text=rest))
+    if stopped:
+        yield pb.RunTurnResponse(
+            refusal=events_pb2.Refusal(
+                reason=events_pb2.REFUSAL_REASON_OUTPUT_BLOCKED, message=STOP_MESSAGE
+            )
+        )
+        text.append(("\n" if text else "") + STOP_MESSAGE)
     yield pb.RunTurnResponse(result=pb.TurnResult(state=state, usage=usage, answer="".join(text)))

@@ -63,13 +63,32 @@ class Guardrails(guard_grpc.GuardrailsServiceServicer):
     """Awaited before answering (to order sibling calls)."""
     calls: int = 0
 
+    screened: list[str] = field(default_factory=list)
+    """Texts ScreenTexts was asked about."""
+    canary: str = "wbc-00112233445566ff"
+
     async def CheckInput(self, request: Any, context: Any) -> guard.CheckInputResponse:
         self.calls += 1
         if self.before is not None:
             await self.before()
         if self.error is not None:
             raise self.error
-        return guard.CheckInputResponse(verdict=self.verdict, redacted_text=request.text)  # type: ignore[arg-type]
+        return guard.CheckInputResponse(
+            verdict=self.verdict,  # type: ignore[arg-type]
+            redacted_text=request.text,
+            canary=self.canary if self.verdict == guard.VERDICT_ALLOW else "",
+        )
+
+    async def ScreenTexts(self, request: Any, context: Any) -> guard.ScreenTextsResponse:
+        """Flags every text that shouts SYSTEM (the real scorer is tested on its own)."""
+        self.screened.extend(request.texts)
+        return guard.ScreenTextsResponse(
+            results=[
+                guard.ScreenedText(score=0.99 if "SYSTEM" in t else 0.01, flagged="SYSTEM" in t)
+                for t in request.texts
+            ],
+            threshold=0.7,
+        )
 
 
 @dataclass
@@ -110,6 +129,8 @@ class Orders(orders_grpc.OrdersServiceServicer):
     started: asyncio.Event = field(default_factory=asyncio.Event)
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
     calls: int = 0
+    active: list[customer_pb2.OrderBrief] = field(default_factory=list)
+    """The active orders answered."""
 
     async def ListActiveOrders(self, request: Any, context: Any) -> orders.ListActiveOrdersResponse:
         self.calls += 1
@@ -124,7 +145,9 @@ class Orders(orders_grpc.OrdersServiceServicer):
                 raise
         if self.error is not None:
             raise self.error
-        return orders.ListActiveOrdersResponse(tier=customer_pb2.CUSTOMER_TIER_GOLD, region="US-NY")
+        return orders.ListActiveOrdersResponse(
+            tier=customer_pb2.CUSTOMER_TIER_GOLD, region="US-NY", orders=self.active
+        )
 
     async def ListCustomers(self, request: Any, context: Any) -> orders.ListCustomersResponse:
         self.calls += 1

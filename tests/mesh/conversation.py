@@ -60,6 +60,12 @@ class Conversation:
                 session_id=self.session_id, user_id=self.user_id, message=message
             )
             events = [r.event for r in stub.Converse(request, metadata=md, timeout=timeout)]
+            refused = [e.refusal.message for e in events if e.WhichOneof("kind") == "refusal"]
+            if refused and not self.replies:
+                # A refused first turn (the guardrails blocked it) writes no session.
+                reply = Reply(refused[0], [], "", None)
+                self.replies.append(reply)
+                return reply
             session = stub.GetSession(
                 gw.GetSessionRequest(session_id=self.session_id, user_id=self.user_id),
                 metadata=md,

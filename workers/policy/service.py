@@ -110,6 +110,7 @@ class PolicyServicer(pb_grpc.WorkerServiceServicer):
             prompt=Prompt(
                 instructions=INSTRUCTIONS,
                 context_block=request.context.block,
+                canary=request.canary,
                 history=history(request.state.turns),
                 message=request.message,
                 sources=tuple(
@@ -127,7 +128,11 @@ class PolicyServicer(pb_grpc.WorkerServiceServicer):
             max_tokens=400,
         )
         async for response in compose(
-            self._pool, generation, state=state, tool_calls=len(tools.calls)
+            self._pool,
+            generation,
+            state=state,
+            tool_calls=len(tools.calls),
+            canary=request.canary,
         ):
             yield response
 

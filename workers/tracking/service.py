@@ -105,10 +105,13 @@ class TrackingServicer(pb_grpc.WorkerServiceServicer):
             prompt=Prompt(
                 instructions=INSTRUCTIONS,
                 context_block=request.context.block,
+                canary=request.canary,
                 history=history(state.turns),
                 message=request.message,
             ),
             plan=answer,
         )
-        async for response in compose(self._pool, generation, state=state, tool_calls=tool_calls):
+        async for response in compose(
+            self._pool, generation, state=state, tool_calls=tool_calls, canary=request.canary
+        ):
             yield response

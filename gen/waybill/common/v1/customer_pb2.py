@@ -26,7 +26,7 @@ from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n waybill/common/v1/customer.proto\x12\x11waybill.common.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcc\x01\n\nOrderBrief\x12\'\n\x08order_id\x18\x01 \x01(\tB\x15\xbaH\x12r\x10\x32\x0e^ORD-[0-9]{8}$\x12!\n\x03\x61wb\x18\x02 \x01(\tB\x14\xbaH\x11r\x0f\x32\r^WB[0-9]{10}$\x12\x16\n\x05title\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18x\x12\x31\n\x06status\x18\x04 \x01(\x0e\x32!.waybill.common.v1.ShipmentStatus\x12\'\n\x03\x65ta\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb2\x01\n\x0fHydratedContext\x12-\n\x04tier\x18\x01 \x01(\x0e\x32\x1f.waybill.common.v1.CustomerTier\x12\x17\n\x06region\x18\x02 \x01(\tB\x07\xbaH\x04r\x02\x18\x10\x12>\n\ractive_orders\x18\x03 \x03(\x0b\x32\x1d.waybill.common.v1.OrderBriefB\x08\xbaH\x05\x92\x01\x02\x10\n\x12\x17\n\x05\x62lock\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\x80 *\x97\x01\n\x0c\x43ustomerTier\x12\x1d\n\x19\x43USTOMER_TIER_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x43USTOMER_TIER_STANDARD\x10\x01\x12\x18\n\x14\x43USTOMER_TIER_SILVER\x10\x02\x12\x16\n\x12\x43USTOMER_TIER_GOLD\x10\x03\x12\x1a\n\x16\x43USTOMER_TIER_PLATINUM\x10\x04*\xb6\x02\n\x0eShipmentStatus\x12\x1f\n\x1bSHIPMENT_STATUS_UNSPECIFIED\x10\x00\x12!\n\x1dSHIPMENT_STATUS_LABEL_CREATED\x10\x01\x12\x1e\n\x1aSHIPMENT_STATUS_IN_TRANSIT\x10\x02\x12$\n SHIPMENT_STATUS_OUT_FOR_DELIVERY\x10\x03\x12\x1d\n\x19SHIPMENT_STATUS_DELIVERED\x10\x04\x12\x1b\n\x17SHIPMENT_STATUS_DELAYED\x10\x05\x12&\n\"SHIPMENT_STATUS_DELIVERY_ATTEMPTED\x10\x06\x12\x18\n\x14SHIPMENT_STATUS_LOST\x10\x07\x12\x1c\n\x18SHIPMENT_STATUS_RETURNED\x10\x08\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n waybill/common/v1/customer.proto\x12\x11waybill.common.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xed\x01\n\nOrderBrief\x12\'\n\x08order_id\x18\x01 \x01(\tB\x15\xbaH\x12r\x10\x32\x0e^ORD-[0-9]{8}$\x12!\n\x03\x61wb\x18\x02 \x01(\tB\x14\xbaH\x11r\x0f\x32\r^WB[0-9]{10}$\x12\x16\n\x05title\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18x\x12\x31\n\x06status\x18\x04 \x01(\x0e\x32!.waybill.common.v1.ShipmentStatus\x12\'\n\x03\x65ta\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1f\n\rdelivery_note\x18\x06 \x01(\tB\x08\xbaH\x05r\x03\x18\xf4\x03\"\xb2\x01\n\x0fHydratedContext\x12-\n\x04tier\x18\x01 \x01(\x0e\x32\x1f.waybill.common.v1.CustomerTier\x12\x17\n\x06region\x18\x02 \x01(\tB\x07\xbaH\x04r\x02\x18\x10\x12>\n\ractive_orders\x18\x03 \x03(\x0b\x32\x1d.waybill.common.v1.OrderBriefB\x08\xbaH\x05\x92\x01\x02\x10\n\x12\x17\n\x05\x62lock\x18\x04 \x01(\tB\x08\xbaH\x05r\x03\x18\x80 *\x97\x01\n\x0c\x43ustomerTier\x12\x1d\n\x19\x43USTOMER_TIER_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x43USTOMER_TIER_STANDARD\x10\x01\x12\x18\n\x14\x43USTOMER_TIER_SILVER\x10\x02\x12\x16\n\x12\x43USTOMER_TIER_GOLD\x10\x03\x12\x1a\n\x16\x43USTOMER_TIER_PLATINUM\x10\x04*\xb6\x02\n\x0eShipmentStatus\x12\x1f\n\x1bSHIPMENT_STATUS_UNSPECIFIED\x10\x00\x12!\n\x1dSHIPMENT_STATUS_LABEL_CREATED\x10\x01\x12\x1e\n\x1aSHIPMENT_STATUS_IN_TRANSIT\x10\x02\x12$\n SHIPMENT_STATUS_OUT_FOR_DELIVERY\x10\x03\x12\x1d\n\x19SHIPMENT_STATUS_DELIVERED\x10\x04\x12\x1b\n\x17SHIPMENT_STATUS_DELAYED\x10\x05\x12&\n\"SHIPMENT_STATUS_DELIVERY_ATTEMPTED\x10\x06\x12\x18\n\x14SHIPMENT_STATUS_LOST\x10\x07\x12\x1c\n\x18SHIPMENT_STATUS_RETURNED\x10\x08\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,18 +39,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ORDERBRIEF'].fields_by_name['awb']._serialized_options = b'\272H\021r\0172\r^WB[0-9]{10}$'
   _globals['_ORDERBRIEF'].fields_by_name['title']._loaded_options = None
   _globals['_ORDERBRIEF'].fields_by_name['title']._serialized_options = b'\272H\004r\002\030x'
+  _globals['_ORDERBRIEF'].fields_by_name['delivery_note']._loaded_options = None
+  _globals['_ORDERBRIEF'].fields_by_name['delivery_note']._serialized_options = b'\272H\005r\003\030\364\003'
   _globals['_HYDRATEDCONTEXT'].fields_by_name['region']._loaded_options = None
   _globals['_HYDRATEDCONTEXT'].fields_by_name['region']._serialized_options = b'\272H\004r\002\030\020'
   _globals['_HYDRATEDCONTEXT'].fields_by_name['active_orders']._loaded_options = None
   _globals['_HYDRATEDCONTEXT'].fields_by_name['active_orders']._serialized_options = b'\272H\005\222\001\002\020\n'
   _globals['_HYDRATEDCONTEXT'].fields_by_name['block']._loaded_options = None
   _globals['_HYDRATEDCONTEXT'].fields_by_name['block']._serialized_options = b'\272H\005r\003\030\200 '
-  _globals['_CUSTOMERTIER']._serialized_start=506
-  _globals['_CUSTOMERTIER']._serialized_end=657
-  _globals['_SHIPMENTSTATUS']._serialized_start=660
-  _globals['_SHIPMENTSTATUS']._serialized_end=970
+  _globals['_CUSTOMERTIER']._serialized_start=539
+  _globals['_CUSTOMERTIER']._serialized_end=690
+  _globals['_SHIPMENTSTATUS']._serialized_start=693
+  _globals['_SHIPMENTSTATUS']._serialized_end=1003
   _globals['_ORDERBRIEF']._serialized_start=118
-  _globals['_ORDERBRIEF']._serialized_end=322
-  _globals['_HYDRATEDCONTEXT']._serialized_start=325
-  _globals['_HYDRATEDCONTEXT']._serialized_end=503
+  _globals['_ORDERBRIEF']._serialized_end=355
+  _globals['_HYDRATEDCONTEXT']._serialized_start=358
+  _globals['_HYDRATEDCONTEXT']._serialized_end=536
 # @@protoc_insertion_point(module_scope)

@@ -46,18 +46,20 @@ SHIPMENT_STATUS_LOST: ShipmentStatus
 SHIPMENT_STATUS_RETURNED: ShipmentStatus
 
 class OrderBrief(_message.Message):
-    __slots__ = ("order_id", "awb", "title", "status", "eta")
+    __slots__ = ("order_id", "awb", "title", "status", "eta", "delivery_note")
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     AWB_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     ETA_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_NOTE_FIELD_NUMBER: _ClassVar[int]
     order_id: str
     awb: str
     title: str
     status: ShipmentStatus
     eta: _timestamp_pb2.Timestamp
-    def __init__(self, order_id: _Optional[str] = ..., awb: _Optional[str] = ..., title: _Optional[str] = ..., status: _Optional[_Union[ShipmentStatus, str]] = ..., eta: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    delivery_note: str
+    def __init__(self, order_id: _Optional[str] = ..., awb: _Optional[str] = ..., title: _Optional[str] = ..., status: _Optional[_Union[ShipmentStatus, str]] = ..., eta: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delivery_note: _Optional[str] = ...) -> None: ...
 
 class HydratedContext(_message.Message):
     __slots__ = ("tier", "region", "active_orders", "block")

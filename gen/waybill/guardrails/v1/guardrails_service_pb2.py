@@ -25,13 +25,19 @@ _sym_db = _symbol_database.Default()
 from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.waybill/guardrails/v1/guardrails_service.proto\x12\x15waybill.guardrails.v1\x1a\x1b\x62uf/validate/validate.proto\"R\n\nPiiFinding\x12\x13\n\x0b\x65ntity_type\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\x05\x12\x0b\n\x03\x65nd\x18\x03 \x01(\x05\x12\x13\n\x0bplaceholder\x18\x04 \x01(\t\"\x91\x01\n\x11\x43heckInputRequest\x12\x30\n\ttenant_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\x12\x30\n\nsession_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^[A-Za-z0-9_-]{8,64}$\x12\x18\n\x04text\x18\x03 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xa0\x1f\"\xd0\x01\n\x12\x43heckInputResponse\x12/\n\x07verdict\x18\x01 \x01(\x0e\x32\x1e.waybill.guardrails.v1.Verdict\x12\x15\n\rredacted_text\x18\x02 \x01(\t\x12\x33\n\x08\x66indings\x18\x03 \x03(\x0b\x32!.waybill.guardrails.v1.PiiFinding\x12\x17\n\x0finjection_score\x18\x04 \x01(\x02\x12\x14\n\x0c\x62lock_reason\x18\x05 \x01(\t\x12\x0e\n\x06\x63hecks\x18\x06 \x03(\t\"G\n\x0fGroundingSource\x12\x1b\n\tsource_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x01\x12\x17\n\x04text\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x18\xa0\x9c\x01\"\xf0\x01\n\x12\x43heckOutputRequest\x12\x30\n\ttenant_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\x12\x30\n\nsession_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^[A-Za-z0-9_-]{8,64}$\x12\x18\n\x04text\x18\x03 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80}\x12\x41\n\x07sources\x18\x04 \x03(\x0b\x32&.waybill.guardrails.v1.GroundingSourceB\x08\xbaH\x05\x92\x01\x02\x10\x14\x12\x19\n\x11require_grounding\x18\x05 \x01(\x08\"\xe3\x01\n\x13\x43heckOutputResponse\x12/\n\x07verdict\x18\x01 \x01(\x0e\x32\x1e.waybill.guardrails.v1.Verdict\x12\x15\n\rredacted_text\x18\x02 \x01(\t\x12\x33\n\x08\x66indings\x18\x03 \x03(\x0b\x32!.waybill.guardrails.v1.PiiFinding\x12\x10\n\x08grounded\x18\x04 \x01(\x08\x12\x17\n\x0fgrounding_score\x18\x05 \x01(\x02\x12\x14\n\x0c\x62lock_reason\x18\x06 \x01(\t\x12\x0e\n\x06\x63hecks\x18\x07 \x03(\t\"?\n\rRedactRequest\x12\x17\n\x04text\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x18\xa0\x9c\x01\x12\x15\n\x04salt\x18\x02 \x01(\tB\x07\xbaH\x04r\x02\x18@\"\\\n\x0eRedactResponse\x12\x15\n\rredacted_text\x18\x01 \x01(\t\x12\x33\n\x08\x66indings\x18\x02 \x03(\x0b\x32!.waybill.guardrails.v1.PiiFinding*H\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x11\n\rVERDICT_ALLOW\x10\x01\x12\x11\n\rVERDICT_BLOCK\x10\x02\x32\xb3\x02\n\x11GuardrailsService\x12\x61\n\nCheckInput\x12(.waybill.guardrails.v1.CheckInputRequest\x1a).waybill.guardrails.v1.CheckInputResponse\x12\x64\n\x0b\x43heckOutput\x12).waybill.guardrails.v1.CheckOutputRequest\x1a*.waybill.guardrails.v1.CheckOutputResponse\x12U\n\x06Redact\x12$.waybill.guardrails.v1.RedactRequest\x1a%.waybill.guardrails.v1.RedactResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.waybill/guardrails/v1/guardrails_service.proto\x12\x15waybill.guardrails.v1\x1a\x1b\x62uf/validate/validate.proto\"\xa8\x01\n\x12ScreenTextsRequest\x12\x30\n\ttenant_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\x12=\n\x06origin\x18\x02 \x01(\x0e\x32!.waybill.guardrails.v1.TextOriginB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12!\n\x05texts\x18\x03 \x03(\tB\x12\xbaH\x0f\x92\x01\x0c\x08\x01\x10 \"\x06r\x04\x18\xa0\x9c\x01\".\n\x0cScreenedText\x12\r\n\x05score\x18\x01 \x01(\x02\x12\x0f\n\x07\x66lagged\x18\x02 \x01(\x08\"^\n\x13ScreenTextsResponse\x12\x34\n\x07results\x18\x01 \x03(\x0b\x32#.waybill.guardrails.v1.ScreenedText\x12\x11\n\tthreshold\x18\x02 \x01(\x02\"R\n\nPiiFinding\x12\x13\n\x0b\x65ntity_type\x18\x01 \x01(\t\x12\r\n\x05start\x18\x02 \x01(\x05\x12\x0b\n\x03\x65nd\x18\x03 \x01(\x05\x12\x13\n\x0bplaceholder\x18\x04 \x01(\t\"\x91\x01\n\x11\x43heckInputRequest\x12\x30\n\ttenant_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\x12\x30\n\nsession_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^[A-Za-z0-9_-]{8,64}$\x12\x18\n\x04text\x18\x03 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xa0\x1f\"\xe0\x01\n\x12\x43heckInputResponse\x12/\n\x07verdict\x18\x01 \x01(\x0e\x32\x1e.waybill.guardrails.v1.Verdict\x12\x15\n\rredacted_text\x18\x02 \x01(\t\x12\x33\n\x08\x66indings\x18\x03 \x03(\x0b\x32!.waybill.guardrails.v1.PiiFinding\x12\x17\n\x0finjection_score\x18\x04 \x01(\x02\x12\x14\n\x0c\x62lock_reason\x18\x05 \x01(\t\x12\x0e\n\x06\x63hecks\x18\x06 \x03(\t\x12\x0e\n\x06\x63\x61nary\x18\x07 \x01(\t\"G\n\x0fGroundingSource\x12\x1b\n\tsource_id\x18\x01 \x01(\tB\x08\xbaH\x05r\x03\x18\x80\x01\x12\x17\n\x04text\x18\x02 \x01(\tB\t\xbaH\x06r\x04\x18\xa0\x9c\x01\"\xf0\x01\n\x12\x43heckOutputRequest\x12\x30\n\ttenant_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\x12\x30\n\nsession_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^[A-Za-z0-9_-]{8,64}$\x12\x18\n\x04text\x18\x03 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\x80}\x12\x41\n\x07sources\x18\x04 \x03(\x0b\x32&.waybill.guardrails.v1.GroundingSourceB\x08\xbaH\x05\x92\x01\x02\x10\x14\x12\x19\n\x11require_grounding\x18\x05 \x01(\x08\"\xe3\x01\n\x13\x43heckOutputResponse\x12/\n\x07verdict\x18\x01 \x01(\x0e\x32\x1e.waybill.guardrails.v1.Verdict\x12\x15\n\rredacted_text\x18\x02 \x01(\t\x12\x33\n\x08\x66indings\x18\x03 \x03(\x0b\x32!.waybill.guardrails.v1.PiiFinding\x12\x10\n\x08grounded\x18\x04 \x01(\x08\x12\x17\n\x0fgrounding_score\x18\x05 \x01(\x02\x12\x14\n\x0c\x62lock_reason\x18\x06 \x01(\t\x12\x0e\n\x06\x63hecks\x18\x07 \x03(\t\"?\n\rRedactRequest\x12\x17\n\x04text\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x18\xa0\x9c\x01\x12\x15\n\x04salt\x18\x02 \x01(\tB\x07\xbaH\x04r\x02\x18@\"\\\n\x0eRedactResponse\x12\x15\n\rredacted_text\x18\x01 \x01(\t\x12\x33\n\x08\x66indings\x18\x02 \x03(\x0b\x32!.waybill.guardrails.v1.PiiFinding*\x97\x01\n\nTextOrigin\x12\x1b\n\x17TEXT_ORIGIN_UNSPECIFIED\x10\x00\x12\x19\n\x15TEXT_ORIGIN_RETRIEVED\x10\x01\x12\x1b\n\x17TEXT_ORIGIN_TOOL_RESULT\x10\x02\x12\x1a\n\x16TEXT_ORIGIN_ORDER_NOTE\x10\x03\x12\x18\n\x14TEXT_ORIGIN_DOCUMENT\x10\x04*H\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x11\n\rVERDICT_ALLOW\x10\x01\x12\x11\n\rVERDICT_BLOCK\x10\x02\x32\x99\x03\n\x11GuardrailsService\x12\x61\n\nCheckInput\x12(.waybill.guardrails.v1.CheckInputRequest\x1a).waybill.guardrails.v1.CheckInputResponse\x12\x64\n\x0b\x43heckOutput\x12).waybill.guardrails.v1.CheckOutputRequest\x1a*.waybill.guardrails.v1.CheckOutputResponse\x12U\n\x06Redact\x12$.waybill.guardrails.v1.RedactRequest\x1a%.waybill.guardrails.v1.RedactResponse\x12\x64\n\x0bScreenTexts\x12).waybill.guardrails.v1.ScreenTextsRequest\x1a*.waybill.guardrails.v1.ScreenTextsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'waybill.guardrails.v1.guardrails_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_SCREENTEXTSREQUEST'].fields_by_name['tenant_id']._loaded_options = None
+  _globals['_SCREENTEXTSREQUEST'].fields_by_name['tenant_id']._serialized_options = b'\272H\032r\0302\026^[a-z][a-z0-9-]{1,31}$'
+  _globals['_SCREENTEXTSREQUEST'].fields_by_name['origin']._loaded_options = None
+  _globals['_SCREENTEXTSREQUEST'].fields_by_name['origin']._serialized_options = b'\272H\007\202\001\004\020\001 \000'
+  _globals['_SCREENTEXTSREQUEST'].fields_by_name['texts']._loaded_options = None
+  _globals['_SCREENTEXTSREQUEST'].fields_by_name['texts']._serialized_options = b'\272H\017\222\001\014\010\001\020 \"\006r\004\030\240\234\001'
   _globals['_CHECKINPUTREQUEST'].fields_by_name['tenant_id']._loaded_options = None
   _globals['_CHECKINPUTREQUEST'].fields_by_name['tenant_id']._serialized_options = b'\272H\032r\0302\026^[a-z][a-z0-9-]{1,31}$'
   _globals['_CHECKINPUTREQUEST'].fields_by_name['session_id']._loaded_options = None
@@ -54,24 +60,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REDACTREQUEST'].fields_by_name['text']._serialized_options = b'\272H\006r\004\030\240\234\001'
   _globals['_REDACTREQUEST'].fields_by_name['salt']._loaded_options = None
   _globals['_REDACTREQUEST'].fields_by_name['salt']._serialized_options = b'\272H\004r\002\030@'
-  _globals['_VERDICT']._serialized_start=1250
-  _globals['_VERDICT']._serialized_end=1322
-  _globals['_PIIFINDING']._serialized_start=102
-  _globals['_PIIFINDING']._serialized_end=184
-  _globals['_CHECKINPUTREQUEST']._serialized_start=187
-  _globals['_CHECKINPUTREQUEST']._serialized_end=332
-  _globals['_CHECKINPUTRESPONSE']._serialized_start=335
-  _globals['_CHECKINPUTRESPONSE']._serialized_end=543
-  _globals['_GROUNDINGSOURCE']._serialized_start=545
-  _globals['_GROUNDINGSOURCE']._serialized_end=616
-  _globals['_CHECKOUTPUTREQUEST']._serialized_start=619
-  _globals['_CHECKOUTPUTREQUEST']._serialized_end=859
-  _globals['_CHECKOUTPUTRESPONSE']._serialized_start=862
-  _globals['_CHECKOUTPUTRESPONSE']._serialized_end=1089
-  _globals['_REDACTREQUEST']._serialized_start=1091
-  _globals['_REDACTREQUEST']._serialized_end=1154
-  _globals['_REDACTRESPONSE']._serialized_start=1156
-  _globals['_REDACTRESPONSE']._serialized_end=1248
-  _globals['_GUARDRAILSSERVICE']._serialized_start=1325
-  _globals['_GUARDRAILSSERVICE']._serialized_end=1632
+  _globals['_TEXTORIGIN']._serialized_start=1582
+  _globals['_TEXTORIGIN']._serialized_end=1733
+  _globals['_VERDICT']._serialized_start=1735
+  _globals['_VERDICT']._serialized_end=1807
+  _globals['_SCREENTEXTSREQUEST']._serialized_start=103
+  _globals['_SCREENTEXTSREQUEST']._serialized_end=271
+  _globals['_SCREENEDTEXT']._serialized_start=273
+  _globals['_SCREENEDTEXT']._serialized_end=319
+  _globals['_SCREENTEXTSRESPONSE']._serialized_start=321
+  _globals['_SCREENTEXTSRESPONSE']._serialized_end=415
+  _globals['_PIIFINDING']._serialized_start=417
+  _globals['_PIIFINDING']._serialized_end=499
+  _globals['_CHECKINPUTREQUEST']._serialized_start=502
+  _globals['_CHECKINPUTREQUEST']._serialized_end=647
+  _globals['_CHECKINPUTRESPONSE']._serialized_start=650
+  _globals['_CHECKINPUTRESPONSE']._serialized_end=874
+  _globals['_GROUNDINGSOURCE']._serialized_start=876
+  _globals['_GROUNDINGSOURCE']._serialized_end=947
+  _globals['_CHECKOUTPUTREQUEST']._serialized_start=950
+  _globals['_CHECKOUTPUTREQUEST']._serialized_end=1190
+  _globals['_CHECKOUTPUTRESPONSE']._serialized_start=1193
+  _globals['_CHECKOUTPUTRESPONSE']._serialized_end=1420
+  _globals['_REDACTREQUEST']._serialized_start=1422
+  _globals['_REDACTREQUEST']._serialized_end=1485
+  _globals['_REDACTRESPONSE']._serialized_start=1487
+  _globals['_REDACTRESPONSE']._serialized_end=1579
+  _globals['_GUARDRAILSSERVICE']._serialized_start=1810
+  _globals['_GUARDRAILSSERVICE']._serialized_end=2219
 # @@protoc_insertion_point(module_scope)

@@ -8,14 +8,53 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class TextOrigin(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TEXT_ORIGIN_UNSPECIFIED: _ClassVar[TextOrigin]
+    TEXT_ORIGIN_RETRIEVED: _ClassVar[TextOrigin]
+    TEXT_ORIGIN_TOOL_RESULT: _ClassVar[TextOrigin]
+    TEXT_ORIGIN_ORDER_NOTE: _ClassVar[TextOrigin]
+    TEXT_ORIGIN_DOCUMENT: _ClassVar[TextOrigin]
+
 class Verdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     VERDICT_UNSPECIFIED: _ClassVar[Verdict]
     VERDICT_ALLOW: _ClassVar[Verdict]
     VERDICT_BLOCK: _ClassVar[Verdict]
+TEXT_ORIGIN_UNSPECIFIED: TextOrigin
+TEXT_ORIGIN_RETRIEVED: TextOrigin
+TEXT_ORIGIN_TOOL_RESULT: TextOrigin
+TEXT_ORIGIN_ORDER_NOTE: TextOrigin
+TEXT_ORIGIN_DOCUMENT: TextOrigin
 VERDICT_UNSPECIFIED: Verdict
 VERDICT_ALLOW: Verdict
 VERDICT_BLOCK: Verdict
+
+class ScreenTextsRequest(_message.Message):
+    __slots__ = ("tenant_id", "origin", "texts")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    TEXTS_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    origin: TextOrigin
+    texts: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, tenant_id: _Optional[str] = ..., origin: _Optional[_Union[TextOrigin, str]] = ..., texts: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ScreenedText(_message.Message):
+    __slots__ = ("score", "flagged")
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    FLAGGED_FIELD_NUMBER: _ClassVar[int]
+    score: float
+    flagged: bool
+    def __init__(self, score: _Optional[float] = ..., flagged: _Optional[bool] = ...) -> None: ...
+
+class ScreenTextsResponse(_message.Message):
+    __slots__ = ("results", "threshold")
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ScreenedText]
+    threshold: float
+    def __init__(self, results: _Optional[_Iterable[_Union[ScreenedText, _Mapping]]] = ..., threshold: _Optional[float] = ...) -> None: ...
 
 class PiiFinding(_message.Message):
     __slots__ = ("entity_type", "start", "end", "placeholder")
@@ -40,20 +79,22 @@ class CheckInputRequest(_message.Message):
     def __init__(self, tenant_id: _Optional[str] = ..., session_id: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
 
 class CheckInputResponse(_message.Message):
-    __slots__ = ("verdict", "redacted_text", "findings", "injection_score", "block_reason", "checks")
+    __slots__ = ("verdict", "redacted_text", "findings", "injection_score", "block_reason", "checks", "canary")
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     REDACTED_TEXT_FIELD_NUMBER: _ClassVar[int]
     FINDINGS_FIELD_NUMBER: _ClassVar[int]
     INJECTION_SCORE_FIELD_NUMBER: _ClassVar[int]
     BLOCK_REASON_FIELD_NUMBER: _ClassVar[int]
     CHECKS_FIELD_NUMBER: _ClassVar[int]
+    CANARY_FIELD_NUMBER: _ClassVar[int]
     verdict: Verdict
     redacted_text: str
     findings: _containers.RepeatedCompositeFieldContainer[PiiFinding]
     injection_score: float
     block_reason: str
     checks: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, verdict: _Optional[_Union[Verdict, str]] = ..., redacted_text: _Optional[str] = ..., findings: _Optional[_Iterable[_Union[PiiFinding, _Mapping]]] = ..., injection_score: _Optional[float] = ..., block_reason: _Optional[str] = ..., checks: _Optional[_Iterable[str]] = ...) -> None: ...
+    canary: str
+    def __init__(self, verdict: _Optional[_Union[Verdict, str]] = ..., redacted_text: _Optional[str] = ..., findings: _Optional[_Iterable[_Union[PiiFinding, _Mapping]]] = ..., injection_score: _Optional[float] = ..., block_reason: _Optional[str] = ..., checks: _Optional[_Iterable[str]] = ..., canary: _Optional[str] = ...) -> None: ...
 
 class GroundingSource(_message.Message):
     __slots__ = ("source_id", "text")

@@ -51,6 +51,11 @@ class GuardrailsServiceStub:
                 request_serializer=waybill_dot_guardrails_dot_v1_dot_guardrails__service__pb2.RedactRequest.SerializeToString,
                 response_deserializer=waybill_dot_guardrails_dot_v1_dot_guardrails__service__pb2.RedactResponse.FromString,
                 _registered_method=True)
+        self.ScreenTexts = channel.unary_unary(
+                '/waybill.guardrails.v1.GuardrailsService/ScreenTexts',
+                request_serializer=waybill_dot_guardrails_dot_v1_dot_guardrails__service__pb2.ScreenTextsRequest.SerializeToString,
+                response_deserializer=waybill_dot_guardrails_dot_v1_dot_guardrails__service__pb2.ScreenTextsResponse.FromString,
+                _registered_method=True)
 
 
 class GuardrailsServiceServicer:
@@ -79,6 +84,14 @@ class GuardrailsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ScreenTexts(self, request, context):
+        """Scores texts that are not the customer's message for injected instructions:
+        retrieved chunks, tool results, order notes, documents at ingest.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GuardrailsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -96,6 +109,11 @@ def add_GuardrailsServiceServicer_to_server(servicer, server):
                     servicer.Redact,
                     request_deserializer=waybill_dot_guardrails_dot_v1_dot_guardrails__service__pb2.RedactRequest.FromString,
                     response_serializer=waybill_dot_guardrails_dot_v1_dot_guardrails__service__pb2.RedactResponse.SerializeToString,
+            ),
+            'ScreenTexts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ScreenTexts,
+                    request_deserializer=waybill_dot_guardrails_dot_v1_dot_guardrails__service__pb2.ScreenTextsRequest.FromString,
+                    response_serializer=waybill_dot_guardrails_dot_v1_dot_guardrails__service__pb2.ScreenTextsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -181,6 +199,33 @@ class GuardrailsService:
             '/waybill.guardrails.v1.GuardrailsService/Redact',
             waybill_dot_guardrails_dot_v1_dot_guardrails__service__pb2.RedactRequest.SerializeToString,
             waybill_dot_guardrails_dot_v1_dot_guardrails__service__pb2.RedactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ScreenTexts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/waybill.guardrails.v1.GuardrailsService/ScreenTexts',
+            waybill_dot_guardrails_dot_v1_dot_guardrails__service__pb2.ScreenTextsRequest.SerializeToString,
+            waybill_dot_guardrails_dot_v1_dot_guardrails__service__pb2.ScreenTextsResponse.FromString,
             options,
             channel_credentials,
             insecure,

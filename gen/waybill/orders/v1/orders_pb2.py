@@ -27,43 +27,43 @@ from waybill.common.v1 import customer_pb2 as waybill_dot_common_dot_v1_dot_cust
 from waybill.common.v1 import money_pb2 as waybill_dot_common_dot_v1_dot_money__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ewaybill/orders/v1/orders.proto\x12\x11waybill.orders.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a waybill/common/v1/customer.proto\x1a\x1dwaybill/common/v1/money.proto\"\x83\x01\n\x08\x43ustomer\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12-\n\x04tier\x18\x04 \x01(\x0e\x32\x1f.waybill.common.v1.CustomerTier\x12\x0e\n\x06region\x18\x05 \x01(\t\"y\n\tOrderLine\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\x12\x10\n\x08quantity\x18\x04 \x01(\x05\x12,\n\nunit_price\x18\x05 \x01(\x0b\x32\x18.waybill.common.v1.Money\"\xf9\x01\n\x05Order\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12+\n\x05lines\x18\x03 \x03(\x0b\x32\x1c.waybill.orders.v1.OrderLine\x12\'\n\x05total\x18\x04 \x01(\x0b\x32\x18.waybill.common.v1.Money\x12*\n\x08refunded\x18\x05 \x01(\x0b\x32\x18.waybill.common.v1.Money\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0b\n\x03\x61wb\x18\x07 \x01(\t\x12\r\n\x05title\x18\x08 \x01(\t\"\x99\x01\n\rShipmentEvent\x12.\n\nevent_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\x06status\x18\x02 \x01(\x0e\x32!.waybill.common.v1.ShipmentStatus\x12\x10\n\x08location\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\"\xfe\x02\n\x08Shipment\x12\x0b\n\x03\x61wb\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63\x61rrier\x18\x03 \x01(\t\x12\x31\n\x06status\x18\x04 \x01(\x0e\x32!.waybill.common.v1.ShipmentStatus\x12\x1a\n\x12\x64\x65stination_region\x18\x05 \x01(\t\x12\x30\n\x06\x65vents\x18\x06 \x03(\x0b\x32 .waybill.orders.v1.ShipmentEvent\x12\x31\n\rpromised_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x64\x65livered_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12>\n\x11\x64\x65livery_location\x18\t \x01(\x0e\x32#.waybill.orders.v1.DeliveryLocation\x12\x1a\n\x12has_delivery_photo\x18\n \x01(\x08\"\xc7\x01\n\x03\x45ta\x12\x0b\n\x03\x61wb\x18\x01 \x01(\t\x12\x35\n\x11window_start_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0fwindow_end_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\nconfidence\x18\x04 \x01(\x0e\x32 .waybill.orders.v1.EtaConfidence\x12\x11\n\tdelivered\x18\x05 \x01(\x08\"\x98\x01\n\rDeliveryPhoto\x12\x0b\n\x03\x61wb\x18\x01 \x01(\t\x12\x11\n\tphoto_ref\x18\x02 \x01(\t\x12\x30\n\x0c\x63\x61pture_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x08location\x18\x04 \x01(\x0e\x32#.waybill.orders.v1.DeliveryLocation\"\x83\x02\n\x06Refund\x12\x11\n\trefund_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12(\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x18.waybill.common.v1.Money\x12/\n\x06reason\x18\x04 \x01(\x0e\x32\x1f.waybill.orders.v1.RefundReason\x12/\n\x06status\x18\x05 \x01(\x0e\x32\x1f.waybill.orders.v1.RefundStatus\x12\x17\n\x0fidempotency_key\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xac\x01\n\x10\x45scalationTicket\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12\x10\n\x08priority\x18\x03 \x01(\x05\x12\x33\n\x06reason\x18\x04 \x01(\x0e\x32#.waybill.orders.v1.EscalationReason\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xe8\x01\n\x10\x44\x65liveryLocation\x12!\n\x1d\x44\x45LIVERY_LOCATION_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x44\x45LIVERY_LOCATION_IN_PERSON\x10\x01\x12 \n\x1c\x44\x45LIVERY_LOCATION_FRONT_DOOR\x10\x02\x12(\n$DELIVERY_LOCATION_BUILDING_RECEPTION\x10\x03\x12\x1f\n\x1b\x44\x45LIVERY_LOCATION_NEIGHBOUR\x10\x04\x12#\n\x1f\x44\x45LIVERY_LOCATION_PARCEL_LOCKER\x10\x05*{\n\rEtaConfidence\x12\x1e\n\x1a\x45TA_CONFIDENCE_UNSPECIFIED\x10\x00\x12\x17\n\x13\x45TA_CONFIDENCE_HIGH\x10\x01\x12\x19\n\x15\x45TA_CONFIDENCE_MEDIUM\x10\x02\x12\x16\n\x12\x45TA_CONFIDENCE_LOW\x10\x03*\xd6\x01\n\x0cRefundReason\x12\x1d\n\x19REFUND_REASON_UNSPECIFIED\x10\x00\x12!\n\x1dREFUND_REASON_DELIVERY_FAILED\x10\x01\x12\x1c\n\x18REFUND_REASON_WRONG_ITEM\x10\x02\x12\"\n\x1eREFUND_REASON_DELIVERY_DISPUTE\x10\x03\x12\"\n\x1eREFUND_REASON_CUSTOMER_REQUEST\x10\x04\x12\x1e\n\x1aREFUND_REASON_DAMAGED_ITEM\x10\x05*a\n\x0cRefundStatus\x12\x1d\n\x19REFUND_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16REFUND_STATUS_APPROVED\x10\x01\x12\x16\n\x12REFUND_STATUS_PAID\x10\x02*\x98\x01\n\x13NotificationChannel\x12$\n NOTIFICATION_CHANNEL_UNSPECIFIED\x10\x00\x12\x1e\n\x1aNOTIFICATION_CHANNEL_EMAIL\x10\x01\x12\x1c\n\x18NOTIFICATION_CHANNEL_SMS\x10\x02\x12\x1d\n\x19NOTIFICATION_CHANNEL_PUSH\x10\x03*\x91\x01\n\x14NotificationTemplate\x12%\n!NOTIFICATION_TEMPLATE_UNSPECIFIED\x10\x00\x12)\n%NOTIFICATION_TEMPLATE_REFUND_APPROVED\x10\x01\x12\'\n#NOTIFICATION_TEMPLATE_TICKET_OPENED\x10\x02*\xee\x01\n\x10\x45scalationReason\x12!\n\x1d\x45SCALATION_REASON_UNSPECIFIED\x10\x00\x12&\n\"ESCALATION_REASON_CUSTOMER_REQUEST\x10\x01\x12 \n\x1c\x45SCALATION_REASON_FRAUD_RISK\x10\x02\x12\"\n\x1e\x45SCALATION_REASON_OUT_OF_SCOPE\x10\x03\x12$\n ESCALATION_REASON_LOW_CONFIDENCE\x10\x04\x12#\n\x1f\x45SCALATION_REASON_LOST_SHIPMENT\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ewaybill/orders/v1/orders.proto\x12\x11waybill.orders.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a waybill/common/v1/customer.proto\x1a\x1dwaybill/common/v1/money.proto\"\x83\x01\n\x08\x43ustomer\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12-\n\x04tier\x18\x04 \x01(\x0e\x32\x1f.waybill.common.v1.CustomerTier\x12\x0e\n\x06region\x18\x05 \x01(\t\"y\n\tOrderLine\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\x12\x10\n\x08quantity\x18\x04 \x01(\x05\x12,\n\nunit_price\x18\x05 \x01(\x0b\x32\x18.waybill.common.v1.Money\"\x90\x02\n\x05Order\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12+\n\x05lines\x18\x03 \x03(\x0b\x32\x1c.waybill.orders.v1.OrderLine\x12\'\n\x05total\x18\x04 \x01(\x0b\x32\x18.waybill.common.v1.Money\x12*\n\x08refunded\x18\x05 \x01(\x0b\x32\x18.waybill.common.v1.Money\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0b\n\x03\x61wb\x18\x07 \x01(\t\x12\r\n\x05title\x18\x08 \x01(\t\x12\x15\n\rdelivery_note\x18\t \x01(\t\"\x99\x01\n\rShipmentEvent\x12.\n\nevent_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\x06status\x18\x02 \x01(\x0e\x32!.waybill.common.v1.ShipmentStatus\x12\x10\n\x08location\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\"\xfe\x02\n\x08Shipment\x12\x0b\n\x03\x61wb\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63\x61rrier\x18\x03 \x01(\t\x12\x31\n\x06status\x18\x04 \x01(\x0e\x32!.waybill.common.v1.ShipmentStatus\x12\x1a\n\x12\x64\x65stination_region\x18\x05 \x01(\t\x12\x30\n\x06\x65vents\x18\x06 \x03(\x0b\x32 .waybill.orders.v1.ShipmentEvent\x12\x31\n\rpromised_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0e\x64\x65livered_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12>\n\x11\x64\x65livery_location\x18\t \x01(\x0e\x32#.waybill.orders.v1.DeliveryLocation\x12\x1a\n\x12has_delivery_photo\x18\n \x01(\x08\"\xc7\x01\n\x03\x45ta\x12\x0b\n\x03\x61wb\x18\x01 \x01(\t\x12\x35\n\x11window_start_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0fwindow_end_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\nconfidence\x18\x04 \x01(\x0e\x32 .waybill.orders.v1.EtaConfidence\x12\x11\n\tdelivered\x18\x05 \x01(\x08\"\x98\x01\n\rDeliveryPhoto\x12\x0b\n\x03\x61wb\x18\x01 \x01(\t\x12\x11\n\tphoto_ref\x18\x02 \x01(\t\x12\x30\n\x0c\x63\x61pture_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x08location\x18\x04 \x01(\x0e\x32#.waybill.orders.v1.DeliveryLocation\"\x83\x02\n\x06Refund\x12\x11\n\trefund_id\x18\x01 \x01(\t\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12(\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x18.waybill.common.v1.Money\x12/\n\x06reason\x18\x04 \x01(\x0e\x32\x1f.waybill.orders.v1.RefundReason\x12/\n\x06status\x18\x05 \x01(\x0e\x32\x1f.waybill.orders.v1.RefundStatus\x12\x17\n\x0fidempotency_key\x18\x06 \x01(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xac\x01\n\x10\x45scalationTicket\x12\x11\n\tticket_id\x18\x01 \x01(\t\x12\r\n\x05queue\x18\x02 \x01(\t\x12\x10\n\x08priority\x18\x03 \x01(\x05\x12\x33\n\x06reason\x18\x04 \x01(\x0e\x32#.waybill.orders.v1.EscalationReason\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xe8\x01\n\x10\x44\x65liveryLocation\x12!\n\x1d\x44\x45LIVERY_LOCATION_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x44\x45LIVERY_LOCATION_IN_PERSON\x10\x01\x12 \n\x1c\x44\x45LIVERY_LOCATION_FRONT_DOOR\x10\x02\x12(\n$DELIVERY_LOCATION_BUILDING_RECEPTION\x10\x03\x12\x1f\n\x1b\x44\x45LIVERY_LOCATION_NEIGHBOUR\x10\x04\x12#\n\x1f\x44\x45LIVERY_LOCATION_PARCEL_LOCKER\x10\x05*{\n\rEtaConfidence\x12\x1e\n\x1a\x45TA_CONFIDENCE_UNSPECIFIED\x10\x00\x12\x17\n\x13\x45TA_CONFIDENCE_HIGH\x10\x01\x12\x19\n\x15\x45TA_CONFIDENCE_MEDIUM\x10\x02\x12\x16\n\x12\x45TA_CONFIDENCE_LOW\x10\x03*\xd6\x01\n\x0cRefundReason\x12\x1d\n\x19REFUND_REASON_UNSPECIFIED\x10\x00\x12!\n\x1dREFUND_REASON_DELIVERY_FAILED\x10\x01\x12\x1c\n\x18REFUND_REASON_WRONG_ITEM\x10\x02\x12\"\n\x1eREFUND_REASON_DELIVERY_DISPUTE\x10\x03\x12\"\n\x1eREFUND_REASON_CUSTOMER_REQUEST\x10\x04\x12\x1e\n\x1aREFUND_REASON_DAMAGED_ITEM\x10\x05*a\n\x0cRefundStatus\x12\x1d\n\x19REFUND_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16REFUND_STATUS_APPROVED\x10\x01\x12\x16\n\x12REFUND_STATUS_PAID\x10\x02*\x98\x01\n\x13NotificationChannel\x12$\n NOTIFICATION_CHANNEL_UNSPECIFIED\x10\x00\x12\x1e\n\x1aNOTIFICATION_CHANNEL_EMAIL\x10\x01\x12\x1c\n\x18NOTIFICATION_CHANNEL_SMS\x10\x02\x12\x1d\n\x19NOTIFICATION_CHANNEL_PUSH\x10\x03*\x91\x01\n\x14NotificationTemplate\x12%\n!NOTIFICATION_TEMPLATE_UNSPECIFIED\x10\x00\x12)\n%NOTIFICATION_TEMPLATE_REFUND_APPROVED\x10\x01\x12\'\n#NOTIFICATION_TEMPLATE_TICKET_OPENED\x10\x02*\xee\x01\n\x10\x45scalationReason\x12!\n\x1d\x45SCALATION_REASON_UNSPECIFIED\x10\x00\x12&\n\"ESCALATION_REASON_CUSTOMER_REQUEST\x10\x01\x12 \n\x1c\x45SCALATION_REASON_FRAUD_RISK\x10\x02\x12\"\n\x1e\x45SCALATION_REASON_OUT_OF_SCOPE\x10\x03\x12$\n ESCALATION_REASON_LOW_CONFIDENCE\x10\x04\x12#\n\x1f\x45SCALATION_REASON_LOST_SHIPMENT\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'waybill.orders.v1.orders_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DELIVERYLOCATION']._serialized_start=1996
-  _globals['_DELIVERYLOCATION']._serialized_end=2228
-  _globals['_ETACONFIDENCE']._serialized_start=2230
-  _globals['_ETACONFIDENCE']._serialized_end=2353
-  _globals['_REFUNDREASON']._serialized_start=2356
-  _globals['_REFUNDREASON']._serialized_end=2570
-  _globals['_REFUNDSTATUS']._serialized_start=2572
-  _globals['_REFUNDSTATUS']._serialized_end=2669
-  _globals['_NOTIFICATIONCHANNEL']._serialized_start=2672
-  _globals['_NOTIFICATIONCHANNEL']._serialized_end=2824
-  _globals['_NOTIFICATIONTEMPLATE']._serialized_start=2827
-  _globals['_NOTIFICATIONTEMPLATE']._serialized_end=2972
-  _globals['_ESCALATIONREASON']._serialized_start=2975
-  _globals['_ESCALATIONREASON']._serialized_end=3213
+  _globals['_DELIVERYLOCATION']._serialized_start=2019
+  _globals['_DELIVERYLOCATION']._serialized_end=2251
+  _globals['_ETACONFIDENCE']._serialized_start=2253
+  _globals['_ETACONFIDENCE']._serialized_end=2376
+  _globals['_REFUNDREASON']._serialized_start=2379
+  _globals['_REFUNDREASON']._serialized_end=2593
+  _globals['_REFUNDSTATUS']._serialized_start=2595
+  _globals['_REFUNDSTATUS']._serialized_end=2692
+  _globals['_NOTIFICATIONCHANNEL']._serialized_start=2695
+  _globals['_NOTIFICATIONCHANNEL']._serialized_end=2847
+  _globals['_NOTIFICATIONTEMPLATE']._serialized_start=2850
+  _globals['_NOTIFICATIONTEMPLATE']._serialized_end=2995
+  _globals['_ESCALATIONREASON']._serialized_start=2998
+  _globals['_ESCALATIONREASON']._serialized_end=3236
   _globals['_CUSTOMER']._serialized_start=152
   _globals['_CUSTOMER']._serialized_end=283
   _globals['_ORDERLINE']._serialized_start=285
   _globals['_ORDERLINE']._serialized_end=406
   _globals['_ORDER']._serialized_start=409
-  _globals['_ORDER']._serialized_end=658
-  _globals['_SHIPMENTEVENT']._serialized_start=661
-  _globals['_SHIPMENTEVENT']._serialized_end=814
-  _globals['_SHIPMENT']._serialized_start=817
-  _globals['_SHIPMENT']._serialized_end=1199
-  _globals['_ETA']._serialized_start=1202
-  _globals['_ETA']._serialized_end=1401
-  _globals['_DELIVERYPHOTO']._serialized_start=1404
-  _globals['_DELIVERYPHOTO']._serialized_end=1556
-  _globals['_REFUND']._serialized_start=1559
-  _globals['_REFUND']._serialized_end=1818
-  _globals['_ESCALATIONTICKET']._serialized_start=1821
-  _globals['_ESCALATIONTICKET']._serialized_end=1993
+  _globals['_ORDER']._serialized_end=681
+  _globals['_SHIPMENTEVENT']._serialized_start=684
+  _globals['_SHIPMENTEVENT']._serialized_end=837
+  _globals['_SHIPMENT']._serialized_start=840
+  _globals['_SHIPMENT']._serialized_end=1222
+  _globals['_ETA']._serialized_start=1225
+  _globals['_ETA']._serialized_end=1424
+  _globals['_DELIVERYPHOTO']._serialized_start=1427
+  _globals['_DELIVERYPHOTO']._serialized_end=1579
+  _globals['_REFUND']._serialized_start=1582
+  _globals['_REFUND']._serialized_end=1841
+  _globals['_ESCALATIONTICKET']._serialized_start=1844
+  _globals['_ESCALATIONTICKET']._serialized_end=2016
 # @@protoc_insertion_point(module_scope)

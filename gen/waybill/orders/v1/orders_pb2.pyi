@@ -126,7 +126,7 @@ class OrderLine(_message.Message):
     def __init__(self, sku: _Optional[str] = ..., title: _Optional[str] = ..., category: _Optional[str] = ..., quantity: _Optional[int] = ..., unit_price: _Optional[_Union[_money_pb2.Money, _Mapping]] = ...) -> None: ...
 
 class Order(_message.Message):
-    __slots__ = ("order_id", "user_id", "lines", "total", "refunded", "create_time", "awb", "title")
+    __slots__ = ("order_id", "user_id", "lines", "total", "refunded", "create_time", "awb", "title", "delivery_note")
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     LINES_FIELD_NUMBER: _ClassVar[int]
@@ -135,6 +135,7 @@ class Order(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     AWB_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_NOTE_FIELD_NUMBER: _ClassVar[int]
     order_id: str
     user_id: str
     lines: _containers.RepeatedCompositeFieldContainer[OrderLine]
@@ -143,7 +144,8 @@ class Order(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     awb: str
     title: str
-    def __init__(self, order_id: _Optional[str] = ..., user_id: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[OrderLine, _Mapping]]] = ..., total: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., refunded: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., awb: _Optional[str] = ..., title: _Optional[str] = ...) -> None: ...
+    delivery_note: str
+    def __init__(self, order_id: _Optional[str] = ..., user_id: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[OrderLine, _Mapping]]] = ..., total: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., refunded: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., awb: _Optional[str] = ..., title: _Optional[str] = ..., delivery_note: _Optional[str] = ...) -> None: ...
 
 class ShipmentEvent(_message.Message):
     __slots__ = ("event_time", "status", "location", "description")

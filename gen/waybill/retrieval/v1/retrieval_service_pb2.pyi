@@ -204,16 +204,20 @@ class IngestDocumentsRequest(_message.Message):
     def __init__(self, tenant_id: _Optional[str] = ..., documents: _Optional[_Iterable[_Union[Document, _Mapping]]] = ...) -> None: ...
 
 class IngestDocumentsResponse(_message.Message):
-    __slots__ = ("chunks_indexed", "chunks_unchanged", "index_version", "chunks_removed")
+    __slots__ = ("chunks_indexed", "chunks_unchanged", "index_version", "chunks_removed", "documents_quarantined", "chunks_flagged")
     CHUNKS_INDEXED_FIELD_NUMBER: _ClassVar[int]
     CHUNKS_UNCHANGED_FIELD_NUMBER: _ClassVar[int]
     INDEX_VERSION_FIELD_NUMBER: _ClassVar[int]
     CHUNKS_REMOVED_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENTS_QUARANTINED_FIELD_NUMBER: _ClassVar[int]
+    CHUNKS_FLAGGED_FIELD_NUMBER: _ClassVar[int]
     chunks_indexed: int
     chunks_unchanged: int
     index_version: str
     chunks_removed: int
-    def __init__(self, chunks_indexed: _Optional[int] = ..., chunks_unchanged: _Optional[int] = ..., index_version: _Optional[str] = ..., chunks_removed: _Optional[int] = ...) -> None: ...
+    documents_quarantined: _containers.RepeatedScalarFieldContainer[str]
+    chunks_flagged: int
+    def __init__(self, chunks_indexed: _Optional[int] = ..., chunks_unchanged: _Optional[int] = ..., index_version: _Optional[str] = ..., chunks_removed: _Optional[int] = ..., documents_quarantined: _Optional[_Iterable[str]] = ..., chunks_flagged: _Optional[int] = ...) -> None: ...
 
 class DeleteDocumentRequest(_message.Message):
     __slots__ = ("tenant_id", "doc_id")

@@ -20,7 +20,7 @@ class ActionDecision(_message.Message):
     def __init__(self, action_id: _Optional[str] = ..., decision: _Optional[_Union[_conversation_pb2.Decision, str]] = ...) -> None: ...
 
 class RunTurnRequest(_message.Message):
-    __slots__ = ("tenant_id", "user_id", "session_id", "message", "decision", "intent", "confidence", "state", "context")
+    __slots__ = ("tenant_id", "user_id", "session_id", "message", "decision", "intent", "confidence", "state", "context", "canary")
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -30,6 +30,7 @@ class RunTurnRequest(_message.Message):
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    CANARY_FIELD_NUMBER: _ClassVar[int]
     tenant_id: str
     user_id: str
     session_id: str
@@ -39,7 +40,8 @@ class RunTurnRequest(_message.Message):
     confidence: float
     state: _conversation_pb2.ConversationState
     context: _customer_pb2.HydratedContext
-    def __init__(self, tenant_id: _Optional[str] = ..., user_id: _Optional[str] = ..., session_id: _Optional[str] = ..., message: _Optional[str] = ..., decision: _Optional[_Union[ActionDecision, _Mapping]] = ..., intent: _Optional[_Union[_intent_pb2.Intent, str]] = ..., confidence: _Optional[float] = ..., state: _Optional[_Union[_conversation_pb2.ConversationState, _Mapping]] = ..., context: _Optional[_Union[_customer_pb2.HydratedContext, _Mapping]] = ...) -> None: ...
+    canary: str
+    def __init__(self, tenant_id: _Optional[str] = ..., user_id: _Optional[str] = ..., session_id: _Optional[str] = ..., message: _Optional[str] = ..., decision: _Optional[_Union[ActionDecision, _Mapping]] = ..., intent: _Optional[_Union[_intent_pb2.Intent, str]] = ..., confidence: _Optional[float] = ..., state: _Optional[_Union[_conversation_pb2.ConversationState, _Mapping]] = ..., context: _Optional[_Union[_customer_pb2.HydratedContext, _Mapping]] = ..., canary: _Optional[str] = ...) -> None: ...
 
 class TurnResult(_message.Message):
     __slots__ = ("state", "usage", "answer")
@@ -52,7 +54,7 @@ class TurnResult(_message.Message):
     def __init__(self, state: _Optional[_Union[_conversation_pb2.ConversationState, _Mapping]] = ..., usage: _Optional[_Union[_usage_pb2.Usage, _Mapping]] = ..., answer: _Optional[str] = ...) -> None: ...
 
 class RunTurnResponse(_message.Message):
-    __slots__ = ("delta", "tool_call", "confirmation_request", "escalation", "error", "result", "citation")
+    __slots__ = ("delta", "tool_call", "confirmation_request", "escalation", "error", "result", "citation", "refusal")
     DELTA_FIELD_NUMBER: _ClassVar[int]
     TOOL_CALL_FIELD_NUMBER: _ClassVar[int]
     CONFIRMATION_REQUEST_FIELD_NUMBER: _ClassVar[int]
@@ -60,6 +62,7 @@ class RunTurnResponse(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
     CITATION_FIELD_NUMBER: _ClassVar[int]
+    REFUSAL_FIELD_NUMBER: _ClassVar[int]
     delta: _events_pb2.TextDelta
     tool_call: _events_pb2.ToolCall
     confirmation_request: _events_pb2.ConfirmationRequest
@@ -67,4 +70,5 @@ class RunTurnResponse(_message.Message):
     error: _events_pb2.TurnError
     result: TurnResult
     citation: _events_pb2.Citation
-    def __init__(self, delta: _Optional[_Union[_events_pb2.TextDelta, _Mapping]] = ..., tool_call: _Optional[_Union[_events_pb2.ToolCall, _Mapping]] = ..., confirmation_request: _Optional[_Union[_events_pb2.ConfirmationRequest, _Mapping]] = ..., escalation: _Optional[_Union[_events_pb2.Escalation, _Mapping]] = ..., error: _Optional[_Union[_events_pb2.TurnError, _Mapping]] = ..., result: _Optional[_Union[TurnResult, _Mapping]] = ..., citation: _Optional[_Union[_events_pb2.Citation, _Mapping]] = ...) -> None: ...
+    refusal: _events_pb2.Refusal
+    def __init__(self, delta: _Optional[_Union[_events_pb2.TextDelta, _Mapping]] = ..., tool_call: _Optional[_Union[_events_pb2.ToolCall, _Mapping]] = ..., confirmation_request: _Optional[_Union[_events_pb2.ConfirmationRequest, _Mapping]] = ..., escalation: _Optional[_Union[_events_pb2.Escalation, _Mapping]] = ..., error: _Optional[_Union[_events_pb2.TurnError, _Mapping]] = ..., result: _Optional[_Union[TurnResult, _Mapping]] = ..., citation: _Optional[_Union[_events_pb2.Citation, _Mapping]] = ..., refusal: _Optional[_Union[_events_pb2.Refusal, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The guardrails' prompt-injection classifier: all-MiniLM-L6-v2 fine-tuned on the committed
+# training corpus (data/guardrails/injection_corpus.v1.jsonl, built from DEV portions only),
+# exported to ONNX and verified against torch, into $WAYBILL_MODEL_DIR/injection-classifier,
+# keyed by a hash of the corpus, the base weights and the training code. The first run takes
+# a few minutes on two cores (progress per epoch); a second run is a hash and a file check.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+VENV=${VENV:-.venv}
+PY="$VENV/bin/python"
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1
+export WAYBILL_MODEL_DIR="${WAYBILL_MODEL_DIR:-$PWD/.waybill/models}"
+export PYTHONPATH="$PWD:$PWD/gen${PYTHONPATH:+:$PYTHONPATH}"
+repo=$PWD
+# A neutral working directory: a folder named `triton` where Python looks breaks torch.
+cd "${TMPDIR:-/tmp}"
+if ! "$repo/$PY" -P -m guardrails.train_injection; then
+  echo "22-injection-model: training the injection classifier failed (see above); the" \
+    "guardrails cannot start without it. Re-run: bash scripts/setup.d/22-injection-model.sh" >&2
+  exit 1
+fi
