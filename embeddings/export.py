@@ -182,7 +182,7 @@ def _export_graph(source: Path, target: Path) -> None:
         )
 
 
-def _quantize(fp32: Path, target: Path) -> None:
+def quantize_int8(fp32: Path, target: Path) -> None:
     """int8 MatMul weights, one scale per output channel; activations quantized at run time."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -243,7 +243,7 @@ def export(root: Path, *, force: bool = False) -> Path:
         try:
             _import_torch_stack()
             _export_graph(source, work / store.ONNX_FILE)
-            _quantize(work / store.ONNX_FILE, work / store.INT8_FILE)
+            quantize_int8(work / store.ONNX_FILE, work / store.INT8_FILE)
             shutil.copy2(source / "tokenizer.json", work / store.TOKENIZER_FILE)
             _say("verifying the ONNX vectors against sentence-transformers")
             figures = _verify(source, work, key)

@@ -24,6 +24,8 @@ from embeddings.tokenizer import TextTokenizer
 from runtime.pii import identifier_spans
 
 FAMILY = "injection-classifier"
+FP32_FILE = "model.onnx"
+INT8_FILE = "model.int8.onnx"
 MAX_TOKENS = 128
 """Word pieces the classifier reads (a 4,000-character message is scored on its head
 and, when longer, on a window at its tail too)."""
@@ -45,6 +47,56 @@ _PATTERNS: tuple[str, ...] = (
     r"\b(?:negeer|vergeet)\b[^.!?\n]{0,30}\b(?:instructies|regels|aanwijzingen)\b",
 )
 _COMPILED = tuple(re.compile(p, re.IGNORECASE) for p in _PATTERNS)
+
+
+# The gate: the classifier costs 7-17 ms of CPU per text on these machines, too much for
+# every tracking turn. A text with none of these words or marks (trigger words, roles,
+# instructions, other people's data, code and markup, in English, German, French, Spanish
+# and Dutch) is scored 0 without it. Built on the DEV attacks (2 of 421 pass it); on the
+# held-out attacks 8 of 178 pass it, and about a quarter of ordinary customer messages
+# go on to the classifier (docs/guardrails.md).
+_GATE_WORDS = (
+    r"ignor\w*|disregard\w*|forget\w*|forgot|overrid\w*|bypass\w*|pretend\w*|"
+    r"act(?:ing)? as|role\w*|persona|jailbreak\w*|dan|developer|dev mode|mode|"
+    r"admin\w*|system\w*|prompt\w*|instruct\w*|rules?|guideline\w*|directive\w*|"
+    r"approv\w*|authori[sz]\w*|without (?:any )?(?:check|verif)\w*|you are|you're|"
+    r"youre|from now on|new task|no longer|reveal\w*|repeat\w*|print\w*|verbatim|"
+    r"above|previous\w*|prior|earlier|secret\w*|confidential|hidden|canary|marker|"
+    r"database|customers|every order|all orders|list all|dump\w*|export\w*|"
+    r"translat\w*|poem|story|hypothetical\w*|imagin\w*|assistant|ai|a\.i\.|chatgpt|"
+    r"gpt|llm|model|bot|respond\w*|answer\w*|reply|say|tell me|output\w*|write|"
+    r"fraud\w*|internal|agent|escalat\w*|policy|policies|refund\w*|override|execute|"
+    r"command\w*|code|terminal|script|tool|function|token\w*|password\w*|"
+    r"credential\w*|key|note to|attention|important|urgent|must|shall|always|never|"
+    r"do not mention|stop|end|begin|start|\bnow\b|vergiss\w*|vergessen|anweisung\w*|"
+    r"befehl\w*|regel\w*|stell dir vor|du bist|tu so|rolle|geheim\w*|vorherig\w*|oben|"
+    r"ausgabe|schreib\w*|antwort\w*|sag\w*|ignorier\w*|oubli\w*|consigne\w*|règle\w*|"
+    r"système|tu es|vous êtes|imagin\w*|fais comme|rôle|précédent\w*|répon\w*|écri\w*|"
+    r"dis|olvid\w*|instruccion\w*|regla\w*|sistema|eres|finge\w*|rol|secreto|"
+    r"anterior\w*|respond\w*|escrib\w*|negeer\w*|vergeet|instructie\w*|regels|systeem|"
+    r"je bent|stel je voor|doe alsof|vorige|antwoord\w*|schrijf\w*|zeg|address\w*|"
+    r"adress\w*|adres|direcci\w+|phone\w*|telefon\w*|telefoon\w*|e-?mail\w*|records?|"
+    r"details|datos|daten|gegevens|recipient\w*|empf\w+|customers?|client\w*|klant\w*|"
+    r"kunde\w*|driver|other|else|anderen?|otros?|neighbou?r\w*|buurman|nachbar\w*|"
+    r"vecin\w*|voisin\w*|police|officer|official|compensation|not delivered|raw|json|"
+    r"api|audit|objective|ojbective|headline|\w*berschrift|untrue|unwahre?|offensive|"
+    r"make something up|trained|actors?|schauspieler\w*|film|movie|scene|szene|"
+    r"hauptrolle|bist du|jetzt|ab jetzt|manifest|verfasse\w*|formul\w*|state that|"
+    r"zaboravi\w*|achtung|don't tell|dont tell|anyone|muéstrame|muestrame|repite|"
+    r"palabra|kein assistent|einschränkung\w*|freigeschaltet|who else|other parcels|"
+    r"aprueba|reembolso\w*|nota para"
+)
+_GATE = re.compile(
+    r"\b(?:" + "".join(_GATE_WORDS) + r")\b|```|<!--|-->|\[|\]|###|\{|\}|\u200b|\|",
+    re.IGNORECASE,
+)
+_SPACED = re.compile(r"(?:\b\w ){5,}")  # "i g n o r e  a l l"
+_WIDE = re.compile(r"[\uff01-\uff5e]")  # full-width letters
+
+
+def gated(text: str) -> bool:
+    """Whether ``text`` goes on to the classifier (see ``_GATE_WORDS``)."""
+    return any(p.search(text) is not None for p in (_GATE, _SPACED, _WIDE))
 
 
 def normalise_identifiers(text: str) -> str:
@@ -114,13 +166,16 @@ def calibrate(probability: float, block_at: float) -> float:
 class InjectionModel:
     """The exported classifier: texts -> probability of injection (raw, uncalibrated)."""
 
-    def __init__(self, directory: Path, *, threads: int = 1) -> None:
+    def __init__(self, directory: Path, *, threads: int = 1, quantized: bool = True) -> None:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(
-            str(directory / "model.onnx"), options, providers=["CPUExecutionProvider"]
-        )
+        # int8 MatMul weights: about half the time of fp32 here, the same verdicts on the
+        # held-out data (docs/guardrails.md).
+        path = directory / (INT8_FILE if quantized else FP32_FILE)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing; run scripts/setup.sh")
+        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self._tokenizer = TextTokenizer(directory / "tokenizer.json", max_length=MAX_TOKENS)
         self.version = directory.name
         try:
@@ -150,6 +205,8 @@ class Score:
 
     score: float
     pattern: bool
+    classified: bool = True
+    """Whether the classifier ran (False: the gate found nothing to classify)."""
 
 
 class InjectionScorer:
@@ -174,20 +231,23 @@ class InjectionScorer:
         windows: list[str] = []
         owners: list[int] = []
         for i, raw in enumerate(texts):
+            if not gated(raw):
+                continue
             text = normalise_identifiers(raw)
             windows.append(text)
             owners.append(i)
             if len(text) > self.TAIL_CHARS:
                 windows.append(text[-self.TAIL_CHARS :])
                 owners.append(i)
-        probs = self._model.probabilities(windows)
+        probs: Sequence[float] = self._model.probabilities(windows).tolist() if windows else []
         best = [0.0] * len(texts)
         for owner, p in zip(owners, probs, strict=True):
             best[owner] = max(best[owner], calibrate(float(p), self._model.block_at))
+        ran = set(owners)
         out = []
-        for text, p in zip(texts, best, strict=True):
+        for i, (text, p) in enumerate(zip(texts, best, strict=True)):
             hit = pattern_hit(text)
-            out.append(Score(1.0 if hit else p, hit))
+            out.append(Score(1.0 if hit else p, hit, i in ran))
         return out
 
     def score(self, text: str) -> Score:
