@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -49,6 +50,8 @@ W = intent_pb2
 log = logging.getLogger("waybill.gateway")
 NOTES_DROPPED = GUARDRAIL_VERDICTS.labels("order_note_injection", "dropped")
 INPUTS_BLOCKED = GUARDRAIL_VERDICTS.labels("input_injection", "blocked")
+NOTE_VERDICTS = 10_000
+"""Delivery-note verdicts kept (by note text, oldest dropped first)."""
 A = TypeVar("A")
 B = TypeVar("B")
 
@@ -122,6 +125,7 @@ class Conversations:
         self._sessions = sessions
         self._outcomes = outcomes
         self._limits = limits
+        self._note_verdicts: OrderedDict[str, tuple[bool, float]] = OrderedDict()
         self._contexts = ContextCache(
             ttl_s=limits.hydration_ttl_s, entries=limits.hydration_entries, clock=clock
         )
@@ -163,17 +167,23 @@ class Conversations:
         noted = [o for o in orders if o.delivery_note]
         if not noted:
             return orders
-        results = await self._clients.guardrails.screen(
-            tenant_id=tenant_id,
-            origin=guard.TEXT_ORIGIN_ORDER_NOTE,
-            texts=[o.delivery_note for o in noted],
-        )
-        for order, result in zip(noted, results, strict=True):
-            if result.flagged:
+        # A note is written once and read on every turn: its verdict is kept by its text.
+        unknown = sorted({o.delivery_note for o in noted} - self._note_verdicts.keys())
+        if unknown:
+            results = await self._clients.guardrails.screen(
+                tenant_id=tenant_id, origin=guard.TEXT_ORIGIN_ORDER_NOTE, texts=unknown
+            )
+            for note, result in zip(unknown, results, strict=True):
+                self._note_verdicts[note] = (result.flagged, result.score)
+                while len(self._note_verdicts) > NOTE_VERDICTS:
+                    self._note_verdicts.popitem(last=False)
+        for order in noted:
+            flagged, score = self._note_verdicts[order.delivery_note]
+            if flagged:
                 NOTES_DROPPED.inc()
                 log.warning(
                     "delivery note left out of the context",
-                    extra={"order_id": order.order_id, "injection_score": round(result.score, 3)},
+                    extra={"order_id": order.order_id, "injection_score": round(score, 3)},
                 )
                 order.delivery_note = ""
             else:

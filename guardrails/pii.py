@@ -48,6 +48,7 @@ from runtime.pii import (
     Span,
     identifier_spans,
     merged,
+    might_hold_pii,
     overlaps,
     resolve,
 )
@@ -162,6 +163,8 @@ class PiiRedactor:
 
     def analyze(self, text: str) -> list[Span]:
         """Non-overlapping PII spans of ``text``, identifiers excluded, earliest first."""
+        if not might_hold_pii(text):
+            return []  # spares the analyzer (~0.4 ms) for most messages
         results = self._analyzer.analyze(text, language="en", entities=list(SUPPORTED))
         allowed = identifier_spans(text)
         spans = [

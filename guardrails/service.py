@@ -20,9 +20,10 @@ from waybill.guardrails.v1 import guardrails_service_pb2 as pb
 from waybill.guardrails.v1 import guardrails_service_pb2_grpc as pb_grpc
 
 from guardrails import grounding
-from guardrails.injection import InjectionScorer
+from guardrails.injection import InjectionScorer, gated
 from guardrails.pii import Finding, PiiRedactor
 from guardrails.settings import Thresholds
+from runtime.pii import might_hold_pii
 
 INPUT_CHECKS = ("pii", "injection")
 OUTPUT_CHECKS = ("pii", "canary")
@@ -111,6 +112,8 @@ class GuardrailsServicer(pb_grpc.GuardrailsServiceServicer):
                 canary=self._canaries.of(request.session_id),
             )
 
+        if not gated(request.text) and not might_hold_pii(request.text):
+            return check()  # nothing to classify or analyze: microseconds, no thread hop
         return await self._run(check)
 
     async def CheckOutput(
