@@ -106,8 +106,8 @@ def is_current(root: Path, key: str) -> bool:
 
 
 @contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
-    """One export at a time per model directory (two setups may run at once)."""
+def locked(directory: Path) -> Iterator[None]:
+    """One writer at a time per model directory (two setups may run at once)."""
     directory.mkdir(parents=True, exist_ok=True)
     with (directory / ".lock").open("w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -231,7 +231,7 @@ def export(root: Path, *, force: bool = False) -> Path:
     source = source_dir()
     key = export_key(source)
     family = store.family_dir(root)
-    with _locked(family):
+    with locked(family):
         if not force and is_current(root, key):
             _say(f"ONNX export up to date ({family / key})")
             return family / key

@@ -18,8 +18,6 @@ Exit statuses: 0 model present and verified, 1 training or verification failed, 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import hashlib
 import os
 import random
@@ -27,13 +25,13 @@ import shutil
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from embeddings.export import quantize_int8, source_dir
+from embeddings.export import locked, quantize_int8, source_dir
 from embeddings.store import write_json_atomic
 from guardrails import datasets
 from guardrails.injection import (
@@ -215,20 +213,8 @@ def ensure(root: Path, *, force: bool, progress: bool) -> Path:
                 return target
         except FileNotFoundError:
             pass
-    with _locked(family):
+    with locked(family):
         return _train_and_export(root, key, force=force, progress=progress)
-
-
-@contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
-    """One training at a time per model directory (two setups may run at once)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with (directory / ".lock").open("w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _train_and_export(root: Path, key: str, *, force: bool, progress: bool) -> Path:
