@@ -134,7 +134,7 @@ def run(args: argparse.Namespace, *, out: TextIO = sys.stdout, err: TextIO = sys
     (folder / "report.md").write_text(report)
     (folder / "roc.svg").write_text(
         roc_curves(
-            [(r.name.removesuffix(".jsonl"), r.roc) for r in inj_reports if r.roc],
+            [(_short(r.name), r.roc) for r in inj_reports if r.roc],
             title=f"prompt injection, {portion.value} portion",
             marks=[
                 (f"{r.threshold:g}", r.fpr or 0.0, r.tpr or 0.0)
@@ -144,7 +144,7 @@ def run(args: argparse.Namespace, *, out: TextIO = sys.stdout, err: TextIO = sys
         )
     )
     groups = [
-        (f"{r.name[:12]} {e.entity[:10]}", [e.precision, e.recall])
+        (f"{_short(r.name)} {_ENTITY.get(e.entity, e.entity[:6])}", [e.precision, e.recall])
         for r in pii_reports
         for e in r.entities
         if e.entity in SUPPORTED or e.entity == "STREET_ADDRESS"
@@ -154,7 +154,7 @@ def run(args: argparse.Namespace, *, out: TextIO = sys.stdout, err: TextIO = sys
             groups,
             ["precision", "recall"],
             title="PII per entity type",
-            width=max(720, 70 * len(groups)),
+            width=max(720, 96 * len(groups)),
         )
     )
     (folder / "report.json").write_text(json.dumps(_json(pii_reports, inj_reports), indent=2))
@@ -166,6 +166,25 @@ def run(args: argparse.Namespace, *, out: TextIO = sys.stdout, err: TextIO = sys
     if args.check and not _meets(pii_reports, inj_reports, set(SUPPORTED)):
         return EXIT_TARGETS
     return EXIT_OK
+
+
+_ENTITY = {
+    "EMAIL_ADDRESS": "email",
+    "CREDIT_CARD": "card",
+    "IBAN_CODE": "IBAN",
+    "IP_ADDRESS": "IP",
+    "US_SSN": "SSN",
+    "PHONE_NUMBER": "phone",
+    "POSTCODE": "postcode",
+    "STREET_ADDRESS": "street",
+    "PERSON": "name",
+}
+
+
+def _short(name: str) -> str:
+    """A data file's name as a plot label: ``presidio_generated_...`` -> ``presidio``."""
+    stem = name.removesuffix(".jsonl")
+    return {"injection_domain": "domain", "pii_domain": "domain"}.get(stem, stem.split("_")[0])
 
 
 def _has_template(path: Path) -> bool:
