@@ -161,20 +161,31 @@ def _export_graph(source: Path, target: Path) -> None:
             hidden: torch.Tensor = out.last_hidden_state
             return hidden
 
+    export_graph(LastHidden(model), target, output="last_hidden_state", per_token=True)
+
+
+def export_graph(module: Any, target: Path, *, output: str, per_token: bool) -> None:
+    """Export an encoder-shaped module: (input_ids, attention_mask, token_type_ids) -> one
+    output with a dynamic batch axis (and a dynamic token axis when ``per_token``).
+
+    Both the embedding model and the guardrails' injection classifier are exported here,
+    with the TorchScript exporter (``dynamo=False``; see the module docstring)."""
+    import torch
+
     sample = torch.ones((2, 8), dtype=torch.int64)
     dynamic = {0: "batch", 1: "tokens"}
     with torch.no_grad():
         torch.onnx.export(
-            LastHidden(model),
+            module,
             (sample, sample, torch.zeros_like(sample)),
             str(target),
             input_names=["input_ids", "attention_mask", "token_type_ids"],
-            output_names=["last_hidden_state"],
+            output_names=[output],
             dynamic_axes={
                 "input_ids": dynamic,
                 "attention_mask": dynamic,
                 "token_type_ids": dynamic,
-                "last_hidden_state": dynamic,
+                output: dynamic if per_token else {0: "batch"},
             },
             opset_version=OPSET,
             do_constant_folding=True,

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -26,7 +26,7 @@ from waybill.worker.v1 import worker_service_pb2 as worker
 
 from gateway import turns
 from gateway.clients import Clients
-from gateway.context_cache import ContextCache
+from gateway.context_cache import BoundedCache, ContextCache
 from gateway.failures import RETRYABLE, TurnFailure, no_result, turn_failure, worker_error
 from gateway.hydration import hydrated
 from gateway.outcomes import Outcome, OutcomeKey, OutcomeStore
@@ -125,7 +125,9 @@ class Conversations:
         self._sessions = sessions
         self._outcomes = outcomes
         self._limits = limits
-        self._note_verdicts: OrderedDict[str, tuple[bool, float]] = OrderedDict()
+        self._note_verdicts: BoundedCache[str, tuple[bool, float]] = BoundedCache(
+            ttl_s=math.inf, entries=NOTE_VERDICTS
+        )
         self._contexts = ContextCache(
             ttl_s=limits.hydration_ttl_s, entries=limits.hydration_entries, clock=clock
         )
@@ -168,17 +170,21 @@ class Conversations:
         if not noted:
             return orders
         # A note is written once and read on every turn: its verdict is kept by its text.
-        unknown = sorted({o.delivery_note for o in noted} - self._note_verdicts.keys())
+        verdicts: dict[str, tuple[bool, float]] = {}
+        for note in {o.delivery_note for o in noted}:
+            known = self._note_verdicts.get(note)
+            if known is not None:
+                verdicts[note] = known
+        unknown = sorted({o.delivery_note for o in noted} - verdicts.keys())
         if unknown:
             results = await self._clients.guardrails.screen(
                 tenant_id=tenant_id, origin=guard.TEXT_ORIGIN_ORDER_NOTE, texts=unknown
             )
             for note, result in zip(unknown, results, strict=True):
-                self._note_verdicts[note] = (result.flagged, result.score)
-                while len(self._note_verdicts) > NOTE_VERDICTS:
-                    self._note_verdicts.popitem(last=False)
+                verdicts[note] = (result.flagged, result.score)
+                self._note_verdicts.put(note, (result.flagged, result.score))
         for order in noted:
-            flagged, score = self._note_verdicts[order.delivery_note]
+            flagged, score = verdicts[order.delivery_note]
             if flagged:
                 NOTES_DROPPED.inc()
                 log.warning(

@@ -214,10 +214,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
 def pii_texts(path: Path, portion: Portion, *, by_template: bool) -> list[PiiText]:
     """Span-labelled PII rows of ``path`` in ``portion``."""
     split = _split()
@@ -244,3 +240,7 @@ def presidio(portion: Portion, shared: Path | None = None) -> list[PiiText]:
 def pii_domain(portion: Portion, path: Path = DOMAIN_PII) -> list[PiiText]:
     """Our customer messages with the demo regions' formats and identifiers."""
     return pii_texts(path, portion, by_template=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

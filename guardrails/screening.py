@@ -1,9 +1,13 @@
 """The knowledge base's ingest screening, built from the guardrails' scorer and thresholds:
 chunks at the flag threshold are left out, documents with a chunk at the quarantine
-threshold are quarantined (``retrieval.ingest.Screening``)."""
+threshold are quarantined (``retrieval.ingest.Screening``).
+
+The classifier is located at once (a missing one fails start-up) but loaded at the first
+ingest: a writable replica that never ingests does not hold it."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,10 +24,15 @@ def ingest_screening(model_dir: Path | None = None, *, threads: int = 2) -> Scre
         located = locate_model(model_dir or paths.model_dir())
     except FileNotFoundError as exc:
         raise ModelMissingError(str(exc)) from None
-    scorer = InjectionScorer(InjectionModel(located, threads=threads))
     thresholds = Thresholds.from_env()
+    loaded: list[InjectionScorer] = []
+    lock = threading.Lock()
 
     def score(texts: Sequence[str]) -> list[float]:
+        with lock:
+            if not loaded:
+                loaded.append(InjectionScorer(InjectionModel(located, threads=threads)))
+        scorer = loaded[0]
         out: list[float] = []
         for i in range(0, len(texts), 32):
             out += [s.score for s in scorer.score_many(texts[i : i + 32])]

@@ -11,9 +11,10 @@ from waybill.guardrails.v1 import guardrails_service_pb2_grpc as pb_grpc
 
 from guardrails.injection import InjectionModel, InjectionScorer, locate_model
 from guardrails.pii import PiiRedactor
-from guardrails.service import Canaries, GuardrailsServicer
+from guardrails.service import GuardrailsServicer
 from guardrails.settings import GuardrailsSettings
 from runtime import logs, mesh
+from runtime.canary import Canaries
 from runtime.pii import Pseudonymizer
 from runtime.server import Registration, serve
 from runtime.settings import SettingsError

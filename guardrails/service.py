@@ -8,9 +8,6 @@ release the GIL for most of their work, and the event loop keeps serving meanwhi
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -23,6 +20,8 @@ from guardrails import grounding
 from guardrails.injection import InjectionScorer, gated
 from guardrails.pii import Finding, PiiRedactor
 from guardrails.settings import Thresholds
+from runtime import canary
+from runtime.canary import Canaries
 from runtime.pii import might_hold_pii
 
 INPUT_CHECKS = ("pii", "injection")
@@ -40,28 +39,6 @@ def _findings(found: Sequence[Finding]) -> list[pb.PiiFinding]:
         )
         for f in found
     ]
-
-
-class Canaries:
-    """A per-session canary: a token placed in every prompt of the session that must never
-    appear in an answer (its presence means the prompt leaked)."""
-
-    PREFIX = "wbc"
-
-    def __init__(self, key: bytes) -> None:
-        self._key = key
-
-    def of(self, session_id: str) -> str:
-        """The session's canary token."""
-        digest = hmac.new(self._key, b"canary\x00" + session_id.encode(), hashlib.sha256)
-        return f"{self.PREFIX}-{digest.hexdigest()[:16]}"
-
-    def leaked(self, session_id: str, text: str) -> bool:
-        """Whether ``text`` carries the session's canary (its hex part, however spaced or
-        cased, is enough)."""
-        secret = self.of(session_id).split("-", 1)[1]
-        squashed = re.sub(r"[^0-9a-f]", "", text.lower())
-        return secret in squashed
 
 
 class GuardrailsServicer(pb_grpc.GuardrailsServiceServicer):
@@ -121,7 +98,7 @@ class GuardrailsServicer(pb_grpc.GuardrailsServiceServicer):
     ) -> pb.CheckOutputResponse:
         def check() -> pb.CheckOutputResponse:
             checks = list(OUTPUT_CHECKS)
-            if self._canaries.leaked(request.session_id, request.text):
+            if canary.leaked(self._canaries.of(request.session_id), request.text):
                 return pb.CheckOutputResponse(
                     verdict=pb.VERDICT_BLOCK, block_reason=REASON_CANARY, checks=checks
                 )

@@ -237,10 +237,16 @@ def _screen(
         {(c.tenant_id, c.doc_id) for c in fresh if scores[c.uid] >= screening.quarantine_at}
     )
     for key in bad_docs:
-        if key in base.documents:
-            changes.documents[key] = base.documents[key]
+        # Roll the document back to what the base holds, and count it as quarantined only.
+        previous = base.documents.get(key)
+        received = changes.documents[key]
+        if previous is None:
+            changes.documents.pop(key)
+            changes.added -= 1
         else:
-            changes.documents.pop(key, None)
+            changes.documents[key] = previous
+            if previous.digest != received.digest:
+                changes.changed -= 1
     if bad_docs:
         planned = _plan(base, changes.documents, count, opts)
     kept_plan = [
@@ -250,22 +256,6 @@ def _screen(
     ]
     flagged = len(planned) - len(kept_plan)
     return kept_plan, [f"{t}/{d}" for t, d in bad_docs], flagged
-
-
-def _unchanged(
-    base: _Base, changes: _Changes, planned: Sequence[tuple[Chunk, StoredChunk | None]]
-) -> bool:
-    """Whether screening left nothing to publish."""
-    if base.model_changed or base.version is None:
-        return not planned and base.version is not None
-    same_docs = {k: d.digest for k, d in changes.documents.items()} == {
-        k: d.digest for k, d in base.documents.items()
-    }
-    return (
-        same_docs
-        and all(kept is not None for _, kept in planned)
-        and len(planned) == len(base.chunks)
-    )
 
 
 def _assemble(
@@ -332,12 +322,12 @@ def ingest(
             planned, quarantined, flagged = _screen(
                 base, changes, planned, count=count, opts=opts, screening=screening
             )
-            if _unchanged(base, changes, planned):
+            if not (changes.added or changes.changed or changes.removed or base.model_changed):
                 return IngestReport(
                     version=base.version,
                     published=False,
                     parent=base.version,
-                    documents_unchanged=len(changes.documents),
+                    documents_unchanged=changes.unchanged,
                     chunks_unchanged=len(base.chunks),
                     documents_quarantined=tuple(quarantined),
                     chunks_flagged=flagged,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 from waybill.common.v1 import customer_pb2
 
-from gateway.context_cache import ContextCache
+from gateway.context_cache import BoundedCache, ContextCache
 from tests.gateway.clock import FakeClock
 
 
@@ -37,3 +39,15 @@ def test_the_oldest_entry_goes_when_full() -> None:
         cache.put("acme-retail", user, _context(customer_pb2.CUSTOMER_TIER_SILVER))
     assert cache.get("acme-retail", "acme-0001") is None
     assert cache.get("acme-retail", "acme-0003") is not None
+
+
+def test_an_entry_without_a_ttl_stays_until_evicted() -> None:
+    clock = FakeClock()
+    cache: BoundedCache[str, bool] = BoundedCache(ttl_s=math.inf, entries=2, clock=clock)
+    cache.put("note one", True)
+    clock.advance(1e9)
+    assert cache.get("note one") is True
+    cache.put("note two", False)
+    cache.put("note three", False)
+    assert cache.get("note one") is None
+    assert cache.get("note two") is False

@@ -11,8 +11,9 @@ from waybill.guardrails.v1 import guardrails_service_pb2 as pb
 from waybill.guardrails.v1 import guardrails_service_pb2_grpc as pb_grpc
 
 from guardrails.server import build
-from guardrails.service import Canaries, GuardrailsServicer
+from guardrails.service import GuardrailsServicer
 from guardrails.settings import GuardrailsSettings
+from runtime.canary import Canaries
 from runtime.server import Registration
 from runtime.settings import SettingsError
 from tests.conftest import StartServer

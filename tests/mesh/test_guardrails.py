@@ -4,8 +4,6 @@ PII appears in any service's log."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from waybill.orders.v1 import orders_service_pb2_grpc as orders_grpc
 from cli.launcher import Mesh
 from orders.seed import INJECTED_NOTE
 from runtime import mesh
+from runtime.canary import Canaries
 from tests.mesh.conftest import api_key, new_trace, rpc_lines
 
 WORKERS = ("router", "tracking", "policy", "negotiation")
@@ -85,8 +84,8 @@ def test_an_injected_delivery_note_never_reaches_the_context(running_mesh: Mesh)
 
 def _canary(m: Mesh, session: str) -> str:
     key_file = Path(m.child_env("guardrails")["WAYBILL_PSEUDONYM_KEY_FILE"])
-    key = bytes.fromhex(key_file.read_text().strip())
-    return hmac.new(key, b"canary\x00" + session.encode(), hashlib.sha256).hexdigest()[:16]
+    token = Canaries(bytes.fromhex(key_file.read_text().strip())).of(session)
+    return token.split("-", 1)[1]
 
 
 def test_seeded_pii_reaches_no_log_and_the_canary_never_leaves(running_mesh: Mesh) -> None:

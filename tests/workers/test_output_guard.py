@@ -37,6 +37,7 @@ def test_the_canary_is_caught_however_it_is_split_or_spaced() -> None:
         ["The marker is wbc-0123", "456789abcdef, ok."],
         ["Released. ", "The marker is 0123 4567 89AB CDEF."],
         ["x " + CANARY],
+        [f"{c} " for c in "a quiet 0123456789ABCDEF"],  # one character per delta
     ):
         guard = OutputGuard(CANARY)
         try:
@@ -51,6 +52,13 @@ def test_the_canary_is_caught_however_it_is_split_or_spaced() -> None:
 def test_without_a_canary_nothing_is_stopped() -> None:
     guard = OutputGuard("")
     assert guard.feed("0123456789abcdef. ") == "0123456789abcdef. "
+
+
+def test_near_misses_are_not_a_leak() -> None:
+    guard = OutputGuard(CANARY)
+    for piece in ["0123456789abcde", " and f", "edcba9876543210", ". "]:
+        guard.feed(piece)  # raises CanaryLeak if matched
+    assert guard.finish() is None
 
 
 def _pool(answer: str) -> tuple[LLMPool, GenerationRequest]:
