@@ -179,10 +179,11 @@ async def _rounds(address: str, args: argparse.Namespace) -> dict[str, Any]:
 def _parts(args: argparse.Namespace) -> dict[str, Any]:
     from guardrails.injection import InjectionModel, InjectionScorer, locate_model
     from guardrails.pii import PiiRedactor
+    from guardrails.settings import THREADS
     from runtime import paths
     from runtime.pii import Pseudonymizer
 
-    scorer = InjectionScorer(InjectionModel(locate_model(paths.model_dir())))
+    scorer = InjectionScorer(InjectionModel(locate_model(paths.model_dir()), threads=THREADS))
     redactor = PiiRedactor(Pseudonymizer(b"bench-key-not-a-secret"))
     out: dict[str, Any] = {}
     for name, fn in (

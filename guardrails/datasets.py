@@ -28,12 +28,21 @@ DEEPSET = ("injection", "deepset_prompt_injections_train.jsonl")
 PRESIDIO = ("pii", "presidio_generated_large_testdata.jsonl")
 DOMAIN_INJECTION = paths.data_dir("guardrails", "injection_domain.jsonl")
 DOMAIN_TRAINING = paths.data_dir("guardrails", "injection_train.jsonl")
+DOMAIN_TRAINING_MORE = paths.data_dir("guardrails", "injection_train_more.jsonl")
+"""More training-only texts (v2): benign trigger-word texts and attacks in five languages,
+written without reading the evaluation files."""
 DOMAIN_PII = paths.data_dir("guardrails", "pii_domain.jsonl")
-CORPUS = paths.data_dir("guardrails", "injection_corpus.v1.jsonl")
+CORPUS = paths.data_dir("guardrails", "injection_corpus.v2.jsonl")
 """What the classifier trains on: built from the DEV portions by ``main``, committed."""
 BENIGN_CUSTOMER = (("intents", "bitext_8k_utterances.jsonl"), ("oos", "inscope_val.jsonl"))
 BENIGN_SAMPLE = 600
 """Benign customer messages drawn from the router's DEV portions for training."""
+POLICY_TRAINING_TENANT = "acme-retail"
+"""Whose policy documents (``data/kb``) train the classifier as benign text. The other
+tenant's documents are never trained on: they show whether a client's policy text that the
+classifier has not seen passes the ingest screen (``policy_chunks``, docs/guardrails.md)."""
+TAIL_CHARS = 600
+"""The scorer also reads a long text's last characters (``InjectionScorer.TAIL_CHARS``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +55,6 @@ class LabelledText:
     source: str
     kind: str = ""
     channel: str = "user"
-    calibration: bool = False
-    """Held out of training to place the block threshold (never a TEST row)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,23 +93,13 @@ def _split() -> Split:
     return Split.load(SPLIT_FILE)
 
 
-CALIBRATION_PERCENT = 0
-"""Share of a file's rows (after the TEST share) held out of training to place the block
-threshold. Off: holding out 15% cost more true positives on held-out data than the
-placed threshold won back (docs/guardrails.md); the thresholds are the settings'."""
-
-
 def injection_texts(path: Path, portion: Portion, *, by_template: bool) -> list[LabelledText]:
-    """Labelled injection rows of ``path`` in ``portion`` (``label``: 1 = injection).
-    DEV rows in the calibration band (the ``CALIBRATION_PERCENT`` buckets just above the
-    TEST share) are marked ``calibration``."""
+    """Labelled injection rows of ``path`` in ``portion`` (``label``: 1 = injection)."""
     split = _split()
     out = []
-    test_share = split.percent_for(path.name)
     for row in _rows(path):
         key = str(row["template"] if by_template else row["id"])
         if split.keeps(key, path.name, portion):
-            bucket = split.bucket(key)
             out.append(
                 LabelledText(
                     id=str(row["id"]),
@@ -111,7 +108,6 @@ def injection_texts(path: Path, portion: Portion, *, by_template: bool) -> list[
                     source=path.name,
                     kind=str(row.get("kind", "")),
                     channel=str(row.get("channel", "user")),
-                    calibration=test_share <= bucket < test_share + CALIBRATION_PERCENT,
                 )
             )
     return out
@@ -142,21 +138,37 @@ def benign_customer_messages(
             if split.keeps(rid, path.name, Portion.DEV):
                 pool.append(LabelledText(rid, str(row["text"]), 0, path.name, "benign_plain"))
     random.Random(seed).shuffle(pool)
-    # With a calibration band, every seventh message calibrates too: a placed threshold
-    # must hold on ordinary traffic.
-    return [
-        LabelledText(
-            r.id, r.text, 0, r.source, r.kind, calibration=CALIBRATION_PERCENT > 0 and i % 7 == 0
-        )
-        for i, r in enumerate(pool[:n])
-    ]
+    return pool[:n]
+
+
+def policy_chunks(tenant: str) -> list[LabelledText]:
+    """The chunks of ``tenant``'s policy documents (``data/kb``) as benign texts, as the
+    ingest screen reads them: each chunk, and the tail of a long one."""
+    from embeddings import locate
+    from embeddings.tokenizer import TokenCounter
+    from retrieval.chunking import chunk_document
+    from retrieval.documents import load_dir
+
+    count = TokenCounter(locate().tokenizer)
+    loaded = load_dir(paths.data_dir("kb", tenant), tenants={tenant})
+    out = []
+    for document in loaded.documents:
+        for chunk in chunk_document(document, count):
+            source = f"kb/{tenant}"
+            out.append(LabelledText(f"kb-{chunk.uid}", chunk.text, 0, source, "benign_policy"))
+            if len(chunk.text) > TAIL_CHARS:
+                tail = chunk.text[-TAIL_CHARS:]
+                out.append(LabelledText(f"kb-{chunk.uid}-tail", tail, 0, source, "benign_policy"))
+    return out
 
 
 def training_set(shared: Path | None = None) -> list[LabelledText]:
     """Everything the injection classifier trains on (no TEST row of any file)."""
     rows = deepset(Portion.DEV, shared) + domain(Portion.DEV)
     rows += injection_texts(DOMAIN_TRAINING, Portion.ALL, by_template=False)
+    rows += injection_texts(DOMAIN_TRAINING_MORE, Portion.ALL, by_template=False)
     rows += benign_customer_messages(shared)
+    rows += policy_chunks(POLICY_TRAINING_TENANT)
     return rows
 
 
@@ -170,7 +182,6 @@ def write_corpus(rows: list[LabelledText], path: Path = CORPUS) -> None:
                 "label": r.label,
                 "source": r.source,
                 "kind": r.kind,
-                "calibration": r.calibration,
             },
             ensure_ascii=False,
         )
@@ -188,7 +199,6 @@ def corpus(path: Path = CORPUS) -> list[LabelledText]:
             int(r["label"]),
             str(r["source"]),
             str(r.get("kind", "")),
-            calibration=bool(r.get("calibration", False)),
         )
         for r in _rows(path)
     ]
@@ -200,13 +210,16 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(
         prog="python -m guardrails.datasets",
-        description="Rebuild data/guardrails/injection_corpus.v1.jsonl from the DEV portions "
-        "of the external data ($WAYBILL_SHARED_DATA) and our own files.",
+        description="Rebuild data/guardrails/injection_corpus.v2.jsonl from the DEV portions "
+        "of the external data ($WAYBILL_SHARED_DATA), our own files and one tenant's policy "
+        "documents (chunked with the embedding model's tokenizer: run scripts/setup.sh first).",
     )
     parser.parse_args(argv)
+    from embeddings import ModelMissingError
+
     try:
         rows = training_set()
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, ModelMissingError) as exc:
         print(f"guardrails.datasets: {exc}", file=sys.stderr)
         return 1
     write_corpus(rows)

@@ -25,9 +25,11 @@ EXIT_CONFIG = 1
 
 def build(settings: GuardrailsSettings) -> GuardrailsServicer:
     """The servicer with its models loaded and warmed (a first call costs nothing extra)."""
-    scorer = InjectionScorer(InjectionModel(locate_model(settings.model_dir)))
+    scorer = InjectionScorer(
+        InjectionModel(locate_model(settings.model_dir), threads=settings.threads)
+    )
     redactor = PiiRedactor(Pseudonymizer(settings.key))
-    scorer.score("warm-up: where is my parcel WB1234567890?")
+    scorer.score("warm-up: please tell me where my parcel WB1234567890 is")  # classified
     redactor.redact("warm-up: call me at +1 415 555 0134", "warm-up")
     return GuardrailsServicer(redactor, scorer, Canaries(settings.key), settings.thresholds)
 

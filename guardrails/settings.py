@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runtime import paths
-from runtime.settings import ServiceSettings, SettingsError, env_float, env_str
+from runtime.settings import ServiceSettings, SettingsError, env_float, env_int, env_str
 
 NAME = "guardrails"
 KEY_ENV = "WAYBILL_PSEUDONYM_KEY"
@@ -16,6 +16,7 @@ KEY_FILE_ENV = "WAYBILL_PSEUDONYM_KEY_FILE"
 BLOCK_INPUT = 0.85
 FLAG_RETRIEVED = 0.70
 QUARANTINE = 0.90
+THREADS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,9 @@ class GuardrailsSettings:
     thresholds: Thresholds
     model_dir: Path
     """Where the injection classifier is (``WAYBILL_MODEL_DIR``)."""
+    threads: int = THREADS
+    """onnxruntime threads per classifier run (``WAYBILL_GUARDRAILS_THREADS``): two halve a
+    classified message's latency on two cores (docs/guardrails.md)."""
 
     @classmethod
     def from_env(cls) -> GuardrailsSettings:
@@ -95,4 +99,5 @@ class GuardrailsSettings:
             key=pseudonym_key(),
             thresholds=Thresholds.from_env(),
             model_dir=paths.model_dir(),
+            threads=env_int("WAYBILL_GUARDRAILS_THREADS", THREADS, minimum=1),
         )

@@ -359,8 +359,19 @@ _MAYBE = regex.compile(r"[\d@]|\b(?:" + "|".join(_NAME_CONTEXT) + r")\s", regex.
 
 def might_hold_pii(text: str) -> bool:
     """False when no recognizer here or in Presidio's set could match: every one needs a
-    digit, an ``@`` or a name context word."""
-    return _MAYBE.search(text) is not None
+    digit, an ``@`` or a name context word outside the allow-listed identifiers (a span
+    overlapping an AWB, order id, SKU or rule code is never PII)."""
+    if _MAYBE.search(text) is None:
+        return False
+    spans = identifier_spans(text)
+    if not spans:
+        return True
+    # Identifiers become word characters without digits: word boundaries stay where they
+    # were, so a context word next to one is still found.
+    chars = list(text)
+    for start, end in spans:
+        chars[start:end] = "X" * (end - start)
+    return _MAYBE.search("".join(chars)) is not None
 
 
 class LightScanner:

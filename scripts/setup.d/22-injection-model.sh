@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The guardrails' prompt-injection classifier: all-MiniLM-L6-v2 fine-tuned on the committed
-# training corpus (data/guardrails/injection_corpus.v1.jsonl, built from DEV portions only),
-# exported to ONNX and verified against torch, into $WAYBILL_MODEL_DIR/injection-classifier,
-# keyed by a hash of the corpus, the base weights and the training code. The first run takes
-# a few minutes on two cores (progress per epoch); a second run is a hash and a file check.
+# training corpus (data/guardrails/injection_corpus.v2.jsonl, built from DEV portions only)
+# and an n-gram regression, their block threshold cross-fitted on two folds, exported to ONNX
+# and verified against torch, into $WAYBILL_MODEL_DIR/injection-classifier, keyed by a hash
+# of the corpus, the base weights and the training code. The first run takes about fifteen
+# minutes on two cores (progress per epoch); a second run is a hash and a file check.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 VENV=${VENV:-.venv}

@@ -11,7 +11,7 @@ import pytest
 
 from guardrails.pii import PiiRedactor
 from runtime.logs import JsonFormatter, RedactingFilter
-from runtime.pii import LightScanner, Pseudonymizer
+from runtime.pii import LightScanner, Pseudonymizer, might_hold_pii
 
 KEY = b"test-key-0123456789abcdef"
 
@@ -78,6 +78,21 @@ def test_an_identifier_next_to_pii_survives(redactor: PiiRedactor) -> None:
     assert {f.entity_type for f in found} == {"EMAIL_ADDRESS", "PHONE_NUMBER"}
     assert "ORD-20481734" in redacted
     assert "WB4410298873" in redacted
+
+
+@pytest.mark.parametrize(
+    ("text", "maybe"),
+    [
+        ("where is WB4536762395? and ORD-20260001", False),  # digits only in identifiers
+        ("SKU-2210 headphones, rule RET-EL-14", False),
+        ("WB4536762395, call me on 415 555 0134", True),
+        ("ORD-20260001 my name is Quinn", True),  # a context word next to an identifier
+        ("WB4536762395 avery@example.com", True),
+        ("where is my parcel?", False),
+    ],
+)
+def test_the_prefilter_skips_identifier_digits_only(text: str, maybe: bool) -> None:
+    assert might_hold_pii(text) is maybe
 
 
 def test_an_invalid_card_number_is_not_a_card(redactor: PiiRedactor) -> None:

@@ -1,0 +1,212 @@
+"""CPU per turn and latency of two checkouts, alternated in one session.
+
+``python -m bench.cpu_compare --before DIR --after DIR`` runs the standard bench
+(``python -m bench --standard``) of each checkout in turn, ``--rounds`` times, and reads
+every mesh process's CPU time from ``/proc`` at the start and the end of each run's load
+(the bench's own progress lines mark them). A checkout's mesh is the one whose processes
+work in its directory. It prints, per side, the median over rounds of CPU milliseconds per
+turn (all services, then each), p50/p95 latency and throughput.
+
+Why CPU per turn: on a shared 2-core machine p95 at a high rate swings by a factor of
+several between identical runs, because it measures queueing; the CPU a turn costs is
+stable to a few percent and says where the time went. Both figures are printed.
+
+Exit codes: 0 measured; 1 a run failed or nothing could be read (no ``/proc``); 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_SKIP_MODULES = frozenset({"bench", "bench.cpu_compare"})
+
+
+def mesh_cpu(directory: Path) -> dict[str, float]:
+    """CPU seconds so far of each ``python -m <service>`` process working in ``directory``,
+    summed per module."""
+    out: dict[str, float] = {}
+    root = directory.resolve()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if Path(os.readlink(f"/proc/{entry}/cwd")) != root:
+                continue
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            if b"-m" not in argv:
+                continue
+            module = argv[argv.index(b"-m") + 1].decode()
+            stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError, ValueError):
+            continue  # gone, or not ours to read
+        if module in _SKIP_MODULES:
+            continue
+        out[module] = out.get(module, 0.0) + (int(stat[11]) + int(stat[12])) / _TICK
+    return out
+
+
+@dataclass
+class Run:
+    """One standard-bench run of one side."""
+
+    cpu_ms_per_turn: dict[str, float] = field(default_factory=dict)
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    throughput: float = 0.0
+
+    @property
+    def total(self) -> float:
+        """CPU milliseconds per turn, every service together."""
+        return sum(self.cpu_ms_per_turn.values())
+
+
+def run_once(directory: Path, *, scenario: str, rate: float, duration: float, warmup: float) -> Run:
+    """One standard-bench run of the checkout in ``directory`` (RuntimeError if it fails)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = f"{directory}:{directory / 'gen'}"
+    with tempfile.TemporaryDirectory(prefix="cpu-compare-") as out_dir:
+        command = [
+            sys.executable,
+            "-m",
+            "bench",
+            "--standard",
+            "--scenario",
+            scenario,
+            "--rates",
+            f"{rate:g}",
+            "--durations",
+            f"{duration:g}",
+            "--warmup",
+            f"{warmup:g}",
+            "--out-dir",
+            out_dir,
+        ]
+        process = subprocess.Popen(
+            command,
+            cwd=directory,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert process.stdout is not None
+        start: tuple[float, dict[str, float]] | None = None
+        end: tuple[float, dict[str, float]] | None = None
+        summary: dict[str, object] = {}
+        for line in process.stdout:
+            if start is None and line.startswith(f"== {scenario} at "):
+                start = (time.monotonic(), mesh_cpu(directory))
+            elif start is not None and end is None and line.startswith('{"scenario"'):
+                end = (time.monotonic(), mesh_cpu(directory))
+                summary = json.loads(line)
+        if process.wait() != 0 or start is None or end is None:
+            raise RuntimeError(f"the bench in {directory} failed (exit {process.returncode})")
+    turns = rate * (warmup + duration)
+    cpu = {module: (end[1][module] - start[1].get(module, 0.0)) * 1000 / turns for module in end[1]}
+    p50, p95 = summary.get("p50_ms"), summary.get("p95_ms")
+    return Run(
+        cpu_ms_per_turn={k: v for k, v in cpu.items() if v > 0.005},
+        p50_ms=float(p50) if isinstance(p50, (int, float)) else None,
+        p95_ms=float(p95) if isinstance(p95, (int, float)) else None,
+        throughput=float(summary.get("throughput", 0.0)),  # type: ignore[arg-type]
+    )
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def render(sides: dict[str, list[Run]]) -> str:
+    """The comparison table: medians over rounds, per side."""
+    modules = sorted({m for runs in sides.values() for r in runs for m in r.cpu_ms_per_turn})
+    lines = [
+        "| side | CPU ms/turn | "
+        + " | ".join(modules)
+        + " | p50 ms | p95 ms (each round) | throughput |",
+        "|---|---|" + "---|" * len(modules) + "---|---|---|",
+    ]
+    for side, runs in sides.items():
+        per = [_median([r.cpu_ms_per_turn.get(m, 0.0) for r in runs]) for m in modules]
+        p50 = _median([r.p50_ms for r in runs])
+        rounds = ", ".join(f"{r.p95_ms:.1f}" if r.p95_ms is not None else "-" for r in runs)
+        lines.append(
+            f"| {side} | {_median([r.total for r in runs]):.2f} | "
+            + " | ".join(f"{v:.2f}" if v is not None else "-" for v in per)
+            + f" | {p50 if p50 is None else round(p50, 1)} | {rounds} | "
+            f"{_median([r.throughput for r in runs]):.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.cpu_compare",
+        description="Alternate the standard bench of two checkouts and report CPU per turn "
+        "(from /proc) and latency, medians over rounds.",
+        epilog="example: git worktree add /tmp/before <commit> && python -m bench.cpu_compare "
+        "--before /tmp/before --after . --rate 100 --rounds 3\n"
+        "exit codes: 0 measured, 1 a run failed or /proc is unreadable, 2 usage",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--before", type=Path, required=True, help="the baseline checkout")
+    parser.add_argument("--after", type=Path, required=True, help="the changed checkout")
+    parser.add_argument("--scenario", default="tracking", help="bench scenario (tracking)")
+    parser.add_argument("--rate", type=float, default=100.0, help="turns/s (100)")
+    parser.add_argument("--duration", type=float, default=20.0, help="measured s (20)")
+    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up s (2)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternations (3)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    if args.rate <= 0 or args.duration <= 0 or args.warmup < 0 or args.rounds < 1:
+        print("cpu_compare: --rate, --duration and --rounds must be positive", file=sys.stderr)
+        return 2
+    if not Path("/proc/self/stat").exists():
+        print("cpu_compare: /proc is not readable here", file=sys.stderr)
+        return EXIT_FAILED
+    sides: dict[str, list[Run]] = {"before": [], "after": []}
+    for i in range(args.rounds):
+        for side, runs in sides.items():
+            directory = getattr(args, side).resolve()
+            print(f"== round {i + 1}/{args.rounds}: {side} ({directory})", file=sys.stderr)
+            try:
+                run = run_once(
+                    directory,
+                    scenario=args.scenario,
+                    rate=args.rate,
+                    duration=args.duration,
+                    warmup=args.warmup,
+                )
+            except (OSError, RuntimeError) as exc:
+                print(f"cpu_compare: {exc}", file=sys.stderr)
+                return EXIT_FAILED
+            print(
+                f"   CPU {run.total:.2f} ms/turn, p95 {run.p95_ms} ms, "
+                f"{run.throughput:.1f} turns/s",
+                file=sys.stderr,
+            )
+            runs.append(run)
+    print(render(sides))
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
