@@ -367,11 +367,13 @@ class Conversations:
         try:
             async for response in client.run_turn(turn):
                 which = response.WhichOneof("event")
-                if failure is not None:
-                    continue  # nothing counts after a worker's error event
+                if failure is not None or result is not None:
+                    continue  # nothing counts after a worker's error event or its result
                 if which == "result":
+                    # Read on to the stream's end: it closes with OK right after. Stopping
+                    # here cancelled a finished stream, a CANCELLED in the worker's log.
                     result = response.result
-                    break
+                    continue
                 if which == "error":
                     # The status that follows carries the details (RetryInfo, ErrorInfo):
                     # keep reading for it; this event stands if the stream ends cleanly.
