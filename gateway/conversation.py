@@ -26,12 +26,12 @@ from waybill.worker.v1 import worker_service_pb2 as worker
 
 from gateway import turns
 from gateway.clients import Clients
-from gateway.context_cache import BoundedCache, ContextCache
 from gateway.failures import RETRYABLE, TurnFailure, no_result, turn_failure, worker_error
 from gateway.hydration import hydrated
 from gateway.outcomes import Outcome, OutcomeKey, OutcomeStore
 from gateway.sessions import SessionConflict, SessionRecord, SessionStore
 from runtime import context as call_context
+from runtime.bounded_cache import BoundedCache
 from runtime.credentials import Principal
 from runtime.deadlines import time_remaining
 from runtime.errors import (
@@ -128,7 +128,11 @@ class Conversations:
         self._note_verdicts: BoundedCache[str, tuple[bool, float]] = BoundedCache(
             ttl_s=math.inf, entries=NOTE_VERDICTS
         )
-        self._contexts = ContextCache(
+        # Hydrated contexts are reused for a few seconds per (tenant, customer): tools read
+        # live data on every call; the context block only frames the turn, and a few
+        # seconds of staleness stays far inside the 60 s freshness goal for features while
+        # saving an orders round trip on most turns.
+        self._contexts: BoundedCache[tuple[str, str], customer_pb2.HydratedContext] = BoundedCache(
             ttl_s=limits.hydration_ttl_s, entries=limits.hydration_entries, clock=clock
         )
 
@@ -149,7 +153,7 @@ class Conversations:
 
     async def hydrate(self, tenant_id: str, user_id: str) -> customer_pb2.HydratedContext:
         """The customer's context block from orders (reused for a few seconds)."""
-        cached = self._contexts.get(tenant_id, user_id)
+        cached = self._contexts.get((tenant_id, user_id))
         if cached is not None:
             return cached
         active = await self._clients.orders.list_active_orders(
@@ -157,7 +161,7 @@ class Conversations:
         )
         orders = await self._screened_notes(tenant_id, list(active.orders))
         context = hydrated(active.tier, active.region, orders)
-        self._contexts.put(tenant_id, user_id, context)
+        self._contexts.put((tenant_id, user_id), context)
         return context
 
     async def _screened_notes(

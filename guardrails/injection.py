@@ -81,16 +81,48 @@ _GATE_WORDS = (
     r"details|datos|daten|gegevens|recipient\w*|empf\w+|customers?|client\w*|klant\w*|"
     r"kunde\w*|driver|other|else|anderen?|otros?|neighbou?r\w*|buurman|nachbar\w*|"
     r"vecin\w*|voisin\w*|police|officer|official|compensation|not delivered|raw|json|"
-    r"api|audit|objective|ojbective|headline|\w*berschrift|untrue|unwahre?|offensive|"
+    r"api|audit|objective|ojbective|headline|untrue|unwahre?|offensive|"
     r"make something up|trained|actors?|schauspieler\w*|film|movie|scene|szene|"
     r"hauptrolle|bist du|jetzt|ab jetzt|manifest|verfasse\w*|formul\w*|state that|"
     r"zaboravi\w*|achtung|don't tell|dont tell|anyone|muéstrame|muestrame|repite|"
     r"palabra|kein assistent|einschränkung\w*|freigeschaltet|who else|other parcels|"
     r"aprueba|reembolso\w*|nota para"
 )
+_GATE_MARKS = r"berschrift\b|```|<!--|-->|\[|\]|###|\{|\}|\u200b|\|"  # "(Ü|ue)berschrift"
+
+
+def _alternatives(pattern: str) -> list[str]:
+    """The top-level alternatives of ``pattern`` (split at ``|`` outside groups)."""
+    out, depth, start, i = [], 0, 0, 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 2
+            continue
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "|" and depth == 0:
+            out.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    return [*out, pattern[start:]]
+
+
+def _by_first_letter(words: str) -> str:
+    """``words`` (an alternation) factored by first letter: ``a(?:pi|udit)|b(?:ot)``.
+    It matches exactly where the plain alternation does; Python's ``re`` would otherwise
+    try each of the ~230 branches at every position (35 us a short message, now 5 us)."""
+    groups: dict[str, list[str]] = {}
+    rest = []
+    for word in _alternatives(words):
+        if word[:1].isalpha():
+            groups.setdefault(word[0].lower(), []).append(word[1:])
+        else:
+            rest.append(word)
+    return "|".join([f"{c}(?:{'|'.join(tails)})" for c, tails in sorted(groups.items())] + rest)
+
+
 _GATE = re.compile(
-    r"\b(?:" + "".join(_GATE_WORDS) + r")\b|```|<!--|-->|\[|\]|###|\{|\}|\u200b|\|",
-    re.IGNORECASE,
+    r"\b(?:" + _by_first_letter("".join(_GATE_WORDS)) + r")\b|" + _GATE_MARKS, re.IGNORECASE
 )
 _SPACED = re.compile(r"(?:\b\w ){5,}")  # "i g n o r e  a l l"
 _WIDE = re.compile(r"[\uff01-\uff5e]")  # full-width letters
@@ -208,12 +240,21 @@ class InjectionModel:
         )
         return np.asarray(out, dtype=np.float32)
 
-    def probabilities(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        """Raw probability of injection of each text (both halves averaged)."""
+    def lexical_probabilities(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        """The n-gram regression's probability of injection of each text (~0.2 ms a text)."""
+        return np.asarray(self._lexical.probabilities(texts), dtype=np.float32)
+
+    def probabilities(
+        self, texts: Sequence[str], lexical: npt.NDArray[np.float32] | None = None
+    ) -> npt.NDArray[np.float32]:
+        """Raw probability of injection of each text (both halves averaged); ``lexical``:
+        the n-gram half's, when the caller has it already."""
         if not texts:
             return np.zeros(0, np.float32)
         encoder = self.encoder_probabilities(texts)
-        return (encoder + self._lexical.probabilities(texts)) / np.float32(2.0)
+        if lexical is None:
+            lexical = self.lexical_probabilities(texts)
+        return (encoder + lexical) / np.float32(2.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +265,9 @@ class Score:
     pattern: bool
     classified: bool = True
     """Whether the classifier ran (False: the gate found nothing to classify)."""
+    bound: bool = False
+    """The score is an upper bound: the n-gram half alone kept the text under the block
+    point whatever the encoder would have said, so the encoder did not run."""
 
 
 class InjectionScorer:
@@ -250,12 +294,9 @@ class InjectionScorer:
         for i, raw in enumerate(texts):
             if not gated(raw):
                 continue
-            text = normalise_identifiers(raw)
-            windows.append(text)
-            owners.append(i)
-            if len(text) > self.TAIL_CHARS:
-                windows.append(text[-self.TAIL_CHARS :])
-                owners.append(i)
+            mine = self._windows(raw)
+            windows += mine
+            owners += [i] * len(mine)
         probs: Sequence[float] = self._model.probabilities(windows).tolist() if windows else []
         best = [0.0] * len(texts)
         for owner, p in zip(owners, probs, strict=True):
@@ -269,6 +310,29 @@ class InjectionScorer:
             hit = pattern_hit(text)
             out.append(Score(1.0 if hit else p, hit))
         return out
+
+    def _windows(self, text: str) -> list[str]:
+        """What the classifier reads of ``text``: all of it (truncated to the model's
+        length) and, for a long text, its last ``TAIL_CHARS`` too."""
+        text = normalise_identifiers(text)
+        return [text, text[-self.TAIL_CHARS :]] if len(text) > self.TAIL_CHARS else [text]
+
+    def cheap_score(self, text: str, block_score: float) -> Score | None:
+        """The score of ``text`` when it can be had without the encoder, else None.
+
+        Ungated text scores by the patterns alone, a never-benign phrase scores 1.0, and
+        where the n-gram half is low enough that the average stays under ``block_score``
+        even with the encoder at 1.0 (the average is at most ``(lexical + 1) / 2``), the
+        verdict is already known: the score is that upper bound (``Score.bound``). The
+        verdict is always the one :meth:`score` gives; most benign messages with trigger
+        words end here, at a fifth of the encoder's cost."""
+        if not gated(text):
+            return self.ungated(text)
+        if pattern_hit(text):
+            return Score(1.0, True)
+        lexical = float(self._model.lexical_probabilities(self._windows(text)).max())
+        highest = calibrate((lexical + 1.0) / 2.0, self._model.block_at)
+        return Score(highest, False, bound=True) if highest < block_score else None
 
     @staticmethod
     def ungated(text: str) -> Score:

@@ -18,7 +18,7 @@ from waybill.guardrails.v1 import guardrails_service_pb2 as pb
 from waybill.guardrails.v1 import guardrails_service_pb2_grpc as pb_grpc
 
 from guardrails import grounding
-from guardrails.injection import InjectionScorer, gated
+from guardrails.injection import InjectionScorer
 from guardrails.pii import Finding, PiiRedactor
 from guardrails.settings import Thresholds
 from runtime import canary
@@ -74,13 +74,17 @@ class GuardrailsServicer(pb_grpc.GuardrailsServiceServicer):
         # The classifier and the PII analyzer run side by side on the pool (ONNX Runtime
         # releases the GIL); a message with nothing for either is answered inline, in
         # microseconds, with no thread hop.
-        scoring = self._run(partial(self._scorer.score, text)) if gated(text) else None
+        # The encoder only runs when the patterns and the n-gram half cannot settle the
+        # verdict (InjectionScorer.cheap_score).
+        quick = self._scorer.cheap_score(text, self._thresholds.block_input)
+        scoring = self._run(partial(self._scorer.score, text)) if quick is None else None
         redacting = (
             self._run(partial(self._redactor.redact, text, session))
             if might_hold_pii(text)
             else None
         )
-        score = await scoring if scoring is not None else self._scorer.ungated(text)
+        score = await scoring if scoring is not None else quick
+        assert score is not None  # one of the two is set
         if score.score >= self._thresholds.block_input:
             if redacting is not None:
                 redacting.cancel()  # its result, if it has one, is not needed

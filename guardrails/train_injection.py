@@ -270,7 +270,7 @@ def _train_and_export(root: Path, key: str, *, force: bool, progress: bool) -> P
     positives = sum(r.label for r in rows)
     _say(
         f"training on {len(rows)} texts ({positives} injections), {EPOCHS} epochs: {FOLDS} "
-        "fold models place the threshold, then the final one (once; ~10 minutes on two cores)"
+        "fold models place the threshold, then the final one (once; about 20 minutes on two cores)"
     )
     started = time.monotonic()
     placed = _cross_fit(rows, progress)

@@ -97,7 +97,7 @@ class Composer:
                     backend_id=self.name,
                 )
                 return
-            yield TextDelta(piece)
+            yield TextDelta(piece, screened=request.plan.screened)
         yield Finished(
             backend=self.name,
             model=self.model,

@@ -91,6 +91,11 @@ class AnswerPlan:
     """Template id, e.g. ``tracking.status``."""
     facts: Mapping[str, Any] = field(default_factory=dict)
     """Facts the answer is built from."""
+    screened: bool = False
+    """The worker vouches that the facts hold no PII: every free-text value (a title, a
+    carrier's event text) has been through ``runtime.pii.redact_for_prompt``, and the rest
+    are words it built itself (dates, statuses, identifiers). The composer's rendering of
+    such facts needs no second PII scan; a model's answer always gets one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +137,8 @@ class TextDelta:
     """Text to append to the answer."""
 
     text: str
+    screened: bool = False
+    """Template wording around screened facts (``AnswerPlan.screened``): no PII scan."""
 
 
 @dataclass(frozen=True, slots=True)

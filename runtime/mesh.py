@@ -44,7 +44,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("retrieval", "retrieval", 50063, ("waybill.retrieval.v1.RetrievalService",)),
     ServiceSpec("guardrails", "guardrails", 50064, ("waybill.guardrails.v1.GuardrailsService",)),
     ServiceSpec("router", "router", 50065, ("waybill.router.v1.RouterService",)),
-    ServiceSpec("tracking", "workers.tracking", 50066, (WORKER_SERVICE,), ("orders",)),
+    ServiceSpec("tracking", "workers.tracking", 50066, (WORKER_SERVICE,), ("orders", "guardrails")),
     ServiceSpec("policy", "workers.policy", 50067, (WORKER_SERVICE,), ("retrieval", "orders")),
     ServiceSpec("negotiation", "workers.negotiation", 50068, (WORKER_SERVICE,), ("orders",)),
     ServiceSpec(

@@ -357,13 +357,14 @@ def resolve(spans: Sequence[Span]) -> list[Span]:
 _MAYBE = regex.compile(r"[\d@]|\b(?:" + "|".join(_NAME_CONTEXT) + r")\s", regex.I)
 
 
-def might_hold_pii(text: str) -> bool:
+def might_hold_pii(text: str, identifiers: Sequence[tuple[int, int]] | None = None) -> bool:
     """False when no recognizer here or in Presidio's set could match: every one needs a
     digit, an ``@`` or a name context word outside the allow-listed identifiers (a span
-    overlapping an AWB, order id, SKU or rule code is never PII)."""
+    overlapping an AWB, order id, SKU or rule code is never PII). ``identifiers``: the
+    text's :func:`identifier_spans`, when the caller has them already."""
     if _MAYBE.search(text) is None:
         return False
-    spans = identifier_spans(text)
+    spans = identifier_spans(text) if identifiers is None else identifiers
     if not spans:
         return True
     # Identifiers become word characters without digits: word boundaries stay where they
@@ -389,9 +390,11 @@ class LightScanner:
 
     def scan(self, text: str) -> list[Span]:
         """Resolved PII spans of ``text``, identifiers excluded."""
-        if not might_hold_pii(text):
+        if _MAYBE.search(text) is None:
             return []
         allowed = identifier_spans(text)
+        if not might_hold_pii(text, allowed):
+            return []
         found: list[Span] = []
         for spec, compiled in self._compiled:
             for match in compiled.finditer(text):

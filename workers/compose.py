@@ -72,7 +72,7 @@ async def compose(
         async for event in stream:
             if isinstance(event, TextDelta):
                 try:
-                    released = guard.feed(event.text)
+                    released = guard.feed(event.text, screened=event.screened)
                 except CanaryLeak:
                     stopped = True
                     break

@@ -3,7 +3,7 @@
 # training corpus (data/guardrails/injection_corpus.v2.jsonl, built from DEV portions only)
 # and an n-gram regression, their block threshold cross-fitted on two folds, exported to ONNX
 # and verified against torch, into $WAYBILL_MODEL_DIR/injection-classifier, keyed by a hash
-# of the corpus, the base weights and the training code. The first run takes about fifteen
+# of the corpus, the base weights and the training settings. The first run takes about twenty
 # minutes on two cores (progress per epoch); a second run is a hash and a file check.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

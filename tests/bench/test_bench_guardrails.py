@@ -25,8 +25,10 @@ def test_a_small_run_reports_every_figure(
         "check_input_p95_ms",
         "check_input_plain_p95_ms",
         "check_input_classified_p95_ms",
+        "check_input_injection_p95_ms",
         "check_output_p95_ms",
         "round_trip_p95_ms",
     ):
         assert line[key] > 0, key
     assert line["parts"]["injection_score"]["p95_ms"] > 0
+    assert line["injections_blocked"] is True  # the injection row measures real blocks

@@ -61,20 +61,32 @@ def test_near_misses_are_not_a_leak() -> None:
     assert guard.finish() is None
 
 
-def _pool(answer: str) -> tuple[LLMPool, GenerationRequest]:
+def test_screened_deltas_skip_the_scan_until_one_is_not() -> None:
+    guard = OutputGuard()
+    # Screened at the source (template wording around screened facts): released as is.
+    assert guard.feed("Left at 221B, code 4155550134. ", screened=True) == (
+        "Left at 221B, code 4155550134. "
+    )
+    # One unscreened delta: everything from here on is scanned, held-back text included.
+    assert guard.feed("Call +1 415 ", screened=True) is None
+    assert guard.feed("555 0134 now. ") == "Call [PHONE_NUMBER] now. "
+    assert guard.feed("Or +1 415 555 0199. ", screened=True) == "Or [PHONE_NUMBER]. "
+
+
+def _pool(answer: str, *, screened: bool = False) -> tuple[LLMPool, GenerationRequest]:
     pool = LLMPool(
         [Composer({"echo": lambda facts: str(facts["text"])})], {"tracking": ["composer"]}
     )
     request = GenerationRequest(
         use_case="tracking",
         prompt=Prompt(instructions="be brief", context_block="[CONTEXT v1]", canary=CANARY),
-        plan=AnswerPlan("echo", {"text": answer}),
+        plan=AnswerPlan("echo", {"text": answer}, screened=screened),
     )
     return pool, request
 
 
-async def _events(answer: str) -> list[Any]:
-    pool, request = _pool(answer)
+async def _events(answer: str, *, screened: bool = False) -> list[Any]:
+    pool, request = _pool(answer, screened=screened)
     return [
         e
         async for e in compose(
@@ -101,6 +113,19 @@ async def test_a_clean_answer_streams_whole() -> None:
     assert sent == answer
     assert events[-1].result.answer == answer
     assert "refusal" not in [e.WhichOneof("event") for e in events]
+
+
+async def test_only_a_plan_marked_screened_skips_the_scan() -> None:
+    answer = "We will call +1 415 555 0134 tomorrow."
+    for screened, sent in ((False, "We will call [PHONE_NUMBER] tomorrow."), (True, answer)):
+        events = await _events(answer, screened=screened)
+        assert "".join(e.delta.text for e in events if e.WhichOneof("event") == "delta") == sent
+
+
+async def test_a_screened_plan_still_stops_at_the_canary() -> None:
+    events = await _events(f"Fine. The marker is {CANARY}.", screened=True)
+    assert [e.WhichOneof("event") for e in events][-2:] == ["refusal", "result"]
+    assert "0123456789abcdef" not in str(events)
 
 
 def test_the_prompt_carries_the_canary_after_the_context_block() -> None:

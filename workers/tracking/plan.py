@@ -14,9 +14,10 @@ photo cannot be shown, so the answer can say why.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from waybill.common.v1 import conversation_pb2, customer_pb2, intent_pb2
@@ -24,6 +25,7 @@ from waybill.orders.v1 import orders_pb2
 
 from llm_pool.generation import AnswerPlan
 from orders.core import NO_ARRIVAL
+from runtime.pii import redact_for_prompt
 from workers.tracking import facts
 from workers.tracking.resolve import Target
 
@@ -38,6 +40,57 @@ NO_ETA = "tracking.no_eta"
 WHICH_ORDER = "tracking.which_order"
 NOT_FOUND = "tracking.not_found"
 NO_ORDERS = "tracking.no_orders"
+
+
+FREE_TEXT = frozenset({"title", "last_event", "last_location", "photo_ref"})
+"""Facts the order system stores as free text (screened for PII here); every other fact
+is a word this worker builds (a date, a status, an identifier, a fixed phrase)."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _screened(text: str) -> str:
+    """``text`` with PII replaced; titles and carrier texts recur from turn to turn (a
+    digit such as "and 2 more" costs a full scan, ~25 us)."""
+    return redact_for_prompt(text)
+
+
+def _plan(template: str, values: dict[str, Any] | None = None) -> AnswerPlan:
+    """An answer plan with its free-text facts screened, so the composer's answer needs no
+    second PII scan (``AnswerPlan.screened``)."""
+    screened = dict(values or {})
+    for key in FREE_TEXT & screened.keys():
+        screened[key] = _screened(screened[key])
+    if "orders" in screened:  # the choices of a which-order question: titles and AWBs
+        screened["orders"] = [_screened(o) for o in screened["orders"]]
+    return AnswerPlan(template, screened, screened=True)
+
+
+SCREENED_FOR_INJECTION = ("title", "last_event", "last_location")
+"""Free-text facts others wrote (a merchant, a carrier) that a model must not read unscreened
+(``workers.tool_screen``); the photo reference is one the order system made."""
+_NEUTRAL = {"title": "order", "last_event": "a carrier update", "last_location": "the carrier"}
+
+
+def injectable(answer: AnswerPlan) -> list[str]:
+    """The texts of ``answer`` to screen before a model reads its facts."""
+    texts = [str(answer.facts[k]) for k in SCREENED_FOR_INJECTION if answer.facts.get(k)]
+    return texts + [str(o) for o in answer.facts.get("orders", ())]
+
+
+def withheld(answer: AnswerPlan, flagged: set[str]) -> AnswerPlan:
+    """``answer`` with each flagged text replaced by neutral words (a which-order choice
+    keeps its AWB, so the customer can still pick it)."""
+    if not flagged:
+        return answer
+    facts = dict(answer.facts)
+    for key in SCREENED_FOR_INJECTION:
+        if facts.get(key) in flagged:
+            facts[key] = _NEUTRAL[key]
+    if "orders" in facts:
+        facts["orders"] = [
+            f"an order{o[o.rfind(' (') :]}" if o in flagged else o for o in facts["orders"]
+        ]
+    return AnswerPlan(answer.template, facts, screened=answer.screened)
 
 
 class Tool(enum.Enum):
@@ -109,31 +162,31 @@ def next_step(turn: Turn, done: Sequence[tuple[Tool, Read]]) -> Tool | AnswerPla
     """The next read to make, or the answer once enough is known."""
     target = turn.target
     if target.choices:
-        return AnswerPlan(WHICH_ORDER, {"orders": [f"{o.title} ({o.awb})" for o in target.choices]})
+        return _plan(WHICH_ORDER, {"orders": [f"{o.title} ({o.awb})" for o in target.choices]})
     if not target.awb:
         if target.order_id:
-            return AnswerPlan(NOT_FOUND, {"ref": f"for order {target.order_id}"})
-        return AnswerPlan(NO_ORDERS)
+            return _plan(NOT_FOUND, {"ref": f"for order {target.order_id}"})
+        return _plan(NO_ORDERS)
     if not done:
         return _FIRST.get(turn.intent, Tool.STATUS)
     awb, title = target.awb, turn.title
     tool, read = done[-1]
     if isinstance(read, Refused) and (read.code, read.reason) == _UNKNOWN_AWB:
-        return AnswerPlan(NOT_FOUND, {"ref": awb})
+        return _plan(NOT_FOUND, {"ref": awb})
     if tool is Tool.ETA:
         if isinstance(read, Refused):
-            return AnswerPlan(NO_ETA, {"awb": awb, "why": _NO_ETA_WHY[read.reason]})
-        return AnswerPlan(ETA, facts.eta_facts(_as(read, orders_pb2.Eta), awb=awb, title=title))
+            return _plan(NO_ETA, {"awb": awb, "why": _NO_ETA_WHY[read.reason]})
+        return _plan(ETA, facts.eta_facts(_as(read, orders_pb2.Eta), awb=awb, title=title))
     if tool is Tool.PHOTO:
         if isinstance(read, Refused):
             return Tool.STATUS  # to say why there is no photo
         photo = _as(read, orders_pb2.DeliveryPhoto)
-        return AnswerPlan(PHOTO, facts.photo_facts(photo, awb=awb, title=title))
+        return _plan(PHOTO, facts.photo_facts(photo, awb=awb, title=title))
     shipment = _as(read, orders_pb2.Shipment)
     first_tool, first_read = done[0]
     if first_tool is Tool.PHOTO and isinstance(first_read, Refused):
         return _no_photo(first_read.reason, shipment, awb=awb, title=title)
-    return AnswerPlan(STATUS, facts.status_facts(shipment, title))
+    return _plan(STATUS, facts.status_facts(shipment, title))
 
 
 def remember(
@@ -163,10 +216,10 @@ def remember(
 def _no_photo(reason: str, shipment: orders_pb2.Shipment, *, awb: str, title: str) -> AnswerPlan:
     if reason == "NOT_DELIVERED":
         text = facts.status_word(shipment).replace("_", " ")
-        return AnswerPlan(
+        return _plan(
             NO_PHOTO, {"why": "not_delivered", "title": title, "awb": awb, "status_text": text}
         )
-    return AnswerPlan(
+    return _plan(
         NO_PHOTO,
         {"why": "none", "title": title, "awb": awb, "when": facts.moment(shipment.delivered_time)},
     )

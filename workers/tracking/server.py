@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from waybill.guardrails.v1 import guardrails_service_pb2_grpc as guard_grpc
 from waybill.orders.v1 import orders_service_pb2_grpc as orders_grpc
 from waybill.worker.v1 import worker_service_pb2_grpc as pb_grpc
 
@@ -11,6 +12,7 @@ from runtime import mesh
 from runtime.client import channel
 from runtime.server import Registration, serve
 from workers.pool_lifecycle import PoolLifecycle
+from workers.tool_screen import ToolTextScreen, model_reads
 from workers.tracking.clients import OrdersClient
 from workers.tracking.service import TrackingServicer
 from workers.tracking.settings import TrackingSettings
@@ -32,10 +34,21 @@ async def main() -> None:
         retry=[("waybill.orders.v1.OrdersService", None)],
     )
     orders = OrdersClient(orders_grpc.OrdersServiceStub(orders_channel))
-    servicer = TrackingServicer(orders, pool)
+    channels = [orders_channel]
+    screen = None
+    if model_reads(pool, "tracking"):
+        # A model reads the facts: text others wrote is screened first.
+        guardrails_channel = channel(
+            settings.guardrails_address,
+            policy=service.deadline_policy(),
+            retry=[("waybill.guardrails.v1.GuardrailsService", None)],
+        )
+        channels.append(guardrails_channel)
+        screen = ToolTextScreen(guard_grpc.GuardrailsServiceStub(guardrails_channel))
+    servicer = TrackingServicer(orders, pool, screen)
     lifecycle = PoolLifecycle(
         pool,
-        [orders_channel],
+        channels,
         readiness_timeout_s=settings.readiness_timeout_s,
         readiness_interval_s=settings.readiness_interval_s,
     )

@@ -17,6 +17,7 @@ from llm_pool.pool import LLMPool
 from runtime.errors import DomainError, FailedPrecondition
 from workers import turn_errors
 from workers.compose import compose, history
+from workers.tool_screen import ToolTextScreen
 from workers.tools import ToolLog
 from workers.tracking import plan
 from workers.tracking.clients import OrdersClient, Scope
@@ -32,10 +33,18 @@ INSTRUCTIONS = (
 class TrackingServicer(pb_grpc.WorkerServiceServicer):
     """Read-only by construction: its orders client has read calls only."""
 
-    def __init__(self, orders: OrdersClient | orders_grpc.OrdersServiceStub, pool: LLMPool) -> None:
+    def __init__(
+        self,
+        orders: OrdersClient | orders_grpc.OrdersServiceStub,
+        pool: LLMPool,
+        screen: ToolTextScreen | None = None,
+    ) -> None:
         # A bare stub (tests that build the chain by hand) gets the same client.
         self._orders = orders if isinstance(orders, OrdersClient) else OrdersClient(orders)
         self._pool = pool
+        # Set when a model may write the answer: it reads the facts, so the text others
+        # wrote (titles, carrier events) is screened first (workers.tool_screen).
+        self._screen = screen
 
     async def RunTurn(
         self, request: pb.RunTurnRequest, context: grpc.aio.ServicerContext
@@ -59,6 +68,9 @@ class TrackingServicer(pb_grpc.WorkerServiceServicer):
             raise
         for call in tools.calls:
             yield pb.RunTurnResponse(tool_call=call)
+        if self._screen is not None:
+            flagged = await self._screen.flagged(request.tenant_id, plan.injectable(answer))
+            answer = plan.withheld(answer, flagged)
         state = plan.remember(request.state, target, answer, tool_turns=len(tools.calls))
         async for response in self._compose(request, state, answer, len(tools.calls)):
             yield response

@@ -18,6 +18,9 @@ class TrackingSettings:
     """What every service reads (address, deadlines, logging, faults)."""
     orders_address: str
     """``host:port`` of orders (``WAYBILL_ORDERS_ADDR``)."""
+    guardrails_address: str
+    """``host:port`` of the guardrails (``WAYBILL_GUARDRAILS_ADDR``), called only when a model
+    writes answers (to screen the tool text it reads)."""
     readiness_interval_s: float = 5.0
     """Seconds between model readiness probes (``WAYBILL_LLM_READINESS_INTERVAL_S``)."""
     readiness_timeout_s: float = 1.0
@@ -29,5 +32,6 @@ class TrackingSettings:
         return cls(
             service=ServiceSettings.from_env(NAME),
             orders_address=peer_address("orders"),
+            guardrails_address=peer_address("guardrails"),
             readiness_interval_s=env_float("WAYBILL_LLM_READINESS_INTERVAL_S", 5.0, minimum=0.1),
         )

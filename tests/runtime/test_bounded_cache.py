@@ -1,4 +1,4 @@
-"""The gateway reuses a customer's hydrated context for a few seconds (injected clock)."""
+"""BoundedCache: a TTL per entry, a bound on entries, the oldest out first (injected clock)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import math
 
 from waybill.common.v1 import customer_pb2
 
-from gateway.context_cache import BoundedCache, ContextCache
+from runtime.bounded_cache import BoundedCache
 from tests.gateway.clock import FakeClock
+
+Contexts = BoundedCache[tuple[str, str], customer_pb2.HydratedContext]
 
 
 def _context(tier: customer_pb2.CustomerTier) -> customer_pb2.HydratedContext:
@@ -16,29 +18,29 @@ def _context(tier: customer_pb2.CustomerTier) -> customer_pb2.HydratedContext:
 
 def test_context_is_reused_within_the_ttl_then_dropped() -> None:
     clock = FakeClock()
-    cache = ContextCache(ttl_s=5.0, clock=clock)
-    cache.put("acme-retail", "acme-0001", _context(customer_pb2.CUSTOMER_TIER_GOLD))
+    cache = Contexts(ttl_s=5.0, clock=clock)
+    cache.put(("acme-retail", "acme-0001"), _context(customer_pb2.CUSTOMER_TIER_GOLD))
     clock.advance(4.9)
-    hit = cache.get("acme-retail", "acme-0001")
+    hit = cache.get(("acme-retail", "acme-0001"))
     assert hit is not None
     assert hit.tier == customer_pb2.CUSTOMER_TIER_GOLD
-    assert cache.get("globex-home", "acme-0001") is None  # another tenant: its own entry
+    assert cache.get(("globex-home", "acme-0001")) is None  # another tenant: its own entry
     clock.advance(0.1)
-    assert cache.get("acme-retail", "acme-0001") is None
+    assert cache.get(("acme-retail", "acme-0001")) is None
 
 
 def test_ttl_zero_never_keeps_anything() -> None:
-    cache = ContextCache(ttl_s=0.0, clock=FakeClock())
-    cache.put("acme-retail", "acme-0001", _context(customer_pb2.CUSTOMER_TIER_GOLD))
-    assert cache.get("acme-retail", "acme-0001") is None
+    cache = Contexts(ttl_s=0.0, clock=FakeClock())
+    cache.put(("acme-retail", "acme-0001"), _context(customer_pb2.CUSTOMER_TIER_GOLD))
+    assert cache.get(("acme-retail", "acme-0001")) is None
 
 
 def test_the_oldest_entry_goes_when_full() -> None:
-    cache = ContextCache(ttl_s=60.0, entries=2, clock=FakeClock())
+    cache = Contexts(ttl_s=60.0, entries=2, clock=FakeClock())
     for user in ("acme-0001", "acme-0002", "acme-0003"):
-        cache.put("acme-retail", user, _context(customer_pb2.CUSTOMER_TIER_SILVER))
-    assert cache.get("acme-retail", "acme-0001") is None
-    assert cache.get("acme-retail", "acme-0003") is not None
+        cache.put(("acme-retail", user), _context(customer_pb2.CUSTOMER_TIER_SILVER))
+    assert cache.get(("acme-retail", "acme-0001")) is None
+    assert cache.get(("acme-retail", "acme-0003")) is not None
 
 
 def test_an_entry_without_a_ttl_stays_until_evicted() -> None:
