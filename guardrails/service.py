@@ -71,23 +71,14 @@ class GuardrailsServicer(pb_grpc.GuardrailsServiceServicer):
         self, request: pb.CheckInputRequest, context: grpc.aio.ServicerContext
     ) -> pb.CheckInputResponse:
         text, session = request.text, request.session_id
-        # The classifier and the PII analyzer run side by side on the pool (ONNX Runtime
-        # releases the GIL); a message with nothing for either is answered inline, in
-        # microseconds, with no thread hop.
         # The encoder only runs when the patterns and the n-gram half cannot settle the
-        # verdict (InjectionScorer.cheap_score).
-        quick = self._scorer.cheap_score(text, self._thresholds.block_input)
-        scoring = self._run(partial(self._scorer.score, text)) if quick is None else None
-        redacting = (
-            self._run(partial(self._redactor.redact, text, session))
-            if might_hold_pii(text)
-            else None
-        )
-        score = await scoring if scoring is not None else quick
-        assert score is not None  # one of the two is set
+        # verdict (InjectionScorer.cheap_score); it runs before the PII analyzer, which a
+        # blocked message never needs (side by side, the two fought over the two cores).
+        # A message with nothing for either is answered inline, with no thread hop.
+        score = self._scorer.cheap_score(text, self._thresholds.block_input)
+        if score is None:
+            score = await self._run(partial(self._scorer.score, text))
         if score.score >= self._thresholds.block_input:
-            if redacting is not None:
-                redacting.cancel()  # its result, if it has one, is not needed
             # Nothing of a blocked message goes further: no redacted text either.
             return pb.CheckInputResponse(
                 verdict=pb.VERDICT_BLOCK,
@@ -95,9 +86,10 @@ class GuardrailsServicer(pb_grpc.GuardrailsServiceServicer):
                 block_reason=REASON_INJECTION,
                 checks=INPUT_CHECKS,
             )
-        redacted, found = (
-            await redacting if redacting is not None else self._redactor.redact(text, session)
-        )
+        if might_hold_pii(text):
+            redacted, found = await self._run(partial(self._redactor.redact, text, session))
+        else:
+            redacted, found = self._redactor.redact(text, session)
         return pb.CheckInputResponse(
             verdict=pb.VERDICT_ALLOW,
             redacted_text=redacted,
