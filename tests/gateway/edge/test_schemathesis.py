@@ -47,6 +47,25 @@ def edge() -> Iterator[ThreadedEdge]:
         yield running
 
 
+UNHURRIED_S = 10.0
+"""What a valid X-Request-Timeout under it is raised to (see ``_unhurried``)."""
+
+
+def _unhurried(case: schemathesis.Case[Any]) -> None:
+    """A valid X-Request-Timeout of a fraction of a second can expire on loaded shared
+    cores, and the 504 the edge then rightly answers (its own test covers it) reads as a
+    server error to the checks: such values are raised. Invalid values stay, to be refused."""
+    if not case.headers:
+        return
+    try:
+        seconds = float(case.headers["X-Request-Timeout"])
+    except (KeyError, TypeError, ValueError):
+        return
+    if 0.1 <= seconds < UNHURRIED_S:
+        case.headers["X-Request-Timeout"] = f"{UNHURRIED_S:g}"
+
+
 @schema.parametrize()
 def test_the_edge_keeps_its_document(case: schemathesis.Case[Any], edge: ThreadedEdge) -> None:
+    _unhurried(case)
     case.call_and_validate(base_url=edge.url)
