@@ -22,8 +22,11 @@ from waybill.worker.v1 import worker_service_pb2 as worker
 
 from runtime.errors import DeadlineExceeded
 from runtime.peer_errors import PeerError, from_peer, unary
+from runtime.text_screen import TextScreen
 
 log = logging.getLogger("waybill.gateway")
+
+NOTE_CHECK = "order_note_injection"
 
 
 def _too_late(exc: DeadlineExceeded, peer: str) -> PeerError:
@@ -49,6 +52,8 @@ class GuardrailsClient:
 
     def __init__(self, stub: Any) -> None:
         self._stub = stub
+        self.notes = TextScreen(stub, origin=guard.TEXT_ORIGIN_ORDER_NOTE, check=NOTE_CHECK)
+        """Delivery notes a prompt would carry, screened for injected instructions."""
 
     async def check_input(
         self, *, tenant_id: str, session_id: str, text: str
@@ -59,16 +64,6 @@ class GuardrailsClient:
             "guardrails", self._stub.CheckInput, request
         )
         return response
-
-    async def screen(
-        self, *, tenant_id: str, origin: guard.TextOrigin, texts: list[str]
-    ) -> list[guard.ScreenedText]:
-        """Injection scores of texts that are not the customer's message, in order."""
-        request = guard.ScreenTextsRequest(tenant_id=tenant_id, origin=origin, texts=texts)
-        response: guard.ScreenTextsResponse = await _unary(
-            "guardrails", self._stub.ScreenTexts, request
-        )
-        return list(response.results)
 
 
 class RouterClient:

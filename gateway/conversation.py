@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
@@ -48,10 +47,7 @@ from runtime.pii import redact_for_prompt
 
 W = intent_pb2
 log = logging.getLogger("waybill.gateway")
-NOTES_DROPPED = GUARDRAIL_VERDICTS.labels("order_note_injection", "dropped")
 INPUTS_BLOCKED = GUARDRAIL_VERDICTS.labels("input_injection", "blocked")
-NOTE_VERDICTS = 10_000
-"""Delivery-note verdicts kept (by note text, oldest dropped first)."""
 A = TypeVar("A")
 B = TypeVar("B")
 
@@ -125,9 +121,6 @@ class Conversations:
         self._sessions = sessions
         self._outcomes = outcomes
         self._limits = limits
-        self._note_verdicts: BoundedCache[str, tuple[bool, float]] = BoundedCache(
-            ttl_s=math.inf, entries=NOTE_VERDICTS
-        )
         # Hydrated contexts are reused for a few seconds per (tenant, customer): tools read
         # live data on every call; the context block only frames the turn, and a few
         # seconds of staleness stays far inside the 60 s freshness goal for features while
@@ -168,32 +161,19 @@ class Conversations:
         self, tenant_id: str, orders: list[customer_pb2.OrderBrief]
     ) -> list[customer_pb2.OrderBrief]:
         """Delivery notes are customer-written text that goes into prompts: a note that
-        carries injected instructions is left out of the context (and counted); the
+        carries injected instructions is left out of the context (``runtime.text_screen``:
+        verdicts kept by text, every unknown note left out when the guardrails fail); the
         others go in with PII replaced."""
         noted = [o for o in orders if o.delivery_note]
         if not noted:
             return orders
-        # A note is written once and read on every turn: its verdict is kept by its text.
-        verdicts: dict[str, tuple[bool, float]] = {}
-        for note in {o.delivery_note for o in noted}:
-            known = self._note_verdicts.get(note)
-            if known is not None:
-                verdicts[note] = known
-        unknown = sorted({o.delivery_note for o in noted} - verdicts.keys())
-        if unknown:
-            results = await self._clients.guardrails.screen(
-                tenant_id=tenant_id, origin=guard.TEXT_ORIGIN_ORDER_NOTE, texts=unknown
-            )
-            for note, result in zip(unknown, results, strict=True):
-                verdicts[note] = (result.flagged, result.score)
-                self._note_verdicts.put(note, (result.flagged, result.score))
+        flagged = await self._clients.guardrails.notes.flagged(
+            tenant_id, (o.delivery_note for o in noted)
+        )
         for order in noted:
-            flagged, score = verdicts[order.delivery_note]
-            if flagged:
-                NOTES_DROPPED.inc()
+            if order.delivery_note in flagged:
                 log.warning(
-                    "delivery note left out of the context",
-                    extra={"order_id": order.order_id, "injection_score": round(score, 3)},
+                    "delivery note left out of the context", extra={"order_id": order.order_id}
                 )
                 order.delivery_note = ""
             else:

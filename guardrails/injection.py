@@ -270,6 +270,15 @@ class Score:
     point whatever the encoder would have said, so the encoder did not run."""
 
 
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A text whose verdict needs the encoder: what it reads and the n-gram half's
+    probabilities of those windows (``InjectionScorer.triage``)."""
+
+    windows: list[str]
+    lexical: npt.NDArray[np.float32]
+
+
 class InjectionScorer:
     """Scores texts: max(classifier, patterns)."""
 
@@ -317,8 +326,9 @@ class InjectionScorer:
         text = normalise_identifiers(text)
         return [text, text[-self.TAIL_CHARS :]] if len(text) > self.TAIL_CHARS else [text]
 
-    def cheap_score(self, text: str, block_score: float) -> Score | None:
-        """The score of ``text`` when it can be had without the encoder, else None.
+    def triage(self, text: str, block_score: float) -> Score | Pending:
+        """The score of ``text`` when it can be had without the encoder, else what
+        :meth:`finish` needs to run it.
 
         Ungated text scores by the patterns alone, a never-benign phrase scores 1.0, and
         where the n-gram half is low enough that the average stays under ``block_score``
@@ -330,9 +340,18 @@ class InjectionScorer:
             return self.ungated(text)
         if pattern_hit(text):
             return Score(1.0, True)
-        lexical = float(self._model.lexical_probabilities(self._windows(text)).max())
-        highest = calibrate((lexical + 1.0) / 2.0, self._model.block_at)
-        return Score(highest, False, bound=True) if highest < block_score else None
+        windows = self._windows(text)
+        lexical = self._model.lexical_probabilities(windows)
+        highest = calibrate((float(lexical.max()) + 1.0) / 2.0, self._model.block_at)
+        if highest < block_score:
+            return Score(highest, False, bound=True)
+        return Pending(windows, lexical)
+
+    def finish(self, pending: Pending) -> Score:
+        """The full score of a text :meth:`triage` could not settle (the encoder runs; the
+        n-gram half is not computed again)."""
+        probs = self._model.probabilities(pending.windows, pending.lexical)
+        return Score(max(calibrate(float(p), self._model.block_at) for p in probs), False)
 
     @staticmethod
     def ungated(text: str) -> Score:

@@ -18,7 +18,7 @@ from waybill.guardrails.v1 import guardrails_service_pb2 as pb
 from waybill.guardrails.v1 import guardrails_service_pb2_grpc as pb_grpc
 
 from guardrails import grounding
-from guardrails.injection import InjectionScorer
+from guardrails.injection import InjectionScorer, Score
 from guardrails.pii import Finding, PiiRedactor
 from guardrails.settings import Thresholds
 from runtime import canary
@@ -72,12 +72,14 @@ class GuardrailsServicer(pb_grpc.GuardrailsServiceServicer):
     ) -> pb.CheckInputResponse:
         text, session = request.text, request.session_id
         # The encoder only runs when the patterns and the n-gram half cannot settle the
-        # verdict (InjectionScorer.cheap_score); it runs before the PII analyzer, which a
+        # verdict (InjectionScorer.triage); it runs before the PII analyzer, which a
         # blocked message never needs (side by side, the two fought over the two cores).
         # A message with nothing for either is answered inline, with no thread hop.
-        score = self._scorer.cheap_score(text, self._thresholds.block_input)
-        if score is None:
-            score = await self._run(partial(self._scorer.score, text))
+        first = self._scorer.triage(text, self._thresholds.block_input)
+        if isinstance(first, Score):
+            score = first
+        else:
+            score = await self._run(partial(self._scorer.finish, first))
         if score.score >= self._thresholds.block_input:
             # Nothing of a blocked message goes further: no redacted text either.
             return pb.CheckInputResponse(
@@ -89,7 +91,7 @@ class GuardrailsServicer(pb_grpc.GuardrailsServiceServicer):
         if might_hold_pii(text):
             redacted, found = await self._run(partial(self._redactor.redact, text, session))
         else:
-            redacted, found = self._redactor.redact(text, session)
+            redacted, found = text, []  # what the redactor answers (its own pre-check)
         return pb.CheckInputResponse(
             verdict=pb.VERDICT_ALLOW,
             redacted_text=redacted,

@@ -29,7 +29,7 @@ from runtime.deadlines import DeadlinePolicy
 from runtime.server import Registration
 from tests.conftest import StartServer
 from tests.llm_pool.fake_openai import API_KEY, serving
-from workers.tool_screen import ToolTextScreen, model_reads
+from workers.tool_screen import model_reads, tool_text_screen
 from workers.tracking.clients import OrdersClient
 from workers.tracking.service import TrackingServicer
 from workers.tracking.templates import TEMPLATES
@@ -83,7 +83,7 @@ async def test_flagged_texts_are_found_and_verdicts_are_kept(
     stub = Counting(
         guard_grpc.GuardrailsServiceStub(channels(await _guardrails(serve, guardrails)))
     )
-    screen = ToolTextScreen(cast(guard_grpc.GuardrailsServiceStub, stub))
+    screen = tool_text_screen(cast(guard_grpc.GuardrailsServiceStub, stub))
     assert await screen.flagged(TENANT, [INJECTED, BENIGN, ""]) == {INJECTED}
     assert stub.calls == 1
     assert await screen.flagged(TENANT, [BENIGN, INJECTED]) == {INJECTED}
@@ -96,7 +96,7 @@ async def test_without_the_guardrails_every_text_is_withheld() -> None:
     # Nothing listens on port 9 of loopback: the call fails UNAVAILABLE.
     ch = channel("127.0.0.1:9", policy=DeadlinePolicy())
     try:
-        screen = ToolTextScreen(guard_grpc.GuardrailsServiceStub(ch))
+        screen = tool_text_screen(guard_grpc.GuardrailsServiceStub(ch))
         assert await screen.flagged(TENANT, [BENIGN, "Out for delivery"]) == {
             BENIGN,
             "Out for delivery",
@@ -165,7 +165,7 @@ async def test_the_model_never_reads_a_flagged_carrier_text(
         servicer = TrackingServicer(
             OrdersClient(orders_grpc.OrdersServiceStub(channels(orders_addr))),
             pool,
-            ToolTextScreen(guard_grpc.GuardrailsServiceStub(channels(guard_addr))),
+            tool_text_screen(guard_grpc.GuardrailsServiceStub(channels(guard_addr))),
         )
         address = await serve(
             "tracking",

@@ -42,7 +42,11 @@ NOT_FOUND = "tracking.not_found"
 NO_ORDERS = "tracking.no_orders"
 
 
-FREE_TEXT = frozenset({"title", "last_event", "last_location", "photo_ref"})
+SCREENED_FOR_INJECTION = ("title", "last_event", "last_location")
+"""Free-text facts others wrote (a merchant, a carrier) that a model must not read unscreened
+(``workers.tool_screen``); the photo reference is one the order system made."""
+
+FREE_TEXT = frozenset({*SCREENED_FOR_INJECTION, "photo_ref"})
 """Facts the order system stores as free text (screened for PII here); every other fact
 is a word this worker builds (a date, a status, an identifier, a fixed phrase)."""
 
@@ -65,9 +69,6 @@ def _plan(template: str, values: dict[str, Any] | None = None) -> AnswerPlan:
     return AnswerPlan(template, screened, screened=True)
 
 
-SCREENED_FOR_INJECTION = ("title", "last_event", "last_location")
-"""Free-text facts others wrote (a merchant, a carrier) that a model must not read unscreened
-(``workers.tool_screen``); the photo reference is one the order system made."""
 _NEUTRAL = {"title": "order", "last_event": "a carrier update", "last_location": "the carrier"}
 
 

@@ -12,7 +12,7 @@ from runtime import mesh
 from runtime.client import channel
 from runtime.server import Registration, serve
 from workers.pool_lifecycle import PoolLifecycle
-from workers.tool_screen import ToolTextScreen, model_reads
+from workers.tool_screen import model_reads, tool_text_screen
 from workers.tracking.clients import OrdersClient
 from workers.tracking.service import TrackingServicer
 from workers.tracking.settings import TrackingSettings
@@ -44,7 +44,7 @@ async def main() -> None:
             retry=[("waybill.guardrails.v1.GuardrailsService", None)],
         )
         channels.append(guardrails_channel)
-        screen = ToolTextScreen(guard_grpc.GuardrailsServiceStub(guardrails_channel))
+        screen = tool_text_screen(guard_grpc.GuardrailsServiceStub(guardrails_channel))
     servicer = TrackingServicer(orders, pool, screen)
     lifecycle = PoolLifecycle(
         pool,

@@ -15,9 +15,9 @@ from waybill.worker.v1 import worker_service_pb2_grpc as pb_grpc
 from llm_pool.generation import AnswerPlan, GenerationRequest, Prompt
 from llm_pool.pool import LLMPool
 from runtime.errors import DomainError, FailedPrecondition
+from runtime.text_screen import TextScreen
 from workers import turn_errors
 from workers.compose import compose, history
-from workers.tool_screen import ToolTextScreen
 from workers.tools import ToolLog
 from workers.tracking import plan
 from workers.tracking.clients import OrdersClient, Scope
@@ -37,7 +37,7 @@ class TrackingServicer(pb_grpc.WorkerServiceServicer):
         self,
         orders: OrdersClient | orders_grpc.OrdersServiceStub,
         pool: LLMPool,
-        screen: ToolTextScreen | None = None,
+        screen: TextScreen | None = None,
     ) -> None:
         # A bare stub (tests that build the chain by hand) gets the same client.
         self._orders = orders if isinstance(orders, OrdersClient) else OrdersClient(orders)
