@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 
 import grpc
+from google.protobuf.message import Message
 from waybill.common.v1 import customer_pb2
 from waybill.orders.v1 import orders_pb2
 from waybill.orders.v1 import orders_service_pb2 as pb
@@ -13,7 +15,6 @@ from waybill.orders.v1 import orders_service_pb2_grpc as pb_grpc
 from orders import core
 from orders.store import OrderStore
 from runtime.errors import FailedPrecondition, NotFound
-from runtime.servicer import not_built
 
 # One message for "not yours" and "does not exist": existence never leaks.
 _NO_SHIPMENT = "no shipment with this AWB for this customer"
@@ -21,7 +22,8 @@ _NO_ORDER = "no order with this id for this customer"
 
 
 class OrdersServicer(pb_grpc.OrdersServiceServicer):
-    """Reads are scoped to (tenant, user); writes arrive with the negotiation worker."""
+    """Every call is scoped to (tenant, user); writes are exactly-once by idempotency key
+    (``orders.store``)."""
 
     def __init__(self, store: OrderStore) -> None:
         self._store = store
@@ -129,16 +131,53 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
     async def CreateRefund(
         self, request: pb.CreateRefundRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateRefundResponse:
-        raise not_built("OrdersService", "CreateRefund", "arrives with the negotiation worker")
+        written = self._store.create_refund(
+            request.tenant_id,
+            request.user_id,
+            request.order_id,
+            request.amount,
+            request.reason,
+            key=request.idempotency_key,
+            digest=_digest(request),
+            now=datetime.now(UTC),
+        )
+        return pb.CreateRefundResponse(refund=written.value, replayed=written.replayed)
 
     async def SendNotification(
         self, request: pb.SendNotificationRequest, context: grpc.aio.ServicerContext
     ) -> pb.SendNotificationResponse:
-        raise not_built("OrdersService", "SendNotification", "arrives with the negotiation worker")
+        written = self._store.send_notification(
+            request.tenant_id,
+            request.user_id,
+            request.channel,
+            request.template,
+            dict(request.params),
+            key=request.idempotency_key,
+            digest=_digest(request),
+            now=datetime.now(UTC),
+        )
+        return pb.SendNotificationResponse(notification_id=written.value, replayed=written.replayed)
 
     async def CreateEscalationTicket(
         self, request: pb.CreateEscalationTicketRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateEscalationTicketResponse:
-        raise not_built(
-            "OrdersService", "CreateEscalationTicket", "arrives with the negotiation worker"
+        written = self._store.create_ticket(
+            request.tenant_id,
+            request.user_id,
+            session_id=request.session_id,
+            order_id=request.order_id,
+            reason=request.reason,
+            summary=request.summary,
+            key=request.idempotency_key,
+            digest=_digest(request),
+            now=datetime.now(UTC),
         )
+        return pb.CreateEscalationTicketResponse(ticket=written.value, replayed=written.replayed)
+
+
+def _digest(request: Message) -> str:
+    """What a write was asked, less its key: one key answers one request only."""
+    bare = type(request)()
+    bare.CopyFrom(request)
+    bare.ClearField("idempotency_key")
+    return hashlib.sha256(bare.SerializeToString(deterministic=True)).hexdigest()

@@ -136,26 +136,6 @@ async def test_eta_and_photo_follow_the_shipment(
             assert info.reason == "NOT_DELIVERED"
 
 
-async def test_writes_answer_unimplemented_not_success(
-    env: tuple[pb_grpc.OrdersServiceStub, seed.Dataset],
-) -> None:
-    stub, data = env
-    order = data.orders[0]
-    with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await stub.CreateRefund(
-            pb.CreateRefundRequest(
-                tenant_id="acme-retail",
-                user_id=order.user_id,
-                order_id=order.order_id,
-                amount=money_pb2.Money(currency_code="USD", minor_units=100),
-                reason=orders_pb2.REFUND_REASON_DELIVERY_FAILED,
-                idempotency_key="k" * 20,
-            )
-        )
-    assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "CreateRefund" in (raised.value.details() or "")
-
-
 async def test_active_order_briefs_show_an_eta_only_for_shipments_that_will_arrive(
     env: tuple[pb_grpc.OrdersServiceStub, seed.Dataset],
 ) -> None:

@@ -160,13 +160,17 @@ class OrdersServiceServicer:
 
     def CreateRefund(self, request, context):
         """Creates a refund; the same idempotency key returns the same refund, never a second one.
+        FAILED_PRECONDITION: REFUND_EXCEEDS_BALANCE (more than the order's total less every
+        refund so far; the refundable balance in the ErrorInfo metadata), IDEMPOTENCY_KEY_REUSED
+        (the key was used for a different request). NOT_FOUND: ORDER_NOT_FOUND (also for an order
+        of someone else). INVALID_ARGUMENT: CURRENCY_MISMATCH.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SendNotification(self, request, context):
-        """Sends a templated notification; idempotent by key.
+        """Puts a templated notification in the customer's outbox; idempotent by key.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
