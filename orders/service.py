@@ -13,12 +13,11 @@ from waybill.orders.v1 import orders_service_pb2 as pb
 from waybill.orders.v1 import orders_service_pb2_grpc as pb_grpc
 
 from orders import core
-from orders.store import OrderStore
+from orders.store import NO_CUSTOMER, NO_ORDER, OrderStore
 from runtime.errors import FailedPrecondition, NotFound
 
 # One message for "not yours" and "does not exist": existence never leaks.
 _NO_SHIPMENT = "no shipment with this AWB for this customer"
-_NO_ORDER = "no order with this id for this customer"
 
 
 class OrdersServicer(pb_grpc.OrdersServiceServicer):
@@ -28,8 +27,8 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
     def __init__(self, store: OrderStore) -> None:
         self._store = store
 
-    def _shipment(self, tenant_id: str, user_id: str, awb: str) -> orders_pb2.Shipment:
-        shipment = self._store.shipment(tenant_id, user_id, awb)
+    async def _shipment(self, tenant_id: str, user_id: str, awb: str) -> orders_pb2.Shipment:
+        shipment = await self._store.shipment(tenant_id, user_id, awb)
         if shipment is None:
             raise NotFound(_NO_SHIPMENT, reason="SHIPMENT_NOT_FOUND")
         return shipment
@@ -37,16 +36,18 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
     async def GetCustomer(
         self, request: pb.GetCustomerRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetCustomerResponse:
-        customer = self._store.customer(request.tenant_id, request.user_id)
+        customer = await self._store.customer(request.tenant_id, request.user_id)
         if customer is None:
-            raise NotFound("no such customer in this tenant", reason="CUSTOMER_NOT_FOUND")
+            raise NotFound(NO_CUSTOMER, reason="CUSTOMER_NOT_FOUND")
         return pb.GetCustomerResponse(customer=customer)
 
     async def ListCustomers(
         self, request: pb.ListCustomersRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListCustomersResponse:
         size = request.page_size or 20
-        page = self._store.customers(request.tenant_id, limit=size + 1, after=request.page_token)
+        page = await self._store.customers(
+            request.tenant_id, limit=size + 1, after=request.page_token
+        )
         more = len(page) > size
         page = page[:size]
         return pb.ListCustomersResponse(
@@ -56,18 +57,18 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
     async def GetOrder(
         self, request: pb.GetOrderRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetOrderResponse:
-        order = self._store.order(request.tenant_id, request.user_id, request.order_id)
+        order = await self._store.order(request.tenant_id, request.user_id, request.order_id)
         if order is None:
-            raise NotFound(_NO_ORDER, reason="ORDER_NOT_FOUND")
+            raise NotFound(NO_ORDER, reason="ORDER_NOT_FOUND")
         return pb.GetOrderResponse(order=order)
 
     async def ListActiveOrders(
         self, request: pb.ListActiveOrdersRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListActiveOrdersResponse:
-        customer = self._store.customer(request.tenant_id, request.user_id)
+        customer = await self._store.customer(request.tenant_id, request.user_id)
         if customer is None:
-            raise NotFound("no such customer in this tenant", reason="CUSTOMER_NOT_FOUND")
-        pairs = self._store.active_orders(
+            raise NotFound(NO_CUSTOMER, reason="CUSTOMER_NOT_FOUND")
+        pairs = await self._store.active_orders(
             request.tenant_id, request.user_id, limit=request.limit or 10, now=datetime.now(UTC)
         )
         briefs = []
@@ -90,19 +91,19 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
         self, request: pb.GetShipmentRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetShipmentResponse:
         return pb.GetShipmentResponse(
-            shipment=self._shipment(request.tenant_id, request.user_id, request.awb)
+            shipment=await self._shipment(request.tenant_id, request.user_id, request.awb)
         )
 
     async def GetEta(
         self, request: pb.GetEtaRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetEtaResponse:
-        shipment = self._shipment(request.tenant_id, request.user_id, request.awb)
+        shipment = await self._shipment(request.tenant_id, request.user_id, request.awb)
         return pb.GetEtaResponse(eta=core.estimate_arrival(shipment, region=request.region))
 
     async def GetDeliveryPhoto(
         self, request: pb.GetDeliveryPhotoRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetDeliveryPhotoResponse:
-        shipment = self._shipment(request.tenant_id, request.user_id, request.awb)
+        shipment = await self._shipment(request.tenant_id, request.user_id, request.awb)
         if shipment.status != customer_pb2.SHIPMENT_STATUS_DELIVERED:
             raise FailedPrecondition("the shipment has not been delivered", reason="NOT_DELIVERED")
         if not shipment.has_delivery_photo:
@@ -120,10 +121,10 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
     async def GetFraudScore(
         self, request: pb.GetFraudScoreRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetFraudScoreResponse:
-        order = self._store.order(request.tenant_id, request.user_id, request.order_id)
+        order = await self._store.order(request.tenant_id, request.user_id, request.order_id)
         if order is None:
-            raise NotFound(_NO_ORDER, reason="ORDER_NOT_FOUND")
-        shipment = self._shipment(request.tenant_id, request.user_id, order.awb)
+            raise NotFound(NO_ORDER, reason="ORDER_NOT_FOUND")
+        shipment = await self._shipment(request.tenant_id, request.user_id, order.awb)
         return pb.GetFraudScoreResponse(
             score_bp=core.fraud_score_bp(order, shipment), model_version=core.FRAUD_MODEL_VERSION
         )
@@ -131,7 +132,7 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
     async def CreateRefund(
         self, request: pb.CreateRefundRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateRefundResponse:
-        written = self._store.create_refund(
+        written = await self._store.create_refund(
             request.tenant_id,
             request.user_id,
             request.order_id,
@@ -146,7 +147,7 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
     async def SendNotification(
         self, request: pb.SendNotificationRequest, context: grpc.aio.ServicerContext
     ) -> pb.SendNotificationResponse:
-        written = self._store.send_notification(
+        written = await self._store.send_notification(
             request.tenant_id,
             request.user_id,
             request.channel,
@@ -161,7 +162,7 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
     async def CreateEscalationTicket(
         self, request: pb.CreateEscalationTicketRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateEscalationTicketResponse:
-        written = self._store.create_ticket(
+        written = await self._store.create_ticket(
             request.tenant_id,
             request.user_id,
             session_id=request.session_id,

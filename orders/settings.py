@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from runtime.settings import ServiceSettings, SettingsError, env_str
+from orders.pg_names import SCHEMA_NAME
+from runtime.settings import ServiceSettings, SettingsError, env_int, env_str
 
 NAME = "orders"
+DEFAULT_PG_SCHEMA = "orders"
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,10 +21,17 @@ class OrdersSettings:
     """What every service reads (address, deadlines, logging, faults)."""
     data_dir: Path
     """Writable state (``WAYBILL_DATA_DIR``); the store is ``orders.sqlite3`` in it."""
+    pg_dsn: str = field(default="", repr=False)
+    """PostgreSQL the fleet keeps orders in (``WAYBILL_ORDERS_PG_DSN``; may hold a
+    password, so never shown); empty: the embedded SQLite file."""
+    pg_schema: str = DEFAULT_PG_SCHEMA
+    """Schema of the PostgreSQL tables (``WAYBILL_ORDERS_PG_SCHEMA``)."""
+    pg_pool: int = 10
+    """Most PostgreSQL connections one replica holds (``WAYBILL_ORDERS_PG_POOL``)."""
 
     @property
     def store_path(self) -> Path:
-        """The SQLite file of the store."""
+        """The SQLite file of the embedded store."""
         return self.data_dir / "orders.sqlite3"
 
     @classmethod
@@ -31,7 +41,16 @@ class OrdersSettings:
         data_dir = Path(raw)
         if data_dir.exists() and not data_dir.is_dir():
             raise SettingsError(f"WAYBILL_DATA_DIR={raw!r} is not a directory")
+        schema = env_str("WAYBILL_ORDERS_PG_SCHEMA", DEFAULT_PG_SCHEMA)
+        if not SCHEMA_NAME.match(schema):
+            raise SettingsError(
+                f"WAYBILL_ORDERS_PG_SCHEMA={schema!r}: use lower-case letters, digits and"
+                " underscores (at most 63, not starting with a digit)"
+            )
         return cls(
             service=ServiceSettings.from_env(NAME),
             data_dir=data_dir,
+            pg_dsn=os.environ.get("WAYBILL_ORDERS_PG_DSN", ""),
+            pg_schema=schema,
+            pg_pool=env_int("WAYBILL_ORDERS_PG_POOL", 10, minimum=2),
         )

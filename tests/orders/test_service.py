@@ -13,7 +13,7 @@ from waybill.orders.v1 import orders_service_pb2_grpc as pb_grpc
 
 from orders import seed
 from orders.service import OrdersServicer
-from orders.store import OrderStore
+from orders.sqlite_store import SqliteOrderStore
 from runtime.errors import error_info_of, violations_of
 from runtime.server import Registration
 from tests.conftest import StartServer
@@ -26,8 +26,8 @@ async def env(
     serve: StartServer, channels: Callable[[str], grpc.aio.Channel]
 ) -> tuple[pb_grpc.OrdersServiceStub, seed.Dataset]:
     data = seed.generate(customers_per_tenant=6)
-    store = OrderStore(":memory:")
-    store.load(data)
+    store = SqliteOrderStore(":memory:")
+    await store.load(data)
     address = await serve(
         "orders",
         [

@@ -31,3 +31,16 @@ def test_a_bad_address_names_its_variable(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("WAYBILL_ORDERS_ADDR", "localhost")
     with pytest.raises(SettingsError, match="WAYBILL_ORDERS_ADDR"):
         OrdersSettings.from_env()
+
+
+def test_postgres_is_chosen_by_its_dsn_and_a_bad_schema_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WAYBILL_ORDERS_PG_DSN", "postgresql://orders:secret@db:5432/orders")
+    monkeypatch.setenv("WAYBILL_ORDERS_PG_POOL", "4")
+    settings = OrdersSettings.from_env()
+    assert (settings.pg_schema, settings.pg_pool) == ("orders", 4)
+    assert "secret" not in repr(settings)  # the DSN may hold a password
+    monkeypatch.setenv("WAYBILL_ORDERS_PG_SCHEMA", "Orders; DROP")
+    with pytest.raises(SettingsError, match="WAYBILL_ORDERS_PG_SCHEMA"):
+        OrdersSettings.from_env()

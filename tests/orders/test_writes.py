@@ -1,6 +1,6 @@
-"""Writes to the system of record happen exactly once: refunds, notifications and
-tickets through OrdersService on a real server, and refunds raced from two processes
-on one database file."""
+"""Writes to the system of record happen exactly once, on SQLite and on PostgreSQL:
+refunds, notifications and tickets through OrdersService on a real server, refunds
+raced from two stores (replicas) and from two processes on one database."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import asyncio
 import multiprocessing
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import grpc
 import pytest
@@ -19,10 +18,11 @@ from waybill.orders.v1 import orders_service_pb2_grpc as pb_grpc
 
 from orders import seed
 from orders.service import OrdersServicer
-from orders.store import OrderStore
+from orders.store import OrderStore, Written
 from runtime.errors import FailedPrecondition, error_info_of
 from runtime.server import Registration
 from tests.conftest import StartServer
+from tests.orders.conftest import Opener, open_backend
 
 ANCHOR = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -62,11 +62,11 @@ class Env:
 
 @pytest.fixture
 async def env(
-    serve: StartServer, channels: Callable[[str], grpc.aio.Channel], tmp_path: Path
+    serve: StartServer, channels: Callable[[str], grpc.aio.Channel], opener: Opener
 ) -> Env:
     data = seed.generate(anchor=ANCHOR, customers_per_tenant=6)
-    store = OrderStore(tmp_path / "orders.sqlite3")
-    store.load(data)
+    store = await opener()
+    await store.load(data)
     address = await serve(
         "orders",
         [
@@ -102,7 +102,9 @@ async def test_a_key_makes_one_refund_however_often_it_is_sent(env: Env) -> None
     assert {r.refund.refund_id for r in again} == {first.refund.refund_id}
     assert all(r.replayed for r in again)
     assert await env.refunded(order) == 500
-    assert len(env.store.refunds(env.tenant[order.user_id], order.user_id, order.order_id)) == 1
+    assert (
+        len(await env.store.refunds(env.tenant[order.user_id], order.user_id, order.order_id)) == 1
+    )
 
 
 async def test_two_genuine_same_day_refunds_of_one_amount_both_happen(env: Env) -> None:
@@ -209,7 +211,7 @@ async def test_notifications_and_tickets_are_written_once_per_key(env: Env) -> N
     sent = [await env.stub.SendNotification(note) for _ in range(3)]
     assert [s.replayed for s in sent] == [False, True, True]
     assert len({s.notification_id for s in sent}) == 1
-    assert len(env.store.notifications(scope["tenant_id"], order.user_id)) == 1
+    assert len(await env.store.notifications(scope["tenant_id"], order.user_id)) == 1
 
     ticket = pb.CreateEscalationTicketRequest(
         **scope,
@@ -247,76 +249,87 @@ async def test_notifications_and_tickets_are_written_once_per_key(env: Env) -> N
     assert reason == "ORDER_NOT_FOUND"
 
 
-def test_reloading_the_data_set_keeps_what_was_written(tmp_path: Path) -> None:
-    store = OrderStore(tmp_path / "orders.sqlite3")
+async def _refund(
+    store: OrderStore, order: orders_pb2.Order, tenant: str, minor: int, key: str
+) -> Written[orders_pb2.Refund]:
+    return await store.create_refund(
+        tenant,
+        order.user_id,
+        order.order_id,
+        money_pb2.Money(currency_code=order.total.currency_code, minor_units=minor),
+        orders_pb2.REFUND_REASON_DAMAGED_ITEM,
+        key=key,
+        digest=f"digest-{minor}",
+        now=ANCHOR,
+    )
+
+
+async def test_reloading_the_data_set_keeps_what_was_written(opener: Opener) -> None:
+    store = await opener()
     today = seed.generate(anchor=ANCHOR, customers_per_tenant=4)
-    store.load(today)
+    await store.load(today)
     order = today.orders[0]
     tenant = next(c.tenant_id for c in today.customers if c.user_id == order.user_id)
-    amount = money_pb2.Money(currency_code=order.total.currency_code, minor_units=700)
-    made = store.create_refund(
-        tenant,
-        order.user_id,
-        order.order_id,
-        amount,
-        orders_pb2.REFUND_REASON_DAMAGED_ITEM,
-        key="action-0014-aaaaaaaa",
-        digest="d1",
-        now=ANCHOR,
-    )
+    made = await _refund(store, order, tenant, 700, "action-0014-aaaaaaaa")
     tomorrow = seed.generate(anchor=datetime(2026, 3, 2, tzinfo=UTC), customers_per_tenant=4)
-    assert store.load(tomorrow) is True
-    assert store.refunds(tenant, order.user_id, order.order_id) == [made.value]
-    again = store.create_refund(
-        tenant,
-        order.user_id,
-        order.order_id,
-        amount,
-        orders_pb2.REFUND_REASON_DAMAGED_ITEM,
-        key="action-0014-aaaaaaaa",
-        digest="d1",
-        now=ANCHOR,
+    assert await store.load(tomorrow) is True
+    assert await store.refunds(tenant, order.user_id, order.order_id) == [made.value]
+    again = await _refund(store, order, tenant, 700, "action-0014-aaaaaaaa")
+    assert again == Written(made.value, replayed=True)  # the key outlived the reload
+
+
+async def test_two_replicas_confirming_one_action_make_one_refund(opener: Opener) -> None:
+    first, second = await opener(), await opener()
+    data = seed.generate(anchor=ANCHOR, customers_per_tenant=4)
+    await first.load(data)
+    order = data.orders[0]
+    tenant = next(c.tenant_id for c in data.customers if c.user_id == order.user_id)
+    results = await asyncio.gather(
+        *(_refund(s, order, tenant, 900, "action-0015-aaaaaaaa") for s in (first, second) * 3)
     )
-    assert again == type(made)(made.value, replayed=True)  # the key outlived the reload
+    assert len({r.value.refund_id for r in results}) == 1
+    assert sorted(r.replayed for r in results) == [False] + [True] * 5
+    assert len(await second.refunds(tenant, order.user_id, order.order_id)) == 1
 
 
 def _race(
-    path: str,
+    backend: str,
+    location: str,
+    order: bytes,
     tenant: str,
-    user: str,
-    order_id: str,
-    currency: str,
     share: int,
     tag: str,
     start: object,
 ) -> int:
     """One process's share of the race: refunds with its own keys until refused."""
-    store = OrderStore(path)
+    return asyncio.run(_race_async(backend, location, order, tenant, share, tag, start))
+
+
+async def _race_async(
+    backend: str, location: str, raw: bytes, tenant: str, share: int, tag: str, start: object
+) -> int:
+    order = orders_pb2.Order.FromString(raw)
+    store = await open_backend(backend, location)
     start.wait()  # type: ignore[attr-defined]
     made = 0
-    for i in range(20):
-        try:
-            store.create_refund(
-                tenant,
-                user,
-                order_id,
-                money_pb2.Money(currency_code=currency, minor_units=share),
-                orders_pb2.REFUND_REASON_DAMAGED_ITEM,
-                key=f"action-{tag}-{i:04d}-aaaa",
-                digest=f"{tag}{i}",
-                now=ANCHOR,
-            )
-            made += 1
-        except FailedPrecondition:
-            pass
-    store.close()
+    try:
+        for i in range(20):
+            try:
+                await _refund(store, order, tenant, share, f"action-{tag}-{i:04d}-aaaa")
+                made += 1
+            except FailedPrecondition:
+                pass
+    finally:
+        await store.close()
     return made
 
 
-def test_two_processes_racing_on_one_order_stop_at_its_balance(tmp_path: Path) -> None:
-    path = str(tmp_path / "orders.sqlite3")
+async def test_two_processes_racing_on_one_order_stop_at_its_balance(
+    backend: tuple[str, str], opener: Opener
+) -> None:
+    store = await opener()
     data = seed.generate(anchor=ANCHOR, customers_per_tenant=4)
-    OrderStore(path).load(data)
+    await store.load(data)
     order = data.orders[0]
     tenant = next(c.tenant_id for c in data.customers if c.user_id == order.user_id)
     share = order.total.minor_units // 7 + 1  # six fit, not seven
@@ -324,9 +337,11 @@ def test_two_processes_racing_on_one_order_stop_at_its_balance(tmp_path: Path) -
     with ctx.Manager() as manager:
         start = manager.Barrier(2)
         with ctx.Pool(2) as pool:
-            args = (path, tenant, order.user_id, order.order_id, order.total.currency_code, share)
-            made = pool.starmap(_race, [(*args, "pa", start), (*args, "pb", start)])
+            args = (*backend, order.SerializeToString(), tenant, share)
+            made = await asyncio.to_thread(
+                pool.starmap, _race, [(*args, "pa", start), (*args, "pb", start)]
+            )
     assert sum(made) == 6
-    stored = OrderStore(path).order(tenant, order.user_id, order.order_id)
+    stored = await store.order(tenant, order.user_id, order.order_id)
     assert stored is not None
     assert stored.refunded.minor_units == 6 * share

@@ -17,7 +17,7 @@ from llm_pool.composer import Composer
 from llm_pool.pool import LLMPool
 from orders import seed
 from orders.service import OrdersServicer
-from orders.store import OrderStore
+from orders.sqlite_store import SqliteOrderStore
 from runtime import context
 from runtime.client import channel
 from runtime.deadlines import DeadlinePolicy, time_remaining
@@ -30,7 +30,7 @@ from workers.tracking.templates import TEMPLATES
 class RecordingOrders(OrdersServicer):
     """Orders that records what GetShipment saw, and can be slow."""
 
-    def __init__(self, store: OrderStore) -> None:
+    def __init__(self, store: SqliteOrderStore) -> None:
         super().__init__(store)
         self.remaining: list[float | None] = []
         self.cancelled = asyncio.Event()
@@ -55,8 +55,8 @@ async def chain(
     serve: StartServer, channels: Callable[[str], grpc.aio.Channel]
 ) -> tuple[worker_grpc.WorkerServiceStub, RecordingOrders, seed.Dataset]:
     data = seed.generate(customers_per_tenant=3)
-    store = OrderStore(":memory:")
-    store.load(data)
+    store = SqliteOrderStore(":memory:")
+    await store.load(data)
     recording = RecordingOrders(store)
     orders_addr = await serve(
         "orders",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import NoReturn
 
 import psycopg
@@ -53,6 +54,14 @@ async def _connect() -> psycopg.AsyncConnection[tuple[object, ...]]:
 @pytest.fixture
 async def pg_schema() -> AsyncIterator[str]:
     """A schema name no other test uses; the schema is dropped after the test."""
+    async with fresh_schema() as schema:
+        yield schema
+
+
+@asynccontextmanager
+async def fresh_schema() -> AsyncIterator[str]:
+    """A schema name no other test uses, dropped on exit (skips or fails as the module
+    says when no PostgreSQL answers)."""
     admin = await _connect()
     schema = f"waybill_test_{uuid.uuid4().hex[:12]}"
     try:

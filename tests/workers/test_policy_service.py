@@ -25,7 +25,7 @@ from llm_pool.composer import Composer
 from llm_pool.pool import LLMPool
 from orders import seed
 from orders.service import OrdersServicer
-from orders.store import OrderStore
+from orders.sqlite_store import SqliteOrderStore
 from retrieval.documents import load_dir
 from retrieval.ingest import ingest
 from retrieval.retriever import Retriever
@@ -139,8 +139,8 @@ async def start(
     retrieval_servicer: RetrievalServicer,
     tmp_path: Path,
 ) -> AsyncIterator[Callable[..., object]]:
-    store = OrderStore(tmp_path / "orders.sqlite3")
-    store.load(data)
+    store = SqliteOrderStore(tmp_path / "orders.sqlite3")
+    await store.load(data)
 
     async def _start(
         retrieval_impl: retrieval_grpc.RetrievalServiceServicer | None = None,
@@ -181,7 +181,7 @@ async def start(
         return Worker(worker_grpc.WorkerServiceStub(channels(address)), data)
 
     yield _start
-    store.close()
+    await store.close()
 
 
 async def test_an_answer_cites_its_chunks_before_the_text_and_is_grounded(

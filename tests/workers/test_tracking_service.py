@@ -20,7 +20,7 @@ from llm_pool.composer import Composer
 from llm_pool.pool import LLMPool
 from orders import seed
 from orders.service import OrdersServicer
-from orders.store import OrderStore
+from orders.sqlite_store import SqliteOrderStore
 from runtime.client import channel
 from runtime.deadlines import DeadlinePolicy
 from runtime.errors import (
@@ -227,9 +227,9 @@ def data() -> seed.Dataset:
     return seed.generate(customers_per_tenant=10)
 
 
-def _real_orders(data: seed.Dataset) -> OrdersServicer:
-    store = OrderStore(":memory:")
-    store.load(data)
+async def _real_orders(data: seed.Dataset) -> OrdersServicer:
+    store = SqliteOrderStore(":memory:")
+    await store.load(data)
     return OrdersServicer(store)
 
 
@@ -246,7 +246,7 @@ def _shipment_where(
 
 
 async def test_a_status_turn_against_real_orders(chain: Chain, data: seed.Dataset) -> None:
-    stub = await chain(_real_orders(data))
+    stub = await chain(await _real_orders(data))
     user, shipment = _shipment_where(data, lambda s: s.status == S.SHIPMENT_STATUS_IN_TRANSIT)
     turn = await _run(stub, f"where is {shipment.awb}?", user_id=user)
     assert turn.error is None
@@ -259,7 +259,7 @@ async def test_a_status_turn_against_real_orders(chain: Chain, data: seed.Datase
 
 
 async def test_an_eta_for_a_lost_parcel_says_so(chain: Chain, data: seed.Dataset) -> None:
-    stub = await chain(_real_orders(data))
+    stub = await chain(await _real_orders(data))
     user, shipment = _shipment_where(
         data, lambda s: s.status in (S.SHIPMENT_STATUS_LOST, S.SHIPMENT_STATUS_RETURNED)
     )
@@ -275,7 +275,7 @@ async def test_an_eta_for_a_lost_parcel_says_so(chain: Chain, data: seed.Dataset
 
 
 async def test_no_photo_before_delivery_takes_two_reads(chain: Chain, data: seed.Dataset) -> None:
-    stub = await chain(_real_orders(data))
+    stub = await chain(await _real_orders(data))
     user, shipment = _shipment_where(data, lambda s: s.status == S.SHIPMENT_STATUS_IN_TRANSIT)
     turn = await _run(
         stub,
@@ -292,7 +292,7 @@ async def test_no_photo_before_delivery_takes_two_reads(chain: Chain, data: seed
 async def test_a_failed_generation_ends_with_an_error_event_and_status(
     chain: Chain, data: seed.Dataset
 ) -> None:
-    stub = await chain(_real_orders(data), pool=LLMPool([Composer({})]))
+    stub = await chain(await _real_orders(data), pool=LLMPool([Composer({})]))
     user, shipment = _shipment_where(data, lambda s: s.status == S.SHIPMENT_STATUS_IN_TRANSIT)
     turn = await _run(stub, f"where is {shipment.awb}?", user_id=user)
     assert turn.kinds == ["tool_call", "error"]
