@@ -68,6 +68,16 @@ POLICY: tuple[str, ...] = (
 the policy worker; none is from the golden set the retrieval evaluation reports on."""
 
 
+NEGOTIATION: tuple[str, ...] = (
+    "My parcel {awb} shows as delivered but I never received it",
+    "I want a refund for {awb}",
+    "{awb} arrived damaged, can I get my money back?",
+    "the wrong item came in {awb}, please refund me",
+    "{awb} never turned up, I'd like a refund",
+)
+"""Refund and dispute requests naming one of the customer's shipments (``{awb}``)."""
+
+
 def pick(rng: random.Random, phrasings: Sequence[str], awbs: Sequence[str] = ()) -> str:
     """One question: from ``phrasings``, or (when ``awbs`` is not empty and the
     draw says so) one naming a random AWB of the customer.

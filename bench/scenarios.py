@@ -138,3 +138,32 @@ async def policy(ctx: ScenarioContext) -> TurnSource:
     """Policy traffic: retrieval, the return-window tool and cited answers on every turn."""
     customers = await gateway.customer_pool(ctx.stub, dict(ctx.keys), timeout_s=ctx.timeout_s)
     return question_turns(customers, corpus.POLICY, seed=ctx.seed, run_tag=ctx.run_tag)
+
+
+def dispute_turns(customers: Sequence[gateway.Customer], *, seed: int, run_tag: str) -> TurnSource:
+    """Turns asking a random customer with shipments for a refund on one of them."""
+    with_awbs = [c for c in customers if c.awbs]
+    if not with_awbs:
+        raise SetupError("no customer has an active shipment to ask about")
+    rng = random.Random(seed)
+
+    def turn(_index: int) -> Turn:
+        customer = rng.choice(with_awbs)
+        request = gateway_service_pb2.ConverseRequest(
+            session_id=session_id(rng, run_tag),
+            user_id=customer.user_id,
+            message=rng.choice(corpus.NEGOTIATION).format(awb=rng.choice(customer.awbs)),
+        )
+        return Turn(customer.api_key, request)
+
+    return turn
+
+
+@register("negotiation", "refund and dispute requests naming the customer's own shipments")
+async def negotiation(ctx: ScenarioContext) -> TurnSource:
+    """Refund and dispute turns: the order and its shipment read, eligibility, the fraud
+    check and a proposal (or an ineligible answer, or a ticket) on every turn; nothing is
+    confirmed, so the load writes no refund."""
+    customers = await gateway.customer_pool(ctx.stub, dict(ctx.keys), timeout_s=ctx.timeout_s)
+    customers = await gateway.with_awbs(ctx.stub, customers, timeout_s=ctx.timeout_s)
+    return dispute_turns(customers, seed=ctx.seed, run_tag=ctx.run_tag)

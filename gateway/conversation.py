@@ -325,8 +325,14 @@ class Conversations:
             raise FailedPrecondition(
                 "nothing is waiting for confirmation", reason="NO_PENDING_ACTION"
             )
-        if record.state.pending_action.action_id != request.action_id:
-            raise FailedPrecondition("that action is no longer pending", reason="ACTION_MISMATCH")
+        pending = record.state.pending_action
+        if pending.action_id != request.action_id or (
+            pending.HasField("expire_time") and pending.expire_time.ToSeconds() < time.time()
+        ):
+            # Another action, a stale one or one whose time ran out: the same answer.
+            raise NotFound(
+                "no such action is waiting for confirmation", reason="ACTION_NOT_FOUND"
+            )
         return record
 
     # -- the worker -------------------------------------------------------------------------

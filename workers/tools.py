@@ -37,6 +37,7 @@ _validator = protovalidate.Validator()
 
 READ_TOOLS: Mapping[str, type[message.Message]] = {
     "get_order_status": tools_pb2.GetOrderStatusArgs,
+    "get_order": tools_pb2.GetOrderArgs,
     "get_eta": tools_pb2.GetEtaArgs,
     "get_delivery_photo": tools_pb2.GetDeliveryPhotoArgs,
     "search_policy_kb": tools_pb2.SearchPolicyArgs,

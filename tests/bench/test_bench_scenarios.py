@@ -20,7 +20,7 @@ CUSTOMERS = [
 
 
 def test_registry_has_the_standard_scenarios() -> None:
-    assert {"skeleton", "tracking", "policy"} <= set(scenarios.names())
+    assert {"skeleton", "tracking", "policy", "negotiation"} <= set(scenarios.names())
     assert scenarios.get("skeleton").name == "skeleton"
     with pytest.raises(KeyError, match="known: "):
         scenarios.get("nope")
@@ -79,3 +79,15 @@ def test_corpus_pick_without_awbs_stays_in_phrasings() -> None:
 def test_empty_customer_pool_is_a_setup_error() -> None:
     with pytest.raises(SetupError, match="no customers"):
         scenarios.question_turns([], corpus.CORE, seed=7, run_tag="t")
+
+
+def test_dispute_turns_name_only_the_customers_own_shipments() -> None:
+    source = scenarios.dispute_turns(CUSTOMERS, seed=3, run_tag="tag00000")
+    turns = [source(i) for i in range(100)]
+    own = {c.user_id: set(c.awbs) for c in CUSTOMERS}
+    assert {t.request.user_id for t in turns} == {"acme-ann", "globex-cat"}  # bob has none
+    for t in turns:
+        (named,) = re.findall(r"WB\d{10}", t.request.message)
+        assert named in own[t.request.user_id]
+    with pytest.raises(SetupError, match="no customer has an active shipment"):
+        scenarios.dispute_turns(CUSTOMERS[1:2], seed=3, run_tag="tag00000")

@@ -230,6 +230,18 @@ async def test_a_new_key_on_a_consumed_action_is_a_failed_precondition(gw: Harne
     assert _details(error)[0].reason == "NO_PENDING_ACTION"
 
 
+async def test_confirming_another_action_is_not_found_and_calls_no_worker(gw: Harness) -> None:
+    await _propose_refund(gw)
+    calls = gw.negotiation.calls
+    _, error = await gw.confirm(action_id="act_ffffffffffffffff")
+    assert error is not None
+    assert error.code() == C.NOT_FOUND
+    assert _details(error)[0].reason == "ACTION_NOT_FOUND"
+    assert gw.negotiation.calls == calls
+    pending = (await gw.get_session()).session.state
+    assert pending.pending_action.action_id == ACTION_ID  # the real one still waits
+
+
 async def test_a_key_reused_for_another_decision_is_rejected(gw: Harness) -> None:
     await _propose_refund(gw)
     _, error = await gw.confirm()

@@ -279,28 +279,6 @@ def test_unbuilt_contracts_answer_unimplemented(running_mesh: Mesh) -> None:
     assert info.reason == "NOT_IMPLEMENTED"
 
 
-def test_a_turn_for_an_unbuilt_worker_ends_with_an_explicit_error(running_mesh: Mesh) -> None:
-    md = [("x-api-key", api_key(running_mesh))]
-    with _channel(running_mesh, "gateway") as ch:
-        call = gw_grpc.GatewayServiceStub(ch).Converse(
-            gw.ConverseRequest(
-                session_id="session-unb-1", user_id="acme-0001", message="I want a refund"
-            ),
-            metadata=md,
-            timeout=5,
-        )
-        events: list[gw.TurnEvent] = []
-
-        def drain() -> None:
-            events.extend(response.event for response in call)
-
-        with pytest.raises(grpc.RpcError) as raised:
-            drain()
-    assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert [e.WhichOneof("kind") for e in events] == ["error"]
-    assert events[0].error.reason == "WORKER_NOT_AVAILABLE"
-
-
 def test_sigterm_reports_not_serving_before_stopping(running_mesh: Mesh) -> None:
     """Health goes NOT_SERVING first, then the process drains and exits 0."""
     from cli.launcher import Mesh as Launcher

@@ -1,22 +1,326 @@
-"""The WorkerService servicer of the negotiation worker: the contract is served but not built, so
-every method answers UNIMPLEMENTED saying what is missing, never a fake success."""
+"""The WorkerService servicer of the negotiation worker: refunds, disputes and the
+hand-over to a person, one turn at a time (the decisions are in ``machine.py``).
+
+A message turn identifies the order, reads it and its shipment, checks eligibility and
+the fraud score, and either proposes a refund (a ``confirmation_request`` event, the
+action pending in the returned state), answers why not, or opens a ticket for a
+person (an ``escalation`` event). A decision turn (ConfirmAction through the gateway)
+carries the customer's answer on the pending action: a decline closes the case; a
+confirm makes the refund (keyed by the action id, so a retry of the confirmation
+returns the same refund) and sends its notification. A failure before the refund is
+made keeps the action pending: the customer's retry either makes it or finds it made.
+Cancellations are handed to a person (orders has no cancellation call yet).
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import grpc
+from waybill.common.v1 import conversation_pb2, events_pb2, intent_pb2, money_pb2, usage_pb2
+from waybill.orders.v1 import orders_pb2
+from waybill.orders.v1 import orders_service_pb2_grpc as orders_grpc
+from waybill.worker.v1 import tools_pb2
+from waybill.worker.v1 import worker_service_pb2 as pb
 from waybill.worker.v1 import worker_service_pb2_grpc as pb_grpc
 
-from runtime import mesh
-from runtime.servicer import unimplemented_servicer
+from runtime.errors import DomainError, FailedPrecondition
+from workers import turn_errors
+from workers.negotiation import machine
+from workers.negotiation.clients import Customer, OrdersClient
+from workers.negotiation.machine import Limits, Why
+from workers.tools import ToolLog
+from workers.tracking.resolve import resolve
 
-SERVICE = mesh.spec("negotiation").grpc_services[0]
-"""The fully qualified gRPC service served."""
-PLANNED = "refunds and disputes are not built yet"
-"""What the UNIMPLEMENTED answers say is missing."""
+log = logging.getLogger("waybill.negotiation")
+
+Stage = conversation_pb2.NegotiationStage
+I = intent_pb2  # noqa: E741 - the intent enum's module, read as I.INTENT_...
+MAX_TOOL_CALLS = 6
+"""Reads and writes one turn may make (order, shipment, fraud score, refund, notification,
+ticket)."""
+_CLOSED = frozenset(
+    {
+        Stage.NEGOTIATION_STAGE_UNSPECIFIED,
+        Stage.NEGOTIATION_STAGE_COMPLETED,
+        Stage.NEGOTIATION_STAGE_DECLINED,
+        Stage.NEGOTIATION_STAGE_ESCALATED,
+        Stage.NEGOTIATION_STAGE_REFUNDED,
+    }
+)
+"""Stages after which a new message opens a new case."""
 
 
-def servicer() -> pb_grpc.WorkerServiceServicer:
-    """A servicer whose every method answers UNIMPLEMENTED (reason ``NOT_IMPLEMENTED``)."""
-    built: pb_grpc.WorkerServiceServicer = unimplemented_servicer(
-        pb_grpc.WorkerServiceServicer, SERVICE, PLANNED
-    )
-    return built
+@dataclass(slots=True)
+class Outcome:
+    """What a turn answers: its text, the new state, and events beside the text."""
+
+    answer: str
+    state: conversation_pb2.ConversationState
+    events: list[pb.RunTurnResponse] = field(default_factory=list)
+
+
+class NegotiationServicer(pb_grpc.WorkerServiceServicer):
+    """Refunds and disputes by the state machine; writes only from a confirmed action."""
+
+    def __init__(
+        self,
+        orders: OrdersClient | orders_grpc.OrdersServiceStub,
+        limits: Limits | None = None,
+        *,
+        clock: Callable[[], datetime] = machine.now_utc,
+    ) -> None:
+        self._orders = orders if isinstance(orders, OrdersClient) else OrdersClient(orders)
+        self._limits = limits or Limits()
+        self._clock = clock
+
+    async def RunTurn(
+        self, request: pb.RunTurnRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.RunTurnResponse]:
+        tools = ToolLog(max_calls=MAX_TOOL_CALLS)
+        state = conversation_pb2.ConversationState()
+        state.CopyFrom(request.state)
+        try:
+            if request.WhichOneof("input") == "decision":
+                outcome = await self._decide(request, state, tools)
+            else:
+                outcome = await self._message(request, state, tools)
+        except DomainError as exc:
+            for call in tools.calls:
+                yield pb.RunTurnResponse(tool_call=call)
+            yield pb.RunTurnResponse(error=turn_errors.error_event(exc, message=_said(exc)))
+            raise
+        for call in tools.calls:
+            yield pb.RunTurnResponse(tool_call=call)
+        yield pb.RunTurnResponse(delta=events_pb2.TextDelta(text=outcome.answer))
+        for event in outcome.events:
+            yield event
+        yield pb.RunTurnResponse(
+            result=pb.TurnResult(
+                state=outcome.state,
+                answer=outcome.answer,
+                usage=usage_pb2.Usage(tool_calls=len(tools.calls)),
+            )
+        )
+
+    # -- a message ------------------------------------------------------------------------
+
+    async def _message(
+        self, request: pb.RunTurnRequest, state: conversation_pb2.ConversationState, tools: ToolLog
+    ) -> Outcome:
+        who = Customer(request.tenant_id, request.user_id)
+        neg = state.negotiation
+        if neg.stage in _CLOSED:
+            neg.Clear()
+            neg.stage = Stage.NEGOTIATION_STAGE_GATHERING
+            neg.case_intent = request.intent
+            state.ClearField("pending_action")
+        neg.case_turns += 1
+        if request.intent == I.INTENT_HUMAN_HANDOFF:
+            return await self._escalate(Why.ASKED, request, state, tools)
+        if request.intent == I.INTENT_NEGOTIATION_CANCELLATION:
+            return await self._escalate(Why.SCOPE, request, state, tools)
+        if request.intent not in machine.REFUND_INTENTS:
+            raise FailedPrecondition(
+                "the negotiation worker handles refunds, disputes and hand-overs",
+                reason="INTENT_NOT_SUPPORTED",
+            )
+        if neg.case_turns > machine.MAX_TURNS:
+            return await self._escalate(Why.STUCK, request, state, tools)
+        if state.HasField("pending_action"):
+            # One proposal at a time: it is asked again, not replaced by chat.
+            action = state.pending_action
+            return Outcome(
+                "There's a refund waiting for your answer: "
+                f"{action.summary} Please confirm or cancel it first.",
+                state,
+                [
+                    pb.RunTurnResponse(
+                        confirmation_request=events_pb2.ConfirmationRequest(action=action)
+                    )
+                ],
+            )
+        target = resolve(request.message, state, request.context.active_orders)
+        if target.choices:
+            del state.offered_order_ids[:]
+            state.offered_order_ids.extend(o.order_id for o in target.choices)
+            listed = "; ".join(f"{o.title} ({o.order_id})" for o in target.choices)
+            return Outcome(f"Which order is this about? {listed}.", state)
+        if not target.order_id and not target.awb:
+            return Outcome(
+                "I couldn't find an order to refund on your account. Could you give me the "
+                "order number (it starts with ORD-)?",
+                state,
+            )
+        order, shipment = await self._facts(who, target.order_id, target.awb, tools)
+        neg.order_id = order.order_id
+        state.focus_order_id = order.order_id
+        state.focus_awb = order.awb
+        verdict = machine.eligibility(
+            neg.case_intent or request.intent, request.message, order, shipment, now=self._clock()
+        )
+        if isinstance(verdict, machine.Ineligible):
+            return Outcome(verdict.answer, state)
+        neg.fraud_score_bp = await tools.call(
+            "check_fraud_score",
+            tools_pb2.CheckFraudScoreArgs(order_id=order.order_id),
+            lambda: self._orders.fraud_score(who, order.order_id),
+        )
+        neg.stage = Stage.NEGOTIATION_STAGE_FRAUD_CHECKED
+        why = machine.escalation_needed(
+            verdict, neg.fraud_score_bp, request.context.tier, self._limits
+        )
+        if why is not None:
+            return await self._escalate(why, request, state, tools, amount=verdict.amount)
+        action = machine.propose(order, verdict, now=self._clock(), limits=self._limits)
+        state.pending_action.CopyFrom(action)
+        neg.stage = Stage.NEGOTIATION_STAGE_AWAITING_CONFIRMATION
+        neg.refund_reason = orders_pb2.RefundReason.Name(verdict.reason)
+        return Outcome(
+            machine.proposal_answer(action),
+            state,
+            [
+                pb.RunTurnResponse(
+                    confirmation_request=events_pb2.ConfirmationRequest(action=action)
+                )
+            ],
+        )
+
+    async def _facts(
+        self, who: Customer, order_id: str, awb: str, tools: ToolLog
+    ) -> tuple[orders_pb2.Order, orders_pb2.Shipment]:
+        """The order and its shipment, from whichever of the two ids is known."""
+        if not order_id:
+            shipment = await tools.call(
+                "get_order_status",
+                tools_pb2.GetOrderStatusArgs(awb=awb),
+                lambda: self._orders.shipment(who, awb),
+            )
+            order_id = shipment.order_id
+        order = await tools.call(
+            "get_order",
+            tools_pb2.GetOrderArgs(order_id=order_id),
+            lambda: self._orders.order(who, order_id),
+        )
+        if awb:
+            return order, shipment
+        shipment = await tools.call(
+            "get_order_status",
+            tools_pb2.GetOrderStatusArgs(awb=order.awb),
+            lambda: self._orders.shipment(who, order.awb),
+        )
+        return order, shipment
+
+    # -- a decision -----------------------------------------------------------------------
+
+    async def _decide(
+        self, request: pb.RunTurnRequest, state: conversation_pb2.ConversationState, tools: ToolLog
+    ) -> Outcome:
+        who = Customer(request.tenant_id, request.user_id)
+        decision = request.decision
+        confirmed = machine.confirmed(
+            state, decision.action_id, decision.decision, now=self._clock()
+        )
+        neg = state.negotiation
+        if confirmed is None:
+            state.ClearField("pending_action")
+            neg.stage = Stage.NEGOTIATION_STAGE_DECLINED
+            return Outcome(machine.DECLINED_ANSWER, state)
+        order = await tools.call(
+            "get_order",
+            tools_pb2.GetOrderArgs(order_id=confirmed.order_id),
+            lambda: self._orders.order(who, confirmed.order_id),
+        )
+        args = tools_pb2.InitiateRefundArgs(
+            order_id=confirmed.order_id,
+            amount=confirmed.amount,
+            reason_code=confirmed.reason,
+            order_total=order.total,
+        )
+        try:
+            made = await tools.call(
+                "initiate_refund", args, lambda: self._orders.refund(who, confirmed)
+            )
+        except DomainError as exc:
+            if exc.reason != "REFUND_EXCEEDS_BALANCE":
+                raise  # the action stays pending: a retry makes the refund or finds it
+            state.ClearField("pending_action")
+            neg.stage = Stage.NEGOTIATION_STAGE_COMPLETED
+            left = machine.refundable(order)
+            return Outcome(
+                f"That refund can't be made any more: order {order.order_id} has "
+                f"{machine.money(left)} left to refund"
+                + (" (it was refunded in the meantime)." if left.minor_units == 0 else "."),
+                state,
+            )
+        refund = made.refund
+        state.ClearField("pending_action")
+        neg.refund_id = refund.refund_id
+        neg.stage = Stage.NEGOTIATION_STAGE_REFUNDED
+        notified = False
+        try:
+            await tools.call(
+                "send_notification",
+                tools_pb2.SendNotificationArgs(
+                    channel=orders_pb2.NOTIFICATION_CHANNEL_EMAIL,
+                    template=orders_pb2.NOTIFICATION_TEMPLATE_REFUND_APPROVED,
+                ),
+                lambda: self._orders.notify_refund(who, refund),
+            )
+            notified = True
+            neg.stage = Stage.NEGOTIATION_STAGE_COMPLETED
+        except DomainError as exc:
+            # The refund is made whatever happens to its e-mail; the answer says so.
+            log.warning(
+                "refund notification not sent",
+                extra={"refund_id": refund.refund_id, "reason": exc.reason},
+            )
+        return Outcome(machine.refund_answer(refund, notified=notified), state)
+
+    # -- a person takes over --------------------------------------------------------------
+
+    async def _escalate(
+        self,
+        why: Why,
+        request: pb.RunTurnRequest,
+        state: conversation_pb2.ConversationState,
+        tools: ToolLog,
+        *,
+        amount: money_pb2.Money | None = None,
+    ) -> Outcome:
+        neg = state.negotiation
+        summary = machine.summary(neg.case_intent or request.intent, why, neg, amount=amount)
+        ticket = await tools.call(
+            "escalate_to_human",
+            tools_pb2.EscalateArgs(reason=why.value, summary=summary),
+            lambda: self._orders.ticket(
+                Customer(request.tenant_id, request.user_id),
+                session_id=request.session_id,
+                order_id=neg.order_id,
+                reason=why.value,
+                summary=summary,
+                key=machine.escalation_key(request.session_id, len(state.turns)),
+            ),
+        )
+        state.ClearField("pending_action")
+        neg.stage = Stage.NEGOTIATION_STAGE_ESCALATED
+        event = events_pb2.Escalation(
+            ticket_id=ticket.ticket_id, queue=ticket.queue, reason=why.name.lower()
+        )
+        return Outcome(
+            machine.escalation_answer(ticket, why),
+            state,
+            [pb.RunTurnResponse(escalation=event)],
+        )
+
+
+def _said(error: DomainError) -> str:
+    """The customer's words for a failed refund turn ('' : the usual ones)."""
+    if error.reason == "ACTION_NOT_FOUND":
+        return "That offer is no longer open. Ask me again and I'll check the order afresh."
+    if error.reason == "ORDER_NOT_FOUND":
+        return "I couldn't find that order on your account."
+    return ""

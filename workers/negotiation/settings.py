@@ -3,20 +3,38 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
-from runtime.settings import ServiceSettings
+from runtime.settings import ServiceSettings, env_float, env_int
+from workers.negotiation.machine import Limits
+from workers.peers import peer_address
 
 NAME = "negotiation"
 
 
 @dataclass(frozen=True, slots=True)
 class NegotiationSettings:
-    """What the negotiation worker reads at start (its options arrive with it)."""
+    """What the negotiation worker reads at start."""
 
     service: ServiceSettings
     """What every service reads (address, deadlines, logging, faults)."""
+    orders_address: str
+    """``host:port`` of orders (``WAYBILL_ORDERS_ADDR``)."""
+    limits: Limits
+    """What is refunded without a person: ``WAYBILL_NEGOTIATION_FRAUD_ESCALATE_BP`` (a fraud
+    score at or above it goes to a person, default 5000) and
+    ``WAYBILL_NEGOTIATION_CONFIRM_WINDOW_S`` (how long a proposal may be confirmed, 900)."""
 
     @classmethod
     def from_env(cls) -> NegotiationSettings:
         """Settings from ``WAYBILL_*`` variables; SettingsError names a bad one."""
-        return cls(service=ServiceSettings.from_env(NAME))
+        return cls(
+            service=ServiceSettings.from_env(NAME),
+            orders_address=peer_address("orders"),
+            limits=Limits(
+                fraud_escalate_bp=env_int("WAYBILL_NEGOTIATION_FRAUD_ESCALATE_BP", 5000, minimum=0),
+                confirm_window=timedelta(
+                    seconds=env_float("WAYBILL_NEGOTIATION_CONFIRM_WINDOW_S", 900.0, minimum=10.0)
+                ),
+            ),
+        )

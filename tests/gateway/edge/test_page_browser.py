@@ -1,10 +1,10 @@
 """The chat page in real headless Chromium (Debian's package, driven by Playwright).
 
 The first tests run against the real mesh and the real ``python -m gateway.edge``
-process started by the launcher. The negotiation worker that asks for
-confirmations is not built yet, so the confirmation tests put a stand-in
-behind the edge: a real grpc.aio GatewayService (tests/edge/standin.py)
-speaking the real protocol, with the edge served by uvicorn in this process.
+process started by the launcher. The confirmation tests script the gateway's
+answers with a stand-in behind the edge: a real grpc.aio GatewayService
+(tests/edge/standin.py) speaking the real protocol, with the edge served by
+uvicorn in this process.
 Screenshots go to artifacts/edge/.
 """
 
@@ -148,10 +148,10 @@ async def test_gateway_error_is_readable(platform: Mesh, browser: Browser) -> No
     assert platform.edge_url is not None
     page = await open_page(browser, platform.edge_url, viewport=PHONE)
     await pick(page, "acme-0002")
-    await page.get_by_role("button", name="Ask for a refund").click()
+    await ask(page, "I want a refund for order ORD-99999999")
     alert = replies(page).last.get_by_role("alert")
-    await expect(alert).to_contain_text("can't help with refunds")
-    await expect(alert).to_contain_text("UNIMPLEMENTED")
+    await expect(alert).to_contain_text("couldn't find that order")
+    await expect(alert).to_contain_text("NOT_FOUND")
     await expect(page.get_by_role("textbox", name="Message")).to_be_focused()
     await page.screenshot(path=ARTIFACTS / "chat-error-phone.png", full_page=True)
 

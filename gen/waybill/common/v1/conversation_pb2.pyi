@@ -100,18 +100,24 @@ class PolicyState(_message.Message):
     def __init__(self, cited_chunk_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class NegotiationState(_message.Message):
-    __slots__ = ("stage", "order_id", "fraud_score_bp", "refund_id", "model_turns")
+    __slots__ = ("stage", "order_id", "fraud_score_bp", "refund_id", "model_turns", "refund_reason", "case_intent", "case_turns")
     STAGE_FIELD_NUMBER: _ClassVar[int]
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     FRAUD_SCORE_BP_FIELD_NUMBER: _ClassVar[int]
     REFUND_ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_TURNS_FIELD_NUMBER: _ClassVar[int]
+    REFUND_REASON_FIELD_NUMBER: _ClassVar[int]
+    CASE_INTENT_FIELD_NUMBER: _ClassVar[int]
+    CASE_TURNS_FIELD_NUMBER: _ClassVar[int]
     stage: NegotiationStage
     order_id: str
     fraud_score_bp: int
     refund_id: str
     model_turns: int
-    def __init__(self, stage: _Optional[_Union[NegotiationStage, str]] = ..., order_id: _Optional[str] = ..., fraud_score_bp: _Optional[int] = ..., refund_id: _Optional[str] = ..., model_turns: _Optional[int] = ...) -> None: ...
+    refund_reason: str
+    case_intent: _intent_pb2.Intent
+    case_turns: int
+    def __init__(self, stage: _Optional[_Union[NegotiationStage, str]] = ..., order_id: _Optional[str] = ..., fraud_score_bp: _Optional[int] = ..., refund_id: _Optional[str] = ..., model_turns: _Optional[int] = ..., refund_reason: _Optional[str] = ..., case_intent: _Optional[_Union[_intent_pb2.Intent, str]] = ..., case_turns: _Optional[int] = ...) -> None: ...
 
 class ConversationState(_message.Message):
     __slots__ = ("turns", "focus_awb", "focus_order_id", "offered_order_ids", "pending_action", "tracking", "policy", "negotiation")

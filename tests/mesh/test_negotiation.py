@@ -1,0 +1,186 @@
+"""Refunds, disputes and the hand-over through real processes: gateway -> guardrails ->
+router -> negotiation worker -> orders, with ConfirmAction carrying the customer's
+decision. Scripted cases over the seeded data set (the same one orders loads)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import pytest
+from waybill.common.v1 import conversation_pb2, customer_pb2
+from waybill.gateway.v1 import gateway_service_pb2 as gw
+from waybill.gateway.v1 import gateway_service_pb2_grpc as gw_grpc
+from waybill.orders.v1 import orders_pb2
+from waybill.orders.v1 import orders_service_pb2 as orders
+from waybill.orders.v1 import orders_service_pb2_grpc as orders_grpc
+
+from cli.launcher import Mesh
+from orders import core, seed
+from runtime.errors import error_info_of
+from tests.mesh.conftest import api_key
+from workers.negotiation.machine import DEFAULT_AUTO_REFUND, Limits
+
+pytestmark = pytest.mark.mesh
+
+S = customer_pb2.ShipmentStatus
+DATA = seed.generate()
+TENANT = {c.user_id: c.tenant_id for c in DATA.customers}
+TIER = {c.user_id: c.tier for c in DATA.customers}
+SHIPMENT = {s.awb: s for s in DATA.shipments}
+
+
+def _refundable_without_a_person(order: orders_pb2.Order) -> bool:
+    shipment = SHIPMENT[order.awb]
+    recent = datetime.now(UTC) - timedelta(days=20)
+    return (
+        shipment.status == S.SHIPMENT_STATUS_DELIVERED
+        and shipment.delivered_time.ToDatetime(UTC) > recent
+        and core.fraud_score_bp(order, shipment) < Limits().fraud_escalate_bp
+        and order.total.minor_units <= DEFAULT_AUTO_REFUND[TIER[order.user_id]]
+    )
+
+
+def _orders(match: object) -> Iterator[orders_pb2.Order]:
+    seen: set[str] = set()
+    for order in DATA.orders:
+        if order.user_id not in seen and match(order):  # type: ignore[operator]
+            seen.add(order.user_id)  # one case per customer: sessions stay apart
+            yield order
+
+
+EASY = _orders(_refundable_without_a_person)
+
+
+class Chat:
+    """One customer's session with the gateway."""
+
+    def __init__(self, m: Mesh, order: orders_pb2.Order, session: str) -> None:
+        self.m, self.order, self.session = m, order, session
+        self.tenant = TENANT[order.user_id]
+        self.md = [("x-api-key", api_key(m, self.tenant))]
+
+    def _stub(self, ch: grpc.Channel) -> gw_grpc.GatewayServiceStub:
+        return gw_grpc.GatewayServiceStub(ch)
+
+    def say(self, message: str) -> list[gw.TurnEvent]:
+        with grpc.insecure_channel(self.m.addresses["gateway"]) as ch:
+            request = gw.ConverseRequest(
+                session_id=self.session, user_id=self.order.user_id, message=message
+            )
+            return [r.event for r in self._stub(ch).Converse(request, metadata=self.md, timeout=10)]
+
+    def decide(
+        self, action_id: str, decision: conversation_pb2.Decision, key: str
+    ) -> list[gw.TurnEvent]:
+        with grpc.insecure_channel(self.m.addresses["gateway"]) as ch:
+            request = gw.ConfirmActionRequest(
+                session_id=self.session,
+                user_id=self.order.user_id,
+                action_id=action_id,
+                decision=decision,
+                idempotency_key=key,
+            )
+            return [
+                r.event for r in self._stub(ch).ConfirmAction(request, metadata=self.md, timeout=10)
+            ]
+
+    def refunded(self) -> int:
+        with grpc.insecure_channel(self.m.addresses["orders"]) as ch:
+            response = orders_grpc.OrdersServiceStub(ch).GetOrder(
+                orders.GetOrderRequest(
+                    tenant_id=self.tenant, user_id=self.order.user_id, order_id=self.order.order_id
+                ),
+                timeout=5,
+            )
+        return int(response.order.refunded.minor_units)
+
+
+def _kinds(events: list[gw.TurnEvent]) -> list[str | None]:
+    return [e.WhichOneof("kind") for e in events]
+
+
+def _text(events: list[gw.TurnEvent]) -> str:
+    return "".join(e.delta.text for e in events if e.WhichOneof("kind") == "delta")
+
+
+def _action(events: list[gw.TurnEvent]) -> conversation_pb2.PendingAction:
+    (request,) = [
+        e.confirmation_request for e in events if e.WhichOneof("kind") == "confirmation_request"
+    ]
+    return request.action
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "My parcel for order {order} shows as delivered but I never received it",
+        "Order {order} arrived damaged, I'd like a refund",
+        "I want a refund for order {order}",
+    ],
+)
+def test_a_case_is_proposed_confirmed_once_and_refunded(running_mesh: Mesh, message: str) -> None:
+    order = next(EASY)
+    chat = Chat(running_mesh, order, f"session-refund-{order.order_id[-5:]}")
+    proposed = chat.say(message.format(order=order.order_id))
+    assert "confirmation_request" in _kinds(proposed), _text(proposed)
+    action = _action(proposed)
+    assert (action.order_id, action.amount) == (order.order_id, order.total)
+    assert chat.refunded() == 0  # nothing before the customer's confirmation
+
+    done = chat.decide(action.action_id, conversation_pb2.DECISION_CONFIRM, "confirm-key-0001")
+    assert _kinds(done)[-1] == "final"
+    assert "refunded" in _text(done)
+    assert chat.refunded() == order.total.minor_units
+    # A double click (same key) replays; a second confirmation finds nothing pending.
+    assert (
+        chat.decide(action.action_id, conversation_pb2.DECISION_CONFIRM, "confirm-key-0001") == done
+    )
+    with pytest.raises(grpc.RpcError) as raised:
+        chat.decide(action.action_id, conversation_pb2.DECISION_CONFIRM, "confirm-key-0002")
+    info = error_info_of(raised.value)
+    assert info is not None
+    assert info.reason == "NO_PENDING_ACTION"
+    assert chat.refunded() == order.total.minor_units
+    # The next turn tells the truth.
+    again = chat.say(message.format(order=order.order_id))
+    assert "already been refunded in full" in _text(again)
+
+
+def test_a_declined_proposal_writes_nothing(running_mesh: Mesh) -> None:
+    order = next(EASY)
+    chat = Chat(running_mesh, order, f"session-decline-{order.order_id[-5:]}")
+    action = _action(chat.say(f"Order {order.order_id} never arrived, please refund it"))
+    declined = chat.decide(action.action_id, conversation_pb2.DECISION_DECLINE, "decline-key-0001")
+    assert "haven't refunded" in _text(declined)
+    assert chat.refunded() == 0
+
+
+def test_another_customers_order_answers_like_a_missing_one(running_mesh: Mesh) -> None:
+    order = next(EASY)
+    theirs = next(
+        o
+        for o in DATA.orders
+        if o.user_id != order.user_id and TENANT[o.user_id] == TENANT[order.user_id]
+    )
+    answers = []
+    for n, asked in enumerate((theirs.order_id, "ORD-99999999")):
+        chat = Chat(running_mesh, order, f"session-foreign-{n}-{order.order_id[-5:]}")
+        with pytest.raises(grpc.RpcError) as raised:
+            chat.say(f"I want a refund for order {asked}")
+        error: grpc.RpcError = raised.value
+        answers.append((error.code(), error.details()))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == grpc.StatusCode.NOT_FOUND
+
+
+def test_asking_for_a_person_gets_a_ticket(running_mesh: Mesh) -> None:
+    order = next(EASY)
+    chat = Chat(running_mesh, order, f"session-human-{order.order_id[-5:]}")
+    events = chat.say("I want to speak to a human agent please")
+    kinds = _kinds(events)
+    assert "escalation" in kinds, _text(events)
+    (escalation,) = [e.escalation for e in events if e.WhichOneof("kind") == "escalation"]
+    assert escalation.ticket_id.startswith("TCK-")
+    assert escalation.ticket_id in _text(events)

@@ -1,0 +1,414 @@
+"""The negotiation worker's state machine over real gRPC: a worker in front of a real
+orders server (SQLite store, seeded data), each case driven turn by turn with the state
+carried from one turn to the next as the gateway carries it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import pytest
+from waybill.common.v1 import conversation_pb2, customer_pb2, intent_pb2, money_pb2
+from waybill.orders.v1 import orders_pb2
+from waybill.orders.v1 import orders_service_pb2_grpc as orders_grpc
+from waybill.worker.v1 import worker_service_pb2 as pb
+from waybill.worker.v1 import worker_service_pb2_grpc as pb_grpc
+
+from orders import seed
+from orders.service import OrdersServicer
+from orders.sqlite_store import SqliteOrderStore
+from runtime.client import channel
+from runtime.deadlines import DeadlinePolicy
+from runtime.errors import error_info_of
+from runtime.server import Registration
+from tests.conftest import StartServer
+from workers.negotiation import machine
+from workers.negotiation.machine import Limits
+from workers.negotiation.service import NegotiationServicer
+
+I = intent_pb2  # noqa: E741
+S = customer_pb2.ShipmentStatus
+Stage = conversation_pb2.NegotiationStage
+EASY = Limits(fraud_escalate_bp=10_001, auto_refund_minor=dict.fromkeys(range(5), 10**9))
+"""Limits under which nothing escalates for fraud or amount."""
+
+
+@dataclass
+class Turn:
+    events: list[pb.RunTurnResponse]
+    error: grpc.aio.AioRpcError | None
+
+    def of(self, kind: str) -> list[pb.RunTurnResponse]:
+        return [e for e in self.events if e.WhichOneof("event") == kind]
+
+    @property
+    def state(self) -> conversation_pb2.ConversationState:
+        (result,) = self.of("result")
+        return result.result.state
+
+    @property
+    def answer(self) -> str:
+        return "".join(e.delta.text for e in self.of("delta"))
+
+    @property
+    def tools(self) -> list[str]:
+        return [e.tool_call.name for e in self.of("tool_call")]
+
+
+class Case:
+    """One customer's conversation with the worker."""
+
+    def __init__(self, env: Env, order: orders_pb2.Order, session: str) -> None:
+        self.env, self.order, self.session = env, order, session
+        self.tenant = env.tenant[order.user_id]
+        self.state = conversation_pb2.ConversationState()
+
+    def request(self, **fields: object) -> pb.RunTurnRequest:
+        return pb.RunTurnRequest(
+            tenant_id=self.tenant,
+            user_id=self.order.user_id,
+            session_id=self.session,
+            state=self.state,
+            context=customer_pb2.HydratedContext(tier=self.env.tier[self.order.user_id]),
+            **fields,  # type: ignore[arg-type]
+        )
+
+    async def send(
+        self, message: str, intent: intent_pb2.Intent = I.INTENT_NEGOTIATION_DELIVERY_DISPUTE
+    ) -> Turn:
+        return await self.run(self.request(message=message, intent=intent, confidence=0.9))
+
+    async def decide(self, decision: conversation_pb2.Decision, action_id: str = "") -> Turn:
+        action = action_id or self.state.pending_action.action_id
+        return await self.run(
+            self.request(
+                decision=pb.ActionDecision(action_id=action, decision=decision),
+                intent=I.INTENT_NEGOTIATION_REFUND_REQUEST,
+            )
+        )
+
+    async def run(self, request: pb.RunTurnRequest) -> Turn:
+        events: list[pb.RunTurnResponse] = []
+        error = None
+        try:
+            async for event in self.env.worker.RunTurn(request, timeout=10):
+                events.append(event)
+        except grpc.aio.AioRpcError as exc:
+            error = exc
+        turn = Turn(events, error)
+        if error is None:
+            self.state = turn.state
+            self.state.turns.add(role=conversation_pb2.ROLE_CUSTOMER, text="…")
+        return turn
+
+    async def refunds(self) -> list[orders_pb2.Refund]:
+        return await self.env.store.refunds(self.tenant, self.order.user_id, self.order.order_id)
+
+
+@dataclass
+class Env:
+    data: seed.Dataset
+    store: SqliteOrderStore
+    worker: pb_grpc.WorkerServiceStub
+    start: Callable[[Limits], Awaitable[pb_grpc.WorkerServiceStub]]
+    tenant: dict[str, str]
+    tier: dict[str, customer_pb2.CustomerTier]
+    shipments: dict[str, orders_pb2.Shipment]
+
+    def find(
+        self, match: Callable[[orders_pb2.Order, orders_pb2.Shipment], bool], skip: int = 0
+    ) -> orders_pb2.Order:
+        found = [o for o in self.data.orders if match(o, self.shipments[o.awb])]
+        assert len(found) > skip, "the seeded data has no such order"
+        return found[skip]
+
+    def case(self, order: orders_pb2.Order, n: int = 0) -> Case:
+        return Case(self, order, f"session-neg-{order.order_id[-4:]}-{n}")
+
+
+def delivered_recently(order: orders_pb2.Order, shipment: orders_pb2.Shipment) -> bool:
+    now = datetime.now(UTC)
+    return (
+        shipment.status == S.SHIPMENT_STATUS_DELIVERED
+        and now - shipment.delivered_time.ToDatetime(UTC) < timedelta(days=20)
+    )
+
+
+@pytest.fixture
+async def env(serve: StartServer, channels: Callable[[str], grpc.aio.Channel]) -> Env:
+    data = seed.generate(customers_per_tenant=20)
+    store = SqliteOrderStore(":memory:")
+    await store.load(data)
+    orders_addr = await serve(
+        "orders",
+        [
+            Registration(
+                "waybill.orders.v1.OrdersService",
+                orders_grpc.add_OrdersServiceServicer_to_server,
+                OrdersServicer(store),
+            )
+        ],
+    )
+    downstream = channel(orders_addr, policy=DeadlinePolicy())
+
+    async def start(limits: Limits) -> pb_grpc.WorkerServiceStub:
+        servicer = NegotiationServicer(orders_grpc.OrdersServiceStub(downstream), limits)
+        address = await serve(
+            "negotiation",
+            [
+                Registration(
+                    "waybill.worker.v1.WorkerService",
+                    pb_grpc.add_WorkerServiceServicer_to_server,
+                    servicer,
+                )
+            ],
+        )
+        return pb_grpc.WorkerServiceStub(channels(address))
+
+    return Env(
+        data=data,
+        store=store,
+        worker=await start(EASY),
+        start=start,
+        tenant={c.user_id: c.tenant_id for c in data.customers},
+        tier={c.user_id: c.tier for c in data.customers},
+        shipments={s.awb: s for s in data.shipments},
+    )
+
+
+def _code(turn: Turn) -> tuple[grpc.StatusCode, str]:
+    assert turn.error is not None
+    info = error_info_of(turn.error)
+    return turn.error.code(), info.reason if info else ""
+
+
+async def test_a_dispute_is_proposed_confirmed_refunded_and_notified(env: Env) -> None:
+    order = env.find(delivered_recently)
+    case = env.case(order)
+    proposed = await case.send(f"My order {order.order_id} says delivered but it never came")
+    assert proposed.error is None
+    assert proposed.tools == ["get_order", "get_order_status", "check_fraud_score"]
+    (request,) = proposed.of("confirmation_request")
+    action = request.confirmation_request.action
+    assert action.amount == order.total
+    assert action.order_id == order.order_id
+    assert case.state.negotiation.stage == Stage.NEGOTIATION_STAGE_AWAITING_CONFIRMATION
+    assert case.state.pending_action == action
+    assert "Please confirm" in proposed.answer
+    assert await case.refunds() == []  # nothing is written before the confirmation
+
+    done = await case.decide(conversation_pb2.DECISION_CONFIRM)
+    assert done.error is None
+    assert done.tools == ["get_order", "initiate_refund", "send_notification"]
+    (refund,) = await case.refunds()
+    assert refund.idempotency_key == action.action_id  # the key is the confirmed action
+    assert refund.reason == orders_pb2.REFUND_REASON_DELIVERY_DISPUTE
+    assert refund.refund_id in done.answer
+    assert case.state.negotiation.stage == Stage.NEGOTIATION_STAGE_COMPLETED
+    assert not case.state.HasField("pending_action")
+    assert len(await env.store.notifications(case.tenant, order.user_id)) == 1
+
+
+async def test_a_retried_or_doubled_confirmation_makes_one_refund(env: Env) -> None:
+    order = env.find(delivered_recently, skip=1)
+    case = env.case(order)
+    await case.send(f"{order.order_id} never arrived")
+    pending = conversation_pb2.ConversationState()
+    pending.CopyFrom(case.state)
+    # Two gateway replicas carry the same confirmation at once, then a retry after a
+    # lost reply arrives with the state as it was before the refund.
+    first, second = await asyncio.gather(
+        case.decide(conversation_pb2.DECISION_CONFIRM),
+        case.decide(conversation_pb2.DECISION_CONFIRM),
+    )
+    case.state = pending
+    retry = await case.decide(conversation_pb2.DECISION_CONFIRM)
+    answers = {t.answer for t in (first, second, retry)}
+    assert len(answers) == 1  # the same refund, told the same way each time
+    (refund,) = await case.refunds()
+    assert refund.refund_id in answers.pop()
+    assert len(await env.store.notifications(case.tenant, order.user_id)) == 1
+
+
+async def test_a_decline_writes_nothing(env: Env) -> None:
+    case = env.case(env.find(delivered_recently, skip=2))
+    await case.send(f"{case.order.order_id} never came")
+    declined = await case.decide(conversation_pb2.DECISION_DECLINE)
+    assert declined.error is None
+    assert declined.tools == []
+    assert case.state.negotiation.stage == Stage.NEGOTIATION_STAGE_DECLINED
+    assert not case.state.HasField("pending_action")
+    assert await case.refunds() == []
+
+
+async def test_forbidden_transitions_write_nothing(env: Env) -> None:
+    case = env.case(env.find(delivered_recently, skip=3))
+    # A refund before any proposal: FAILED_PRECONDITION.
+    early = await case.decide(conversation_pb2.DECISION_CONFIRM, action_id="act_" + "0" * 24)
+    assert _code(early) == (grpc.StatusCode.FAILED_PRECONDITION, "NO_PENDING_ACTION")
+    await case.send(f"{case.order.order_id} never came")
+    # Another action id (someone else's, or a stale one): NOT_FOUND.
+    foreign = await case.decide(conversation_pb2.DECISION_CONFIRM, action_id="act_" + "f" * 24)
+    assert _code(foreign) == (grpc.StatusCode.NOT_FOUND, "ACTION_NOT_FOUND")
+    assert [e.error.message for e in foreign.of("error")] != []
+    # The same action after its time ran out: the same NOT_FOUND.
+    case.state.pending_action.expire_time.FromDatetime(datetime.now(UTC) - timedelta(seconds=1))
+    expired = await case.decide(conversation_pb2.DECISION_CONFIRM)
+    assert _code(expired) == (grpc.StatusCode.NOT_FOUND, "ACTION_NOT_FOUND")
+    assert await case.refunds() == []
+
+
+async def test_a_high_fraud_score_goes_to_a_person(env: Env) -> None:
+    env.worker = await env.start(replace(EASY, fraud_escalate_bp=0))
+    case = env.case(env.find(delivered_recently, skip=4))
+    turn = await case.send(
+        f"{case.order.order_id} was never delivered, my address is 12 Elm Street"
+    )
+    assert turn.error is None
+    assert turn.tools[-2:] == ["check_fraud_score", "escalate_to_human"]
+    (event,) = turn.of("escalation")
+    assert event.escalation.ticket_id.startswith("TCK-")
+    assert event.escalation.reason == "fraud"
+    assert event.escalation.ticket_id in turn.answer
+    assert case.state.negotiation.stage == Stage.NEGOTIATION_STAGE_ESCALATED
+    assert turn.of("confirmation_request") == []
+    assert await case.refunds() == []
+
+
+async def test_above_the_tiers_limit_goes_to_a_person(env: Env) -> None:
+    env.worker = await env.start(replace(EASY, auto_refund_minor=dict.fromkeys(range(5), 1)))
+    case = env.case(env.find(delivered_recently, skip=5))
+    turn = await case.send(f"{case.order.order_id} never arrived")
+    (event,) = turn.of("escalation")
+    assert event.escalation.reason == "scope"
+    assert await case.refunds() == []
+
+
+async def test_a_parcel_on_its_way_is_not_refunded(env: Env) -> None:
+    moving = {
+        S.SHIPMENT_STATUS_IN_TRANSIT,
+        S.SHIPMENT_STATUS_OUT_FOR_DELIVERY,
+        S.SHIPMENT_STATUS_DELAYED,
+    }
+    case = env.case(env.find(lambda o, s: s.status in moving))
+    turn = await case.send(
+        f"refund {case.order.order_id} please", I.INTENT_NEGOTIATION_REFUND_REQUEST
+    )
+    assert turn.error is None
+    assert "still on its way" in turn.answer
+    assert "check_fraud_score" not in turn.tools
+    assert turn.of("confirmation_request") == []
+
+
+async def test_a_lost_parcel_is_refunded_as_a_failed_delivery(env: Env) -> None:
+    case = env.case(env.find(lambda o, s: s.status == S.SHIPMENT_STATUS_LOST))
+    await case.send(
+        f"where is my refund for {case.order.order_id}", I.INTENT_NEGOTIATION_REFUND_REQUEST
+    )
+    done = await case.decide(conversation_pb2.DECISION_CONFIRM)
+    (refund,) = await case.refunds()
+    assert refund.reason == orders_pb2.REFUND_REASON_DELIVERY_FAILED
+    assert refund.refund_id in done.answer
+
+
+async def test_a_partly_refunded_order_offers_the_rest_then_nothing(env: Env) -> None:
+    order = env.find(delivered_recently, skip=6)
+    case = env.case(order)
+    earlier = money_pb2.Money(
+        currency_code=order.total.currency_code, minor_units=order.total.minor_units // 3
+    )
+    await env.store.create_refund(
+        case.tenant,
+        order.user_id,
+        order.order_id,
+        earlier,
+        orders_pb2.REFUND_REASON_DAMAGED_ITEM,
+        key="earlier-partial-refund",
+        digest="d",
+        now=datetime.now(UTC),
+    )
+    proposed = await case.send(
+        f"{order.order_id} arrived damaged", I.INTENT_NEGOTIATION_DAMAGED_OR_WRONG_ITEM
+    )
+    rest = order.total.minor_units - earlier.minor_units
+    assert case.state.pending_action.amount.minor_units == rest
+    assert proposed.of("confirmation_request")
+    await case.decide(conversation_pb2.DECISION_CONFIRM)
+    again = env.case(order, 1)
+    turn = await again.send(
+        f"{order.order_id} arrived damaged", I.INTENT_NEGOTIATION_DAMAGED_OR_WRONG_ITEM
+    )
+    assert "already been refunded in full" in turn.answer
+    assert [r.amount.minor_units for r in await case.refunds()] == [earlier.minor_units, rest]
+
+
+async def test_another_customers_order_answers_like_a_missing_one(env: Env) -> None:
+    mine = env.find(delivered_recently, skip=7)
+    theirs = next(
+        o
+        for o in env.data.orders
+        if o.user_id != mine.user_id and env.tenant[o.user_id] == env.tenant[mine.user_id]
+    )
+    foreign = await env.case(mine).send(f"refund {theirs.order_id}")
+    missing = await env.case(mine, 1).send("refund ORD-99999999")
+    assert _code(foreign) == _code(missing) == (grpc.StatusCode.NOT_FOUND, "ORDER_NOT_FOUND")
+    assert [e.error.message for e in foreign.of("error")] == [
+        e.error.message for e in missing.of("error")
+    ]
+
+
+async def test_asking_for_a_person_opens_a_ticket_with_a_pii_free_summary(env: Env) -> None:
+    case = env.case(env.find(delivered_recently, skip=8))
+    turn = await case.send(
+        "I want to talk to a human, I'm Jane Roe, call 415-555-0134", I.INTENT_HUMAN_HANDOFF
+    )
+    assert turn.error is None
+    (event,) = turn.of("escalation")
+    assert event.escalation.reason == "asked"
+    assert "business day" in turn.answer
+    (call,) = [e.tool_call for e in turn.of("tool_call")]
+    summary = str(call.arguments["summary"])
+    assert "Jane" not in summary
+    assert "555" not in summary
+    assert "human_handoff" in summary
+
+
+async def test_a_cancellation_goes_to_a_person(env: Env) -> None:
+    case = env.case(env.find(delivered_recently, skip=10))
+    turn = await case.send(f"cancel {case.order.order_id}", I.INTENT_NEGOTIATION_CANCELLATION)
+    (event,) = turn.of("escalation")
+    assert event.escalation.reason == "scope"
+    assert await case.refunds() == []
+
+
+async def test_a_case_that_runs_past_five_turns_goes_to_a_person(env: Env) -> None:
+    case = env.case(env.find(delivered_recently, skip=9))
+    for _ in range(machine.MAX_TURNS):
+        turn = await case.send("I want a refund", I.INTENT_NEGOTIATION_REFUND_REQUEST)
+        assert turn.of("escalation") == []
+    last = await case.send("I want a refund", I.INTENT_NEGOTIATION_REFUND_REQUEST)
+    (event,) = last.of("escalation")
+    assert event.escalation.reason == "stuck"
+
+
+async def test_an_ambiguous_request_asks_which_order(env: Env) -> None:
+    order = env.find(delivered_recently)
+    case = env.case(order, 2)
+    active = [
+        customer_pb2.OrderBrief(order_id=o.order_id, awb=o.awb, title=o.title)
+        for o in env.data.orders
+        if o.user_id == order.user_id
+    ][:3]
+    if len(active) < 2:
+        pytest.skip("the customer has one order")
+    request = case.request(
+        message="I want a refund", intent=I.INTENT_NEGOTIATION_REFUND_REQUEST, confidence=0.9
+    )
+    request.context.active_orders.extend(active)
+    turn = await case.run(request)
+    assert "Which order" in turn.answer
+    assert list(case.state.offered_order_ids) == [o.order_id for o in active]
+    assert turn.tools == []

@@ -1,0 +1,19 @@
+"""Worker settings fail naming a bad variable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from runtime.settings import SettingsError
+from workers.negotiation.settings import NegotiationSettings
+from workers.policy.settings import PolicySettings
+
+
+@pytest.mark.parametrize("settings", [PolicySettings, NegotiationSettings])
+def test_settings_name_a_bad_variable(monkeypatch: pytest.MonkeyPatch, settings: Any) -> None:
+    assert settings.from_env().service.name in {"policy", "negotiation"}
+    monkeypatch.setenv("WAYBILL_DRAIN_S", "-1")
+    with pytest.raises(SettingsError, match="WAYBILL_DRAIN_S"):
+        settings.from_env()
