@@ -330,9 +330,7 @@ class Conversations:
             pending.HasField("expire_time") and pending.expire_time.ToSeconds() < time.time()
         ):
             # Another action, a stale one or one whose time ran out: the same answer.
-            raise NotFound(
-                "no such action is waiting for confirmation", reason="ACTION_NOT_FOUND"
-            )
+            raise NotFound("no such action is waiting for confirmation", reason="ACTION_NOT_FOUND")
         return record
 
     # -- the worker -------------------------------------------------------------------------

@@ -412,3 +412,22 @@ async def test_an_ambiguous_request_asks_which_order(env: Env) -> None:
     assert "Which order" in turn.answer
     assert list(case.state.offered_order_ids) == [o.order_id for o in active]
     assert turn.tools == []
+
+
+async def test_an_order_among_the_active_ones_or_named_by_its_awb_is_found(env: Env) -> None:
+    order = env.find(delivered_recently, skip=11)
+    brief = customer_pb2.OrderBrief(order_id=order.order_id, awb=order.awb, title=order.title)
+    for n, message in enumerate((f"refund {order.order_id}", f"{order.awb} never arrived")):
+        case = env.case(order, 10 + n)
+        request = case.request(
+            message=message, intent=I.INTENT_NEGOTIATION_DELIVERY_DISPUTE, confidence=0.9
+        )
+        request.context.active_orders.append(brief)
+        turn = await case.run(request)
+        assert turn.error is None, turn.error
+        assert sorted(turn.tools[:2]) == ["get_order", "get_order_status"]
+        assert case.state.pending_action.order_id == order.order_id
+    case = env.case(order, 12)  # an AWB not among the active orders
+    turn = await case.send(f"{order.awb} never arrived")
+    assert turn.tools[:2] == ["get_order_status", "get_order"]
+    assert case.state.pending_action.order_id == order.order_id

@@ -199,14 +199,18 @@ class NegotiationServicer(pb_grpc.WorkerServiceServicer):
                 tools_pb2.GetOrderStatusArgs(awb=awb),
                 lambda: self._orders.shipment(who, awb),
             )
-            order_id = shipment.order_id
+            known = shipment.order_id
+            order = await tools.call(
+                "get_order",
+                tools_pb2.GetOrderArgs(order_id=known),
+                lambda: self._orders.order(who, known),
+            )
+            return order, shipment
         order = await tools.call(
             "get_order",
             tools_pb2.GetOrderArgs(order_id=order_id),
             lambda: self._orders.order(who, order_id),
         )
-        if awb:
-            return order, shipment
         shipment = await tools.call(
             "get_order_status",
             tools_pb2.GetOrderStatusArgs(awb=order.awb),

@@ -111,12 +111,12 @@ def test_refund_turn_ends_with_a_readable_error(client: httpx.Client) -> None:
     """A turn that fails before saying anything is an HTTP error, in the customer's words."""
     response = client.post(
         "/v1/sessions/edge-mesh-0002/turns",
-        json={"userId": "acme-0001", "message": "I want a refund for my order please"},
+        json={"userId": "acme-0001", "message": "I want a refund for order ORD-99999999"},
     )
-    assert response.status_code == 501
+    assert response.status_code == 404
     error = error_of(response)
-    assert error["status"] == "UNIMPLEMENTED"
-    assert "can't help" in str(error["message"])
+    assert error["status"] == "NOT_FOUND"
+    assert "no order with this id" in str(error["message"])
 
 
 def test_bad_key_and_unknown_customer(client: httpx.Client) -> None:

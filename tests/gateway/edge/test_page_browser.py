@@ -150,7 +150,7 @@ async def test_gateway_error_is_readable(platform: Mesh, browser: Browser) -> No
     await pick(page, "acme-0002")
     await ask(page, "I want a refund for order ORD-99999999")
     alert = replies(page).last.get_by_role("alert")
-    await expect(alert).to_contain_text("couldn't find that order")
+    await expect(alert).to_contain_text("no order with this id")
     await expect(alert).to_contain_text("NOT_FOUND")
     await expect(page.get_by_role("textbox", name="Message")).to_be_focused()
     await page.screenshot(path=ARTIFACTS / "chat-error-phone.png", full_page=True)
