@@ -53,6 +53,24 @@ def _orders(match: object) -> Iterator[orders_pb2.Order]:
 EASY = _orders(_refundable_without_a_person)
 
 
+def _status(*statuses: int) -> Iterator[orders_pb2.Order]:
+    return _orders(lambda o: SHIPMENT[o.awb].status in statuses)
+
+
+def _escalated(events: list[gw.TurnEvent]) -> str:
+    (escalation,) = [e.escalation for e in events if e.WhichOneof("kind") == "escalation"]
+    assert escalation.ticket_id in _text(events)
+    return escalation.reason
+
+
+def _proposal(events: list[gw.TurnEvent]) -> list[conversation_pb2.PendingAction]:
+    return [
+        e.confirmation_request.action
+        for e in events
+        if e.WhichOneof("kind") == "confirmation_request"
+    ]
+
+
 class Chat:
     """One customer's session with the gateway."""
 
@@ -184,3 +202,99 @@ def test_asking_for_a_person_gets_a_ticket(running_mesh: Mesh) -> None:
     (escalation,) = [e.escalation for e in events if e.WhichOneof("kind") == "escalation"]
     assert escalation.ticket_id.startswith("TCK-")
     assert escalation.ticket_id in _text(events)
+
+
+def test_a_parcel_on_its_way_is_not_refunded_yet(running_mesh: Mesh) -> None:
+    order = next(_status(S.SHIPMENT_STATUS_IN_TRANSIT, S.SHIPMENT_STATUS_OUT_FOR_DELIVERY))
+    chat = Chat(running_mesh, order, f"session-moving-{order.order_id[-5:]}")
+    events = chat.say(f"I want a refund for order {order.order_id}")
+    assert "still on its way" in _text(events)
+    assert _proposal(events) == []
+
+
+def test_a_lost_parcel_is_refunded_as_a_failed_delivery(running_mesh: Mesh) -> None:
+    order = next(
+        _orders(
+            lambda o: (
+                SHIPMENT[o.awb].status == S.SHIPMENT_STATUS_LOST
+                and o.total.minor_units <= DEFAULT_AUTO_REFUND[TIER[o.user_id]]
+            )
+        )
+    )
+    chat = Chat(running_mesh, order, f"session-lost-{order.order_id[-5:]}")
+    (action,) = _proposal(chat.say(f"My order {order.order_id} never arrived, refund please"))
+    assert "lost" in action.summary
+    chat.decide(action.action_id, conversation_pb2.DECISION_CONFIRM, "confirm-lost-0001")
+    assert chat.refunded() == order.total.minor_units
+
+
+def test_a_wrong_item_is_proposed_as_one(running_mesh: Mesh) -> None:
+    order = next(EASY)
+    chat = Chat(running_mesh, order, f"session-wrong-{order.order_id[-5:]}")
+    (action,) = _proposal(chat.say(f"The wrong item came in order {order.order_id}, refund me"))
+    assert "a different item arrived" in action.summary
+
+
+def test_a_high_fraud_score_goes_to_a_person(running_mesh: Mesh) -> None:
+    order = next(
+        _orders(
+            lambda o: (
+                SHIPMENT[o.awb].status == S.SHIPMENT_STATUS_DELIVERED
+                and core.fraud_score_bp(o, SHIPMENT[o.awb]) >= Limits().fraud_escalate_bp
+            )
+        )
+    )
+    chat = Chat(running_mesh, order, f"session-fraud-{order.order_id[-5:]}")
+    events = chat.say(f"Order {order.order_id} says delivered but I never got it")
+    assert _escalated(events) == "fraud"
+    assert _proposal(events) == []
+    assert chat.refunded() == 0
+
+
+def test_above_the_tiers_limit_goes_to_a_person(running_mesh: Mesh) -> None:
+    order = next(
+        _orders(
+            lambda o: (
+                SHIPMENT[o.awb].status == S.SHIPMENT_STATUS_DELIVERED
+                and core.fraud_score_bp(o, SHIPMENT[o.awb]) < Limits().fraud_escalate_bp
+                and o.total.minor_units > DEFAULT_AUTO_REFUND[TIER[o.user_id]]
+            )
+        )
+    )
+    chat = Chat(running_mesh, order, f"session-big-{order.order_id[-5:]}")
+    events = chat.say(f"Order {order.order_id} arrived damaged, I want a refund")
+    assert _escalated(events) == "scope"
+    assert chat.refunded() == 0
+
+
+def test_a_partly_refunded_order_is_offered_the_rest(running_mesh: Mesh) -> None:
+    order = next(EASY)
+    chat = Chat(running_mesh, order, f"session-part-{order.order_id[-5:]}")
+    part = order.total.minor_units // 4
+    with grpc.insecure_channel(running_mesh.addresses["orders"]) as ch:
+        orders_grpc.OrdersServiceStub(ch).CreateRefund(
+            orders.CreateRefundRequest(
+                tenant_id=chat.tenant,
+                user_id=order.user_id,
+                order_id=order.order_id,
+                amount=type(order.total)(currency_code=order.total.currency_code, minor_units=part),
+                reason=orders_pb2.REFUND_REASON_DAMAGED_ITEM,
+                idempotency_key="earlier-partial-0001",
+            ),
+            timeout=5,
+        )
+    events = chat.say(f"Order {order.order_id} arrived damaged, please refund it")
+    proposals = _proposal(events)
+    assert len(proposals) == 1, _text(events)
+    (action,) = proposals
+    assert action.amount.minor_units == order.total.minor_units - part
+
+
+def test_cancellations_before_and_after_shipping(running_mesh: Mesh) -> None:
+    unshipped = next(_status(S.SHIPMENT_STATUS_LABEL_CREATED))
+    chat = Chat(running_mesh, unshipped, f"session-cancel-{unshipped.order_id[-5:]}")
+    assert _escalated(chat.say(f"Please cancel order {unshipped.order_id}")) == "scope"
+    shipped = next(_status(S.SHIPMENT_STATUS_IN_TRANSIT))
+    chat = Chat(running_mesh, shipped, f"session-cancel-{shipped.order_id[-5:]}")
+    events = chat.say(f"Please cancel order {shipped.order_id}")
+    assert "already shipped" in _text(events)

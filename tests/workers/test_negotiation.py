@@ -376,12 +376,23 @@ async def test_asking_for_a_person_opens_a_ticket_with_a_pii_free_summary(env: E
     assert "human_handoff" in summary
 
 
-async def test_a_cancellation_goes_to_a_person(env: Env) -> None:
-    case = env.case(env.find(delivered_recently, skip=10))
-    turn = await case.send(f"cancel {case.order.order_id}", I.INTENT_NEGOTIATION_CANCELLATION)
+async def test_a_cancellation_before_shipping_goes_to_a_person_after_it_is_refused(
+    env: Env,
+) -> None:
+    unshipped = env.case(env.find(lambda o, s: s.status == S.SHIPMENT_STATUS_LABEL_CREATED))
+    turn = await unshipped.send(
+        f"cancel {unshipped.order.order_id}", I.INTENT_NEGOTIATION_CANCELLATION
+    )
     (event,) = turn.of("escalation")
     assert event.escalation.reason == "scope"
-    assert await case.refunds() == []
+    moving = env.case(env.find(lambda o, s: s.status == S.SHIPMENT_STATUS_IN_TRANSIT))
+    turn = await moving.send(f"cancel {moving.order.order_id}", I.INTENT_NEGOTIATION_CANCELLATION)
+    assert turn.of("escalation") == []
+    assert "already shipped" in turn.answer
+    done = env.case(env.find(delivered_recently, skip=10))
+    turn = await done.send(f"cancel {done.order.order_id}", I.INTENT_NEGOTIATION_CANCELLATION)
+    assert "already been delivered" in turn.answer
+    assert await done.refunds() == []
 
 
 async def test_a_case_that_runs_past_five_turns_goes_to_a_person(env: Env) -> None:
@@ -431,3 +442,63 @@ async def test_an_order_among_the_active_ones_or_named_by_its_awb_is_found(env: 
     turn = await case.send(f"{order.awb} never arrived")
     assert turn.tools[:2] == ["get_order_status", "get_order"]
     assert case.state.pending_action.order_id == order.order_id
+
+
+# -- the pure rules ------------------------------------------------------------------------
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def _delivered(days_ago: int) -> orders_pb2.Shipment:
+    shipment = orders_pb2.Shipment(status=S.SHIPMENT_STATUS_DELIVERED)
+    shipment.delivered_time.FromDatetime(NOW - timedelta(days=days_ago))
+    return shipment
+
+
+ORDER = orders_pb2.Order(
+    order_id="ORD-20260001", total=money_pb2.Money(currency_code="USD", minor_units=5000)
+)
+
+
+@pytest.mark.parametrize(
+    ("intent", "message", "reason"),
+    [
+        (I.INTENT_NEGOTIATION_REFUND_REQUEST, "the wrong item came", "REFUND_REASON_WRONG_ITEM"),
+        (I.INTENT_NEGOTIATION_REFUND_REQUEST, "it is broken", "REFUND_REASON_DAMAGED_ITEM"),
+        (I.INTENT_NEGOTIATION_REFUND_REQUEST, "refund please", "REFUND_REASON_CUSTOMER_REQUEST"),
+        (I.INTENT_NEGOTIATION_DAMAGED_OR_WRONG_ITEM, "look at it", "REFUND_REASON_DAMAGED_ITEM"),
+        (I.INTENT_NEGOTIATION_DELIVERY_DISPUTE, "never came", "REFUND_REASON_DELIVERY_DISPUTE"),
+    ],
+)
+def test_the_reason_follows_what_the_customer_says(
+    intent: intent_pb2.Intent, message: str, reason: str
+) -> None:
+    verdict = machine.eligibility(intent, message, ORDER, _delivered(3), now=NOW)
+    assert isinstance(verdict, machine.Eligible)
+    assert orders_pb2.RefundReason.Name(verdict.reason) == reason
+    assert verdict.amount.minor_units == 5000
+
+
+def test_past_the_dispute_window_is_not_refunded_automatically() -> None:
+    inside = machine.eligibility(
+        I.INTENT_NEGOTIATION_DELIVERY_DISPUTE, "never came", ORDER, _delivered(30), now=NOW
+    )
+    outside = machine.eligibility(
+        I.INTENT_NEGOTIATION_DELIVERY_DISPUTE, "never came", ORDER, _delivered(31), now=NOW
+    )
+    assert isinstance(inside, machine.Eligible)
+    assert isinstance(outside, machine.Ineligible)
+    assert "more than 30 days ago" in outside.answer
+
+
+def test_escalation_rules_and_money_words() -> None:
+    verdict = machine.Eligible(ORDER.total, orders_pb2.REFUND_REASON_DAMAGED_ITEM)
+    standard = customer_pb2.CUSTOMER_TIER_STANDARD
+    limits = Limits(fraud_escalate_bp=5000)
+    assert machine.escalation_needed(verdict, 4999, standard, limits) is None
+    assert machine.escalation_needed(verdict, 5000, standard, limits) is machine.Why.FRAUD
+    big = machine.Eligible(money_pb2.Money(currency_code="USD", minor_units=20_001), verdict.reason)
+    assert machine.escalation_needed(big, 0, standard, limits) is machine.Why.SCOPE
+    assert machine.escalation_needed(big, 0, customer_pb2.CUSTOMER_TIER_GOLD, limits) is None
+    assert machine.money(money_pb2.Money(currency_code="EUR", minor_units=123456)) == "€1,234.56"
+    assert machine.money(money_pb2.Money(currency_code="JPY", minor_units=5)) == "0.05 JPY"

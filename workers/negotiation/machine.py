@@ -15,6 +15,7 @@ no customer text and no model output decides a refund.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -136,6 +137,11 @@ def refundable(order: orders_pb2.Order) -> money_pb2.Money:
     return money_pb2.Money(currency_code=order.total.currency_code, minor_units=left)
 
 
+_WORD = re.compile(r"[a-z]+")
+_WRONG = frozenset({"wrong", "different", "incorrect"})
+_DAMAGED = frozenset({"damaged", "broken", "smashed", "cracked", "faulty", "defective"})
+
+
 def eligibility(
     intent: intent_pb2.Intent,
     message: str,
@@ -171,13 +177,30 @@ def eligibility(
         )
     if intent == I.INTENT_NEGOTIATION_DELIVERY_DISPUTE:
         return Eligible(left, orders_pb2.REFUND_REASON_DELIVERY_DISPUTE)
-    if intent == I.INTENT_NEGOTIATION_DAMAGED_OR_WRONG_ITEM:
-        wrong = "wrong" in message.lower() or "different" in message.lower()
-        reason = (
-            orders_pb2.REFUND_REASON_WRONG_ITEM if wrong else orders_pb2.REFUND_REASON_DAMAGED_ITEM
-        )
-        return Eligible(left, reason)
+    # What the customer says about the item names the reason, whichever refund intent
+    # the router chose; a damaged-or-wrong case that says neither counts as damaged.
+    words = set(_WORD.findall(message.lower()))
+    if words & _WRONG:
+        return Eligible(left, orders_pb2.REFUND_REASON_WRONG_ITEM)
+    if words & _DAMAGED or intent == I.INTENT_NEGOTIATION_DAMAGED_OR_WRONG_ITEM:
+        return Eligible(left, orders_pb2.REFUND_REASON_DAMAGED_ITEM)
     return Eligible(left, orders_pb2.REFUND_REASON_CUSTOMER_REQUEST)
+
+
+def cancellable(order: orders_pb2.Order, shipment: orders_pb2.Shipment) -> str | None:
+    """None when ``order`` may still be cancelled (its label is made, nothing shipped),
+    else what the customer is told instead."""
+    if shipment.status == S.SHIPMENT_STATUS_LABEL_CREATED:
+        return None
+    if shipment.status == S.SHIPMENT_STATUS_DELIVERED:
+        return (
+            f"Order {order.order_id} has already been delivered, so it can't be cancelled. "
+            "You can return it within the return window instead."
+        )
+    return (
+        f"Order {order.order_id} has already shipped, so it can't be cancelled any more. "
+        "Once it arrives you can return it within the return window."
+    )
 
 
 def escalation_needed(

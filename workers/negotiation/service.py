@@ -9,7 +9,8 @@ carries the customer's answer on the pending action: a decline closes the case; 
 confirm makes the refund (keyed by the action id, so a retry of the confirmation
 returns the same refund) and sends its notification. A failure before the refund is
 made keeps the action pending: the customer's retry either makes it or finds it made.
-Cancellations are handed to a person (orders has no cancellation call yet).
+A cancellation of an order that has not shipped goes to a person (orders has no
+cancellation call yet); one that has shipped is answered with what to do instead.
 """
 
 from __future__ import annotations
@@ -121,9 +122,7 @@ class NegotiationServicer(pb_grpc.WorkerServiceServicer):
         neg.case_turns += 1
         if request.intent == I.INTENT_HUMAN_HANDOFF:
             return await self._escalate(Why.ASKED, request, state, tools)
-        if request.intent == I.INTENT_NEGOTIATION_CANCELLATION:
-            return await self._escalate(Why.SCOPE, request, state, tools)
-        if request.intent not in machine.REFUND_INTENTS:
+        if request.intent not in machine.REFUND_INTENTS | {I.INTENT_NEGOTIATION_CANCELLATION}:
             raise FailedPrecondition(
                 "the negotiation worker handles refunds, disputes and hand-overs",
                 reason="INTENT_NOT_SUPPORTED",
@@ -159,6 +158,12 @@ class NegotiationServicer(pb_grpc.WorkerServiceServicer):
         neg.order_id = order.order_id
         state.focus_order_id = order.order_id
         state.focus_awb = order.awb
+        if request.intent == I.INTENT_NEGOTIATION_CANCELLATION:
+            # Orders has no cancellation call yet: a person cancels what has not shipped.
+            refusal = machine.cancellable(order, shipment)
+            if refusal is not None:
+                return Outcome(refusal, state)
+            return await self._escalate(Why.SCOPE, request, state, tools)
         verdict = machine.eligibility(
             neg.case_intent or request.intent, request.message, order, shipment, now=self._clock()
         )
