@@ -261,6 +261,21 @@ async def test_forbidden_transitions_write_nothing(env: Env) -> None:
     assert await case.refunds() == []
 
 
+async def test_a_pending_offer_is_asked_again_until_its_time_runs_out(env: Env) -> None:
+    case = env.case(env.find(delivered_recently, skip=12))
+    first = await case.send(f"{case.order.order_id} never came")
+    action = case.state.pending_action
+    again = await case.send("so what now?")
+    assert again.tools == []  # asked again, nothing read
+    assert again.of("confirmation_request")[0].confirmation_request.action == action
+    case.state.pending_action.expire_time.FromDatetime(datetime.now(UTC) - timedelta(seconds=1))
+    fresh = await case.send(f"{case.order.order_id} never came")
+    (request,) = fresh.of("confirmation_request")
+    assert request.confirmation_request.action.action_id != action.action_id  # a new offer
+    assert first.error is None
+    assert await case.refunds() == []
+
+
 async def test_a_high_fraud_score_goes_to_a_person(env: Env) -> None:
     env.worker = await env.start(replace(EASY, fraud_escalate_bp=0))
     case = env.case(env.find(delivered_recently, skip=4))

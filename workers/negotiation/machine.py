@@ -236,6 +236,11 @@ def propose(
     )
 
 
+def expired(action: conversation_pb2.PendingAction, *, now: datetime) -> bool:
+    """Whether ``action`` can no longer be confirmed."""
+    return action.expire_time.ToDatetime(UTC) < now
+
+
 def proposal_answer(action: conversation_pb2.PendingAction) -> str:
     """What the customer reads with the confirmation request."""
     return f"I can {action.summary[0].lower()}{action.summary[1:]} Please confirm or cancel."
@@ -257,7 +262,7 @@ def confirmed(
         or state.negotiation.stage != Stage.NEGOTIATION_STAGE_AWAITING_CONFIRMATION
     ):
         raise FailedPrecondition("nothing is waiting for confirmation", reason="NO_PENDING_ACTION")
-    if pending.action_id != action_id or pending.expire_time.ToDatetime(UTC) < now:
+    if pending.action_id != action_id or expired(pending, now=now):
         raise NotFound("no such action is waiting for confirmation", reason="ACTION_NOT_FOUND")
     if decision != conversation_pb2.DECISION_CONFIRM:
         return None

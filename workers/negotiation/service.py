@@ -129,6 +129,12 @@ class NegotiationServicer(pb_grpc.WorkerServiceServicer):
             )
         if neg.case_turns > machine.MAX_TURNS:
             return await self._escalate(Why.STUCK, request, state, tools)
+        if state.HasField("pending_action") and machine.expired(
+            state.pending_action, now=self._clock()
+        ):
+            # An offer nobody answered in time is gone; the case goes on from its order.
+            state.ClearField("pending_action")
+            neg.stage = Stage.NEGOTIATION_STAGE_GATHERING
         if state.HasField("pending_action"):
             # One proposal at a time: it is asked again, not replaced by chat.
             action = state.pending_action
