@@ -93,6 +93,29 @@ def session_id(rng: random.Random, run_tag: str) -> str:
     return f"bn-{run_tag}-{rng.getrandbits(64):016x}"
 
 
+def customer_turns(
+    customers: Sequence[gateway.Customer],
+    message: Callable[[random.Random, gateway.Customer], str],
+    *,
+    seed: int,
+    run_tag: str,
+) -> TurnSource:
+    """Turns of a random customer of ``customers``, each in a new session, saying what
+    ``message`` writes for them."""
+    rng = random.Random(seed)
+
+    def turn(_index: int) -> Turn:
+        customer = rng.choice(customers)
+        request = gateway_service_pb2.ConverseRequest(
+            session_id=session_id(rng, run_tag),
+            user_id=customer.user_id,
+            message=message(rng, customer),
+        )
+        return Turn(customer.api_key, request)
+
+    return turn
+
+
 def question_turns(
     customers: Sequence[gateway.Customer],
     phrasings: Sequence[str],
@@ -103,18 +126,9 @@ def question_turns(
     """Turns asking a random customer a random question of ``phrasings`` in a new session."""
     if not customers:
         raise SetupError("the gateway listed no customers for any tenant")
-    rng = random.Random(seed)
-
-    def turn(_index: int) -> Turn:
-        customer = rng.choice(customers)
-        request = gateway_service_pb2.ConverseRequest(
-            session_id=session_id(rng, run_tag),
-            user_id=customer.user_id,
-            message=corpus.pick(rng, phrasings, customer.awbs),
-        )
-        return Turn(customer.api_key, request)
-
-    return turn
+    return customer_turns(
+        customers, lambda rng, c: corpus.pick(rng, phrasings, c.awbs), seed=seed, run_tag=run_tag
+    )
 
 
 @register("skeleton", "the four canonical tracking questions, random customer, new session")
@@ -145,18 +159,12 @@ def dispute_turns(customers: Sequence[gateway.Customer], *, seed: int, run_tag: 
     with_awbs = [c for c in customers if c.awbs]
     if not with_awbs:
         raise SetupError("no customer has an active shipment to ask about")
-    rng = random.Random(seed)
-
-    def turn(_index: int) -> Turn:
-        customer = rng.choice(with_awbs)
-        request = gateway_service_pb2.ConverseRequest(
-            session_id=session_id(rng, run_tag),
-            user_id=customer.user_id,
-            message=rng.choice(corpus.NEGOTIATION).format(awb=rng.choice(customer.awbs)),
-        )
-        return Turn(customer.api_key, request)
-
-    return turn
+    return customer_turns(
+        with_awbs,
+        lambda rng, c: rng.choice(corpus.NEGOTIATION).format(awb=rng.choice(c.awbs)),
+        seed=seed,
+        run_tag=run_tag,
+    )
 
 
 @register("negotiation", "refund and dispute requests naming the customer's own shipments")

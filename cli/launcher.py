@@ -789,9 +789,13 @@ class Mesh:
             # A grandchild it started would otherwise outlive it.
             _kill_group(process.pid)
 
-    def restart(self, name: str, timeout_s: float = 30.0) -> None:
+    def restart(
+        self, name: str, timeout_s: float = 30.0, *, env: Mapping[str, str] | None = None
+    ) -> None:
         """Stop ``name`` if it runs (SIGTERM, then SIGKILL), start it again, wait for SERVING.
 
+        ``env``, when given, replaces the service's own variables (``per_service_env``)
+        from this start on: a drill restarts a service with faults switched on or off.
         The supervisor keeps its hands off ``name`` meanwhile; this restart is
         not counted among its restarts.
         """
@@ -801,6 +805,8 @@ class Mesh:
         deadline = time.monotonic() + timeout_s
         with self._lock:
             self._held.add(name)
+            if env is not None:
+                self._per_service_env[name] = dict(env)
         try:
             if name in self._children:
                 self._terminate([name], time.monotonic() + timeout_s / 2)

@@ -3,7 +3,7 @@
 Exit statuses: 0 success, 1 failure (a service not SERVING, a start that
 failed, an unreachable gateway), 2 usage error (argparse's own), 130 Ctrl-C
 at the chat prompt; ``router add-exemplars`` also 3 (not authorised), ``kb ingest``
-3 (documents rejected).
+3 (documents rejected); ``tickets`` 1 also for a refused claim or resolution.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from cli import eval_guardrails, eval_retrieval, eval_router, kb, router_admin
+from cli import eval_guardrails, eval_retrieval, eval_router, kb, router_admin, tickets
 from cli.arguments import positive_float
 from runtime import mesh
 
@@ -123,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     eval_retrieval.add_parser(sub)
     router_admin.add_parser(sub)
     kb.add_parser(sub)
+    tickets.add_parser(sub)
     return parser
 
 
@@ -202,6 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return router_admin.run(args, out=out, err=err)
     if args.command == "kb":
         return kb.run(args, out=out, err=err)
+    if args.command == "tickets":
+        return tickets.run(args, out=out, err=err)
     if args.command == "eval-retrieval":
         return eval_retrieval.run(args, out=out, err=err)
     parser.print_help(err)

@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 from waybill.common.v1 import intent_pb2
 from waybill.guardrails.v1 import guardrails_service_pb2 as guard
+from waybill.orders.v1 import orders_pb2
 from waybill.orders.v1 import orders_service_pb2 as orders
 from waybill.router.v1 import router_service_pb2 as router
 from waybill.worker.v1 import worker_service_pb2 as worker
@@ -111,6 +112,55 @@ class OrdersClient:
         )
         return response
 
+    async def list_tickets(
+        self,
+        *,
+        tenant_id: str,
+        state: orders_pb2.TicketState,
+        page_size: int,
+        page_token: str,
+    ) -> orders.ListEscalationTicketsResponse:
+        """One page of the tenant's hand-over tickets, most urgent first."""
+        request = orders.ListEscalationTicketsRequest(
+            tenant_id=tenant_id, state=state, page_size=page_size, page_token=page_token
+        )
+        response: orders.ListEscalationTicketsResponse = await _unary(
+            "orders", self._stub.ListEscalationTickets, request
+        )
+        return response
+
+    async def ticket(self, *, tenant_id: str, ticket_id: str) -> orders_pb2.EscalationTicket:
+        """One ticket of the tenant as it stands."""
+        request = orders.GetEscalationTicketRequest(tenant_id=tenant_id, ticket_id=ticket_id)
+        response: orders.GetEscalationTicketResponse = await _unary(
+            "orders", self._stub.GetEscalationTicket, request
+        )
+        return response.ticket
+
+    async def claim_ticket(
+        self, *, tenant_id: str, ticket_id: str, agent_id: str
+    ) -> orders_pb2.EscalationTicket:
+        """An agent takes a ticket."""
+        request = orders.ClaimEscalationTicketRequest(
+            tenant_id=tenant_id, ticket_id=ticket_id, agent_id=agent_id
+        )
+        response: orders.ClaimEscalationTicketResponse = await _unary(
+            "orders", self._stub.ClaimEscalationTicket, request
+        )
+        return response.ticket
+
+    async def resolve_ticket(
+        self, *, tenant_id: str, ticket_id: str, agent_id: str, resolution: str
+    ) -> orders_pb2.EscalationTicket:
+        """The agent who has a ticket closes it."""
+        request = orders.ResolveEscalationTicketRequest(
+            tenant_id=tenant_id, ticket_id=ticket_id, agent_id=agent_id, resolution=resolution
+        )
+        response: orders.ResolveEscalationTicketResponse = await _unary(
+            "orders", self._stub.ResolveEscalationTicket, request
+        )
+        return response.ticket
+
 
 class WorkerClient:
     """One worker's RunTurn stream."""
@@ -147,6 +197,6 @@ class Clients:
     router: RouterClient
     """Classification."""
     orders: OrdersClient
-    """Hydration and customer lists."""
+    """Hydration, customer lists and the agents' ticket queue."""
     workers: Mapping[intent_pb2.Worker, WorkerClient]
     """Worker enum value -> client; WORKER_HUMAN is served by the negotiation worker."""

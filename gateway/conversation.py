@@ -21,6 +21,7 @@ from google.protobuf import timestamp_pb2
 from waybill.common.v1 import conversation_pb2, customer_pb2, events_pb2, intent_pb2, usage_pb2
 from waybill.gateway.v1 import gateway_service_pb2 as pb
 from waybill.guardrails.v1 import guardrails_service_pb2 as guard
+from waybill.orders.v1 import orders_pb2
 from waybill.worker.v1 import worker_service_pb2 as worker
 
 from gateway import turns
@@ -205,6 +206,11 @@ class Conversations:
                 )
                 return
             text = check.redacted_text
+            ticket = await self.hand_over(tenant, record.state)
+            if ticket is not None and ticket.state == orders_pb2.TICKET_STATE_CLAIMED:
+                async for event in self._with_agent(record, text, ticket, request_id):
+                    yield event
+                return
             decision = await self._clients.router.classify(
                 tenant_id=tenant, text=text, previous_intent=turns.previous_intent(record.state)
             )
@@ -239,6 +245,48 @@ class Conversations:
         )
         async for event in self._run_worker(decision.worker, turn, record, text, request_id):
             yield event
+
+    # -- the hand-over to a person ---------------------------------------------------------
+
+    async def hand_over(
+        self, tenant_id: str, state: conversation_pb2.ConversationState
+    ) -> orders_pb2.EscalationTicket | None:
+        """The ticket the conversation was handed over with, as it stands now: None when it
+        never was, or when the ticket cannot be read (the assistant answers meanwhile)."""
+        if not state.hand_over.ticket_id:
+            return None
+        try:
+            return await self._clients.orders.ticket(
+                tenant_id=tenant_id, ticket_id=state.hand_over.ticket_id
+            )
+        except PeerError as exc:
+            log.warning(
+                "hand-over ticket unreadable",
+                extra={"ticket_id": state.hand_over.ticket_id, "reason": exc.reason},
+            )
+            return None
+
+    async def _with_agent(
+        self,
+        record: SessionRecord,
+        text: str,
+        ticket: orders_pb2.EscalationTicket,
+        request_id: str,
+    ) -> AsyncIterator[pb.TurnEvent]:
+        """A turn of a conversation an agent has claimed: the assistant steps aside; the
+        message is kept in the conversation for the agent."""
+        answer = (
+            f"A member of our support team has your case ({ticket.ticket_id}) and will "
+            "answer you here; I'll stay out of the way until it is resolved."
+        )
+        yield pb.TurnEvent(delta=events_pb2.TextDelta(text=answer))
+        unwritten = await self._write(record, text, W.INTENT_HUMAN_HANDOFF, answer, record.state)
+        if unwritten is not None:
+            yield unwritten.event
+            raise unwritten.error
+        yield _final(
+            intent=W.INTENT_HUMAN_HANDOFF, kind=W.WORKER_HUMAN, answer=answer, request_id=request_id
+        )
 
     # -- ConfirmAction ----------------------------------------------------------------------
 

@@ -56,6 +56,11 @@ def channels(settings: GatewaySettings) -> dict[str, MeshChannel]:
     reads: list[tuple[str, str | None]] = [
         ("waybill.orders.v1.OrdersService", "ListActiveOrders"),
         ("waybill.orders.v1.OrdersService", "ListCustomers"),
+        ("waybill.orders.v1.OrdersService", "ListEscalationTickets"),
+        ("waybill.orders.v1.OrdersService", "GetEscalationTicket"),
+        # An agent claiming or resolving again gets the ticket back unchanged.
+        ("waybill.orders.v1.OrdersService", "ClaimEscalationTicket"),
+        ("waybill.orders.v1.OrdersService", "ResolveEscalationTicket"),
         ("waybill.guardrails.v1.GuardrailsService", None),
         ("waybill.router.v1.RouterService", "Classify"),
     ]

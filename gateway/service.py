@@ -67,7 +67,11 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
             session_id=record.session_id, user_id=record.user_id, state=record.state
         )
         session.expire_time.FromSeconds(int(record.expires_at))
-        return pb.GetSessionResponse(session=session)
+        response = pb.GetSessionResponse(session=session)
+        ticket = await self._conversations.hand_over(principal.tenant_id, record.state)
+        if ticket is not None:
+            response.ticket.CopyFrom(ticket)
+        return response
 
     async def GetCustomerContext(
         self, request: pb.GetCustomerContextRequest, context: grpc.aio.ServicerContext
@@ -94,3 +98,38 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
             ],
             next_page_token=page.next_page_token,
         )
+
+    # -- the agents' queue ----------------------------------------------------------------
+
+    async def ListTickets(
+        self, request: pb.ListTicketsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListTicketsResponse:
+        principal, _ = self._enter(context)
+        page = await self._orders.list_tickets(
+            tenant_id=principal.tenant_id,
+            state=request.state,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return pb.ListTicketsResponse(tickets=page.tickets, next_page_token=page.next_page_token)
+
+    async def ClaimTicket(
+        self, request: pb.ClaimTicketRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ClaimTicketResponse:
+        principal, _ = self._enter(context)
+        ticket = await self._orders.claim_ticket(
+            tenant_id=principal.tenant_id, ticket_id=request.ticket_id, agent_id=request.agent_id
+        )
+        return pb.ClaimTicketResponse(ticket=ticket)
+
+    async def ResolveTicket(
+        self, request: pb.ResolveTicketRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ResolveTicketResponse:
+        principal, _ = self._enter(context)
+        ticket = await self._orders.resolve_ticket(
+            tenant_id=principal.tenant_id,
+            ticket_id=request.ticket_id,
+            agent_id=request.agent_id,
+            resolution=request.resolution,
+        )
+        return pb.ResolveTicketResponse(ticket=ticket)

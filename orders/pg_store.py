@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import LiteralString
 
 import psycopg
 from psycopg import sql
@@ -27,6 +28,7 @@ from orders.seed import Dataset
 from orders.store import (
     NO_CUSTOMER,
     NO_ORDER,
+    TicketChange,
     Written,
     active,
     check_refund,
@@ -35,7 +37,9 @@ from orders.store import (
     new_refund,
     new_ticket,
     owners,
+    page_of,
     params_text,
+    stored_ticket,
 )
 from runtime.errors import NotFound, Unavailable
 
@@ -80,6 +84,16 @@ CREATE TABLE tickets (
   ticket_id text NOT NULL UNIQUE, session_id text NOT NULL, order_id text NOT NULL,
   summary text NOT NULL, body bytea NOT NULL, created_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (tenant_id, user_id, idempotency_key));
+""",
+    ),
+    (
+        2,
+        "the agents' queue: a ticket's latest change",
+        """
+CREATE TABLE ticket_work (
+  ticket_id text PRIMARY KEY REFERENCES tickets (ticket_id), tenant_id text NOT NULL,
+  state integer NOT NULL, body bytea NOT NULL, changed_at timestamptz NOT NULL DEFAULT now());
+CREATE INDEX tickets_by_tenant ON tickets (tenant_id);
 """,
     ),
 )
@@ -207,6 +221,14 @@ class PostgresOrderStore:
             raise key_reused()
         return _bytes(row[1])
 
+    async def _bodies(
+        self, query: LiteralString | bytes, params: tuple[object, ...]
+    ) -> list[bytes]:
+        """The first column (a stored body) of every row a read finds."""
+        async with self._connection() as conn:
+            cur = await conn.execute(query, params)
+            return [_bytes(r[0]) for r in await cur.fetchall()]
+
     async def dataset_version(self) -> str | None:
         async with self._connection() as conn:
             cur = await conn.execute("SELECT value FROM meta WHERE key='dataset'")
@@ -272,14 +294,12 @@ class PostgresOrderStore:
     async def customers(
         self, tenant_id: str, *, limit: int, after: str
     ) -> list[orders_pb2.Customer]:
-        async with self._connection() as conn:
-            cur = await conn.execute(
-                "SELECT body FROM customers WHERE tenant_id=%s AND user_id>%s"
-                " ORDER BY user_id LIMIT %s",
-                (tenant_id, after, limit),
-            )
-            rows = await cur.fetchall()
-        return [orders_pb2.Customer.FromString(_bytes(r[0])) for r in rows]
+        bodies = await self._bodies(
+            "SELECT body FROM customers WHERE tenant_id=%s AND user_id>%s"
+            " ORDER BY user_id LIMIT %s",
+            (tenant_id, after, limit),
+        )
+        return [orders_pb2.Customer.FromString(b) for b in bodies]
 
     @staticmethod
     async def _order(
@@ -360,14 +380,19 @@ class PostgresOrderStore:
         return Written(refund, replayed=False)
 
     async def refunds(self, tenant_id: str, user_id: str, order_id: str) -> list[orders_pb2.Refund]:
-        async with self._connection() as conn:
-            cur = await conn.execute(
-                "SELECT body FROM refunds WHERE tenant_id=%s AND user_id=%s AND order_id=%s"
-                " ORDER BY seq",
-                (tenant_id, user_id, order_id),
-            )
-            rows = await cur.fetchall()
-        return [orders_pb2.Refund.FromString(_bytes(r[0])) for r in rows]
+        bodies = await self._bodies(
+            "SELECT body FROM refunds WHERE tenant_id=%s AND user_id=%s AND order_id=%s"
+            " ORDER BY seq",
+            (tenant_id, user_id, order_id),
+        )
+        return [orders_pb2.Refund.FromString(b) for b in bodies]
+
+    async def customer_refunds(self, tenant_id: str, user_id: str) -> list[orders_pb2.Refund]:
+        bodies = await self._bodies(
+            "SELECT body FROM refunds WHERE tenant_id=%s AND user_id=%s ORDER BY seq",
+            (tenant_id, user_id),
+        )
+        return [orders_pb2.Refund.FromString(b) for b in bodies]
 
     async def send_notification(
         self,
@@ -441,7 +466,9 @@ class PostgresOrderStore:
                 raise NotFound(NO_CUSTOMER, reason="CUSTOMER_NOT_FOUND")
             if order_id and await self._order(conn, tenant_id, user_id, order_id) is None:
                 raise NotFound(NO_ORDER, reason="ORDER_NOT_FOUND")
-            ticket = new_ticket(customer, reason, now=now)
+            ticket = new_ticket(
+                customer, reason, session_id=session_id, order_id=order_id, summary=summary, now=now
+            )
             await conn.execute(
                 "INSERT INTO tickets (tenant_id, user_id, idempotency_key, request_digest,"
                 " ticket_id, session_id, order_id, summary, body)"
@@ -459,3 +486,53 @@ class PostgresOrderStore:
                 ),
             )
         return Written(ticket, replayed=False)
+
+    # -- the agents' queue: a ticket as it stands is its latest change (ticket_work), else
+    # the ticket as opened ---------------------------------------------------------------
+
+    _CURRENT = (
+        "SELECT COALESCE(w.body, t.body) FROM tickets t"
+        " LEFT JOIN ticket_work w ON w.ticket_id = t.ticket_id WHERE t.tenant_id=%s"
+    )
+
+    async def _ticket(
+        self, conn: Conn, tenant_id: str, ticket_id: str
+    ) -> orders_pb2.EscalationTicket | None:
+        query = self._CURRENT + " AND t.ticket_id=%s"
+        cur = await conn.execute(query.encode(), (tenant_id, ticket_id))
+        row = await cur.fetchone()
+        return None if row is None else stored_ticket(_bytes(row[0]))
+
+    async def tickets(
+        self, tenant_id: str, *, state: orders_pb2.TicketState, limit: int, offset: int
+    ) -> list[orders_pb2.EscalationTicket]:
+        bodies = await self._bodies(self._CURRENT.encode(), (tenant_id,))
+        return page_of(map(stored_ticket, bodies), state, limit=limit, offset=offset)
+
+    async def ticket(self, tenant_id: str, ticket_id: str) -> orders_pb2.EscalationTicket | None:
+        async with self._connection() as conn:
+            return await self._ticket(conn, tenant_id, ticket_id)
+
+    async def change_ticket(
+        self, tenant_id: str, ticket_id: str, change: TicketChange
+    ) -> orders_pb2.EscalationTicket:
+        async with self._connection() as conn, conn.transaction():
+            # The ticket's row lock serialises its agents across replicas. It is taken on
+            # its own, before the read: a locking read that joins ticket_work would, after
+            # waiting, see the locked row anew but the other agent's change not at all.
+            await conn.execute(
+                "SELECT 1 FROM tickets WHERE tenant_id=%s AND ticket_id=%s FOR UPDATE",
+                (tenant_id, ticket_id),
+            )
+            ticket = await self._ticket(conn, tenant_id, ticket_id)
+            changed = change(ticket)
+            if changed is None:
+                assert ticket is not None  # a change of no ticket raises
+                return ticket
+            await conn.execute(
+                "INSERT INTO ticket_work (ticket_id, tenant_id, state, body) VALUES (%s,%s,%s,%s)"
+                " ON CONFLICT (ticket_id) DO UPDATE SET state = EXCLUDED.state,"
+                " body = EXCLUDED.body, changed_at = now()",
+                (ticket_id, tenant_id, int(changed.state), changed.SerializeToString()),
+            )
+        return changed

@@ -23,7 +23,7 @@ async def main() -> None:
     store = await open_store(settings)
 
     async def ready() -> None:
-        data = seed.generate()
+        data = seed.generate(customers_per_tenant=settings.demo_customers)
         loaded = await store.load(data)
         log.info("data set ready", extra={"version": data.version, "loaded": loaded})
 

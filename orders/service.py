@@ -13,7 +13,15 @@ from waybill.orders.v1 import orders_service_pb2 as pb
 from waybill.orders.v1 import orders_service_pb2_grpc as pb_grpc
 
 from orders import core
-from orders.store import NO_CUSTOMER, NO_ORDER, OrderStore
+from orders.store import (
+    NO_CUSTOMER,
+    NO_ORDER,
+    NO_TICKET,
+    OrderStore,
+    claim,
+    recent_refunds,
+    resolve,
+)
 from runtime.errors import FailedPrecondition, NotFound
 
 # One message for "not yours" and "does not exist": existence never leaks.
@@ -125,8 +133,11 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
         if order is None:
             raise NotFound(NO_ORDER, reason="ORDER_NOT_FOUND")
         shipment = await self._shipment(request.tenant_id, request.user_id, order.awb)
+        refunds = await self._store.customer_refunds(request.tenant_id, request.user_id)
         return pb.GetFraudScoreResponse(
-            score_bp=core.fraud_score_bp(order, shipment), model_version=core.FRAUD_MODEL_VERSION
+            score_bp=core.fraud_score_bp(order, shipment),
+            model_version=core.FRAUD_MODEL_VERSION,
+            recent_refunds=recent_refunds(refunds, now=datetime.now(UTC)),
         )
 
     async def CreateRefund(
@@ -143,6 +154,14 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
             now=datetime.now(UTC),
         )
         return pb.CreateRefundResponse(refund=written.value, replayed=written.replayed)
+
+    async def ListRefunds(
+        self, request: pb.ListRefundsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListRefundsResponse:
+        if await self._store.order(request.tenant_id, request.user_id, request.order_id) is None:
+            raise NotFound(NO_ORDER, reason="ORDER_NOT_FOUND")
+        refunds = await self._store.refunds(request.tenant_id, request.user_id, request.order_id)
+        return pb.ListRefundsResponse(refunds=refunds)
 
     async def SendNotification(
         self, request: pb.SendNotificationRequest, context: grpc.aio.ServicerContext
@@ -174,6 +193,41 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
             now=datetime.now(UTC),
         )
         return pb.CreateEscalationTicketResponse(ticket=written.value, replayed=written.replayed)
+
+    async def ListEscalationTickets(
+        self, request: pb.ListEscalationTicketsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListEscalationTicketsResponse:
+        size = request.page_size or 20
+        offset = int(request.page_token or 0)
+        page = await self._store.tickets(
+            request.tenant_id, state=request.state, limit=size + 1, offset=offset
+        )
+        more = len(page) > size
+        return pb.ListEscalationTicketsResponse(
+            tickets=page[:size], next_page_token=str(offset + size) if more else ""
+        )
+
+    async def GetEscalationTicket(
+        self, request: pb.GetEscalationTicketRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetEscalationTicketResponse:
+        ticket = await self._store.ticket(request.tenant_id, request.ticket_id)
+        if ticket is None:
+            raise NotFound(NO_TICKET, reason="TICKET_NOT_FOUND")
+        return pb.GetEscalationTicketResponse(ticket=ticket)
+
+    async def ClaimEscalationTicket(
+        self, request: pb.ClaimEscalationTicketRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ClaimEscalationTicketResponse:
+        change = claim(request.agent_id, now=datetime.now(UTC))
+        ticket = await self._store.change_ticket(request.tenant_id, request.ticket_id, change)
+        return pb.ClaimEscalationTicketResponse(ticket=ticket)
+
+    async def ResolveEscalationTicket(
+        self, request: pb.ResolveEscalationTicketRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ResolveEscalationTicketResponse:
+        change = resolve(request.agent_id, request.resolution, now=datetime.now(UTC))
+        ticket = await self._store.change_ticket(request.tenant_id, request.ticket_id, change)
+        return pb.ResolveEscalationTicketResponse(ticket=ticket)
 
 
 def _digest(request: Message) -> str:

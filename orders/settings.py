@@ -28,6 +28,9 @@ class OrdersSettings:
     """Schema of the PostgreSQL tables (``WAYBILL_ORDERS_PG_SCHEMA``)."""
     pg_pool: int = 10
     """Most PostgreSQL connections one replica holds (``WAYBILL_ORDERS_PG_POOL``)."""
+    demo_customers: int = 40
+    """Customers per tenant in the demo data set (``WAYBILL_ORDERS_DEMO_CUSTOMERS``, 1..5000;
+    soaks ask for more)."""
 
     @property
     def store_path(self) -> Path:
@@ -53,4 +56,12 @@ class OrdersSettings:
             pg_dsn=os.environ.get("WAYBILL_ORDERS_PG_DSN", ""),
             pg_schema=schema,
             pg_pool=env_int("WAYBILL_ORDERS_PG_POOL", 10, minimum=2),
+            demo_customers=_demo_customers(),
         )
+
+
+def _demo_customers() -> int:
+    count = env_int("WAYBILL_ORDERS_DEMO_CUSTOMERS", 40, minimum=1)
+    if count > 5000:
+        raise SettingsError(f"WAYBILL_ORDERS_DEMO_CUSTOMERS={count} is more than 5000")
+    return count

@@ -25,6 +25,7 @@ from orders.seed import Dataset
 from orders.store import (
     NO_CUSTOMER,
     NO_ORDER,
+    TicketChange,
     Written,
     active,
     check_refund,
@@ -33,7 +34,9 @@ from orders.store import (
     new_refund,
     new_ticket,
     owners,
+    page_of,
     params_text,
+    stored_ticket,
 )
 from runtime.errors import NotFound
 
@@ -66,6 +69,9 @@ CREATE TABLE IF NOT EXISTS tickets (
   request_digest TEXT NOT NULL, ticket_id TEXT NOT NULL UNIQUE, session_id TEXT NOT NULL,
   order_id TEXT NOT NULL, summary TEXT NOT NULL, body BLOB NOT NULL,
   PRIMARY KEY (tenant_id, user_id, idempotency_key));
+CREATE TABLE IF NOT EXISTS ticket_work (
+  ticket_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, state INTEGER NOT NULL,
+  body BLOB NOT NULL);
 """
 """Every written row keeps its key, a digest of the request it answered and ``body``:
 what the write answered, for a replay."""
@@ -242,6 +248,13 @@ class SqliteOrderStore:
         ).fetchall()
         return [orders_pb2.Refund.FromString(r[0]) for r in rows]
 
+    async def customer_refunds(self, tenant_id: str, user_id: str) -> list[orders_pb2.Refund]:
+        rows = self._db.execute(
+            "SELECT body FROM refunds WHERE tenant_id=? AND user_id=? ORDER BY rowid",
+            (tenant_id, user_id),
+        ).fetchall()
+        return [orders_pb2.Refund.FromString(r[0]) for r in rows]
+
     async def send_notification(
         self,
         tenant_id: str,
@@ -308,7 +321,9 @@ class SqliteOrderStore:
                 raise NotFound(NO_CUSTOMER, reason="CUSTOMER_NOT_FOUND")
             if order_id and self._order(tenant_id, user_id, order_id) is None:
                 raise NotFound(NO_ORDER, reason="ORDER_NOT_FOUND")
-            ticket = new_ticket(customer, reason, now=now)
+            ticket = new_ticket(
+                customer, reason, session_id=session_id, order_id=order_id, summary=summary, now=now
+            )
             self._db.execute(
                 "INSERT INTO tickets VALUES (?,?,?,?,?,?,?,?,?)",
                 (
@@ -324,3 +339,40 @@ class SqliteOrderStore:
                 ),
             )
         return Written(ticket, replayed=False)
+
+    # -- the agents' queue: a ticket as it stands is its latest change (ticket_work), else
+    # the ticket as opened ---------------------------------------------------------------
+
+    _CURRENT = (
+        "SELECT COALESCE(w.body, t.body) FROM tickets t"
+        " LEFT JOIN ticket_work w ON w.ticket_id = t.ticket_id WHERE t.tenant_id=?"
+    )
+
+    def _ticket(self, tenant_id: str, ticket_id: str) -> orders_pb2.EscalationTicket | None:
+        row = self._db.execute(self._CURRENT + " AND t.ticket_id=?", (tenant_id, ticket_id))
+        found = row.fetchone()
+        return None if found is None else stored_ticket(found[0])
+
+    async def tickets(
+        self, tenant_id: str, *, state: orders_pb2.TicketState, limit: int, offset: int
+    ) -> list[orders_pb2.EscalationTicket]:
+        rows = self._db.execute(self._CURRENT, (tenant_id,)).fetchall()
+        return page_of((stored_ticket(r[0]) for r in rows), state, limit=limit, offset=offset)
+
+    async def ticket(self, tenant_id: str, ticket_id: str) -> orders_pb2.EscalationTicket | None:
+        return self._ticket(tenant_id, ticket_id)
+
+    async def change_ticket(
+        self, tenant_id: str, ticket_id: str, change: TicketChange
+    ) -> orders_pb2.EscalationTicket:
+        with self._write():
+            ticket = self._ticket(tenant_id, ticket_id)
+            changed = change(ticket)
+            if changed is None:
+                assert ticket is not None  # a change of no ticket raises
+                return ticket
+            self._db.execute(
+                "INSERT OR REPLACE INTO ticket_work VALUES (?,?,?,?)",
+                (ticket_id, tenant_id, int(changed.state), changed.SerializeToString()),
+            )
+        return changed

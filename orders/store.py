@@ -14,7 +14,7 @@ only: what was written stays.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Generic, Protocol, TypeVar
@@ -27,13 +27,23 @@ from orders.seed import Dataset
 from runtime.errors import FailedPrecondition, InvalidArgument, NotFound
 
 ACTIVE_WINDOW = timedelta(days=14)
+RECENT_REFUNDS_WINDOW = timedelta(days=30)
+"""The period ``recent_refunds`` counts over."""
 Status = customer_pb2.ShipmentStatus
+Ticket = orders_pb2.TicketState
 
 NO_CUSTOMER = "no such customer in this tenant"
 NO_ORDER = "no order with this id for this customer"
 """One message for "not yours" and "does not exist": existence never leaks."""
 
 T = TypeVar("T")
+
+NO_TICKET = "no ticket with this id in this tenant"
+
+TicketChange = Callable[[orders_pb2.EscalationTicket | None], orders_pb2.EscalationTicket | None]
+"""What an agent does to a ticket: the ticket as it stands (None: none in the tenant) ->
+the ticket to store, or None when nothing changes (the same agent asking again).
+Raises when the change is not allowed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +105,9 @@ class OrderStore(Protocol):
     async def refunds(self, tenant_id: str, user_id: str, order_id: str) -> list[orders_pb2.Refund]:
         """The refunds written for the customer's order, oldest first."""
 
+    async def customer_refunds(self, tenant_id: str, user_id: str) -> list[orders_pb2.Refund]:
+        """Every refund written for the customer, on any order, oldest first."""
+
     async def send_notification(
         self,
         tenant_id: str,
@@ -126,6 +139,21 @@ class OrderStore(Protocol):
         now: datetime,
     ) -> Written[orders_pb2.EscalationTicket]:
         """A ticket in the human support queue exactly once per key (:func:`new_ticket`)."""
+
+    async def tickets(
+        self, tenant_id: str, *, state: orders_pb2.TicketState, limit: int, offset: int
+    ) -> list[orders_pb2.EscalationTicket]:
+        """A page of the tenant's tickets in ``state`` (UNSPECIFIED: all), most urgent
+        first (:func:`queue_order`)."""
+
+    async def ticket(self, tenant_id: str, ticket_id: str) -> orders_pb2.EscalationTicket | None:
+        """One ticket of the tenant as it stands."""
+
+    async def change_ticket(
+        self, tenant_id: str, ticket_id: str, change: TicketChange
+    ) -> orders_pb2.EscalationTicket:
+        """Apply ``change`` (:func:`claim`, :func:`resolve`) to the ticket as it stands, in
+        one transaction that serialises the ticket's writers; the ticket afterwards."""
 
 
 # -- rules both stores apply --------------------------------------------------------------
@@ -182,14 +210,21 @@ _QUEUE_AREA = {
     orders_pb2.ESCALATION_REASON_OUT_OF_SCOPE: ("refunds", 3),
     orders_pb2.ESCALATION_REASON_FRAUD_RISK: ("refunds", 2),
     orders_pb2.ESCALATION_REASON_LOST_SHIPMENT: ("claims", 2),
+    orders_pb2.ESCALATION_REASON_REFUND_FREQUENCY: ("refunds", 2),
 }
 """Escalation reason -> (queue area, priority)."""
 
 
 def new_ticket(
-    customer: orders_pb2.Customer, reason: orders_pb2.EscalationReason, *, now: datetime
+    customer: orders_pb2.Customer,
+    reason: orders_pb2.EscalationReason,
+    *,
+    session_id: str,
+    order_id: str,
+    summary: str,
+    now: datetime,
 ) -> orders_pb2.EscalationTicket:
-    """A ticket opened now: its queue is the reason's area and the customer's tier
+    """An open ticket: its queue is the reason's area and the customer's tier
     ("refunds-gold"); gold and platinum customers go one priority higher."""
     area, priority = _QUEUE_AREA.get(reason, ("support", 3))
     tier = customer_pb2.CustomerTier.Name(customer.tier).removeprefix("CUSTOMER_TIER_").lower()
@@ -201,7 +236,103 @@ def new_ticket(
         priority=priority,
         reason=reason,
         create_time=timestamp(now),
+        state=Ticket.TICKET_STATE_OPEN,
+        user_id=customer.user_id,
+        session_id=session_id,
+        order_id=order_id,
+        summary=summary,
     )
+
+
+def queue_order(ticket: orders_pb2.EscalationTicket) -> tuple[int, int, int, str]:
+    """Sort key of the agents' queue: priority, then the oldest first."""
+    return (ticket.priority, ticket.create_time.seconds, ticket.create_time.nanos, ticket.ticket_id)
+
+
+def page_of(
+    tickets: Iterable[orders_pb2.EscalationTicket],
+    state: orders_pb2.TicketState,
+    *,
+    limit: int,
+    offset: int,
+) -> list[orders_pb2.EscalationTicket]:
+    """One page of the queue: the tickets in ``state`` (UNSPECIFIED: all), most urgent first."""
+    chosen = [t for t in tickets if not state or t.state == state]
+    return sorted(chosen, key=queue_order)[offset : offset + limit]
+
+
+def claim(agent_id: str, *, now: datetime) -> TicketChange:
+    """An agent takes an open ticket (again: nothing changes)."""
+
+    def change(ticket: orders_pb2.EscalationTicket | None) -> orders_pb2.EscalationTicket | None:
+        ticket = _found(ticket)
+        if ticket.state == Ticket.TICKET_STATE_RESOLVED:
+            raise FailedPrecondition("the ticket is already resolved", reason="TICKET_RESOLVED")
+        if ticket.state == Ticket.TICKET_STATE_CLAIMED:
+            if ticket.agent_id == agent_id:
+                return None
+            raise _taken(ticket)
+        claimed = orders_pb2.EscalationTicket()
+        claimed.CopyFrom(ticket)
+        claimed.state = Ticket.TICKET_STATE_CLAIMED
+        claimed.agent_id = agent_id
+        claimed.claim_time.CopyFrom(timestamp(now))
+        return claimed
+
+    return change
+
+
+def resolve(agent_id: str, resolution: str, *, now: datetime) -> TicketChange:
+    """The agent who claimed a ticket closes it (again with the same note: nothing changes)."""
+
+    def change(ticket: orders_pb2.EscalationTicket | None) -> orders_pb2.EscalationTicket | None:
+        ticket = _found(ticket)
+        if ticket.state == Ticket.TICKET_STATE_OPEN:
+            raise FailedPrecondition(
+                "claim the ticket before resolving it", reason="TICKET_NOT_CLAIMED"
+            )
+        if ticket.agent_id != agent_id:
+            raise _taken(ticket)
+        if ticket.state == Ticket.TICKET_STATE_RESOLVED:
+            if ticket.resolution == resolution:
+                return None
+            raise FailedPrecondition("the ticket is already resolved", reason="TICKET_RESOLVED")
+        done = orders_pb2.EscalationTicket()
+        done.CopyFrom(ticket)
+        done.state = Ticket.TICKET_STATE_RESOLVED
+        done.resolution = resolution
+        done.resolve_time.CopyFrom(timestamp(now))
+        return done
+
+    return change
+
+
+def _found(ticket: orders_pb2.EscalationTicket | None) -> orders_pb2.EscalationTicket:
+    if ticket is None:
+        raise NotFound(NO_TICKET, reason="TICKET_NOT_FOUND")
+    return ticket
+
+
+def _taken(ticket: orders_pb2.EscalationTicket) -> FailedPrecondition:
+    return FailedPrecondition(
+        "another agent has this ticket",
+        reason="TICKET_CLAIMED",
+        metadata={"agent_id": ticket.agent_id},
+    )
+
+
+def stored_ticket(body: bytes) -> orders_pb2.EscalationTicket:
+    """A ticket from its stored body (tickets written before states existed are open)."""
+    ticket = orders_pb2.EscalationTicket.FromString(body)
+    if not ticket.state:
+        ticket.state = Ticket.TICKET_STATE_OPEN
+    return ticket
+
+
+def recent_refunds(refunds: Iterable[orders_pb2.Refund], *, now: datetime) -> int:
+    """How many of ``refunds`` were made within :data:`RECENT_REFUNDS_WINDOW` of ``now``."""
+    since = now - RECENT_REFUNDS_WINDOW
+    return sum(1 for r in refunds if r.create_time.ToDatetime(UTC) >= since)
 
 
 def params_text(params: Mapping[str, str]) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
@@ -38,6 +39,8 @@ from runtime.peer_errors import from_peer
 from runtime.settings import FaultInjection
 
 log = logging.getLogger("waybill.rpc")
+EXIT_INJECTED = 75
+"""Exit status of a process ended by an injected fault (EX_TEMPFAIL)."""
 
 
 def field_path(elements: Any) -> str:
@@ -144,7 +147,9 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 try:
                     self._begin(state, ctx)
                     await self._before(method, short, request)
-                    return await behavior(request, ctx)
+                    response = await behavior(request, ctx)
+                    await self._after(method)
+                    return response
                 except BaseException as exc:
                     await self._fail(state, exc, ctx)
                     raise
@@ -168,6 +173,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     await self._before(method, short, request)
                     async for item in stream_behavior(request, ctx):
                         yield item
+                    await self._after(method)
                 except BaseException as exc:
                     await self._fail(state, exc, ctx)
                     raise
@@ -222,10 +228,23 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 status.SerializeToString(),
                 "VALIDATION_FAILED",
             )
-        delay = self._faults.delay_for(method)
-        if delay:
-            await asyncio.sleep(delay)
-        injected = self._faults.status_for(method)
+        if not self._faults.after and self._faults.fires(method):
+            await self._inject()
+
+    async def _after(self, method: str) -> None:
+        """Faults set to follow the handler: what it wrote stays, its reply is in doubt."""
+        if self._faults.after and self._faults.fires(method):
+            await self._inject()
+
+    async def _inject(self) -> None:
+        """Delay, then fail with the injected status, or end the process without a reply."""
+        if self._faults.delay_ms:
+            await asyncio.sleep(self._faults.delay_ms / 1000)
+        if self._faults.exit:
+            log.warning("injected fault: the process exits without replying")
+            logging.shutdown()
+            os._exit(EXIT_INJECTED)
+        injected = self._faults.code()
         if injected is not None:
             fault = DomainError(
                 "injected fault",

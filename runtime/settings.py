@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 from dataclasses import dataclass, field
 
 import grpc
@@ -63,10 +64,18 @@ def env_bool(name: str, default: bool) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class FaultInjection:
-    """Chaos knobs for tests and drills; off unless set."""
+    """Chaos knobs for tests and drills; off unless set.
+
+    A matching call (its method in ``methods``, picked with probability ``rate``, and,
+    with ``once_file``, only the first one across every process sharing that file) is
+    delayed, then failed with ``status``, then, with ``exit``, ends the process without
+    a reply. ``after`` moves all of it behind the handler: what the handler wrote stays
+    written and its reply is delayed, replaced by the status (a dropped reply) or never
+    sent (a crash between the write and the reply).
+    """
 
     delay_ms: int = 0
-    """Delay added before matching handlers run."""
+    """Delay added before matching handlers run (after them with ``after``)."""
     methods: tuple[str, ...] = ()
     """Method names (``GetShipment``) the faults apply to; empty means none."""
     status: str = ""
@@ -74,35 +83,61 @@ class FaultInjection:
     empty means none."""
     retry_after_s: float | None = None
     """RetryInfo delay attached to the injected status."""
+    after: bool = False
+    """Apply the faults once the handler has run, instead of before it."""
+    exit: bool = False
+    """End the process (exit status 75, no reply) at the fault."""
+    rate: float = 1.0
+    """Share of matching calls that get the faults."""
+    once_file: str = ""
+    """When set, only the first matching call gets the faults: it creates this file, and a
+    call that finds it (in this process or another) goes through."""
 
     @classmethod
     def from_env(cls) -> FaultInjection:
-        """Read ``WAYBILL_FAULT_DELAY_MS``, ``WAYBILL_FAULT_METHODS``, ``WAYBILL_FAULT_STATUS``
-        and ``WAYBILL_FAULT_RETRY_AFTER_S``."""
+        """Read ``WAYBILL_FAULT_DELAY_MS``, ``_METHODS``, ``_STATUS``, ``_RETRY_AFTER_S``,
+        ``_AFTER``, ``_EXIT``, ``_RATE`` and ``_ONCE_FILE``."""
         methods = tuple(m for m in env_str("WAYBILL_FAULT_METHODS", "").split(",") if m)
         status = env_str("WAYBILL_FAULT_STATUS", "").strip().upper()
         if status and (status == "OK" or status not in grpc.StatusCode.__members__):
             raise SettingsError(f"WAYBILL_FAULT_STATUS={status!r} is not a failing gRPC code")
         retry = env_float("WAYBILL_FAULT_RETRY_AFTER_S", -1.0, minimum=-1.0)
+        rate = env_float("WAYBILL_FAULT_RATE", 1.0, minimum=0.0)
+        if rate > 1.0:
+            raise SettingsError(f"WAYBILL_FAULT_RATE={rate} is not in 0..1")
         return cls(
             delay_ms=env_int("WAYBILL_FAULT_DELAY_MS", 0, minimum=0),
             methods=methods,
             status=status,
             retry_after_s=retry if retry >= 0 else None,
+            after=env_bool("WAYBILL_FAULT_AFTER", False),
+            exit=env_bool("WAYBILL_FAULT_EXIT", False),
+            rate=rate,
+            once_file=env_str("WAYBILL_FAULT_ONCE_FILE", ""),
         )
 
-    def status_for(self, method: str) -> grpc.StatusCode | None:
-        """The code ``/pkg.Service/Method`` fails with, if any."""
-        if self.status and method.rsplit("/", 1)[-1] in self.methods:
-            code: grpc.StatusCode = grpc.StatusCode[self.status]
-            return code
-        return None
+    @property
+    def active(self) -> bool:
+        """Whether any fault is set up."""
+        return bool(self.methods and (self.delay_ms or self.status or self.exit))
 
-    def delay_for(self, method: str) -> float:
-        """Seconds to delay ``/pkg.Service/Method``."""
-        if self.delay_ms and method.rsplit("/", 1)[-1] in self.methods:
-            return self.delay_ms / 1000
-        return 0.0
+    def fires(self, method: str) -> bool:
+        """Whether this call of ``/pkg.Service/Method`` gets the faults (draws ``rate`` and
+        claims ``once_file``)."""
+        if not self.active or method.rsplit("/", 1)[-1] not in self.methods:
+            return False
+        if self.rate < 1.0 and random.random() >= self.rate:
+            return False
+        if self.once_file:
+            try:
+                os.close(os.open(self.once_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                return False
+        return True
+
+    def code(self) -> grpc.StatusCode | None:
+        """The code a call that gets the faults fails with, if any."""
+        return grpc.StatusCode[self.status] if self.status else None
 
 
 @dataclass(frozen=True, slots=True)

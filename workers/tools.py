@@ -42,6 +42,7 @@ READ_TOOLS: Mapping[str, type[message.Message]] = {
     "get_delivery_photo": tools_pb2.GetDeliveryPhotoArgs,
     "search_policy_kb": tools_pb2.SearchPolicyArgs,
     "check_fraud_score": tools_pb2.CheckFraudScoreArgs,
+    "list_refunds": tools_pb2.ListRefundsArgs,
 }
 """Read-only tools and their argument messages."""
 WRITE_TOOLS: Mapping[str, type[message.Message]] = {

@@ -42,6 +42,9 @@ def routes(handlers: Handlers) -> list[Route | Mount]:
         Route("/v1/sessions/{session_id}", handlers.get_session, methods=["GET"]),
         Route("/v1/customers", handlers.list_customers, methods=["GET"]),
         Route("/v1/customers/{user_id}/context", handlers.customer_context, methods=["GET"]),
+        Route("/v1/tickets", handlers.list_tickets, methods=["GET"]),
+        Route("/v1/tickets/{ticket_id}/claim", handlers.claim_ticket, methods=["POST"]),
+        Route("/v1/tickets/{ticket_id}/resolve", handlers.resolve_ticket, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
 

@@ -23,6 +23,10 @@ _READS: list[tuple[str, str | None]] = [
     (GATEWAY_SERVICE, "GetSession"),
     (GATEWAY_SERVICE, "GetCustomerContext"),
     (GATEWAY_SERVICE, "ListCustomers"),
+    (GATEWAY_SERVICE, "ListTickets"),
+    # The same agent claiming or resolving again gets the ticket back unchanged.
+    (GATEWAY_SERVICE, "ClaimTicket"),
+    (GATEWAY_SERVICE, "ResolveTicket"),
 ]
 
 
@@ -87,6 +91,33 @@ class GatewayClient:
     ) -> pb.ListCustomersResponse:
         """ListCustomers."""
         response: pb.ListCustomersResponse = await self._stub.ListCustomers(
+            request, metadata=metadata, timeout=timeout_s
+        )
+        return response
+
+    async def list_tickets(
+        self, request: pb.ListTicketsRequest, *, metadata: Metadata, timeout_s: float
+    ) -> pb.ListTicketsResponse:
+        """ListTickets."""
+        response: pb.ListTicketsResponse = await self._stub.ListTickets(
+            request, metadata=metadata, timeout=timeout_s
+        )
+        return response
+
+    async def claim_ticket(
+        self, request: pb.ClaimTicketRequest, *, metadata: Metadata, timeout_s: float
+    ) -> pb.ClaimTicketResponse:
+        """ClaimTicket."""
+        response: pb.ClaimTicketResponse = await self._stub.ClaimTicket(
+            request, metadata=metadata, timeout=timeout_s
+        )
+        return response
+
+    async def resolve_ticket(
+        self, request: pb.ResolveTicketRequest, *, metadata: Metadata, timeout_s: float
+    ) -> pb.ResolveTicketResponse:
+        """ResolveTicket."""
+        response: pb.ResolveTicketResponse = await self._stub.ResolveTicket(
             request, metadata=metadata, timeout=timeout_s
         )
         return response

@@ -169,6 +169,54 @@ class Handlers:
             ),
         )
 
+    # -- the agents' queue ---------------------------------------------------------------
+
+    async def list_tickets(self, request: Request) -> Response:
+        """GET /v1/tickets?state=&pageSize=&pageToken=."""
+        setup = self._setup(request)
+        values = json_mapping.from_query(
+            request.query_params,
+            pb.ListTicketsRequest,
+            allowed=("state", "page_size", "page_token"),
+        )
+        message = json_mapping.to_message(values, pb.ListTicketsRequest)
+        return await self._unary(
+            setup,
+            lambda: self._client.list_tickets(
+                message, metadata=setup.metadata, timeout_s=setup.timeout_s
+            ),
+        )
+
+    async def claim_ticket(self, request: Request) -> Response:
+        """POST /v1/tickets/{ticket_id}/claim {agentId}."""
+        setup = self._setup(request)
+        message = json_mapping.to_message(
+            await self._json_body(request),
+            pb.ClaimTicketRequest,
+            from_path={"ticket_id": request.path_params["ticket_id"]},
+        )
+        return await self._unary(
+            setup,
+            lambda: self._client.claim_ticket(
+                message, metadata=setup.metadata, timeout_s=setup.timeout_s
+            ),
+        )
+
+    async def resolve_ticket(self, request: Request) -> Response:
+        """POST /v1/tickets/{ticket_id}/resolve {agentId, resolution}."""
+        setup = self._setup(request)
+        message = json_mapping.to_message(
+            await self._json_body(request),
+            pb.ResolveTicketRequest,
+            from_path={"ticket_id": request.path_params["ticket_id"]},
+        )
+        return await self._unary(
+            setup,
+            lambda: self._client.resolve_ticket(
+                message, metadata=setup.metadata, timeout_s=setup.timeout_s
+            ),
+        )
+
     # -- the edge itself ----------------------------------------------------------------
 
     async def healthz(self, _request: Request) -> Response:

@@ -254,6 +254,8 @@ def _paths(schemas: SchemaSet) -> dict[str, Any]:
     # Which fields a body must carry comes from the contract's rules (SchemaSet).
     converse_body = schemas.message(pb.ConverseRequest.DESCRIPTOR, omit=("session_id",))
     confirm_body = schemas.message(pb.ConfirmActionRequest.DESCRIPTOR, omit=("session_id",))
+    claim_body = schemas.message(pb.ClaimTicketRequest.DESCRIPTOR, omit=("ticket_id",))
+    resolve_body = schemas.message(pb.ResolveTicketRequest.DESCRIPTOR, omit=("ticket_id",))
     return {
         "/": {
             "get": {
@@ -373,6 +375,60 @@ def _paths(schemas: SchemaSet) -> dict[str, Any]:
                         schemas.ref(pb.GetCustomerContextResponse.DESCRIPTOR), "The context."
                     ),
                     **_errors(_READ_ERRORS),
+                },
+            }
+        },
+        "/v1/tickets": {
+            "get": {
+                "operationId": "listTickets",
+                "summary": "The agents' queue of hand-over tickets, most urgent first"
+                " (GatewayService.ListTickets).",
+                "parameters": [
+                    _from_field(schemas, pb.ListTicketsRequest, name, where="query")
+                    for name in ("state", "page_size", "page_token")
+                ]
+                + _common(),
+                "responses": {
+                    "200": _json(schemas.ref(pb.ListTicketsResponse.DESCRIPTOR), "One page."),
+                    **_errors(_READ_ERRORS),
+                },
+            }
+        },
+        "/v1/tickets/{ticket_id}/claim": {
+            "post": {
+                "operationId": "claimTicket",
+                "summary": "An agent takes a ticket; the conversation is handed over"
+                " (GatewayService.ClaimTicket). 409 when another agent has it.",
+                "parameters": [
+                    _from_field(schemas, pb.ClaimTicketRequest, "ticket_id", where="path"),
+                    *_common(),
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": claim_body}},
+                },
+                "responses": {
+                    "200": _json(schemas.ref(pb.ClaimTicketResponse.DESCRIPTOR), "Claimed."),
+                    **_errors(_BODY_ERRORS),
+                },
+            }
+        },
+        "/v1/tickets/{ticket_id}/resolve": {
+            "post": {
+                "operationId": "resolveTicket",
+                "summary": "The agent who claimed a ticket resolves it"
+                " (GatewayService.ResolveTicket).",
+                "parameters": [
+                    _from_field(schemas, pb.ResolveTicketRequest, "ticket_id", where="path"),
+                    *_common(),
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": resolve_body}},
+                },
+                "responses": {
+                    "200": _json(schemas.ref(pb.ResolveTicketResponse.DESCRIPTOR), "Resolved."),
+                    **_errors(_BODY_ERRORS),
                 },
             }
         },

@@ -71,6 +71,9 @@ async def test_list_services(running: server.RunningServer) -> None:
         "GetSession",
         "GetCustomerContext",
         "ListCustomers",
+        "ListTickets",
+        "ClaimTicket",
+        "ResolveTicket",
     }
     assert "Check" in found["grpc.health.v1.Health"]
     assert found["grpc.reflection.v1alpha.ServerReflection"] == ["ServerReflectionInfo"]

@@ -1,18 +1,31 @@
 """Fleet mode: with WAYBILL_REDIS_URL set, sessions live in the real Redis and
-survive a gateway restart (the in-process store of the embedded default would not)."""
+survive a gateway restart (the in-process store of the embedded default would not), and
+two gateway processes confirming one refund at once make it once."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
+import grpc
 import pytest
 import redis
+from waybill.common.v1 import conversation_pb2
+from waybill.gateway.v1 import gateway_service_pb2 as gw
+from waybill.gateway.v1 import gateway_service_pb2_grpc as gw_grpc
 
-from cli.launcher import Mesh
+from cli import probe
+from cli.launcher import REPO_ROOT, Mesh
 from cli.ports import free_base_port
 from runtime import mesh
+from runtime.errors import error_info_of
 from tests.mesh.conversation import Conversation
+from tests.mesh.test_negotiation import DATA, Chat, _action, _refundable_without_a_person, _text
 from tests.support.redis_server import REDIS_URL, sync_prefix_or_skip
 
 pytestmark = pytest.mark.mesh
@@ -33,7 +46,7 @@ def fleet_mesh(tmp_path_factory: pytest.TempPathFactory, redis_prefix: str) -> I
     with Mesh(
         run_dir=tmp_path_factory.mktemp("fleet"),
         base_port=free_base_port(len(mesh.SERVICES)),
-        services=["orders", "guardrails", "router", "tracking", "gateway"],
+        services=["orders", "guardrails", "router", "tracking", "negotiation", "gateway"],
         env={"WAYBILL_REDIS_URL": REDIS_URL, "WAYBILL_REDIS_PREFIX": redis_prefix},
     ) as started:
         yield started
@@ -62,3 +75,69 @@ def test_sessions_live_in_redis_and_survive_a_gateway_restart(
     after = chat.say("when will it arrive?")
     assert after.focus_awb == chosen.focus_awb
     assert after.tools == ["get_eta"]
+
+
+@pytest.fixture
+def second_gateway(fleet_mesh: Mesh) -> Iterator[str]:
+    """Another gateway process beside the mesh's own, on the same Redis: a replica."""
+    address = f"127.0.0.1:{free_base_port(1)}"
+    env = {**fleet_mesh.child_env("gateway"), mesh.spec("gateway").env_var: address}
+    log = (fleet_mesh.logs_dir / "gateway-2.log").open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", fleet_mesh.module("gateway")],
+        env=env,
+        cwd=REPO_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        service = mesh.spec("gateway").grpc_services[0]
+        while probe.check_health(address, [service], 1.0).get(service) != "SERVING":
+            assert process.poll() is None, "the second gateway exited"
+            assert time.monotonic() < deadline, "the second gateway never served"
+            time.sleep(0.1)
+        yield address
+    finally:
+        process.terminate()
+        process.wait(15)
+        log.close()
+
+
+def test_two_gateway_processes_confirming_at_once_make_one_refund(
+    fleet_mesh: Mesh, second_gateway: str
+) -> None:
+    order = next(o for o in DATA.orders if _refundable_without_a_person(o))
+    chat = Chat(fleet_mesh, order, f"fleet-refund-{uuid.uuid4().hex[:8]}")
+    action = _action(chat.say(f"Order {order.order_id} never arrived, please refund it"))
+    replicas = [fleet_mesh.addresses["gateway"], second_gateway]
+
+    def confirm(i: int) -> str:
+        """The refund id this device was told about, or the reason it was refused."""
+        with grpc.insecure_channel(replicas[i % 2]) as ch:
+            request = gw.ConfirmActionRequest(
+                session_id=chat.session,
+                user_id=order.user_id,
+                action_id=action.action_id,
+                decision=conversation_pb2.DECISION_CONFIRM,
+                # Two devices: a key of their own each (one key would replay, not race).
+                idempotency_key=f"fleet-confirm-key-{i:04d}",
+            )
+            stub = gw_grpc.GatewayServiceStub(ch)
+            try:
+                events = [
+                    r.event for r in stub.ConfirmAction(request, metadata=chat.md, timeout=15)
+                ]
+            except grpc.RpcError as exc:
+                info = error_info_of(exc)
+                return info.reason if info else str(exc.code())
+        (refund_id,) = re.findall(r"REF-[0-9A-F]{16}", _text(events))
+        return str(refund_id)
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(confirm, range(2)))
+    assert chat.refunded() == order.total.minor_units  # once, not twice
+    told = {a for a in answers if a.startswith("REF-")}
+    assert len(told) == 1, answers  # whoever is told is told about the same refund
+    # The later device either raced in and found that refund, or found nothing pending.
+    assert set(answers) - told <= {"NO_PENDING_ACTION"}, answers

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
-from waybill.common.v1 import conversation_pb2, customer_pb2
+from waybill.common.v1 import conversation_pb2, customer_pb2, intent_pb2
 from waybill.gateway.v1 import gateway_service_pb2 as gw
 from waybill.gateway.v1 import gateway_service_pb2_grpc as gw_grpc
 from waybill.orders.v1 import orders_pb2
@@ -202,6 +202,83 @@ def test_asking_for_a_person_gets_a_ticket(running_mesh: Mesh) -> None:
     (escalation,) = [e.escalation for e in events if e.WhichOneof("kind") == "escalation"]
     assert escalation.ticket_id.startswith("TCK-")
     assert escalation.ticket_id in _text(events)
+
+
+def _queue(chat: Chat, call: str, request: object, md: object = None) -> object:
+    with grpc.insecure_channel(chat.m.addresses["gateway"]) as ch:
+        method = getattr(chat._stub(ch), call)
+        return method(request, metadata=md or chat.md, timeout=10)
+
+
+def _final(events: list[gw.TurnEvent]) -> gw.Final:
+    assert _kinds(events)[-1] == "final", _text(events)
+    return events[-1].final
+
+
+def test_a_claimed_conversation_is_handed_over_until_resolved(running_mesh: Mesh) -> None:
+    order = next(EASY)
+    chat = Chat(running_mesh, order, f"session-agent-{order.order_id[-5:]}")
+    (escalation,) = [
+        e.escalation
+        for e in chat.say("I want to speak to a human agent please")
+        if e.WhichOneof("kind") == "escalation"
+    ]
+    ticket_id = escalation.ticket_id
+    # Open: in the agents' queue with a PII-free summary; the assistant still answers.
+    listed = _queue(chat, "ListTickets", gw.ListTicketsRequest(state=orders_pb2.TICKET_STATE_OPEN))
+    (ticket,) = [t for t in listed.tickets if t.ticket_id == ticket_id]  # type: ignore[attr-defined]
+    assert (ticket.user_id, ticket.session_id) == (order.user_id, chat.session)
+    assert ticket.summary
+    customer = next(c for c in DATA.customers if c.user_id == order.user_id)
+    assert customer.display_name not in ticket.summary
+    assert _final(chat.say(f"Where is my parcel {order.awb}?")).worker != intent_pb2.WORKER_HUMAN
+
+    # Another tenant cannot see or claim it: exactly like a ticket that does not exist.
+    other = next(t for t in set(TENANT.values()) if t != chat.tenant)
+    foreign_md = [("x-api-key", api_key(running_mesh, other))]
+    answers = []
+    for asked in (ticket_id, "TCK-0000000000000000"):
+        with pytest.raises(grpc.RpcError) as raised:
+            _queue(
+                chat,
+                "ClaimTicket",
+                gw.ClaimTicketRequest(ticket_id=asked, agent_id="eve"),
+                foreign_md,
+            )
+        answers.append((raised.value.code(), raised.value.details()))
+    assert answers[0] == answers[1]
+    assert answers[0][0] == grpc.StatusCode.NOT_FOUND
+
+    claimed = _queue(
+        chat, "ClaimTicket", gw.ClaimTicketRequest(ticket_id=ticket_id, agent_id="agent-ana")
+    )
+    assert claimed.ticket.state == orders_pb2.TICKET_STATE_CLAIMED  # type: ignore[attr-defined]
+    with pytest.raises(grpc.RpcError) as raised:
+        _queue(chat, "ClaimTicket", gw.ClaimTicketRequest(ticket_id=ticket_id, agent_id="agent-bo"))
+    assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    info = error_info_of(raised.value)
+    assert info is not None
+    assert info.reason == "TICKET_CLAIMED"
+    # Claimed: the conversation is marked as handed over and the assistant steps aside.
+    session = _queue(
+        chat, "GetSession", gw.GetSessionRequest(session_id=chat.session, user_id=order.user_id)
+    )
+    assert session.ticket.state == orders_pb2.TICKET_STATE_CLAIMED  # type: ignore[attr-defined]
+    held = chat.say(f"Where is my parcel {order.awb}?")
+    assert "tool_call" not in _kinds(held)
+    final = _final(held)
+    assert final.worker == intent_pb2.WORKER_HUMAN
+    assert ticket_id in final.answer
+
+    resolved = _queue(
+        chat,
+        "ResolveTicket",
+        gw.ResolveTicketRequest(
+            ticket_id=ticket_id, agent_id="agent-ana", resolution="Called back."
+        ),
+    )
+    assert resolved.ticket.state == orders_pb2.TICKET_STATE_RESOLVED  # type: ignore[attr-defined]
+    assert _final(chat.say(f"Where is my parcel {order.awb}?")).worker != intent_pb2.WORKER_HUMAN
 
 
 def test_a_parcel_on_its_way_is_not_refunded_yet(running_mesh: Mesh) -> None:

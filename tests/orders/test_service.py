@@ -1,44 +1,17 @@
-"""OrdersService on a real aio server."""
+"""OrdersService on a real aio server, on both stores."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import grpc
 import pytest
 from waybill.common.v1 import customer_pb2, money_pb2
 from waybill.orders.v1 import orders_pb2
 from waybill.orders.v1 import orders_service_pb2 as pb
-from waybill.orders.v1 import orders_service_pb2_grpc as pb_grpc
 
-from orders import seed
-from orders.service import OrdersServicer
-from orders.sqlite_store import SqliteOrderStore
 from runtime.errors import error_info_of, violations_of
-from runtime.server import Registration
-from tests.conftest import StartServer
+from tests.orders.conftest import Env
 
 S = customer_pb2.ShipmentStatus
-
-
-@pytest.fixture
-async def env(
-    serve: StartServer, channels: Callable[[str], grpc.aio.Channel]
-) -> tuple[pb_grpc.OrdersServiceStub, seed.Dataset]:
-    data = seed.generate(customers_per_tenant=6)
-    store = SqliteOrderStore(":memory:")
-    await store.load(data)
-    address = await serve(
-        "orders",
-        [
-            Registration(
-                "waybill.orders.v1.OrdersService",
-                pb_grpc.add_OrdersServiceServicer_to_server,
-                OrdersServicer(store),
-            )
-        ],
-    )
-    return pb_grpc.OrdersServiceStub(channels(address)), data
 
 
 async def _not_found(call: object) -> grpc.aio.AioRpcError:
@@ -49,9 +22,9 @@ async def _not_found(call: object) -> grpc.aio.AioRpcError:
 
 
 async def test_foreign_awb_is_indistinguishable_from_unknown(
-    env: tuple[pb_grpc.OrdersServiceStub, seed.Dataset],
+    env: Env,
 ) -> None:
-    stub, data = env
+    stub, data = env.stub, env.data
     theirs = data.orders[0]
     other_user = await _not_found(
         stub.GetShipment(
@@ -74,9 +47,9 @@ async def test_foreign_awb_is_indistinguishable_from_unknown(
 
 
 async def test_invalid_requests_name_the_rule(
-    env: tuple[pb_grpc.OrdersServiceStub, seed.Dataset],
+    env: Env,
 ) -> None:
-    stub, _ = env
+    stub = env.stub
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await stub.GetEta(
             pb.GetEtaRequest(
@@ -103,9 +76,9 @@ async def test_invalid_requests_name_the_rule(
 
 
 async def test_eta_and_photo_follow_the_shipment(
-    env: tuple[pb_grpc.OrdersServiceStub, seed.Dataset],
+    env: Env,
 ) -> None:
-    stub, data = env
+    stub, data = env.stub, env.data
     owner = {o.awb: o.user_id for o in data.orders}
     tenant = {c.user_id: c.tenant_id for c in data.customers}
     for shipment in data.shipments:
@@ -137,9 +110,9 @@ async def test_eta_and_photo_follow_the_shipment(
 
 
 async def test_active_order_briefs_show_an_eta_only_for_shipments_that_will_arrive(
-    env: tuple[pb_grpc.OrdersServiceStub, seed.Dataset],
+    env: Env,
 ) -> None:
-    stub, data = env
+    stub, data = env.stub, env.data
     shipments = {s.awb: s for s in data.shipments}
     seen: set[int] = set()
     for customer in data.customers:

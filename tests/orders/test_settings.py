@@ -44,3 +44,17 @@ def test_postgres_is_chosen_by_its_dsn_and_a_bad_schema_is_refused(
     monkeypatch.setenv("WAYBILL_ORDERS_PG_SCHEMA", "Orders; DROP")
     with pytest.raises(SettingsError, match="WAYBILL_ORDERS_PG_SCHEMA"):
         OrdersSettings.from_env()
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"), [("40", True), ("5000", True), ("0", False), ("5001", False)]
+)
+def test_the_demo_data_size_is_bounded(
+    monkeypatch: pytest.MonkeyPatch, value: str, ok: bool
+) -> None:
+    monkeypatch.setenv("WAYBILL_ORDERS_DEMO_CUSTOMERS", value)
+    if ok:
+        assert OrdersSettings.from_env().demo_customers == int(value)
+        return
+    with pytest.raises(SettingsError, match="WAYBILL_ORDERS_DEMO_CUSTOMERS"):
+        OrdersSettings.from_env()

@@ -6,87 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 import grpc
-import pytest
 from waybill.common.v1 import customer_pb2, money_pb2
 from waybill.orders.v1 import orders_pb2
 from waybill.orders.v1 import orders_service_pb2 as pb
-from waybill.orders.v1 import orders_service_pb2_grpc as pb_grpc
 
 from orders import seed
-from orders.service import OrdersServicer
 from orders.store import OrderStore, Written
-from runtime.errors import FailedPrecondition, error_info_of
-from runtime.server import Registration
-from tests.conftest import StartServer
-from tests.orders.conftest import Opener, open_backend
-
-ANCHOR = datetime(2026, 3, 1, tzinfo=UTC)
-
-
-class Env:
-    def __init__(self, stub: pb_grpc.OrdersServiceStub, store: OrderStore, data: seed.Dataset):
-        self.stub, self.store, self.data = stub, store, data
-        self.tenant = {c.user_id: c.tenant_id for c in data.customers}
-
-    def order(self, index: int = 0) -> orders_pb2.Order:
-        return self.data.orders[index]
-
-    def refund(
-        self, order: orders_pb2.Order, minor: int, key: str, **over: object
-    ) -> pb.CreateRefundRequest:
-        fields: dict[str, object] = {
-            "tenant_id": self.tenant[order.user_id],
-            "user_id": order.user_id,
-            "order_id": order.order_id,
-            "amount": money_pb2.Money(currency_code=order.total.currency_code, minor_units=minor),
-            "reason": orders_pb2.REFUND_REASON_DAMAGED_ITEM,
-            "idempotency_key": key,
-        }
-        fields.update(over)
-        return pb.CreateRefundRequest(**fields)  # type: ignore[arg-type]
-
-    async def refunded(self, order: orders_pb2.Order) -> int:
-        response = await self.stub.GetOrder(
-            pb.GetOrderRequest(
-                tenant_id=self.tenant[order.user_id],
-                user_id=order.user_id,
-                order_id=order.order_id,
-            )
-        )
-        return int(response.order.refunded.minor_units)
-
-
-@pytest.fixture
-async def env(
-    serve: StartServer, channels: Callable[[str], grpc.aio.Channel], opener: Opener
-) -> Env:
-    data = seed.generate(anchor=ANCHOR, customers_per_tenant=6)
-    store = await opener()
-    await store.load(data)
-    address = await serve(
-        "orders",
-        [
-            Registration(
-                "waybill.orders.v1.OrdersService",
-                pb_grpc.add_OrdersServiceServicer_to_server,
-                OrdersServicer(store),
-            )
-        ],
-    )
-    return Env(pb_grpc.OrdersServiceStub(channels(address)), store, data)
-
-
-async def _refused(call: object, code: grpc.StatusCode) -> tuple[str, dict[str, str], str]:
-    with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await call  # type: ignore[misc]
-    assert raised.value.code() == code
-    info = error_info_of(raised.value)
-    assert info is not None
-    return info.reason, dict(info.metadata), raised.value.details() or ""
+from runtime.errors import FailedPrecondition
+from tests.orders.conftest import ANCHOR, Env, Opener, open_backend, refused
 
 
 async def test_a_key_makes_one_refund_however_often_it_is_sent(env: Env) -> None:
@@ -119,7 +49,7 @@ async def test_a_refund_never_exceeds_the_refundable_balance(env: Env) -> None:
     order = env.order()
     total = order.total.minor_units
     await env.stub.CreateRefund(env.refund(order, total - 100, "action-0004-aaaaaaaa"))
-    reason, metadata, _ = await _refused(
+    reason, metadata, _ = await refused(
         env.stub.CreateRefund(env.refund(order, 101, "action-0005-aaaaaaaa")),
         grpc.StatusCode.FAILED_PRECONDITION,
     )
@@ -147,10 +77,10 @@ async def test_concurrent_refunds_stop_at_the_balance(env: Env) -> None:
     assert await env.refunded(order) == 3 * share
 
 
-async def test_a_key_used_again_for_another_request_is_refused(env: Env) -> None:
+async def test_a_key_used_again_for_another_request_isrefused(env: Env) -> None:
     order = env.order()
     await env.stub.CreateRefund(env.refund(order, 200, "action-0007-aaaaaaaa"))
-    reason, _, _ = await _refused(
+    reason, _, _ = await refused(
         env.stub.CreateRefund(env.refund(order, 250, "action-0007-aaaaaaaa")),
         grpc.StatusCode.FAILED_PRECONDITION,
     )
@@ -166,11 +96,11 @@ async def test_another_customers_order_answers_exactly_like_a_missing_one(env: E
         for c in env.data.customers
         if c.tenant_id == tenant and c.user_id != order.user_id
     )
-    theirs = await _refused(
+    theirs = await refused(
         env.stub.CreateRefund(env.refund(order, 100, "action-0008-aaaaaaaa", user_id=other)),
         grpc.StatusCode.NOT_FOUND,
     )
-    missing = await _refused(
+    missing = await refused(
         env.stub.CreateRefund(
             env.refund(order, 100, "action-0009-aaaaaaaa", order_id="ORD-99999999")
         ),
@@ -181,10 +111,10 @@ async def test_another_customers_order_answers_exactly_like_a_missing_one(env: E
     assert await env.refunded(order) == 0
 
 
-async def test_a_refund_in_another_currency_is_refused(env: Env) -> None:
+async def test_a_refund_in_another_currency_isrefused(env: Env) -> None:
     order = env.order()
     other = "EUR" if order.total.currency_code != "EUR" else "USD"
-    reason, _, _ = await _refused(
+    reason, _, _ = await refused(
         env.stub.CreateRefund(
             env.refund(
                 order,
@@ -233,7 +163,7 @@ async def test_notifications_and_tickets_are_written_once_per_key(env: Env) -> N
 
     # Someone else's order on a ticket answers like a missing one.
     foreign = next(o for o in env.data.orders if o.user_id != order.user_id)
-    reason, _, _ = await _refused(
+    reason, _, _ = await refused(
         env.stub.CreateEscalationTicket(
             pb.CreateEscalationTicketRequest(
                 **scope,

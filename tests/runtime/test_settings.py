@@ -1,3 +1,6 @@
+import random
+from pathlib import Path
+
 import grpc
 import pytest
 
@@ -24,7 +27,8 @@ def test_the_environment_reaches_the_deadline_policy(monkeypatch: pytest.MonkeyP
     settings = ServiceSettings.from_env("orders")
     assert settings.deadline_policy() == DeadlinePolicy(margin_s=0.0075, min_s=0.003, default_s=4.0)
     assert (settings.metrics_port, settings.access_log) == (9464, False)
-    assert settings.faults.delay_for("/waybill.orders.v1.OrdersService/GetEta") == 0.04
+    assert settings.faults.delay_ms == 40
+    assert settings.faults.fires("/waybill.orders.v1.OrdersService/GetEta")
 
 
 @pytest.mark.parametrize(
@@ -47,8 +51,11 @@ def test_bad_values_fail_at_start(monkeypatch: pytest.MonkeyPatch, var: str, val
 
 def test_fault_injection_matches_method_names() -> None:
     faults = FaultInjection(delay_ms=250, methods=("GetShipment",))
-    assert faults.delay_for("/waybill.orders.v1.OrdersService/GetShipment") == 0.25
-    assert faults.delay_for("/waybill.orders.v1.OrdersService/GetEta") == 0.0
+    assert faults.fires("/waybill.orders.v1.OrdersService/GetShipment")
+    assert not faults.fires("/waybill.orders.v1.OrdersService/GetEta")
+    assert not FaultInjection(methods=("GetShipment",)).fires(
+        "/waybill.orders.v1.OrdersService/GetShipment"
+    )  # nothing to inject
 
 
 def test_an_injected_status_applies_to_its_methods(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -56,11 +63,46 @@ def test_an_injected_status_applies_to_its_methods(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("WAYBILL_FAULT_RETRY_AFTER_S", "7")
     monkeypatch.setenv("WAYBILL_FAULT_METHODS", "GetShipment")
     faults = ServiceSettings.from_env("orders").faults
-    assert faults.status_for("/waybill.orders.v1.OrdersService/GetShipment") == (
-        grpc.StatusCode.RESOURCE_EXHAUSTED
-    )
-    assert faults.status_for("/waybill.orders.v1.OrdersService/GetEta") is None
+    assert faults.fires("/waybill.orders.v1.OrdersService/GetShipment")
+    assert faults.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert not faults.fires("/waybill.orders.v1.OrdersService/GetEta")
     assert faults.retry_after_s == 7.0
+    assert not faults.after
+    assert not faults.exit
+
+
+def test_a_once_fault_fires_for_the_first_call_only(tmp_path: Path) -> None:
+    marker = tmp_path / "fired"
+    faults = FaultInjection(status="UNAVAILABLE", methods=("CreateRefund",), once_file=str(marker))
+    method = "/waybill.orders.v1.OrdersService/CreateRefund"
+    assert [faults.fires(method) for _ in range(3)] == [True, False, False]
+    # Another process sharing the file (a restart) does not fire again.
+    again = FaultInjection(status="UNAVAILABLE", methods=("CreateRefund",), once_file=str(marker))
+    assert not again.fires(method)
+    marker.unlink()
+    assert again.fires(method)
+
+
+def test_a_fault_rate_picks_a_share_of_the_calls() -> None:
+    random.seed(7)
+    faults = FaultInjection(status="UNAVAILABLE", methods=("CreateRefund",), rate=0.25)
+    fired = sum(faults.fires("/x.S/CreateRefund") for _ in range(4000))
+    assert 850 < fired < 1150
+    assert not any(
+        FaultInjection(status="UNAVAILABLE", methods=("M",), rate=0.0).fires("/x.S/M")
+        for _ in range(100)
+    )
+
+
+@pytest.mark.parametrize(
+    ("var", "value"), [("WAYBILL_FAULT_RATE", "1.5"), ("WAYBILL_FAULT_AFTER", "maybe")]
+)
+def test_bad_fault_settings_fail_at_start(
+    monkeypatch: pytest.MonkeyPatch, var: str, value: str
+) -> None:
+    monkeypatch.setenv(var, value)
+    with pytest.raises(SettingsError, match=var):
+        ServiceSettings.from_env("orders")
 
 
 def test_start_order_puts_dependencies_first() -> None:

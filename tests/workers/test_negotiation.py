@@ -32,8 +32,12 @@ from workers.negotiation.service import NegotiationServicer
 I = intent_pb2  # noqa: E741
 S = customer_pb2.ShipmentStatus
 Stage = conversation_pb2.NegotiationStage
-EASY = Limits(fraud_escalate_bp=10_001, auto_refund_minor=dict.fromkeys(range(5), 10**9))
-"""Limits under which nothing escalates for fraud or amount."""
+EASY = Limits(
+    fraud_escalate_bp=10_001,
+    auto_refund_minor=dict.fromkeys(range(5), 10**9),
+    refunds_per_period=10**6,
+)
+"""Limits under which nothing escalates for fraud, amount or refund count."""
 
 
 @dataclass
@@ -212,6 +216,50 @@ async def test_a_dispute_is_proposed_confirmed_refunded_and_notified(env: Env) -
     assert len(await env.store.notifications(case.tenant, order.user_id)) == 1
 
 
+async def test_the_next_message_tells_the_truth_about_a_refund_whose_reply_was_lost(
+    env: Env,
+) -> None:
+    order = env.find(delivered_recently, skip=6)
+    case = env.case(order)
+    await case.send(f"{order.order_id} never arrived")
+    action = case.state.pending_action
+    # The confirmation reached orders and the refund was made, but its reply never came
+    # back (a crash, a dropped reply, a deadline): the session still has the offer.
+    lost = await env.store.create_refund(
+        case.tenant,
+        order.user_id,
+        order.order_id,
+        action.amount,
+        orders_pb2.REFUND_REASON_DELIVERY_DISPUTE,
+        key=action.action_id,
+        digest="a-confirmation-whose-reply-was-lost",
+        now=datetime.now(UTC),
+    )
+    turn = await case.send("Did my refund go through?")
+    assert turn.error is None
+    assert turn.tools == ["list_refunds", "send_notification"]
+    assert lost.value.refund_id in turn.answer
+    assert "Done: I've refunded" in turn.answer
+    assert turn.of("confirmation_request") == []
+    assert case.state.negotiation.stage == Stage.NEGOTIATION_STAGE_COMPLETED
+    assert not case.state.HasField("pending_action")
+    assert len(await case.refunds()) == 1
+    assert len(await env.store.notifications(case.tenant, order.user_id)) == 1
+
+
+async def test_an_offer_that_was_not_carried_out_is_asked_again(env: Env) -> None:
+    order = env.find(delivered_recently, skip=7)
+    case = env.case(order)
+    await case.send(f"{order.order_id} never arrived")
+    action = case.state.pending_action
+    turn = await case.send("Did my refund go through?")
+    assert turn.tools == ["list_refunds"]
+    (asked,) = turn.of("confirmation_request")
+    assert asked.confirmation_request.action == action
+    assert "waiting for your answer" in turn.answer
+    assert await case.refunds() == []
+
+
 async def test_a_retried_or_doubled_confirmation_makes_one_refund(env: Env) -> None:
     order = env.find(delivered_recently, skip=1)
     case = env.case(order)
@@ -266,7 +314,7 @@ async def test_a_pending_offer_is_asked_again_until_its_time_runs_out(env: Env) 
     first = await case.send(f"{case.order.order_id} never came")
     action = case.state.pending_action
     again = await case.send("so what now?")
-    assert again.tools == []  # asked again, nothing read
+    assert again.tools == ["list_refunds"]  # asked again once it was not carried out
     assert again.of("confirmation_request")[0].confirmation_request.action == action
     case.state.pending_action.expire_time.FromDatetime(datetime.now(UTC) - timedelta(seconds=1))
     fresh = await case.send(f"{case.order.order_id} never came")
@@ -289,8 +337,45 @@ async def test_a_high_fraud_score_goes_to_a_person(env: Env) -> None:
     assert event.escalation.reason == "fraud"
     assert event.escalation.ticket_id in turn.answer
     assert case.state.negotiation.stage == Stage.NEGOTIATION_STAGE_ESCALATED
+    # The conversation remembers its ticket: the gateway hands it over once claimed.
+    assert case.state.hand_over.ticket_id == event.escalation.ticket_id
+    assert case.state.hand_over.queue == event.escalation.queue
     assert turn.of("confirmation_request") == []
     assert await case.refunds() == []
+
+
+@pytest.mark.parametrize(("days_ago", "escalates"), [(2, True), (31, False)])
+async def test_one_refund_too_many_in_the_period_goes_to_a_person(
+    env: Env, days_ago: int, escalates: bool
+) -> None:
+    env.worker = await env.start(replace(EASY, refunds_per_period=2))
+    case = env.case(env.find(delivered_recently, skip=5))
+    order = case.order
+    for n in range(2):  # two earlier refunds of this customer, days_ago
+        await env.store.create_refund(
+            case.tenant,
+            order.user_id,
+            order.order_id,
+            money_pb2.Money(currency_code=order.total.currency_code, minor_units=1),
+            orders_pb2.REFUND_REASON_DAMAGED_ITEM,
+            key=f"earlier-refund-{n}-{days_ago}",
+            digest=f"d{n}",
+            now=datetime.now(UTC) - timedelta(days=days_ago),
+        )
+    turn = await case.send(f"{order.order_id} never arrived, please refund it")
+    assert turn.error is None
+    assert case.state.negotiation.recent_refunds == (2 if escalates else 0)
+    if not escalates:  # refunds older than 30 days do not count
+        assert len(turn.of("confirmation_request")) == 1
+        return
+    (event,) = turn.of("escalation")
+    assert event.escalation.reason == "frequent"
+    assert "several refunds" in turn.answer
+    assert turn.of("confirmation_request") == []
+    ticket = await env.store.ticket(case.tenant, event.escalation.ticket_id)
+    assert ticket is not None
+    assert ticket.reason == orders_pb2.ESCALATION_REASON_REFUND_FREQUENCY
+    assert "Refunds in the last 30 days: 2." in ticket.summary
 
 
 async def test_above_the_tiers_limit_goes_to_a_person(env: Env) -> None:
@@ -509,11 +594,20 @@ def test_past_the_dispute_window_is_not_refunded_automatically() -> None:
 def test_escalation_rules_and_money_words() -> None:
     verdict = machine.Eligible(ORDER.total, orders_pb2.REFUND_REASON_DAMAGED_ITEM)
     standard = customer_pb2.CUSTOMER_TIER_STANDARD
-    limits = Limits(fraud_escalate_bp=5000)
-    assert machine.escalation_needed(verdict, 4999, standard, limits) is None
-    assert machine.escalation_needed(verdict, 5000, standard, limits) is machine.Why.FRAUD
+    limits = Limits(fraud_escalate_bp=5000, refunds_per_period=3)
+
+    def checked(bp: int, recent: int = 0) -> conversation_pb2.NegotiationState:
+        return conversation_pb2.NegotiationState(fraud_score_bp=bp, recent_refunds=recent)
+
+    assert machine.escalation_needed(verdict, checked(4999), standard, limits) is None
+    assert machine.escalation_needed(verdict, checked(5000), standard, limits) is machine.Why.FRAUD
+    assert machine.escalation_needed(verdict, checked(0, 2), standard, limits) is None
+    assert (
+        machine.escalation_needed(verdict, checked(0, 3), standard, limits) is machine.Why.FREQUENT
+    )
     big = machine.Eligible(money_pb2.Money(currency_code="USD", minor_units=20_001), verdict.reason)
-    assert machine.escalation_needed(big, 0, standard, limits) is machine.Why.SCOPE
-    assert machine.escalation_needed(big, 0, customer_pb2.CUSTOMER_TIER_GOLD, limits) is None
+    assert machine.escalation_needed(big, checked(0), standard, limits) is machine.Why.SCOPE
+    gold = customer_pb2.CUSTOMER_TIER_GOLD
+    assert machine.escalation_needed(big, checked(0), gold, limits) is None
     assert machine.money(money_pb2.Money(currency_code="EUR", minor_units=123456)) == "€1,234.56"
     assert machine.money(money_pb2.Money(currency_code="JPY", minor_units=5)) == "0.05 JPY"

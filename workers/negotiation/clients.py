@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from waybill.common.v1 import conversation_pb2
 from waybill.orders.v1 import orders_pb2
 from waybill.orders.v1 import orders_service_pb2 as orders
 from waybill.orders.v1 import orders_service_pb2_grpc as orders_grpc
@@ -52,15 +53,16 @@ class OrdersClient:
         )
         return response.shipment
 
-    async def fraud_score(self, who: Customer, order_id: str) -> int:
-        """The fraud risk of refunding the order, in basis points."""
+    async def fraud_score(self, who: Customer, order_id: str) -> orders.GetFraudScoreResponse:
+        """The fraud risk of refunding the order (basis points) and the customer's refunds
+        in the last 30 days."""
         request = orders.GetFraudScoreRequest(
             tenant_id=who.tenant_id, user_id=who.user_id, order_id=order_id
         )
         response: orders.GetFraudScoreResponse = await unary(
             self._stub.GetFraudScore, request, peer=PEER
         )
-        return int(response.score_bp)
+        return response
 
     async def refund(self, who: Customer, confirmed: Confirmed) -> orders.CreateRefundResponse:
         """The confirmed refund, exactly once (keyed by the action id)."""
@@ -76,6 +78,19 @@ class OrdersClient:
             self._stub.CreateRefund, request, peer=PEER
         )
         return response
+
+    async def refund_made_by(
+        self, who: Customer, action: conversation_pb2.PendingAction
+    ) -> orders_pb2.Refund | None:
+        """The refund the action's confirmation made, if one was made (its key is the action
+        id): what a turn whose reply was lost left behind."""
+        request = orders.ListRefundsRequest(
+            tenant_id=who.tenant_id, user_id=who.user_id, order_id=action.order_id
+        )
+        response: orders.ListRefundsResponse = await unary(
+            self._stub.ListRefunds, request, peer=PEER
+        )
+        return next((r for r in response.refunds if r.idempotency_key == action.action_id), None)
 
     async def notify_refund(self, who: Customer, refund: orders_pb2.Refund) -> str:
         """The refund's confirmation e-mail, once per refund; its id."""

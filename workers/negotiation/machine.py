@@ -48,6 +48,8 @@ class Limits:
     """Largest automatic refund per customer tier, in minor units (None: the defaults)."""
     confirm_window: timedelta = timedelta(minutes=15)
     """How long a proposal may be confirmed."""
+    refunds_per_period: int = 3
+    """Refunds a customer gets without a person in 30 days; the next goes to a person."""
 
     def refund_limit(self, tier: customer_pb2.CustomerTier) -> int:
         """The largest refund made without a person for ``tier``."""
@@ -80,6 +82,7 @@ class Why(Enum):
     SCOPE = orders_pb2.ESCALATION_REASON_OUT_OF_SCOPE
     STUCK = orders_pb2.ESCALATION_REASON_LOW_CONFIDENCE
     LOST = orders_pb2.ESCALATION_REASON_LOST_SHIPMENT
+    FREQUENT = orders_pb2.ESCALATION_REASON_REFUND_FREQUENCY
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,11 +207,17 @@ def cancellable(order: orders_pb2.Order, shipment: orders_pb2.Shipment) -> str |
 
 
 def escalation_needed(
-    eligible: Eligible, fraud_score_bp: int, tier: customer_pb2.CustomerTier, limits: Limits
+    eligible: Eligible,
+    checked: conversation_pb2.NegotiationState,
+    tier: customer_pb2.CustomerTier,
+    limits: Limits,
 ) -> Why | None:
-    """Whether a person must decide this refund (fraud risk, or above the tier's limit)."""
-    if fraud_score_bp >= limits.fraud_escalate_bp:
+    """Whether a person must decide this refund: its fraud score, the customer's refunds
+    in the period (this one would be one too many), or above the tier's limit."""
+    if checked.fraud_score_bp >= limits.fraud_escalate_bp:
         return Why.FRAUD
+    if checked.recent_refunds >= limits.refunds_per_period:
+        return Why.FREQUENT
     if eligible.amount.minor_units > limits.refund_limit(tier):
         return Why.SCOPE
     return None
@@ -318,6 +327,8 @@ def summary(
         parts.append(f"Refundable {money(amount)}.")
     if negotiation.fraud_score_bp:
         parts.append(f"Fraud score {negotiation.fraud_score_bp} bp.")
+    if negotiation.recent_refunds:
+        parts.append(f"Refunds in the last 30 days: {negotiation.recent_refunds}.")
     if negotiation.refund_id:
         parts.append(f"Refund {negotiation.refund_id} made.")
     return " ".join(parts)
@@ -329,6 +340,7 @@ _WHY_WORDS = {
     Why.SCOPE: "because this refund is above what I can approve",
     Why.STUCK: "because we haven't been able to settle this here",
     Why.LOST: "to open a claim with the carrier",
+    Why.FREQUENT: "because several refunds were made on your account recently",
 }
 
 

@@ -127,6 +127,17 @@ class NegotiationServicer(pb_grpc.WorkerServiceServicer):
                 "the negotiation worker handles refunds, disputes and hand-overs",
                 reason="INTENT_NOT_SUPPORTED",
             )
+        if state.HasField("pending_action"):
+            # A confirmation whose reply was lost (a crash, a dropped reply, a deadline)
+            # may have made the refund: the customer hears what happened, not the offer.
+            action = state.pending_action
+            made = await tools.call(
+                "list_refunds",
+                tools_pb2.ListRefundsArgs(order_id=action.order_id),
+                lambda: self._orders.refund_made_by(who, action),
+            )
+            if made is not None:
+                return await self._refunded(who, made, state, tools)
         if neg.case_turns > machine.MAX_TURNS:
             return await self._escalate(Why.STUCK, request, state, tools)
         if state.HasField("pending_action") and machine.expired(
@@ -175,15 +186,15 @@ class NegotiationServicer(pb_grpc.WorkerServiceServicer):
         )
         if isinstance(verdict, machine.Ineligible):
             return Outcome(verdict.answer, state)
-        neg.fraud_score_bp = await tools.call(
+        risk = await tools.call(
             "check_fraud_score",
             tools_pb2.CheckFraudScoreArgs(order_id=order.order_id),
             lambda: self._orders.fraud_score(who, order.order_id),
         )
+        neg.fraud_score_bp = risk.score_bp
+        neg.recent_refunds = risk.recent_refunds
         neg.stage = Stage.NEGOTIATION_STAGE_FRAUD_CHECKED
-        why = machine.escalation_needed(
-            verdict, neg.fraud_score_bp, request.context.tier, self._limits
-        )
+        why = machine.escalation_needed(verdict, neg, request.context.tier, self._limits)
         if why is not None:
             return await self._escalate(why, request, state, tools, amount=verdict.amount)
         action = machine.propose(order, verdict, now=self._clock(), limits=self._limits)
@@ -203,31 +214,28 @@ class NegotiationServicer(pb_grpc.WorkerServiceServicer):
     async def _facts(
         self, who: Customer, order_id: str, awb: str, tools: ToolLog
     ) -> tuple[orders_pb2.Order, orders_pb2.Shipment]:
-        """The order and its shipment, from whichever of the two ids is known."""
-        if not order_id:
-            shipment = await tools.call(
+        """The order and its shipment, from whichever of the two ids is known: the one
+        known is read first and names the other."""
+
+        async def order(order_id: str) -> orders_pb2.Order:
+            return await tools.call(
+                "get_order",
+                tools_pb2.GetOrderArgs(order_id=order_id),
+                lambda: self._orders.order(who, order_id),
+            )
+
+        async def shipment(awb: str) -> orders_pb2.Shipment:
+            return await tools.call(
                 "get_order_status",
                 tools_pb2.GetOrderStatusArgs(awb=awb),
                 lambda: self._orders.shipment(who, awb),
             )
-            known = shipment.order_id
-            order = await tools.call(
-                "get_order",
-                tools_pb2.GetOrderArgs(order_id=known),
-                lambda: self._orders.order(who, known),
-            )
-            return order, shipment
-        order = await tools.call(
-            "get_order",
-            tools_pb2.GetOrderArgs(order_id=order_id),
-            lambda: self._orders.order(who, order_id),
-        )
-        shipment = await tools.call(
-            "get_order_status",
-            tools_pb2.GetOrderStatusArgs(awb=order.awb),
-            lambda: self._orders.shipment(who, order.awb),
-        )
-        return order, shipment
+
+        if order_id:
+            found = await order(order_id)
+            return found, await shipment(found.awb)
+        parcel = await shipment(awb)
+        return await order(parcel.order_id), parcel
 
     # -- a decision -----------------------------------------------------------------------
 
@@ -271,7 +279,18 @@ class NegotiationServicer(pb_grpc.WorkerServiceServicer):
                 + (" (it was refunded in the meantime)." if left.minor_units == 0 else "."),
                 state,
             )
-        refund = made.refund
+        return await self._refunded(who, made.refund, state, tools)
+
+    async def _refunded(
+        self,
+        who: Customer,
+        refund: orders_pb2.Refund,
+        state: conversation_pb2.ConversationState,
+        tools: ToolLog,
+    ) -> Outcome:
+        """The confirmed refund is made: the case records it, the customer is e-mailed
+        (once per refund) and told."""
+        neg = state.negotiation
         state.ClearField("pending_action")
         neg.refund_id = refund.refund_id
         neg.stage = Stage.NEGOTIATION_STAGE_REFUNDED
@@ -322,6 +341,8 @@ class NegotiationServicer(pb_grpc.WorkerServiceServicer):
         )
         state.ClearField("pending_action")
         neg.stage = Stage.NEGOTIATION_STAGE_ESCALATED
+        state.hand_over.ticket_id = ticket.ticket_id
+        state.hand_over.queue = ticket.queue
         event = events_pb2.Escalation(
             ticket_id=ticket.ticket_id, queue=ticket.queue, reason=why.name.lower()
         )

@@ -23,7 +23,8 @@ class NegotiationSettings:
     limits: Limits
     """What is refunded without a person: ``WAYBILL_NEGOTIATION_FRAUD_ESCALATE_BP`` (a fraud
     score at or above it goes to a person, default 5000) and
-    ``WAYBILL_NEGOTIATION_CONFIRM_WINDOW_S`` (how long a proposal may be confirmed, 900)."""
+    ``WAYBILL_NEGOTIATION_CONFIRM_WINDOW_S`` (how long a proposal may be confirmed, 900),
+    ``WAYBILL_NEGOTIATION_REFUNDS_PER_PERIOD`` (refunds in 30 days without a person, 3)."""
 
     @classmethod
     def from_env(cls) -> NegotiationSettings:
@@ -36,5 +37,6 @@ class NegotiationSettings:
                 confirm_window=timedelta(
                     seconds=env_float("WAYBILL_NEGOTIATION_CONFIRM_WINDOW_S", 900.0, minimum=10.0)
                 ),
+                refunds_per_period=env_int("WAYBILL_NEGOTIATION_REFUNDS_PER_PERIOD", 3, minimum=1),
             ),
         )

@@ -1,6 +1,7 @@
 // The Waybill chat page: plain ES module, no build step, same-origin requests only.
 // Talks to the REST edge: /healthz, /v1/customers, /v1/customers/{id}/context,
-// POST /v1/sessions/{id}/turns and /confirmations (Server-Sent Events over fetch).
+// POST /v1/sessions/{id}/turns and /confirmations (Server-Sent Events over fetch), and the
+// agents' queue: GET /v1/tickets, POST /v1/tickets/{id}/claim and /resolve.
 
 const TURN_TIMEOUT_S = "60";
 const DEMO_TENANT_HEADER = "X-Waybill-Demo-Tenant";
@@ -19,6 +20,10 @@ const els = {
   send: $("send"),
   newChat: $("new-chat"),
   chips: document.querySelectorAll(".chip"),
+  tickets: $("tickets"),
+  ticketsNote: $("tickets-note"),
+  ticketsRefresh: $("tickets-refresh"),
+  agentId: $("agent-id"),
 };
 
 const state = {
@@ -31,6 +36,7 @@ const state = {
   controller: null,
   customerLoads: 0,
   customerLoadsSettled: 0,
+  ticketLoads: 0,
 };
 
 // ---------------------------------------------------------------- formatting
@@ -43,6 +49,11 @@ const TOOL_LABELS = {
   get_order: "Read the order's items",
   get_return_window: "Checked the return window",
   search_policy_kb: "Searched the policies",
+  check_fraud_score: "Checked the fraud score",
+  list_refunds: "Checked the refunds made",
+  initiate_refund: "Made the refund",
+  send_notification: "Sent the confirmation e-mail",
+  escalate_to_human: "Opened a ticket for a person",
 };
 
 function enumLabel(value, prefix) {
@@ -112,6 +123,16 @@ async function errorFrom(response) {
 
 async function getJson(path) {
   const response = await fetch(path, { headers: headers() });
+  if (!response.ok) throw await errorFrom(response);
+  return response.json();
+}
+
+async function postJson(path, body) {
+  const response = await fetch(path, {
+    method: "POST",
+    headers: headers({ "Content-Type": "application/json" }),
+    body: JSON.stringify(body),
+  });
   if (!response.ok) throw await errorFrom(response);
   return response.json();
 }
@@ -228,6 +249,14 @@ class Reply {
     const line = `Handed over to a person: ticket ${escalation.ticketId}` +
       (escalation.queue ? ` (${escalation.queue} queue)` : "");
     this.node.append(el("p", "escalation", line));
+    this.escalated = true;
+    loadTickets(); // the new ticket shows in the agents' queue
+  }
+
+  // A conversation an agent has claimed: the assistant has stepped aside.
+  handedOver() {
+    this.node.classList.add("handed-over");
+    this.node.append(el("p", "escalation", "Handed over: a person from support has this conversation."));
   }
 
   confirmation(request) {
@@ -310,6 +339,8 @@ async function streamInto(reply, path, body) {
         case "refusal": reply.refusal(data); complete = true; break;
         case "final":
           if (!reply.streamed && data.answer) reply.delta(data.answer);
+          // A person's turn: the worker is WORKER_HUMAN, and no ticket was opened just now.
+          if (data.worker === "WORKER_HUMAN" && !reply.escalated) reply.handedOver();
           complete = true;
           break;
         case "turn_error":
@@ -462,6 +493,78 @@ async function loadCustomers() {
   }
 }
 
+// ---------------------------------------------------------------- the agents' queue
+
+function renderTicket(ticket) {
+  const item = el("li", "ticket");
+  item.dataset.ticketId = ticket.ticketId;
+  item.dataset.state = String(ticket.state || "").replace("TICKET_STATE_", "");
+  const head = el("div", "ticket-head");
+  head.append(el("span", "ticket-id", ticket.ticketId));
+  const badge = el("span", "badge", enumLabel(ticket.state, "TICKET_STATE_"));
+  badge.dataset.status = item.dataset.state;
+  head.append(badge);
+  item.append(head);
+  const meta = [`${ticket.queue} · priority ${ticket.priority}`, ticket.userId, ticket.orderId,
+    ticket.agentId ? `with ${ticket.agentId}` : ""].filter(Boolean).join(" · ");
+  item.append(el("p", "ticket-meta", meta));
+  const details = el("details");
+  details.append(el("summary", "", "Summary"), el("p", "ticket-summary", ticket.summary || ""));
+  if (ticket.resolution) details.append(el("p", "ticket-summary", `Resolution: ${ticket.resolution}`));
+  item.append(details);
+  const actions = el("div", "ticket-actions");
+  if (item.dataset.state === "OPEN") {
+    const claim = el("button", "primary", "Claim");
+    claim.type = "button";
+    claim.setAttribute("aria-label", `Claim ${ticket.ticketId}`);
+    claim.addEventListener("click", () => changeTicket(ticket.ticketId, "claim", {}));
+    actions.append(claim);
+  } else if (item.dataset.state === "CLAIMED" && ticket.agentId === els.agentId.value) {
+    const note = el("input");
+    note.placeholder = "What was done";
+    note.setAttribute("aria-label", `Resolution of ${ticket.ticketId}`);
+    const resolve = el("button", "", "Resolve");
+    resolve.type = "button";
+    resolve.addEventListener("click", () => {
+      if (note.value.trim()) changeTicket(ticket.ticketId, "resolve", { resolution: note.value.trim() });
+      else note.focus();
+    });
+    actions.append(note, resolve);
+  }
+  if (actions.childElementCount) item.append(actions);
+  return item;
+}
+
+async function loadTickets() {
+  if (!state.demo) return;
+  const load = ++state.ticketLoads;
+  try {
+    const data = await getJson("/v1/tickets?pageSize=50");
+    if (load !== state.ticketLoads) return;
+    const tickets = data.tickets || [];
+    els.tickets.replaceChildren(...tickets.map(renderTicket));
+    els.ticketsNote.textContent = tickets.length ? "" : "No tickets: nobody has asked for a person.";
+  } catch (exc) {
+    if (load !== state.ticketLoads) return;
+    els.ticketsNote.textContent = `Could not load the tickets: ${exc.message}`;
+  } finally {
+    // How many queue loads have finished (what tests wait for).
+    els.tickets.dataset.settled = String(load);
+  }
+}
+
+async function changeTicket(ticketId, verb, body) {
+  try {
+    await postJson(`/v1/tickets/${encodeURIComponent(ticketId)}/${verb}`, { agentId: els.agentId.value, ...body });
+    els.ticketsNote.textContent = verb === "claim"
+      ? `You have ${ticketId}: the assistant steps aside in that conversation.`
+      : `${ticketId} resolved.`;
+  } catch (exc) {
+    els.ticketsNote.textContent = `Could not ${verb} ${ticketId}: ${exc.message}`;
+  }
+  await loadTickets();
+}
+
 async function init() {
   let health = null;
   try {
@@ -490,7 +593,8 @@ async function init() {
   els.tenant.disabled = false;
   state.tenant = demo.default_tenant || demo.tenants[0];
   els.tenant.value = state.tenant;
-  await loadCustomers();
+  els.ticketsRefresh.disabled = false;
+  await Promise.all([loadCustomers(), loadTickets()]);
 }
 
 // ---------------------------------------------------------------- wiring
@@ -498,7 +602,10 @@ async function init() {
 els.tenant.addEventListener("change", () => {
   state.tenant = els.tenant.value;
   loadCustomers();
+  loadTickets();
 });
+els.ticketsRefresh.addEventListener("click", () => loadTickets());
+els.agentId.addEventListener("change", () => loadTickets());
 els.customer.addEventListener("change", () => selectCustomer(els.customer.value));
 els.newChat.addEventListener("click", () => {
   startConversation();

@@ -17,6 +17,8 @@ What it does is chosen by the request:
   otherwise two customers.
 - GetSession answers with an empty session of the requested ids.
 - ConfirmAction answers with a delta naming the decision and a final event.
+- ListTickets answers one open ticket; ClaimTicket and ResolveTicket answer the
+  ticket claimed or resolved by the requesting agent.
 
 Every call's metadata and remaining time are recorded in ``calls``.
 """
@@ -31,6 +33,7 @@ import grpc
 from waybill.common.v1 import conversation_pb2, customer_pb2, events_pb2, money_pb2
 from waybill.gateway.v1 import gateway_service_pb2 as pb
 from waybill.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
+from waybill.orders.v1 import orders_pb2
 
 from runtime import status_codes
 from runtime.deadlines import DeadlinePolicy, outgoing_timeout
@@ -155,6 +158,46 @@ class ScriptedGateway(pb_grpc.GatewayServiceServicer):
         )
         brief.status = customer_pb2.SHIPMENT_STATUS_OUT_FOR_DELIVERY
         return response
+
+    async def ListTickets(
+        self, request: pb.ListTicketsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListTicketsResponse:
+        self._record("ListTickets", request, context)
+        return pb.ListTicketsResponse(tickets=[_ticket("TCK-0123456789ABCDEF")])
+
+    async def ClaimTicket(
+        self, request: pb.ClaimTicketRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ClaimTicketResponse:
+        self._record("ClaimTicket", request, context)
+        ticket = _ticket(request.ticket_id)
+        ticket.state = orders_pb2.TICKET_STATE_CLAIMED
+        ticket.agent_id = request.agent_id
+        return pb.ClaimTicketResponse(ticket=ticket)
+
+    async def ResolveTicket(
+        self, request: pb.ResolveTicketRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ResolveTicketResponse:
+        self._record("ResolveTicket", request, context)
+        ticket = _ticket(request.ticket_id)
+        ticket.state = orders_pb2.TICKET_STATE_RESOLVED
+        ticket.agent_id = request.agent_id
+        ticket.resolution = request.resolution
+        return pb.ResolveTicketResponse(ticket=ticket)
+
+
+def _ticket(ticket_id: str) -> orders_pb2.EscalationTicket:
+    ticket = orders_pb2.EscalationTicket(
+        ticket_id=ticket_id,
+        queue="support-gold",
+        priority=2,
+        reason=orders_pb2.ESCALATION_REASON_CUSTOMER_REQUEST,
+        state=orders_pb2.TICKET_STATE_OPEN,
+        user_id="acme-0001",
+        session_id="web-0123456789",
+        summary="The customer asked for a person.",
+    )
+    ticket.create_time.FromSeconds(1_800_000_000)
+    return ticket
 
 
 LEAKY_MESSAGE = (

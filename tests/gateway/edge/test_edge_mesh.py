@@ -149,3 +149,51 @@ def test_edge_log_has_no_content(platform: Mesh) -> None:
         if line.startswith("{"):
             entry = json.loads(line)
             assert "api_key" not in json.dumps(entry)
+
+
+def test_the_agents_queue_over_rest_and_the_cli(
+    platform: Mesh, client: httpx.Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A hand-over ticket listed, claimed and resolved over the REST edge and with
+    `waybill tickets`, with the refusals agents meet as HTTP statuses and exit codes."""
+    turn = client.post(
+        "/v1/sessions/edge-mesh-0004/turns",
+        json={"userId": "acme-0004", "message": "I want to speak to a human agent please"},
+    )
+    (ticket_id,) = [str(d["ticketId"]) for name, d in sse_events(turn.text) if name == "escalation"]
+    listed = client.get("/v1/tickets", params={"state": "TICKET_STATE_OPEN", "pageSize": 100})
+    assert listed.status_code == 200
+    assert ticket_id in [t["ticketId"] for t in listed.json()["tickets"]]
+
+    run_dir = ["--run-dir", str(platform.run_dir)]
+    assert main(["tickets", "list", *run_dir]) == 0
+    assert ticket_id in capsys.readouterr().out
+    assert main(["tickets", "claim", ticket_id, "--agent", "agent-cli", *run_dir]) == 0
+    claimed = capsys.readouterr().out
+    assert f"{ticket_id}  claimed by agent-cli" in claimed
+    assert "session edge-mesh-0004" in claimed
+
+    taken = client.post(f"/v1/tickets/{ticket_id}/claim", json={"agentId": "agent-web"})
+    assert taken.status_code == 409
+    assert error_of(taken)["status"] == "FAILED_PRECONDITION"
+    assert main(["tickets", "claim", ticket_id, "--agent", "agent-other", *run_dir]) == 1
+    assert "FAILED_PRECONDITION" in capsys.readouterr().err
+    assert main(["tickets", "claim", "TCK-bad", "--agent", "agent-cli", *run_dir]) == 2
+    assert "ticket_id" in capsys.readouterr().err
+
+    malformed = client.post(f"/v1/tickets/{ticket_id}/resolve", json={"agentId": "agent-cli"})
+    assert malformed.status_code == 400
+    assert "resolution" in str(error_of(malformed)["message"])
+    resolved = client.post(
+        f"/v1/tickets/{ticket_id}/resolve",
+        json={"agentId": "agent-cli", "resolution": "Called the customer back."},
+    )
+    assert resolved.status_code == 200
+    assert resolved.json()["ticket"]["state"] == "TICKET_STATE_RESOLVED"
+    assert main(["tickets", "list", "--state", "resolved", "--json", *run_dir]) == 0
+    dumped = json.loads(capsys.readouterr().out)
+    assert [t["resolution"] for t in dumped if t["ticketId"] == ticket_id] == [
+        "Called the customer back."
+    ]
+    unknown = client.post("/v1/tickets/TCK-0000000000000000/claim", json={"agentId": "agent-cli"})
+    assert unknown.status_code == 404

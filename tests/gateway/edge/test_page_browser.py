@@ -175,6 +175,50 @@ async def test_a_policy_answer_lists_its_sources(platform: Mesh, browser: Browse
     only_same_origin(page, platform.edge_url.rstrip("/"))
 
 
+async def test_an_agent_claims_a_conversation_from_the_queue_and_resolves_it(
+    platform: Mesh, browser: Browser
+) -> None:
+    assert platform.edge_url is not None
+    page = await open_page(browser, platform.edge_url)
+    await pick(page, "acme-0003")
+    await ask(page, "I want to speak to a human agent please")
+    reply = replies(page).last
+    await expect(reply.locator(".escalation")).to_contain_text("Handed over to a person: ticket")
+    ticket_id = re.search(r"TCK-[0-9A-F]{16}", await reply.inner_text())
+    assert ticket_id is not None
+    # The new ticket is in the agents' queue, open, with its summary.
+    queue = page.get_by_role("list", name="Hand-over tickets")
+    ticket = queue.locator(f'[data-ticket-id="{ticket_id[0]}"]')
+    await expect(ticket).to_have_attribute("data-state", "OPEN")
+    await ticket.get_by_text("Summary").click()
+    await expect(ticket.locator(".ticket-summary")).not_to_be_empty()
+    await page.get_by_role("textbox", name="Agent id").fill("agent-page")
+    await ticket.get_by_role("button", name=f"Claim {ticket_id[0]}").click()
+    await expect(ticket).to_have_attribute("data-state", "CLAIMED")
+    await expect(ticket.locator(".ticket-meta")).to_contain_text("with agent-page")
+
+    # The conversation is handed over: the assistant steps aside.
+    before = await replies(page).count()
+    await ask(page, "where is my order?")
+    await expect(replies(page)).to_have_count(before + 1)
+    await expect(replies(page).last.locator(".escalation")).to_have_text(
+        "Handed over: a person from support has this conversation."
+    )
+    await expect(replies(page).last.locator(".tool")).to_have_count(0)
+    await page.screenshot(path=ARTIFACTS / "agents-queue.png", full_page=True)
+
+    await ticket.get_by_role("textbox", name=f"Resolution of {ticket_id[0]}").fill("Called back.")
+    await ticket.get_by_role("button", name="Resolve").click()
+    await expect(ticket).to_have_attribute("data-state", "RESOLVED")
+    # Resolved: the assistant answers the conversation again.
+    before = await replies(page).count()
+    await ask(page, "where is my order?")
+    await expect(replies(page)).to_have_count(before + 1)
+    await expect(replies(page).last.locator(".text")).not_to_contain_text("support team")
+    await expect(replies(page).last.locator(".escalation")).to_have_count(0)
+    only_same_origin(page, platform.edge_url.rstrip("/"))
+
+
 async def test_a_company_picked_while_the_first_list_loads_gets_its_own_customers(
     platform: Mesh, browser: Browser
 ) -> None:

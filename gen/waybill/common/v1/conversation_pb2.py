@@ -28,7 +28,7 @@ from waybill.common.v1 import intent_pb2 as waybill_dot_common_dot_v1_dot_intent
 from waybill.common.v1 import money_pb2 as waybill_dot_common_dot_v1_dot_money__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$waybill/common/v1/conversation.proto\x12\x11waybill.common.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ewaybill/common/v1/intent.proto\x1a\x1dwaybill/common/v1/money.proto\"\xad\x01\n\x04Turn\x12\x31\n\x04role\x18\x01 \x01(\x0e\x32\x17.waybill.common.v1.RoleB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x16\n\x04text\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\xc0>\x12)\n\x06intent\x18\x03 \x01(\x0e\x32\x19.waybill.common.v1.Intent\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x87\x03\n\rPendingAction\x12/\n\taction_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^act_[a-z0-9]{16,32}$\x12+\n\x04kind\x18\x02 \x01(\x0e\x32\x1d.waybill.common.v1.ActionKind\x12\'\n\x08order_id\x18\x03 \x01(\tB\x15\xbaH\x12r\x10\x32\x0e^ORD-[0-9]{8}$\x12(\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x18.waybill.common.v1.Money\x12\x19\n\x07summary\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\xf4\x03\x12/\n\x0b\x65xpire_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:y\xbaHv\x1at\n\"pending_action.amount_not_negative\x12\x1b\x61mount must not be negative\x1a\x31!has(this.amount) || this.amount.minor_units >= 0\"#\n\rTrackingState\x12\x12\n\ntool_turns\x18\x01 \x01(\x05\"0\n\x0bPolicyState\x12!\n\x0f\x63ited_chunk_ids\x18\x01 \x03(\tB\x08\xbaH\x05\x92\x01\x02\x10\x14\"\xa2\x02\n\x10NegotiationState\x12\x32\n\x05stage\x18\x01 \x01(\x0e\x32#.waybill.common.v1.NegotiationStage\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\"\n\x0e\x66raud_score_bp\x18\x03 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x90N(\x00\x12\x11\n\trefund_id\x18\x04 \x01(\t\x12\x13\n\x0bmodel_turns\x18\x05 \x01(\x05\x12\x38\n\rrefund_reason\x18\x06 \x01(\tB!\xbaH\x1er\x1c\x32\x1a^(REFUND_REASON_[A-Z_]+)?$\x12.\n\x0b\x63\x61se_intent\x18\x07 \x01(\x0e\x32\x19.waybill.common.v1.Intent\x12\x12\n\ncase_turns\x18\x08 \x01(\x05\"\xed\x02\n\x11\x43onversationState\x12\x30\n\x05turns\x18\x01 \x03(\x0b\x32\x17.waybill.common.v1.TurnB\x08\xbaH\x05\x92\x01\x02\x10\x32\x12\x11\n\tfocus_awb\x18\x02 \x01(\t\x12\x16\n\x0e\x66ocus_order_id\x18\x03 \x01(\t\x12#\n\x11offered_order_ids\x18\x04 \x03(\tB\x08\xbaH\x05\x92\x01\x02\x10\n\x12\x38\n\x0epending_action\x18\x05 \x01(\x0b\x32 .waybill.common.v1.PendingAction\x12\x32\n\x08tracking\x18\n \x01(\x0b\x32 .waybill.common.v1.TrackingState\x12.\n\x06policy\x18\x0b \x01(\x0b\x32\x1e.waybill.common.v1.PolicyState\x12\x38\n\x0bnegotiation\x18\x0c \x01(\x0b\x32#.waybill.common.v1.NegotiationState*C\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x11\n\rROLE_CUSTOMER\x10\x01\x12\x12\n\x0eROLE_ASSISTANT\x10\x02*_\n\nActionKind\x12\x1b\n\x17\x41\x43TION_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41\x43TION_KIND_REFUND\x10\x01\x12\x1c\n\x18\x41\x43TION_KIND_CANCELLATION\x10\x02*\xaa\x02\n\x10NegotiationStage\x12!\n\x1dNEGOTIATION_STAGE_UNSPECIFIED\x10\x00\x12\x1f\n\x1bNEGOTIATION_STAGE_GATHERING\x10\x01\x12#\n\x1fNEGOTIATION_STAGE_FRAUD_CHECKED\x10\x02\x12+\n\'NEGOTIATION_STAGE_AWAITING_CONFIRMATION\x10\x03\x12\x1e\n\x1aNEGOTIATION_STAGE_REFUNDED\x10\x04\x12\x1f\n\x1bNEGOTIATION_STAGE_COMPLETED\x10\x05\x12\x1e\n\x1aNEGOTIATION_STAGE_DECLINED\x10\x06\x12\x1f\n\x1bNEGOTIATION_STAGE_ESCALATED\x10\x07*P\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x14\n\x10\x44\x45\x43ISION_CONFIRM\x10\x01\x12\x14\n\x10\x44\x45\x43ISION_DECLINE\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$waybill/common/v1/conversation.proto\x12\x11waybill.common.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1ewaybill/common/v1/intent.proto\x1a\x1dwaybill/common/v1/money.proto\"\xad\x01\n\x04Turn\x12\x31\n\x04role\x18\x01 \x01(\x0e\x32\x17.waybill.common.v1.RoleB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x16\n\x04text\x18\x02 \x01(\tB\x08\xbaH\x05r\x03\x18\xc0>\x12)\n\x06intent\x18\x03 \x01(\x0e\x32\x19.waybill.common.v1.Intent\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x87\x03\n\rPendingAction\x12/\n\taction_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^act_[a-z0-9]{16,32}$\x12+\n\x04kind\x18\x02 \x01(\x0e\x32\x1d.waybill.common.v1.ActionKind\x12\'\n\x08order_id\x18\x03 \x01(\tB\x15\xbaH\x12r\x10\x32\x0e^ORD-[0-9]{8}$\x12(\n\x06\x61mount\x18\x04 \x01(\x0b\x32\x18.waybill.common.v1.Money\x12\x19\n\x07summary\x18\x05 \x01(\tB\x08\xbaH\x05r\x03\x18\xf4\x03\x12/\n\x0b\x65xpire_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp:y\xbaHv\x1at\n\"pending_action.amount_not_negative\x12\x1b\x61mount must not be negative\x1a\x31!has(this.amount) || this.amount.minor_units >= 0\"#\n\rTrackingState\x12\x12\n\ntool_turns\x18\x01 \x01(\x05\"0\n\x0bPolicyState\x12!\n\x0f\x63ited_chunk_ids\x18\x01 \x03(\tB\x08\xbaH\x05\x92\x01\x02\x10\x14\"\xc3\x02\n\x10NegotiationState\x12\x32\n\x05stage\x18\x01 \x01(\x0e\x32#.waybill.common.v1.NegotiationStage\x12\x10\n\x08order_id\x18\x02 \x01(\t\x12\"\n\x0e\x66raud_score_bp\x18\x03 \x01(\x05\x42\n\xbaH\x07\x1a\x05\x18\x90N(\x00\x12\x11\n\trefund_id\x18\x04 \x01(\t\x12\x13\n\x0bmodel_turns\x18\x05 \x01(\x05\x12\x38\n\rrefund_reason\x18\x06 \x01(\tB!\xbaH\x1er\x1c\x32\x1a^(REFUND_REASON_[A-Z_]+)?$\x12.\n\x0b\x63\x61se_intent\x18\x07 \x01(\x0e\x32\x19.waybill.common.v1.Intent\x12\x12\n\ncase_turns\x18\x08 \x01(\x05\x12\x1f\n\x0erecent_refunds\x18\t \x01(\x05\x42\x07\xbaH\x04\x1a\x02(\x00\"\x9d\x03\n\x11\x43onversationState\x12\x30\n\x05turns\x18\x01 \x03(\x0b\x32\x17.waybill.common.v1.TurnB\x08\xbaH\x05\x92\x01\x02\x10\x32\x12\x11\n\tfocus_awb\x18\x02 \x01(\t\x12\x16\n\x0e\x66ocus_order_id\x18\x03 \x01(\t\x12#\n\x11offered_order_ids\x18\x04 \x03(\tB\x08\xbaH\x05\x92\x01\x02\x10\n\x12\x38\n\x0epending_action\x18\x05 \x01(\x0b\x32 .waybill.common.v1.PendingAction\x12\x32\n\x08tracking\x18\n \x01(\x0b\x32 .waybill.common.v1.TrackingState\x12.\n\x06policy\x18\x0b \x01(\x0b\x32\x1e.waybill.common.v1.PolicyState\x12\x38\n\x0bnegotiation\x18\x0c \x01(\x0b\x32#.waybill.common.v1.NegotiationState\x12.\n\thand_over\x18\r \x01(\x0b\x32\x1b.waybill.common.v1.HandOver\"J\n\x08HandOver\x12/\n\tticket_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^(TCK-[0-9A-F]{16})?$\x12\r\n\x05queue\x18\x02 \x01(\t*C\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x11\n\rROLE_CUSTOMER\x10\x01\x12\x12\n\x0eROLE_ASSISTANT\x10\x02*_\n\nActionKind\x12\x1b\n\x17\x41\x43TION_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41\x43TION_KIND_REFUND\x10\x01\x12\x1c\n\x18\x41\x43TION_KIND_CANCELLATION\x10\x02*\xaa\x02\n\x10NegotiationStage\x12!\n\x1dNEGOTIATION_STAGE_UNSPECIFIED\x10\x00\x12\x1f\n\x1bNEGOTIATION_STAGE_GATHERING\x10\x01\x12#\n\x1fNEGOTIATION_STAGE_FRAUD_CHECKED\x10\x02\x12+\n\'NEGOTIATION_STAGE_AWAITING_CONFIRMATION\x10\x03\x12\x1e\n\x1aNEGOTIATION_STAGE_REFUNDED\x10\x04\x12\x1f\n\x1bNEGOTIATION_STAGE_COMPLETED\x10\x05\x12\x1e\n\x1aNEGOTIATION_STAGE_DECLINED\x10\x06\x12\x1f\n\x1bNEGOTIATION_STAGE_ESCALATED\x10\x07*P\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x14\n\x10\x44\x45\x43ISION_CONFIRM\x10\x01\x12\x14\n\x10\x44\x45\x43ISION_DECLINE\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -53,18 +53,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_NEGOTIATIONSTATE'].fields_by_name['fraud_score_bp']._serialized_options = b'\272H\007\032\005\030\220N(\000'
   _globals['_NEGOTIATIONSTATE'].fields_by_name['refund_reason']._loaded_options = None
   _globals['_NEGOTIATIONSTATE'].fields_by_name['refund_reason']._serialized_options = b'\272H\036r\0342\032^(REFUND_REASON_[A-Z_]+)?$'
+  _globals['_NEGOTIATIONSTATE'].fields_by_name['recent_refunds']._loaded_options = None
+  _globals['_NEGOTIATIONSTATE'].fields_by_name['recent_refunds']._serialized_options = b'\272H\004\032\002(\000'
   _globals['_CONVERSATIONSTATE'].fields_by_name['turns']._loaded_options = None
   _globals['_CONVERSATIONSTATE'].fields_by_name['turns']._serialized_options = b'\272H\005\222\001\002\0202'
   _globals['_CONVERSATIONSTATE'].fields_by_name['offered_order_ids']._loaded_options = None
   _globals['_CONVERSATIONSTATE'].fields_by_name['offered_order_ids']._serialized_options = b'\272H\005\222\001\002\020\n'
-  _globals['_ROLE']._serialized_start=1502
-  _globals['_ROLE']._serialized_end=1569
-  _globals['_ACTIONKIND']._serialized_start=1571
-  _globals['_ACTIONKIND']._serialized_end=1666
-  _globals['_NEGOTIATIONSTAGE']._serialized_start=1669
-  _globals['_NEGOTIATIONSTAGE']._serialized_end=1967
-  _globals['_DECISION']._serialized_start=1969
-  _globals['_DECISION']._serialized_end=2049
+  _globals['_HANDOVER'].fields_by_name['ticket_id']._loaded_options = None
+  _globals['_HANDOVER'].fields_by_name['ticket_id']._serialized_options = b'\272H\031r\0272\025^(TCK-[0-9A-F]{16})?$'
+  _globals['_ROLE']._serialized_start=1659
+  _globals['_ROLE']._serialized_end=1726
+  _globals['_ACTIONKIND']._serialized_start=1728
+  _globals['_ACTIONKIND']._serialized_end=1823
+  _globals['_NEGOTIATIONSTAGE']._serialized_start=1826
+  _globals['_NEGOTIATIONSTAGE']._serialized_end=2124
+  _globals['_DECISION']._serialized_start=2126
+  _globals['_DECISION']._serialized_end=2206
   _globals['_TURN']._serialized_start=185
   _globals['_TURN']._serialized_end=358
   _globals['_PENDINGACTION']._serialized_start=361
@@ -74,7 +78,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_POLICYSTATE']._serialized_start=791
   _globals['_POLICYSTATE']._serialized_end=839
   _globals['_NEGOTIATIONSTATE']._serialized_start=842
-  _globals['_NEGOTIATIONSTATE']._serialized_end=1132
-  _globals['_CONVERSATIONSTATE']._serialized_start=1135
-  _globals['_CONVERSATIONSTATE']._serialized_end=1500
+  _globals['_NEGOTIATIONSTATE']._serialized_end=1165
+  _globals['_CONVERSATIONSTATE']._serialized_start=1168
+  _globals['_CONVERSATIONSTATE']._serialized_end=1581
+  _globals['_HANDOVER']._serialized_start=1583
+  _globals['_HANDOVER']._serialized_end=1657
 # @@protoc_insertion_point(module_scope)

@@ -100,7 +100,7 @@ class PolicyState(_message.Message):
     def __init__(self, cited_chunk_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class NegotiationState(_message.Message):
-    __slots__ = ("stage", "order_id", "fraud_score_bp", "refund_id", "model_turns", "refund_reason", "case_intent", "case_turns")
+    __slots__ = ("stage", "order_id", "fraud_score_bp", "refund_id", "model_turns", "refund_reason", "case_intent", "case_turns", "recent_refunds")
     STAGE_FIELD_NUMBER: _ClassVar[int]
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     FRAUD_SCORE_BP_FIELD_NUMBER: _ClassVar[int]
@@ -109,6 +109,7 @@ class NegotiationState(_message.Message):
     REFUND_REASON_FIELD_NUMBER: _ClassVar[int]
     CASE_INTENT_FIELD_NUMBER: _ClassVar[int]
     CASE_TURNS_FIELD_NUMBER: _ClassVar[int]
+    RECENT_REFUNDS_FIELD_NUMBER: _ClassVar[int]
     stage: NegotiationStage
     order_id: str
     fraud_score_bp: int
@@ -117,10 +118,11 @@ class NegotiationState(_message.Message):
     refund_reason: str
     case_intent: _intent_pb2.Intent
     case_turns: int
-    def __init__(self, stage: _Optional[_Union[NegotiationStage, str]] = ..., order_id: _Optional[str] = ..., fraud_score_bp: _Optional[int] = ..., refund_id: _Optional[str] = ..., model_turns: _Optional[int] = ..., refund_reason: _Optional[str] = ..., case_intent: _Optional[_Union[_intent_pb2.Intent, str]] = ..., case_turns: _Optional[int] = ...) -> None: ...
+    recent_refunds: int
+    def __init__(self, stage: _Optional[_Union[NegotiationStage, str]] = ..., order_id: _Optional[str] = ..., fraud_score_bp: _Optional[int] = ..., refund_id: _Optional[str] = ..., model_turns: _Optional[int] = ..., refund_reason: _Optional[str] = ..., case_intent: _Optional[_Union[_intent_pb2.Intent, str]] = ..., case_turns: _Optional[int] = ..., recent_refunds: _Optional[int] = ...) -> None: ...
 
 class ConversationState(_message.Message):
-    __slots__ = ("turns", "focus_awb", "focus_order_id", "offered_order_ids", "pending_action", "tracking", "policy", "negotiation")
+    __slots__ = ("turns", "focus_awb", "focus_order_id", "offered_order_ids", "pending_action", "tracking", "policy", "negotiation", "hand_over")
     TURNS_FIELD_NUMBER: _ClassVar[int]
     FOCUS_AWB_FIELD_NUMBER: _ClassVar[int]
     FOCUS_ORDER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -129,6 +131,7 @@ class ConversationState(_message.Message):
     TRACKING_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
     NEGOTIATION_FIELD_NUMBER: _ClassVar[int]
+    HAND_OVER_FIELD_NUMBER: _ClassVar[int]
     turns: _containers.RepeatedCompositeFieldContainer[Turn]
     focus_awb: str
     focus_order_id: str
@@ -137,4 +140,13 @@ class ConversationState(_message.Message):
     tracking: TrackingState
     policy: PolicyState
     negotiation: NegotiationState
-    def __init__(self, turns: _Optional[_Iterable[_Union[Turn, _Mapping]]] = ..., focus_awb: _Optional[str] = ..., focus_order_id: _Optional[str] = ..., offered_order_ids: _Optional[_Iterable[str]] = ..., pending_action: _Optional[_Union[PendingAction, _Mapping]] = ..., tracking: _Optional[_Union[TrackingState, _Mapping]] = ..., policy: _Optional[_Union[PolicyState, _Mapping]] = ..., negotiation: _Optional[_Union[NegotiationState, _Mapping]] = ...) -> None: ...
+    hand_over: HandOver
+    def __init__(self, turns: _Optional[_Iterable[_Union[Turn, _Mapping]]] = ..., focus_awb: _Optional[str] = ..., focus_order_id: _Optional[str] = ..., offered_order_ids: _Optional[_Iterable[str]] = ..., pending_action: _Optional[_Union[PendingAction, _Mapping]] = ..., tracking: _Optional[_Union[TrackingState, _Mapping]] = ..., policy: _Optional[_Union[PolicyState, _Mapping]] = ..., negotiation: _Optional[_Union[NegotiationState, _Mapping]] = ..., hand_over: _Optional[_Union[HandOver, _Mapping]] = ...) -> None: ...
+
+class HandOver(_message.Message):
+    __slots__ = ("ticket_id", "queue")
+    TICKET_ID_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    ticket_id: str
+    queue: str
+    def __init__(self, ticket_id: _Optional[str] = ..., queue: _Optional[str] = ...) -> None: ...

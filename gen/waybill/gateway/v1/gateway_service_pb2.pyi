@@ -7,6 +7,7 @@ from waybill.common.v1 import customer_pb2 as _customer_pb2
 from waybill.common.v1 import events_pb2 as _events_pb2
 from waybill.common.v1 import intent_pb2 as _intent_pb2
 from waybill.common.v1 import usage_pb2 as _usage_pb2
+from waybill.orders.v1 import orders_pb2 as _orders_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -108,10 +109,12 @@ class Session(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., user_id: _Optional[str] = ..., state: _Optional[_Union[_conversation_pb2.ConversationState, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetSessionResponse(_message.Message):
-    __slots__ = ("session",)
+    __slots__ = ("session", "ticket")
     SESSION_FIELD_NUMBER: _ClassVar[int]
+    TICKET_FIELD_NUMBER: _ClassVar[int]
     session: Session
-    def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ...) -> None: ...
+    ticket: _orders_pb2.EscalationTicket
+    def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ..., ticket: _Optional[_Union[_orders_pb2.EscalationTicket, _Mapping]] = ...) -> None: ...
 
 class GetCustomerContextRequest(_message.Message):
     __slots__ = ("user_id",)
@@ -152,3 +155,51 @@ class ListCustomersResponse(_message.Message):
     customers: _containers.RepeatedCompositeFieldContainer[CustomerSummary]
     next_page_token: str
     def __init__(self, customers: _Optional[_Iterable[_Union[CustomerSummary, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListTicketsRequest(_message.Message):
+    __slots__ = ("state", "page_size", "page_token")
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    state: _orders_pb2.TicketState
+    page_size: int
+    page_token: str
+    def __init__(self, state: _Optional[_Union[_orders_pb2.TicketState, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListTicketsResponse(_message.Message):
+    __slots__ = ("tickets", "next_page_token")
+    TICKETS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    tickets: _containers.RepeatedCompositeFieldContainer[_orders_pb2.EscalationTicket]
+    next_page_token: str
+    def __init__(self, tickets: _Optional[_Iterable[_Union[_orders_pb2.EscalationTicket, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ClaimTicketRequest(_message.Message):
+    __slots__ = ("ticket_id", "agent_id")
+    TICKET_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ticket_id: str
+    agent_id: str
+    def __init__(self, ticket_id: _Optional[str] = ..., agent_id: _Optional[str] = ...) -> None: ...
+
+class ClaimTicketResponse(_message.Message):
+    __slots__ = ("ticket",)
+    TICKET_FIELD_NUMBER: _ClassVar[int]
+    ticket: _orders_pb2.EscalationTicket
+    def __init__(self, ticket: _Optional[_Union[_orders_pb2.EscalationTicket, _Mapping]] = ...) -> None: ...
+
+class ResolveTicketRequest(_message.Message):
+    __slots__ = ("ticket_id", "agent_id", "resolution")
+    TICKET_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
+    ticket_id: str
+    agent_id: str
+    resolution: str
+    def __init__(self, ticket_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., resolution: _Optional[str] = ...) -> None: ...
+
+class ResolveTicketResponse(_message.Message):
+    __slots__ = ("ticket",)
+    TICKET_FIELD_NUMBER: _ClassVar[int]
+    ticket: _orders_pb2.EscalationTicket
+    def __init__(self, ticket: _Optional[_Union[_orders_pb2.EscalationTicket, _Mapping]] = ...) -> None: ...

@@ -63,6 +63,21 @@ class GatewayServiceStub:
                 request_serializer=waybill_dot_gateway_dot_v1_dot_gateway__service__pb2.ListCustomersRequest.SerializeToString,
                 response_deserializer=waybill_dot_gateway_dot_v1_dot_gateway__service__pb2.ListCustomersResponse.FromString,
                 _registered_method=True)
+        self.ListTickets = channel.unary_unary(
+                '/waybill.gateway.v1.GatewayService/ListTickets',
+                request_serializer=waybill_dot_gateway_dot_v1_dot_gateway__service__pb2.ListTicketsRequest.SerializeToString,
+                response_deserializer=waybill_dot_gateway_dot_v1_dot_gateway__service__pb2.ListTicketsResponse.FromString,
+                _registered_method=True)
+        self.ClaimTicket = channel.unary_unary(
+                '/waybill.gateway.v1.GatewayService/ClaimTicket',
+                request_serializer=waybill_dot_gateway_dot_v1_dot_gateway__service__pb2.ClaimTicketRequest.SerializeToString,
+                response_deserializer=waybill_dot_gateway_dot_v1_dot_gateway__service__pb2.ClaimTicketResponse.FromString,
+                _registered_method=True)
+        self.ResolveTicket = channel.unary_unary(
+                '/waybill.gateway.v1.GatewayService/ResolveTicket',
+                request_serializer=waybill_dot_gateway_dot_v1_dot_gateway__service__pb2.ResolveTicketRequest.SerializeToString,
+                response_deserializer=waybill_dot_gateway_dot_v1_dot_gateway__service__pb2.ResolveTicketResponse.FromString,
+                _registered_method=True)
 
 
 class GatewayServiceServicer:
@@ -108,6 +123,29 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListTickets(self, request, context):
+        """Lists the tenant's hand-over tickets, most urgent first (the agents' queue).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClaimTicket(self, request, context):
+        """An agent claims a ticket: the conversation is handed over and the assistant stops
+        answering it. FAILED_PRECONDITION TICKET_CLAIMED when another agent has it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResolveTicket(self, request, context):
+        """The agent who claimed a ticket resolves it; the assistant answers the conversation
+        again. FAILED_PRECONDITION TICKET_NOT_CLAIMED, TICKET_CLAIMED, TICKET_RESOLVED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -135,6 +173,21 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.ListCustomers,
                     request_deserializer=waybill_dot_gateway_dot_v1_dot_gateway__service__pb2.ListCustomersRequest.FromString,
                     response_serializer=waybill_dot_gateway_dot_v1_dot_gateway__service__pb2.ListCustomersResponse.SerializeToString,
+            ),
+            'ListTickets': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTickets,
+                    request_deserializer=waybill_dot_gateway_dot_v1_dot_gateway__service__pb2.ListTicketsRequest.FromString,
+                    response_serializer=waybill_dot_gateway_dot_v1_dot_gateway__service__pb2.ListTicketsResponse.SerializeToString,
+            ),
+            'ClaimTicket': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClaimTicket,
+                    request_deserializer=waybill_dot_gateway_dot_v1_dot_gateway__service__pb2.ClaimTicketRequest.FromString,
+                    response_serializer=waybill_dot_gateway_dot_v1_dot_gateway__service__pb2.ClaimTicketResponse.SerializeToString,
+            ),
+            'ResolveTicket': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveTicket,
+                    request_deserializer=waybill_dot_gateway_dot_v1_dot_gateway__service__pb2.ResolveTicketRequest.FromString,
+                    response_serializer=waybill_dot_gateway_dot_v1_dot_gateway__service__pb2.ResolveTicketResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -276,6 +329,87 @@ class GatewayService:
             '/waybill.gateway.v1.GatewayService/ListCustomers',
             waybill_dot_gateway_dot_v1_dot_gateway__service__pb2.ListCustomersRequest.SerializeToString,
             waybill_dot_gateway_dot_v1_dot_gateway__service__pb2.ListCustomersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTickets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/waybill.gateway.v1.GatewayService/ListTickets',
+            waybill_dot_gateway_dot_v1_dot_gateway__service__pb2.ListTicketsRequest.SerializeToString,
+            waybill_dot_gateway_dot_v1_dot_gateway__service__pb2.ListTicketsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClaimTicket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/waybill.gateway.v1.GatewayService/ClaimTicket',
+            waybill_dot_gateway_dot_v1_dot_gateway__service__pb2.ClaimTicketRequest.SerializeToString,
+            waybill_dot_gateway_dot_v1_dot_gateway__service__pb2.ClaimTicketResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveTicket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/waybill.gateway.v1.GatewayService/ResolveTicket',
+            waybill_dot_gateway_dot_v1_dot_gateway__service__pb2.ResolveTicketRequest.SerializeToString,
+            waybill_dot_gateway_dot_v1_dot_gateway__service__pb2.ResolveTicketResponse.FromString,
             options,
             channel_credentials,
             insecure,

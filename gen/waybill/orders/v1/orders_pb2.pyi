@@ -64,6 +64,14 @@ class EscalationReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ESCALATION_REASON_OUT_OF_SCOPE: _ClassVar[EscalationReason]
     ESCALATION_REASON_LOW_CONFIDENCE: _ClassVar[EscalationReason]
     ESCALATION_REASON_LOST_SHIPMENT: _ClassVar[EscalationReason]
+    ESCALATION_REASON_REFUND_FREQUENCY: _ClassVar[EscalationReason]
+
+class TicketState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TICKET_STATE_UNSPECIFIED: _ClassVar[TicketState]
+    TICKET_STATE_OPEN: _ClassVar[TicketState]
+    TICKET_STATE_CLAIMED: _ClassVar[TicketState]
+    TICKET_STATE_RESOLVED: _ClassVar[TicketState]
 DELIVERY_LOCATION_UNSPECIFIED: DeliveryLocation
 DELIVERY_LOCATION_IN_PERSON: DeliveryLocation
 DELIVERY_LOCATION_FRONT_DOOR: DeliveryLocation
@@ -96,6 +104,11 @@ ESCALATION_REASON_FRAUD_RISK: EscalationReason
 ESCALATION_REASON_OUT_OF_SCOPE: EscalationReason
 ESCALATION_REASON_LOW_CONFIDENCE: EscalationReason
 ESCALATION_REASON_LOST_SHIPMENT: EscalationReason
+ESCALATION_REASON_REFUND_FREQUENCY: EscalationReason
+TICKET_STATE_UNSPECIFIED: TicketState
+TICKET_STATE_OPEN: TicketState
+TICKET_STATE_CLAIMED: TicketState
+TICKET_STATE_RESOLVED: TicketState
 
 class Customer(_message.Message):
     __slots__ = ("user_id", "tenant_id", "display_name", "tier", "region")
@@ -228,15 +241,33 @@ class Refund(_message.Message):
     def __init__(self, refund_id: _Optional[str] = ..., order_id: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., reason: _Optional[_Union[RefundReason, str]] = ..., status: _Optional[_Union[RefundStatus, str]] = ..., idempotency_key: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class EscalationTicket(_message.Message):
-    __slots__ = ("ticket_id", "queue", "priority", "reason", "create_time")
+    __slots__ = ("ticket_id", "queue", "priority", "reason", "create_time", "state", "user_id", "session_id", "order_id", "summary", "agent_id", "claim_time", "resolve_time", "resolution")
     TICKET_ID_FIELD_NUMBER: _ClassVar[int]
     QUEUE_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CLAIM_TIME_FIELD_NUMBER: _ClassVar[int]
+    RESOLVE_TIME_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
     ticket_id: str
     queue: str
     priority: int
     reason: EscalationReason
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, ticket_id: _Optional[str] = ..., queue: _Optional[str] = ..., priority: _Optional[int] = ..., reason: _Optional[_Union[EscalationReason, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    state: TicketState
+    user_id: str
+    session_id: str
+    order_id: str
+    summary: str
+    agent_id: str
+    claim_time: _timestamp_pb2.Timestamp
+    resolve_time: _timestamp_pb2.Timestamp
+    resolution: str
+    def __init__(self, ticket_id: _Optional[str] = ..., queue: _Optional[str] = ..., priority: _Optional[int] = ..., reason: _Optional[_Union[EscalationReason, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[TicketState, str]] = ..., user_id: _Optional[str] = ..., session_id: _Optional[str] = ..., order_id: _Optional[str] = ..., summary: _Optional[str] = ..., agent_id: _Optional[str] = ..., claim_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolve_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resolution: _Optional[str] = ...) -> None: ...

@@ -139,12 +139,14 @@ class GetFraudScoreRequest(_message.Message):
     def __init__(self, tenant_id: _Optional[str] = ..., user_id: _Optional[str] = ..., order_id: _Optional[str] = ...) -> None: ...
 
 class GetFraudScoreResponse(_message.Message):
-    __slots__ = ("score_bp", "model_version")
+    __slots__ = ("score_bp", "model_version", "recent_refunds")
     SCORE_BP_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    RECENT_REFUNDS_FIELD_NUMBER: _ClassVar[int]
     score_bp: int
     model_version: str
-    def __init__(self, score_bp: _Optional[int] = ..., model_version: _Optional[str] = ...) -> None: ...
+    recent_refunds: int
+    def __init__(self, score_bp: _Optional[int] = ..., model_version: _Optional[str] = ..., recent_refunds: _Optional[int] = ...) -> None: ...
 
 class CreateRefundRequest(_message.Message):
     __slots__ = ("tenant_id", "user_id", "order_id", "amount", "reason", "idempotency_key")
@@ -226,3 +228,87 @@ class CreateEscalationTicketResponse(_message.Message):
     ticket: _orders_pb2.EscalationTicket
     replayed: bool
     def __init__(self, ticket: _Optional[_Union[_orders_pb2.EscalationTicket, _Mapping]] = ..., replayed: _Optional[bool] = ...) -> None: ...
+
+class ListEscalationTicketsRequest(_message.Message):
+    __slots__ = ("tenant_id", "state", "page_size", "page_token")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    state: _orders_pb2.TicketState
+    page_size: int
+    page_token: str
+    def __init__(self, tenant_id: _Optional[str] = ..., state: _Optional[_Union[_orders_pb2.TicketState, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListEscalationTicketsResponse(_message.Message):
+    __slots__ = ("tickets", "next_page_token")
+    TICKETS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    tickets: _containers.RepeatedCompositeFieldContainer[_orders_pb2.EscalationTicket]
+    next_page_token: str
+    def __init__(self, tickets: _Optional[_Iterable[_Union[_orders_pb2.EscalationTicket, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetEscalationTicketRequest(_message.Message):
+    __slots__ = ("tenant_id", "ticket_id")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    TICKET_ID_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    ticket_id: str
+    def __init__(self, tenant_id: _Optional[str] = ..., ticket_id: _Optional[str] = ...) -> None: ...
+
+class GetEscalationTicketResponse(_message.Message):
+    __slots__ = ("ticket",)
+    TICKET_FIELD_NUMBER: _ClassVar[int]
+    ticket: _orders_pb2.EscalationTicket
+    def __init__(self, ticket: _Optional[_Union[_orders_pb2.EscalationTicket, _Mapping]] = ...) -> None: ...
+
+class ClaimEscalationTicketRequest(_message.Message):
+    __slots__ = ("tenant_id", "ticket_id", "agent_id")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    TICKET_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    ticket_id: str
+    agent_id: str
+    def __init__(self, tenant_id: _Optional[str] = ..., ticket_id: _Optional[str] = ..., agent_id: _Optional[str] = ...) -> None: ...
+
+class ClaimEscalationTicketResponse(_message.Message):
+    __slots__ = ("ticket",)
+    TICKET_FIELD_NUMBER: _ClassVar[int]
+    ticket: _orders_pb2.EscalationTicket
+    def __init__(self, ticket: _Optional[_Union[_orders_pb2.EscalationTicket, _Mapping]] = ...) -> None: ...
+
+class ResolveEscalationTicketRequest(_message.Message):
+    __slots__ = ("tenant_id", "ticket_id", "agent_id", "resolution")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    TICKET_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    ticket_id: str
+    agent_id: str
+    resolution: str
+    def __init__(self, tenant_id: _Optional[str] = ..., ticket_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., resolution: _Optional[str] = ...) -> None: ...
+
+class ResolveEscalationTicketResponse(_message.Message):
+    __slots__ = ("ticket",)
+    TICKET_FIELD_NUMBER: _ClassVar[int]
+    ticket: _orders_pb2.EscalationTicket
+    def __init__(self, ticket: _Optional[_Union[_orders_pb2.EscalationTicket, _Mapping]] = ...) -> None: ...
+
+class ListRefundsRequest(_message.Message):
+    __slots__ = ("tenant_id", "user_id", "order_id")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    user_id: str
+    order_id: str
+    def __init__(self, tenant_id: _Optional[str] = ..., user_id: _Optional[str] = ..., order_id: _Optional[str] = ...) -> None: ...
+
+class ListRefundsResponse(_message.Message):
+    __slots__ = ("refunds",)
+    REFUNDS_FIELD_NUMBER: _ClassVar[int]
+    refunds: _containers.RepeatedCompositeFieldContainer[_orders_pb2.Refund]
+    def __init__(self, refunds: _Optional[_Iterable[_Union[_orders_pb2.Refund, _Mapping]]] = ...) -> None: ...

@@ -83,6 +83,11 @@ class OrdersServiceStub:
                 request_serializer=waybill_dot_orders_dot_v1_dot_orders__service__pb2.CreateRefundRequest.SerializeToString,
                 response_deserializer=waybill_dot_orders_dot_v1_dot_orders__service__pb2.CreateRefundResponse.FromString,
                 _registered_method=True)
+        self.ListRefunds = channel.unary_unary(
+                '/waybill.orders.v1.OrdersService/ListRefunds',
+                request_serializer=waybill_dot_orders_dot_v1_dot_orders__service__pb2.ListRefundsRequest.SerializeToString,
+                response_deserializer=waybill_dot_orders_dot_v1_dot_orders__service__pb2.ListRefundsResponse.FromString,
+                _registered_method=True)
         self.SendNotification = channel.unary_unary(
                 '/waybill.orders.v1.OrdersService/SendNotification',
                 request_serializer=waybill_dot_orders_dot_v1_dot_orders__service__pb2.SendNotificationRequest.SerializeToString,
@@ -92,6 +97,26 @@ class OrdersServiceStub:
                 '/waybill.orders.v1.OrdersService/CreateEscalationTicket',
                 request_serializer=waybill_dot_orders_dot_v1_dot_orders__service__pb2.CreateEscalationTicketRequest.SerializeToString,
                 response_deserializer=waybill_dot_orders_dot_v1_dot_orders__service__pb2.CreateEscalationTicketResponse.FromString,
+                _registered_method=True)
+        self.ListEscalationTickets = channel.unary_unary(
+                '/waybill.orders.v1.OrdersService/ListEscalationTickets',
+                request_serializer=waybill_dot_orders_dot_v1_dot_orders__service__pb2.ListEscalationTicketsRequest.SerializeToString,
+                response_deserializer=waybill_dot_orders_dot_v1_dot_orders__service__pb2.ListEscalationTicketsResponse.FromString,
+                _registered_method=True)
+        self.GetEscalationTicket = channel.unary_unary(
+                '/waybill.orders.v1.OrdersService/GetEscalationTicket',
+                request_serializer=waybill_dot_orders_dot_v1_dot_orders__service__pb2.GetEscalationTicketRequest.SerializeToString,
+                response_deserializer=waybill_dot_orders_dot_v1_dot_orders__service__pb2.GetEscalationTicketResponse.FromString,
+                _registered_method=True)
+        self.ClaimEscalationTicket = channel.unary_unary(
+                '/waybill.orders.v1.OrdersService/ClaimEscalationTicket',
+                request_serializer=waybill_dot_orders_dot_v1_dot_orders__service__pb2.ClaimEscalationTicketRequest.SerializeToString,
+                response_deserializer=waybill_dot_orders_dot_v1_dot_orders__service__pb2.ClaimEscalationTicketResponse.FromString,
+                _registered_method=True)
+        self.ResolveEscalationTicket = channel.unary_unary(
+                '/waybill.orders.v1.OrdersService/ResolveEscalationTicket',
+                request_serializer=waybill_dot_orders_dot_v1_dot_orders__service__pb2.ResolveEscalationTicketRequest.SerializeToString,
+                response_deserializer=waybill_dot_orders_dot_v1_dot_orders__service__pb2.ResolveEscalationTicketResponse.FromString,
                 _registered_method=True)
 
 
@@ -169,6 +194,14 @@ class OrdersServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRefunds(self, request, context):
+        """Lists the refunds written for one order of the customer, oldest first (each with the
+        idempotency key that made it). NOT_FOUND: ORDER_NOT_FOUND (also for someone else's).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SendNotification(self, request, context):
         """Puts a templated notification in the customer's outbox; idempotent by key.
         """
@@ -178,6 +211,37 @@ class OrdersServiceServicer:
 
     def CreateEscalationTicket(self, request, context):
         """Opens a ticket in the human support queue; idempotent by key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListEscalationTickets(self, request, context):
+        """Lists a tenant's tickets, most urgent (priority, then age) first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetEscalationTicket(self, request, context):
+        """Reads one ticket of the tenant. NOT_FOUND: TICKET_NOT_FOUND (also another tenant's).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClaimEscalationTicket(self, request, context):
+        """An agent takes an open ticket; the same agent claiming again gets it back unchanged.
+        FAILED_PRECONDITION: TICKET_CLAIMED (another agent has it), TICKET_RESOLVED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResolveEscalationTicket(self, request, context):
+        """The agent who claimed a ticket resolves it; resolving again with the same note gets it back.
+        FAILED_PRECONDITION: TICKET_NOT_CLAIMED, TICKET_CLAIMED (by another agent),
+        TICKET_RESOLVED (already, with another note).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -231,6 +295,11 @@ def add_OrdersServiceServicer_to_server(servicer, server):
                     request_deserializer=waybill_dot_orders_dot_v1_dot_orders__service__pb2.CreateRefundRequest.FromString,
                     response_serializer=waybill_dot_orders_dot_v1_dot_orders__service__pb2.CreateRefundResponse.SerializeToString,
             ),
+            'ListRefunds': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRefunds,
+                    request_deserializer=waybill_dot_orders_dot_v1_dot_orders__service__pb2.ListRefundsRequest.FromString,
+                    response_serializer=waybill_dot_orders_dot_v1_dot_orders__service__pb2.ListRefundsResponse.SerializeToString,
+            ),
             'SendNotification': grpc.unary_unary_rpc_method_handler(
                     servicer.SendNotification,
                     request_deserializer=waybill_dot_orders_dot_v1_dot_orders__service__pb2.SendNotificationRequest.FromString,
@@ -240,6 +309,26 @@ def add_OrdersServiceServicer_to_server(servicer, server):
                     servicer.CreateEscalationTicket,
                     request_deserializer=waybill_dot_orders_dot_v1_dot_orders__service__pb2.CreateEscalationTicketRequest.FromString,
                     response_serializer=waybill_dot_orders_dot_v1_dot_orders__service__pb2.CreateEscalationTicketResponse.SerializeToString,
+            ),
+            'ListEscalationTickets': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEscalationTickets,
+                    request_deserializer=waybill_dot_orders_dot_v1_dot_orders__service__pb2.ListEscalationTicketsRequest.FromString,
+                    response_serializer=waybill_dot_orders_dot_v1_dot_orders__service__pb2.ListEscalationTicketsResponse.SerializeToString,
+            ),
+            'GetEscalationTicket': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetEscalationTicket,
+                    request_deserializer=waybill_dot_orders_dot_v1_dot_orders__service__pb2.GetEscalationTicketRequest.FromString,
+                    response_serializer=waybill_dot_orders_dot_v1_dot_orders__service__pb2.GetEscalationTicketResponse.SerializeToString,
+            ),
+            'ClaimEscalationTicket': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClaimEscalationTicket,
+                    request_deserializer=waybill_dot_orders_dot_v1_dot_orders__service__pb2.ClaimEscalationTicketRequest.FromString,
+                    response_serializer=waybill_dot_orders_dot_v1_dot_orders__service__pb2.ClaimEscalationTicketResponse.SerializeToString,
+            ),
+            'ResolveEscalationTicket': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveEscalationTicket,
+                    request_deserializer=waybill_dot_orders_dot_v1_dot_orders__service__pb2.ResolveEscalationTicketRequest.FromString,
+                    response_serializer=waybill_dot_orders_dot_v1_dot_orders__service__pb2.ResolveEscalationTicketResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -500,6 +589,33 @@ class OrdersService:
             _registered_method=True)
 
     @staticmethod
+    def ListRefunds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/waybill.orders.v1.OrdersService/ListRefunds',
+            waybill_dot_orders_dot_v1_dot_orders__service__pb2.ListRefundsRequest.SerializeToString,
+            waybill_dot_orders_dot_v1_dot_orders__service__pb2.ListRefundsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def SendNotification(request,
             target,
             options=(),
@@ -543,6 +659,114 @@ class OrdersService:
             '/waybill.orders.v1.OrdersService/CreateEscalationTicket',
             waybill_dot_orders_dot_v1_dot_orders__service__pb2.CreateEscalationTicketRequest.SerializeToString,
             waybill_dot_orders_dot_v1_dot_orders__service__pb2.CreateEscalationTicketResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEscalationTickets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/waybill.orders.v1.OrdersService/ListEscalationTickets',
+            waybill_dot_orders_dot_v1_dot_orders__service__pb2.ListEscalationTicketsRequest.SerializeToString,
+            waybill_dot_orders_dot_v1_dot_orders__service__pb2.ListEscalationTicketsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetEscalationTicket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/waybill.orders.v1.OrdersService/GetEscalationTicket',
+            waybill_dot_orders_dot_v1_dot_orders__service__pb2.GetEscalationTicketRequest.SerializeToString,
+            waybill_dot_orders_dot_v1_dot_orders__service__pb2.GetEscalationTicketResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClaimEscalationTicket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/waybill.orders.v1.OrdersService/ClaimEscalationTicket',
+            waybill_dot_orders_dot_v1_dot_orders__service__pb2.ClaimEscalationTicketRequest.SerializeToString,
+            waybill_dot_orders_dot_v1_dot_orders__service__pb2.ClaimEscalationTicketResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveEscalationTicket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/waybill.orders.v1.OrdersService/ResolveEscalationTicket',
+            waybill_dot_orders_dot_v1_dot_orders__service__pb2.ResolveEscalationTicketRequest.SerializeToString,
+            waybill_dot_orders_dot_v1_dot_orders__service__pb2.ResolveEscalationTicketResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -28,7 +28,7 @@ from waybill.common.v1 import money_pb2 as waybill_dot_common_dot_v1_dot_money__
 from waybill.orders.v1 import orders_pb2 as waybill_dot_orders_dot_v1_dot_orders__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dwaybill/worker/v1/tools.proto\x12\x11waybill.worker.v1\x1a\x1b\x62uf/validate/validate.proto\x1a waybill/common/v1/customer.proto\x1a\x1dwaybill/common/v1/money.proto\x1a\x1ewaybill/orders/v1/orders.proto\"7\n\x12GetOrderStatusArgs\x12!\n\x03\x61wb\x18\x01 \x01(\tB\x14\xbaH\x11r\x0f\x32\r^WB[0-9]{10}$\"f\n\nGetEtaArgs\x12!\n\x03\x61wb\x18\x01 \x01(\tB\x14\xbaH\x11r\x0f\x32\r^WB[0-9]{10}$\x12\x35\n\x06region\x18\x02 \x01(\tB%\xbaH\"r 2\x1e^([A-Z]{2}(-[A-Z0-9]{1,3})?)?$\"9\n\x14GetDeliveryPhotoArgs\x12!\n\x03\x61wb\x18\x01 \x01(\tB\x14\xbaH\x11r\x0f\x32\r^WB[0-9]{10}$\"\x87\x01\n\x10SearchPolicyArgs\x12\x19\n\x05query\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x02\x18\xf4\x03\x12\x35\n\x06region\x18\x02 \x01(\tB%\xbaH\"r 2\x1e^([A-Z]{2}(-[A-Z0-9]{1,3})?)?$\x12!\n\x10product_category\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18@\"7\n\x0cGetOrderArgs\x12\'\n\x08order_id\x18\x01 \x01(\tB\x15\xbaH\x12r\x10\x32\x0e^ORD-[0-9]{8}$\"\xd4\x01\n\x13GetReturnWindowArgs\x12(\n\x03sku\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x32\x14^SKU-[0-9]{4}-[A-Z]$\x12\x39\n\x04tier\x18\x02 \x01(\x0e\x32\x1f.waybill.common.v1.CustomerTierB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x35\n\x06region\x18\x03 \x01(\tB%\xbaH\"r 2\x1e^([A-Z]{2}(-[A-Z0-9]{1,3})?)?$\x12!\n\x10product_category\x18\x04 \x01(\tB\x07\xbaH\x04r\x02\x18@\">\n\x13\x43heckFraudScoreArgs\x12\'\n\x08order_id\x18\x01 \x01(\tB\x15\xbaH\x12r\x10\x32\x0e^ORD-[0-9]{8}$\"\x98\x04\n\x12InitiateRefundArgs\x12\'\n\x08order_id\x18\x01 \x01(\tB\x15\xbaH\x12r\x10\x32\x0e^ORD-[0-9]{8}$\x12\x30\n\x06\x61mount\x18\x02 \x01(\x0b\x32\x18.waybill.common.v1.MoneyB\x06\xbaH\x03\xc8\x01\x01\x12@\n\x0breason_code\x18\x03 \x01(\x0e\x32\x1f.waybill.orders.v1.RefundReasonB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x35\n\x0border_total\x18\x04 \x01(\x0b\x32\x18.waybill.common.v1.MoneyB\x06\xbaH\x03\xc8\x01\x01:\xad\x02\xbaH\xa9\x02\x1a\xc6\x01\n\x1drefund.amount_lte_order_total\x12-refund amount must not exceed the order total\x1avthis.amount.currency_code == this.order_total.currency_code && this.amount.minor_units <= this.order_total.minor_units\x1a^\n\x16refund.amount_positive\x12\'refund amount must be greater than zero\x1a\x1bthis.amount.minor_units > 0\"\xa2\x01\n\x14SendNotificationArgs\x12\x43\n\x07\x63hannel\x18\x01 \x01(\x0e\x32&.waybill.orders.v1.NotificationChannelB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x45\n\x08template\x18\x02 \x01(\x0e\x32\'.waybill.orders.v1.NotificationTemplateB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\"l\n\x0c\x45scalateArgs\x12?\n\x06reason\x18\x01 \x01(\x0e\x32#.waybill.orders.v1.EscalationReasonB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x1b\n\x07summary\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xd0\x0f\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dwaybill/worker/v1/tools.proto\x12\x11waybill.worker.v1\x1a\x1b\x62uf/validate/validate.proto\x1a waybill/common/v1/customer.proto\x1a\x1dwaybill/common/v1/money.proto\x1a\x1ewaybill/orders/v1/orders.proto\"7\n\x12GetOrderStatusArgs\x12!\n\x03\x61wb\x18\x01 \x01(\tB\x14\xbaH\x11r\x0f\x32\r^WB[0-9]{10}$\"f\n\nGetEtaArgs\x12!\n\x03\x61wb\x18\x01 \x01(\tB\x14\xbaH\x11r\x0f\x32\r^WB[0-9]{10}$\x12\x35\n\x06region\x18\x02 \x01(\tB%\xbaH\"r 2\x1e^([A-Z]{2}(-[A-Z0-9]{1,3})?)?$\"9\n\x14GetDeliveryPhotoArgs\x12!\n\x03\x61wb\x18\x01 \x01(\tB\x14\xbaH\x11r\x0f\x32\r^WB[0-9]{10}$\"\x87\x01\n\x10SearchPolicyArgs\x12\x19\n\x05query\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x02\x18\xf4\x03\x12\x35\n\x06region\x18\x02 \x01(\tB%\xbaH\"r 2\x1e^([A-Z]{2}(-[A-Z0-9]{1,3})?)?$\x12!\n\x10product_category\x18\x03 \x01(\tB\x07\xbaH\x04r\x02\x18@\"7\n\x0cGetOrderArgs\x12\'\n\x08order_id\x18\x01 \x01(\tB\x15\xbaH\x12r\x10\x32\x0e^ORD-[0-9]{8}$\"\xd4\x01\n\x13GetReturnWindowArgs\x12(\n\x03sku\x18\x01 \x01(\tB\x1b\xbaH\x18r\x16\x32\x14^SKU-[0-9]{4}-[A-Z]$\x12\x39\n\x04tier\x18\x02 \x01(\x0e\x32\x1f.waybill.common.v1.CustomerTierB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x35\n\x06region\x18\x03 \x01(\tB%\xbaH\"r 2\x1e^([A-Z]{2}(-[A-Z0-9]{1,3})?)?$\x12!\n\x10product_category\x18\x04 \x01(\tB\x07\xbaH\x04r\x02\x18@\":\n\x0fListRefundsArgs\x12\'\n\x08order_id\x18\x01 \x01(\tB\x15\xbaH\x12r\x10\x32\x0e^ORD-[0-9]{8}$\">\n\x13\x43heckFraudScoreArgs\x12\'\n\x08order_id\x18\x01 \x01(\tB\x15\xbaH\x12r\x10\x32\x0e^ORD-[0-9]{8}$\"\x98\x04\n\x12InitiateRefundArgs\x12\'\n\x08order_id\x18\x01 \x01(\tB\x15\xbaH\x12r\x10\x32\x0e^ORD-[0-9]{8}$\x12\x30\n\x06\x61mount\x18\x02 \x01(\x0b\x32\x18.waybill.common.v1.MoneyB\x06\xbaH\x03\xc8\x01\x01\x12@\n\x0breason_code\x18\x03 \x01(\x0e\x32\x1f.waybill.orders.v1.RefundReasonB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x35\n\x0border_total\x18\x04 \x01(\x0b\x32\x18.waybill.common.v1.MoneyB\x06\xbaH\x03\xc8\x01\x01:\xad\x02\xbaH\xa9\x02\x1a\xc6\x01\n\x1drefund.amount_lte_order_total\x12-refund amount must not exceed the order total\x1avthis.amount.currency_code == this.order_total.currency_code && this.amount.minor_units <= this.order_total.minor_units\x1a^\n\x16refund.amount_positive\x12\'refund amount must be greater than zero\x1a\x1bthis.amount.minor_units > 0\"\xa2\x01\n\x14SendNotificationArgs\x12\x43\n\x07\x63hannel\x18\x01 \x01(\x0e\x32&.waybill.orders.v1.NotificationChannelB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x45\n\x08template\x18\x02 \x01(\x0e\x32\'.waybill.orders.v1.NotificationTemplateB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\"l\n\x0c\x45scalateArgs\x12?\n\x06reason\x18\x01 \x01(\x0e\x32#.waybill.orders.v1.EscalationReasonB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x1b\n\x07summary\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xd0\x0f\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -59,6 +59,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETRETURNWINDOWARGS'].fields_by_name['region']._serialized_options = b'\272H\"r 2\036^([A-Z]{2}(-[A-Z0-9]{1,3})?)?$'
   _globals['_GETRETURNWINDOWARGS'].fields_by_name['product_category']._loaded_options = None
   _globals['_GETRETURNWINDOWARGS'].fields_by_name['product_category']._serialized_options = b'\272H\004r\002\030@'
+  _globals['_LISTREFUNDSARGS'].fields_by_name['order_id']._loaded_options = None
+  _globals['_LISTREFUNDSARGS'].fields_by_name['order_id']._serialized_options = b'\272H\022r\0202\016^ORD-[0-9]{8}$'
   _globals['_CHECKFRAUDSCOREARGS'].fields_by_name['order_id']._loaded_options = None
   _globals['_CHECKFRAUDSCOREARGS'].fields_by_name['order_id']._serialized_options = b'\272H\022r\0202\016^ORD-[0-9]{8}$'
   _globals['_INITIATEREFUNDARGS'].fields_by_name['order_id']._loaded_options = None
@@ -91,12 +93,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETORDERARGS']._serialized_end=591
   _globals['_GETRETURNWINDOWARGS']._serialized_start=594
   _globals['_GETRETURNWINDOWARGS']._serialized_end=806
-  _globals['_CHECKFRAUDSCOREARGS']._serialized_start=808
-  _globals['_CHECKFRAUDSCOREARGS']._serialized_end=870
-  _globals['_INITIATEREFUNDARGS']._serialized_start=873
-  _globals['_INITIATEREFUNDARGS']._serialized_end=1409
-  _globals['_SENDNOTIFICATIONARGS']._serialized_start=1412
-  _globals['_SENDNOTIFICATIONARGS']._serialized_end=1574
-  _globals['_ESCALATEARGS']._serialized_start=1576
-  _globals['_ESCALATEARGS']._serialized_end=1684
+  _globals['_LISTREFUNDSARGS']._serialized_start=808
+  _globals['_LISTREFUNDSARGS']._serialized_end=866
+  _globals['_CHECKFRAUDSCOREARGS']._serialized_start=868
+  _globals['_CHECKFRAUDSCOREARGS']._serialized_end=930
+  _globals['_INITIATEREFUNDARGS']._serialized_start=933
+  _globals['_INITIATEREFUNDARGS']._serialized_end=1469
+  _globals['_SENDNOTIFICATIONARGS']._serialized_start=1472
+  _globals['_SENDNOTIFICATIONARGS']._serialized_end=1634
+  _globals['_ESCALATEARGS']._serialized_start=1636
+  _globals['_ESCALATEARGS']._serialized_end=1744
 # @@protoc_insertion_point(module_scope)

@@ -57,6 +57,12 @@ class GetReturnWindowArgs(_message.Message):
     product_category: str
     def __init__(self, sku: _Optional[str] = ..., tier: _Optional[_Union[_customer_pb2.CustomerTier, str]] = ..., region: _Optional[str] = ..., product_category: _Optional[str] = ...) -> None: ...
 
+class ListRefundsArgs(_message.Message):
+    __slots__ = ("order_id",)
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    order_id: str
+    def __init__(self, order_id: _Optional[str] = ...) -> None: ...
+
 class CheckFraudScoreArgs(_message.Message):
     __slots__ = ("order_id",)
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
