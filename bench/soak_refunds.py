@@ -501,7 +501,7 @@ def svg(rows: Sequence[dict[str, Any]]) -> str:
         parts.append(f'<text x="10" y="{y + 15}">{escape(metric)}</text>')
         for i, r in enumerate(rows):
             value = int(r[metric])
-            w = (width - pad - 80) * value / top
+            w = (width - pad - 150) * value / top
             parts.append(
                 f'<rect x="{pad}" y="{y}" width="{w:.1f}" height="{row_h - 4}"'
                 f' fill="{colors[i % len(colors)]}"/>'

@@ -14,7 +14,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from cli import eval_guardrails, eval_retrieval, eval_router, kb, router_admin, tickets
+from cli import (
+    eval_guardrails,
+    eval_retrieval,
+    eval_router,
+    kb,
+    router_admin,
+    shadow_report,
+    tickets,
+)
 from cli.arguments import positive_float
 from runtime import mesh
 
@@ -124,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     router_admin.add_parser(sub)
     kb.add_parser(sub)
     tickets.add_parser(sub)
+    shadow_report.add_parser(sub)
     return parser
 
 
@@ -205,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return kb.run(args, out=out, err=err)
     if args.command == "tickets":
         return tickets.run(args, out=out, err=err)
+    if args.command == "shadow-report":
+        return shadow_report.run(args, out=out, err=err)
     if args.command == "eval-retrieval":
         return eval_retrieval.run(args, out=out, err=err)
     parser.print_help(err)

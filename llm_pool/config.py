@@ -19,6 +19,7 @@ refused.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Mapping
@@ -181,6 +182,19 @@ def parse(raw: Mapping[str, Any], env: Mapping[str, str]) -> PoolConfig:
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"retry: {exc}") from None
     return PoolConfig(version=version, backends=backends, chains=chains, retry=retry)
+
+
+def with_chain(config: PoolConfig, use_case: str, names: tuple[str, ...]) -> PoolConfig:
+    """``config`` with one more chain (a shadow candidate's); every backend it names must
+    be known and have an endpoint, or a candidate would silently be the composer."""
+    chain = _chain(use_case, list(names), config.backends)
+    idle = [n for n in chain if not config.backends[n].enabled]
+    if idle:
+        raise ConfigError(
+            f"chains.{use_case}: {', '.join(idle)} has no endpoint "
+            f"(WAYBILL_LLM_{_env_key(idle[0])}_URL)"
+        )
+    return dataclasses.replace(config, chains={**config.chains, use_case: chain})
 
 
 def load(env: Mapping[str, str] | None = None) -> PoolConfig:

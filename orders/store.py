@@ -272,12 +272,7 @@ def claim(agent_id: str, *, now: datetime) -> TicketChange:
             if ticket.agent_id == agent_id:
                 return None
             raise _taken(ticket)
-        claimed = orders_pb2.EscalationTicket()
-        claimed.CopyFrom(ticket)
-        claimed.state = Ticket.TICKET_STATE_CLAIMED
-        claimed.agent_id = agent_id
-        claimed.claim_time.CopyFrom(timestamp(now))
-        return claimed
+        return _changed(ticket, Ticket.TICKET_STATE_CLAIMED, "claim_time", now, agent_id=agent_id)
 
     return change
 
@@ -297,14 +292,28 @@ def resolve(agent_id: str, resolution: str, *, now: datetime) -> TicketChange:
             if ticket.resolution == resolution:
                 return None
             raise FailedPrecondition("the ticket is already resolved", reason="TICKET_RESOLVED")
-        done = orders_pb2.EscalationTicket()
-        done.CopyFrom(ticket)
-        done.state = Ticket.TICKET_STATE_RESOLVED
-        done.resolution = resolution
-        done.resolve_time.CopyFrom(timestamp(now))
-        return done
+        return _changed(
+            ticket, Ticket.TICKET_STATE_RESOLVED, "resolve_time", now, resolution=resolution
+        )
 
     return change
+
+
+def _changed(
+    ticket: orders_pb2.EscalationTicket,
+    state: orders_pb2.TicketState,
+    stamp: str,
+    now: datetime,
+    **text: str,
+) -> orders_pb2.EscalationTicket:
+    """A copy of ``ticket`` moved to ``state``: the time ``stamp`` and the ``text`` fields set."""
+    changed = orders_pb2.EscalationTicket()
+    changed.CopyFrom(ticket)
+    changed.state = state
+    getattr(changed, stamp).CopyFrom(timestamp(now))
+    for name, value in text.items():
+        setattr(changed, name, value)
+    return changed
 
 
 def _found(ticket: orders_pb2.EscalationTicket | None) -> orders_pb2.EscalationTicket:

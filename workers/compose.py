@@ -25,7 +25,7 @@ def history(turns: Sequence[conversation_pb2.Turn]) -> tuple[tuple[str, str], ..
     )
 
 
-def _count(usage: usage_pb2.Usage, event: Finished) -> None:
+def count_generation(usage: usage_pb2.Usage, event: Finished) -> None:
     """Add one finished generation to the turn's usage."""
     usage.input_tokens += event.input_tokens
     usage.output_tokens += event.output_tokens
@@ -58,11 +58,16 @@ async def compose(
     state: conversation_pb2.ConversationState,
     tool_calls: int,
     canary: str = "",
+    usage: usage_pb2.Usage | None = None,
+    events: Sequence[pb.RunTurnResponse] = (),
 ) -> AsyncIterator[pb.RunTurnResponse]:
-    """Stream the answer through the output checks, then the result with usage (or an
-    error event, then raise). An answer that carries the session's canary is stopped
-    there: a refusal event follows what was already released."""
-    usage = usage_pb2.Usage(tool_calls=tool_calls)
+    """Stream the answer through the output checks, then ``events`` (a confirmation
+    request, an escalation), then the result with usage (or an error event, then raise).
+    ``usage`` holds what the turn generated before its answer (tool payloads). An answer
+    that carries the session's canary is stopped there: a refusal event follows what was
+    already released."""
+    usage = usage_pb2.Usage() if usage is None else usage
+    usage.tool_calls = tool_calls
     text: list[str] = []
     pending = DeltaCoalescer()
     guard = OutputGuard(canary)
@@ -84,7 +89,7 @@ async def compose(
             if (rest := pending.flush()) is not None:
                 yield pb.RunTurnResponse(delta=events_pb2.TextDelta(text=rest))
             if isinstance(event, Finished):
-                _count(usage, event)
+                count_generation(usage, event)
             elif isinstance(event, StreamFailed):
                 # What was generated before the break has been checked whole: it goes out.
                 rest_of_it, _ = _rest(guard)
@@ -113,4 +118,6 @@ async def compose(
             )
         )
         text.append(("\n" if text else "") + STOP_MESSAGE)
+    for beside in events:
+        yield beside
     yield pb.RunTurnResponse(result=pb.TurnResult(state=state, usage=usage, answer="".join(text)))

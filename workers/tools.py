@@ -82,15 +82,20 @@ def _refuse(name: str, rule_ids: list[str], detail: str, reason: str) -> Invalid
     )
 
 
-def payload_from_model(name: str, arguments: str) -> message.Message:
-    """Parse and validate a model's JSON arguments for tool ``name``.
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """Why a payload cannot run: the violated rule ids, in the contract's order."""
 
-    Raises InvalidArgument (reason ``TOOL_PAYLOAD_INVALID``, the violated rule
-    ids in its metadata) for malformed JSON, unknown fields or any contract
-    violation; the payload is counted and must not be executed.
-    """
+    rule_ids: list[str]
+    detail: str
+    reason: str
+
+
+def parse_payload(name: str, arguments: str) -> message.Message | Refused:
+    """A model's JSON arguments for tool ``name`` as its argument message, or why not
+    (malformed JSON, unknown fields, a contract violation). Counts nothing."""
     if name not in TOOL_ARGS:
-        raise _refuse(name, ["tool.unknown"], "names an unknown tool", "UNKNOWN_TOOL")
+        return Refused(["tool.unknown"], "names an unknown tool", "UNKNOWN_TOOL")
     args = TOOL_ARGS[name]()
     try:
         document = json.loads(arguments)
@@ -98,14 +103,25 @@ def payload_from_model(name: str, arguments: str) -> message.Message:
             raise json_format.ParseError("arguments must be a JSON object")
         json_format.ParseDict(document, args)
     except (ValueError, json_format.ParseError) as exc:
-        raise _refuse(
-            name, [MALFORMED], f"is not valid JSON arguments: {exc}", "TOOL_PAYLOAD_INVALID"
-        ) from None
+        return Refused([MALFORMED], f"is not valid JSON arguments: {exc}", "TOOL_PAYLOAD_INVALID")
     found = _validator.collect_violations(args)
     if found:
         rules = [v.proto.rule_id for v in found]
-        raise _refuse(name, rules, f"violates {rules[0]}", "TOOL_PAYLOAD_INVALID")
+        return Refused(rules, f"violates {rules[0]}", "TOOL_PAYLOAD_INVALID")
     return args
+
+
+def payload_from_model(name: str, arguments: str) -> message.Message:
+    """Parse and validate a model's JSON arguments for tool ``name``.
+
+    Raises InvalidArgument (reason ``TOOL_PAYLOAD_INVALID``, the violated rule
+    ids in its metadata) for malformed JSON, unknown fields or any contract
+    violation; the payload is counted and must not be executed.
+    """
+    parsed = parse_payload(name, arguments)
+    if isinstance(parsed, Refused):
+        raise _refuse(name, parsed.rule_ids, parsed.detail, parsed.reason)
+    return parsed
 
 
 @dataclass(slots=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from waybill.gateway.v1 import gateway_service_pb2 as pb
@@ -189,32 +190,29 @@ class Handlers:
 
     async def claim_ticket(self, request: Request) -> Response:
         """POST /v1/tickets/{ticket_id}/claim {agentId}."""
-        setup = self._setup(request)
-        message = json_mapping.to_message(
-            await self._json_body(request),
-            pb.ClaimTicketRequest,
-            from_path={"ticket_id": request.path_params["ticket_id"]},
-        )
-        return await self._unary(
-            setup,
-            lambda: self._client.claim_ticket(
-                message, metadata=setup.metadata, timeout_s=setup.timeout_s
-            ),
-        )
+        return await self._ticket_change(request, pb.ClaimTicketRequest, self._client.claim_ticket)
 
     async def resolve_ticket(self, request: Request) -> Response:
         """POST /v1/tickets/{ticket_id}/resolve {agentId, resolution}."""
+        return await self._ticket_change(
+            request, pb.ResolveTicketRequest, self._client.resolve_ticket
+        )
+
+    async def _ticket_change(
+        self,
+        request: Request,
+        message_type: type[Message],
+        call: Callable[..., Awaitable[Message]],
+    ) -> Response:
+        """The JSON body and the path's ticket id as ``message_type``, sent with ``call``."""
         setup = self._setup(request)
         message = json_mapping.to_message(
             await self._json_body(request),
-            pb.ResolveTicketRequest,
+            message_type,
             from_path={"ticket_id": request.path_params["ticket_id"]},
         )
         return await self._unary(
-            setup,
-            lambda: self._client.resolve_ticket(
-                message, metadata=setup.metadata, timeout_s=setup.timeout_s
-            ),
+            setup, lambda: call(message, metadata=setup.metadata, timeout_s=setup.timeout_s)
         )
 
     # -- the edge itself ----------------------------------------------------------------

@@ -6,7 +6,9 @@ chunk), streams server-sent events with a final usage chunk, and records what
 it received and which streams the client abandoned. Knobs in the user's
 message: ``[[fake:status=429]]``, ``[[fake:break-after=N]]`` (the connection
 drops after N chunks), ``[[fake:error-after=N]]`` (an error event after N
-chunks), ``[[fake:slow=MS]]``, ``[[fake:no-usage]]``, ``[[fake:bad-args]]``.
+chunks), ``[[fake:slow=MS]]``, ``[[fake:no-usage]]``, ``[[fake:bad-args]]``; and in the
+system message (a candidate's instructions, a context block) ``[[fake:set=PATH=JSON]]``,
+which sets one field of the tool arguments it writes (``amount.minorUnits=1``).
 """
 
 from __future__ import annotations
@@ -56,6 +58,18 @@ def _answer(system: str) -> str:
     return "Here is what I found. " + " ".join(parts) if parts else "No facts."
 
 
+def _set(facts: dict[str, Any], setting: str) -> None:
+    """Apply ``path=json`` (``amount.minorUnits=1``) to the arguments in place."""
+    path, _, raw = setting.partition("=")
+    *parents, leaf = path.split(".")
+    for key in parents:
+        facts = facts.setdefault(key, {})
+    try:
+        facts[leaf] = json.loads(raw)
+    except ValueError:
+        facts[leaf] = raw
+
+
 def _chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> str:
     chunk = {
         "id": "chatcmpl-test",
@@ -94,6 +108,8 @@ def app(recorder: Recorder) -> Starlette:
             facts = json.loads(found[-1]) if found else {}
             if "bad-args" in knobs:
                 facts = {**facts, "awb": "not-an-awb"}
+            for setting in [v for k, v in KNOB.findall(system) if k == "set"]:
+                _set(facts, setting)
             text = json.dumps(facts)
         else:
             text = _answer(system)

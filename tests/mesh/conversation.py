@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import grpc
-from waybill.common.v1 import customer_pb2
+from waybill.common.v1 import conversation_pb2, customer_pb2
 from waybill.gateway.v1 import gateway_service_pb2 as gw
 from waybill.gateway.v1 import gateway_service_pb2_grpc as gw_grpc
+from waybill.orders.v1 import orders_pb2
 from waybill.orders.v1 import orders_service_pb2 as orders
 from waybill.orders.v1 import orders_service_pb2_grpc as orders_grpc
 
 from cli.launcher import Mesh
+from orders import core, seed
 from tests.mesh.conftest import api_key
+from workers.negotiation.machine import DEFAULT_AUTO_REFUND, Limits
 
 S = customer_pb2.ShipmentStatus
 # What the answer says for each status (the tracking worker's composer templates).
@@ -109,3 +114,99 @@ def shipment(m: Mesh, tenant: str, user_id: str, awb: str) -> orders.GetShipment
             orders.GetShipmentRequest(tenant_id=tenant, user_id=user_id, awb=awb), timeout=5
         )
         return response
+
+
+# -- refund conversations --------------------------------------------------------------
+
+DATA = seed.generate()
+"""The demo data the mesh is seeded with (the same generator, the same rows)."""
+TENANT = {c.user_id: c.tenant_id for c in DATA.customers}
+TIER = {c.user_id: c.tier for c in DATA.customers}
+SHIPMENT = {s.awb: s for s in DATA.shipments}
+
+
+def refundable_without_a_person(order: orders_pb2.Order) -> bool:
+    """Whether the worker refunds ``order`` without a person (delivered lately, low risk,
+    within the tier's limit)."""
+    shipment = SHIPMENT[order.awb]
+    recent = datetime.now(UTC) - timedelta(days=20)
+    return (
+        shipment.status == S.SHIPMENT_STATUS_DELIVERED
+        and shipment.delivered_time.ToDatetime(UTC) > recent
+        and core.fraud_score_bp(order, shipment) < Limits().fraud_escalate_bp
+        and order.total.minor_units <= DEFAULT_AUTO_REFUND[TIER[order.user_id]]
+    )
+
+
+def orders_where(match: object) -> Iterator[orders_pb2.Order]:
+    """Orders ``match`` accepts, one per customer."""
+    seen: set[str] = set()
+    for order in DATA.orders:
+        if order.user_id not in seen and match(order):  # type: ignore[operator]
+            seen.add(order.user_id)  # one case per customer: sessions stay apart
+            yield order
+
+
+class Chat:
+    """One customer's session with the gateway."""
+
+    def __init__(self, m: Mesh, order: orders_pb2.Order, session: str) -> None:
+        self.m, self.order, self.session = m, order, session
+        self.tenant = TENANT[order.user_id]
+        self.md = [("x-api-key", api_key(m, self.tenant))]
+
+    def _stub(self, ch: grpc.Channel) -> gw_grpc.GatewayServiceStub:
+        return gw_grpc.GatewayServiceStub(ch)
+
+    def say(self, message: str) -> list[gw.TurnEvent]:
+        with grpc.insecure_channel(self.m.addresses["gateway"]) as ch:
+            request = gw.ConverseRequest(
+                session_id=self.session, user_id=self.order.user_id, message=message
+            )
+            return [r.event for r in self._stub(ch).Converse(request, metadata=self.md, timeout=10)]
+
+    def confirmation(
+        self, action_id: str, decision: conversation_pb2.Decision, key: str
+    ) -> gw.ConfirmActionRequest:
+        """The ConfirmAction request of this session."""
+        return gw.ConfirmActionRequest(
+            session_id=self.session,
+            user_id=self.order.user_id,
+            action_id=action_id,
+            decision=decision,
+            idempotency_key=key,
+        )
+
+    def decide(
+        self, action_id: str, decision: conversation_pb2.Decision, key: str
+    ) -> list[gw.TurnEvent]:
+        with grpc.insecure_channel(self.m.addresses["gateway"]) as ch:
+            request = self.confirmation(action_id, decision, key)
+            return [
+                r.event for r in self._stub(ch).ConfirmAction(request, metadata=self.md, timeout=10)
+            ]
+
+    def refunded(self) -> int:
+        with grpc.insecure_channel(self.m.addresses["orders"]) as ch:
+            response = orders_grpc.OrdersServiceStub(ch).GetOrder(
+                orders.GetOrderRequest(
+                    tenant_id=self.tenant, user_id=self.order.user_id, order_id=self.order.order_id
+                ),
+                timeout=5,
+            )
+        return int(response.order.refunded.minor_units)
+
+
+def kinds(events: list[gw.TurnEvent]) -> list[str | None]:
+    return [e.WhichOneof("kind") for e in events]
+
+
+def text_of(events: list[gw.TurnEvent]) -> str:
+    return "".join(e.delta.text for e in events if e.WhichOneof("kind") == "delta")
+
+
+def action_of(events: list[gw.TurnEvent]) -> conversation_pb2.PendingAction:
+    (request,) = [
+        e.confirmation_request for e in events if e.WhichOneof("kind") == "confirmation_request"
+    ]
+    return request.action

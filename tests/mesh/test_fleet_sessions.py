@@ -24,8 +24,14 @@ from cli.launcher import REPO_ROOT, Mesh
 from cli.ports import free_base_port
 from runtime import mesh
 from runtime.errors import error_info_of
-from tests.mesh.conversation import Conversation
-from tests.mesh.test_negotiation import DATA, Chat, _action, _refundable_without_a_person, _text
+from tests.mesh.conversation import (
+    DATA,
+    Chat,
+    Conversation,
+    action_of,
+    refundable_without_a_person,
+    text_of,
+)
 from tests.support.redis_server import REDIS_URL, sync_prefix_or_skip
 
 pytestmark = pytest.mark.mesh
@@ -107,9 +113,9 @@ def second_gateway(fleet_mesh: Mesh) -> Iterator[str]:
 def test_two_gateway_processes_confirming_at_once_make_one_refund(
     fleet_mesh: Mesh, second_gateway: str
 ) -> None:
-    order = next(o for o in DATA.orders if _refundable_without_a_person(o))
+    order = next(o for o in DATA.orders if refundable_without_a_person(o))
     chat = Chat(fleet_mesh, order, f"fleet-refund-{uuid.uuid4().hex[:8]}")
-    action = _action(chat.say(f"Order {order.order_id} never arrived, please refund it"))
+    action = action_of(chat.say(f"Order {order.order_id} never arrived, please refund it"))
     replicas = [fleet_mesh.addresses["gateway"], second_gateway]
 
     def confirm(i: int) -> str:
@@ -131,7 +137,7 @@ def test_two_gateway_processes_confirming_at_once_make_one_refund(
             except grpc.RpcError as exc:
                 info = error_info_of(exc)
                 return info.reason if info else str(exc.code())
-        (refund_id,) = re.findall(r"REF-[0-9A-F]{16}", _text(events))
+        (refund_id,) = re.findall(r"REF-[0-9A-F]{16}", text_of(events))
         return str(refund_id)
 
     with ThreadPoolExecutor(2) as pool:

@@ -4,62 +4,53 @@ decision. Scripted cases over the seeded data set (the same one orders loads).""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 from waybill.common.v1 import conversation_pb2, customer_pb2, intent_pb2
 from waybill.gateway.v1 import gateway_service_pb2 as gw
-from waybill.gateway.v1 import gateway_service_pb2_grpc as gw_grpc
 from waybill.orders.v1 import orders_pb2
 from waybill.orders.v1 import orders_service_pb2 as orders
 from waybill.orders.v1 import orders_service_pb2_grpc as orders_grpc
 
 from cli.launcher import Mesh
-from orders import core, seed
+from cli.main import main as cli_main
+from orders import core
 from runtime.errors import error_info_of
+from tests.llm_pool import fake_openai
 from tests.mesh.conftest import api_key
+from tests.mesh.conversation import (
+    DATA,
+    SHIPMENT,
+    TENANT,
+    TIER,
+    Chat,
+    action_of,
+    kinds,
+    orders_where,
+    refundable_without_a_person,
+    text_of,
+)
 from workers.negotiation.machine import DEFAULT_AUTO_REFUND, Limits
 
 pytestmark = pytest.mark.mesh
 
 S = customer_pb2.ShipmentStatus
-DATA = seed.generate()
-TENANT = {c.user_id: c.tenant_id for c in DATA.customers}
-TIER = {c.user_id: c.tier for c in DATA.customers}
-SHIPMENT = {s.awb: s for s in DATA.shipments}
-
-
-def _refundable_without_a_person(order: orders_pb2.Order) -> bool:
-    shipment = SHIPMENT[order.awb]
-    recent = datetime.now(UTC) - timedelta(days=20)
-    return (
-        shipment.status == S.SHIPMENT_STATUS_DELIVERED
-        and shipment.delivered_time.ToDatetime(UTC) > recent
-        and core.fraud_score_bp(order, shipment) < Limits().fraud_escalate_bp
-        and order.total.minor_units <= DEFAULT_AUTO_REFUND[TIER[order.user_id]]
-    )
-
-
-def _orders(match: object) -> Iterator[orders_pb2.Order]:
-    seen: set[str] = set()
-    for order in DATA.orders:
-        if order.user_id not in seen and match(order):  # type: ignore[operator]
-            seen.add(order.user_id)  # one case per customer: sessions stay apart
-            yield order
-
-
-EASY = _orders(_refundable_without_a_person)
+EASY = orders_where(refundable_without_a_person)
 
 
 def _status(*statuses: int) -> Iterator[orders_pb2.Order]:
-    return _orders(lambda o: SHIPMENT[o.awb].status in statuses)
+    return orders_where(lambda o: SHIPMENT[o.awb].status in statuses)
 
 
 def _escalated(events: list[gw.TurnEvent]) -> str:
     (escalation,) = [e.escalation for e in events if e.WhichOneof("kind") == "escalation"]
-    assert escalation.ticket_id in _text(events)
+    assert escalation.ticket_id in text_of(events)
     return escalation.reason
 
 
@@ -69,65 +60,6 @@ def _proposal(events: list[gw.TurnEvent]) -> list[conversation_pb2.PendingAction
         for e in events
         if e.WhichOneof("kind") == "confirmation_request"
     ]
-
-
-class Chat:
-    """One customer's session with the gateway."""
-
-    def __init__(self, m: Mesh, order: orders_pb2.Order, session: str) -> None:
-        self.m, self.order, self.session = m, order, session
-        self.tenant = TENANT[order.user_id]
-        self.md = [("x-api-key", api_key(m, self.tenant))]
-
-    def _stub(self, ch: grpc.Channel) -> gw_grpc.GatewayServiceStub:
-        return gw_grpc.GatewayServiceStub(ch)
-
-    def say(self, message: str) -> list[gw.TurnEvent]:
-        with grpc.insecure_channel(self.m.addresses["gateway"]) as ch:
-            request = gw.ConverseRequest(
-                session_id=self.session, user_id=self.order.user_id, message=message
-            )
-            return [r.event for r in self._stub(ch).Converse(request, metadata=self.md, timeout=10)]
-
-    def decide(
-        self, action_id: str, decision: conversation_pb2.Decision, key: str
-    ) -> list[gw.TurnEvent]:
-        with grpc.insecure_channel(self.m.addresses["gateway"]) as ch:
-            request = gw.ConfirmActionRequest(
-                session_id=self.session,
-                user_id=self.order.user_id,
-                action_id=action_id,
-                decision=decision,
-                idempotency_key=key,
-            )
-            return [
-                r.event for r in self._stub(ch).ConfirmAction(request, metadata=self.md, timeout=10)
-            ]
-
-    def refunded(self) -> int:
-        with grpc.insecure_channel(self.m.addresses["orders"]) as ch:
-            response = orders_grpc.OrdersServiceStub(ch).GetOrder(
-                orders.GetOrderRequest(
-                    tenant_id=self.tenant, user_id=self.order.user_id, order_id=self.order.order_id
-                ),
-                timeout=5,
-            )
-        return int(response.order.refunded.minor_units)
-
-
-def _kinds(events: list[gw.TurnEvent]) -> list[str | None]:
-    return [e.WhichOneof("kind") for e in events]
-
-
-def _text(events: list[gw.TurnEvent]) -> str:
-    return "".join(e.delta.text for e in events if e.WhichOneof("kind") == "delta")
-
-
-def _action(events: list[gw.TurnEvent]) -> conversation_pb2.PendingAction:
-    (request,) = [
-        e.confirmation_request for e in events if e.WhichOneof("kind") == "confirmation_request"
-    ]
-    return request.action
 
 
 @pytest.mark.parametrize(
@@ -142,14 +74,14 @@ def test_a_case_is_proposed_confirmed_once_and_refunded(running_mesh: Mesh, mess
     order = next(EASY)
     chat = Chat(running_mesh, order, f"session-refund-{order.order_id[-5:]}")
     proposed = chat.say(message.format(order=order.order_id))
-    assert "confirmation_request" in _kinds(proposed), _text(proposed)
-    action = _action(proposed)
+    assert "confirmation_request" in kinds(proposed), text_of(proposed)
+    action = action_of(proposed)
     assert (action.order_id, action.amount) == (order.order_id, order.total)
     assert chat.refunded() == 0  # nothing before the customer's confirmation
 
     done = chat.decide(action.action_id, conversation_pb2.DECISION_CONFIRM, "confirm-key-0001")
-    assert _kinds(done)[-1] == "final"
-    assert "refunded" in _text(done)
+    assert kinds(done)[-1] == "final"
+    assert "refunded" in text_of(done)
     assert chat.refunded() == order.total.minor_units
     # A double click (same key) replays; a second confirmation finds nothing pending.
     assert (
@@ -163,15 +95,15 @@ def test_a_case_is_proposed_confirmed_once_and_refunded(running_mesh: Mesh, mess
     assert chat.refunded() == order.total.minor_units
     # The next turn tells the truth.
     again = chat.say(message.format(order=order.order_id))
-    assert "already been refunded in full" in _text(again)
+    assert "already been refunded in full" in text_of(again)
 
 
 def test_a_declined_proposal_writes_nothing(running_mesh: Mesh) -> None:
     order = next(EASY)
     chat = Chat(running_mesh, order, f"session-decline-{order.order_id[-5:]}")
-    action = _action(chat.say(f"Order {order.order_id} never arrived, please refund it"))
+    action = action_of(chat.say(f"Order {order.order_id} never arrived, please refund it"))
     declined = chat.decide(action.action_id, conversation_pb2.DECISION_DECLINE, "decline-key-0001")
-    assert "haven't refunded" in _text(declined)
+    assert "haven't refunded" in text_of(declined)
     assert chat.refunded() == 0
 
 
@@ -197,11 +129,11 @@ def test_asking_for_a_person_gets_a_ticket(running_mesh: Mesh) -> None:
     order = next(EASY)
     chat = Chat(running_mesh, order, f"session-human-{order.order_id[-5:]}")
     events = chat.say("I want to speak to a human agent please")
-    kinds = _kinds(events)
-    assert "escalation" in kinds, _text(events)
+    seen = kinds(events)
+    assert "escalation" in seen, text_of(events)
     (escalation,) = [e.escalation for e in events if e.WhichOneof("kind") == "escalation"]
     assert escalation.ticket_id.startswith("TCK-")
-    assert escalation.ticket_id in _text(events)
+    assert escalation.ticket_id in text_of(events)
 
 
 def _queue(chat: Chat, call: str, request: object, md: object = None) -> object:
@@ -211,7 +143,7 @@ def _queue(chat: Chat, call: str, request: object, md: object = None) -> object:
 
 
 def _final(events: list[gw.TurnEvent]) -> gw.Final:
-    assert _kinds(events)[-1] == "final", _text(events)
+    assert kinds(events)[-1] == "final", text_of(events)
     return events[-1].final
 
 
@@ -265,7 +197,7 @@ def test_a_claimed_conversation_is_handed_over_until_resolved(running_mesh: Mesh
     )
     assert session.ticket.state == orders_pb2.TICKET_STATE_CLAIMED  # type: ignore[attr-defined]
     held = chat.say(f"Where is my parcel {order.awb}?")
-    assert "tool_call" not in _kinds(held)
+    assert "tool_call" not in kinds(held)
     final = _final(held)
     assert final.worker == intent_pb2.WORKER_HUMAN
     assert ticket_id in final.answer
@@ -285,13 +217,13 @@ def test_a_parcel_on_its_way_is_not_refunded_yet(running_mesh: Mesh) -> None:
     order = next(_status(S.SHIPMENT_STATUS_IN_TRANSIT, S.SHIPMENT_STATUS_OUT_FOR_DELIVERY))
     chat = Chat(running_mesh, order, f"session-moving-{order.order_id[-5:]}")
     events = chat.say(f"I want a refund for order {order.order_id}")
-    assert "still on its way" in _text(events)
+    assert "still on its way" in text_of(events)
     assert _proposal(events) == []
 
 
 def test_a_lost_parcel_is_refunded_as_a_failed_delivery(running_mesh: Mesh) -> None:
     order = next(
-        _orders(
+        orders_where(
             lambda o: (
                 SHIPMENT[o.awb].status == S.SHIPMENT_STATUS_LOST
                 and o.total.minor_units <= DEFAULT_AUTO_REFUND[TIER[o.user_id]]
@@ -314,7 +246,7 @@ def test_a_wrong_item_is_proposed_as_one(running_mesh: Mesh) -> None:
 
 def test_a_high_fraud_score_goes_to_a_person(running_mesh: Mesh) -> None:
     order = next(
-        _orders(
+        orders_where(
             lambda o: (
                 SHIPMENT[o.awb].status == S.SHIPMENT_STATUS_DELIVERED
                 and core.fraud_score_bp(o, SHIPMENT[o.awb]) >= Limits().fraud_escalate_bp
@@ -330,7 +262,7 @@ def test_a_high_fraud_score_goes_to_a_person(running_mesh: Mesh) -> None:
 
 def test_above_the_tiers_limit_goes_to_a_person(running_mesh: Mesh) -> None:
     order = next(
-        _orders(
+        orders_where(
             lambda o: (
                 SHIPMENT[o.awb].status == S.SHIPMENT_STATUS_DELIVERED
                 and core.fraud_score_bp(o, SHIPMENT[o.awb]) < Limits().fraud_escalate_bp
@@ -362,7 +294,7 @@ def test_a_partly_refunded_order_is_offered_the_rest(running_mesh: Mesh) -> None
         )
     events = chat.say(f"Order {order.order_id} arrived damaged, please refund it")
     proposals = _proposal(events)
-    assert len(proposals) == 1, _text(events)
+    assert len(proposals) == 1, text_of(events)
     (action,) = proposals
     assert action.amount.minor_units == order.total.minor_units - part
 
@@ -374,4 +306,56 @@ def test_cancellations_before_and_after_shipping(running_mesh: Mesh) -> None:
     shipped = next(_status(S.SHIPMENT_STATUS_IN_TRANSIT))
     chat = Chat(running_mesh, shipped, f"session-cancel-{shipped.order_id[-5:]}")
     events = chat.say(f"Please cancel order {shipped.order_id}")
-    assert "already shipped" in _text(events)
+    assert "already shipped" in text_of(events)
+
+
+def _verdicts(path: Path, count: int) -> list[dict[str, Any]]:
+    """The shadow's verdicts once ``count`` are written (they are written in the background)."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        lines = path.read_text().splitlines() if path.exists() else []
+        if len(lines) >= count:
+            return [json.loads(line) for line in lines]
+        time.sleep(0.05)
+    raise AssertionError(f"{path} holds fewer than {count} verdicts")
+
+
+def test_a_shadow_candidate_runs_beside_the_worker_process(
+    running_mesh: Mesh, tmp_path: Path
+) -> None:
+    prompt = tmp_path / "refunds-v2.txt"
+    # The candidate prompt version writes every refund for one cent (a knob of the fake).
+    prompt.write_text("Refunds assistant, candidate v2. [[fake:set=amount.minorUnits=1]]\n")
+    log = tmp_path / "verdicts.jsonl"
+    with fake_openai.serving() as (url, recorder):
+        running_mesh.restart(
+            "negotiation",
+            env={
+                "WAYBILL_LLM_OPENAI_URL": url,
+                "WAYBILL_OPENAI_API_KEY": fake_openai.API_KEY,
+                "WAYBILL_LLM_CHAIN_NEGOTIATION": "composer",
+                "WAYBILL_SHADOW_CHAIN": "openai",
+                "WAYBILL_SHADOW_PROMPT_FILE": str(prompt),
+                "WAYBILL_SHADOW_LOG": str(log),
+            },
+        )
+        try:
+            order = next(EASY)
+            chat = Chat(running_mesh, order, f"session-shadow-{order.order_id[-5:]}")
+            action = action_of(chat.say(f"Order {order.order_id} never arrived, refund it please"))
+            done = chat.decide(
+                action.action_id, conversation_pb2.DECISION_CONFIRM, "shadow-confirm-0001"
+            )
+            assert kinds(done)[-1] == "final", text_of(done)
+            verdicts = {v["tool"]: v for v in _verdicts(log, 2)}
+        finally:
+            running_mesh.restart("negotiation", env={})
+    # Production's refund is the one decided; the candidate was asked and only recorded.
+    assert chat.refunded() == order.total.minor_units
+    assert recorder.bodies, "the candidate was never asked"
+    refund = verdicts["initiate_refund"]
+    assert (refund["candidate"], refund["backend"]) == ("openai+refunds-v2", "openai")
+    assert (refund["verdict"], refund["fields"]) == ("differ", ["amount.minorUnits"])
+    assert verdicts["send_notification"]["verdict"] == "invalid"
+    # The report reads the same log: the candidate is below any useful bar.
+    assert cli_main(["shadow-report", str(log), "--min-agreement", "0.5"]) == 1

@@ -30,19 +30,19 @@ from cli.launcher import Mesh, RestartPolicy
 from cli.ports import free_base_port
 from runtime import mesh
 from runtime.errors import error_info_of
-from tests.mesh.test_negotiation import (
+from tests.mesh.conversation import (
     Chat,
-    _action,
-    _kinds,
-    _orders,
-    _refundable_without_a_person,
-    _text,
+    action_of,
+    kinds,
+    orders_where,
+    refundable_without_a_person,
+    text_of,
 )
 
 pytestmark = pytest.mark.mesh
 
 CONFIRM = conversation_pb2.DECISION_CONFIRM
-EASY = _orders(_refundable_without_a_person)
+EASY = orders_where(refundable_without_a_person)
 SLOW_REPLY_MS = 4000
 """How long orders holds a reply in the deadline and worker-kill cases."""
 
@@ -73,8 +73,8 @@ def _proposed(m: Mesh, name: str) -> tuple[Chat, conversation_pb2.PendingAction]
     order = next(EASY)
     chat = Chat(m, order, f"session-fault-{name}-{order.order_id[-5:]}")
     proposed = chat.say(f"Order {order.order_id} never arrived, please refund it")
-    assert "confirmation_request" in _kinds(proposed), _text(proposed)
-    return chat, _action(proposed)
+    assert "confirmation_request" in kinds(proposed), text_of(proposed)
+    return chat, action_of(proposed)
 
 
 def _refunds(chat: Chat) -> list[orders_pb2.Refund]:
@@ -91,13 +91,7 @@ def _refunds(chat: Chat) -> list[orders_pb2.Refund]:
 def _failed_confirm(chat: Chat, action_id: str, key: str, timeout: float = 10) -> grpc.StatusCode:
     """A confirmation that does not come back with an answer: its status."""
     with grpc.insecure_channel(chat.m.addresses["gateway"]) as ch:
-        request = gw.ConfirmActionRequest(
-            session_id=chat.session,
-            user_id=chat.order.user_id,
-            action_id=action_id,
-            decision=CONFIRM,
-            idempotency_key=key,
-        )
+        request = chat.confirmation(action_id, CONFIRM, key)
         with pytest.raises(grpc.RpcError) as raised:
             list(chat._stub(ch).ConfirmAction(request, metadata=chat.md, timeout=timeout))
     code: grpc.StatusCode = raised.value.code()
@@ -105,10 +99,10 @@ def _failed_confirm(chat: Chat, action_id: str, key: str, timeout: float = 10) -
 
 
 def _truthful(chat: Chat, refund: orders_pb2.Refund, events: list[gw.TurnEvent]) -> None:
-    assert _kinds(events)[-1] == "final", _text(events)
-    assert "Done: I've refunded" in _text(events)
-    assert refund.refund_id in _text(events)
-    assert "confirmation_request" not in _kinds(events)
+    assert kinds(events)[-1] == "final", text_of(events)
+    assert "Done: I've refunded" in text_of(events)
+    assert refund.refund_id in text_of(events)
+    assert "confirmation_request" not in kinds(events)
 
 
 def _wait_for(check: object, timeout_s: float = 15.0) -> None:
@@ -197,8 +191,8 @@ def test_a_deadline_that_expires_before_the_write(supervised: Mesh, tmp_path: Pa
     assert _refunds(chat) == []
     # The next turn says so: the offer stands, nothing was refunded.
     asked = chat.say("Did my refund go through?")
-    assert _action(asked) == action
-    assert "waiting for your answer" in _text(asked)
+    assert action_of(asked) == action
+    assert "waiting for your answer" in text_of(asked)
     done = chat.decide(action.action_id, CONFIRM, "confirm-early-00002")
     (refund,) = _refunds(chat)
     _truthful(chat, refund, done)

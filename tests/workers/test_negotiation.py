@@ -5,18 +5,26 @@ carried from one turn to the next as the gateway carries it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import json
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
-from waybill.common.v1 import conversation_pb2, customer_pb2, intent_pb2, money_pb2
+from prometheus_client import REGISTRY
+from waybill.common.v1 import conversation_pb2, customer_pb2, intent_pb2, money_pb2, usage_pb2
 from waybill.orders.v1 import orders_pb2
 from waybill.orders.v1 import orders_service_pb2_grpc as orders_grpc
 from waybill.worker.v1 import worker_service_pb2 as pb
 from waybill.worker.v1 import worker_service_pb2_grpc as pb_grpc
 
+from llm_pool.composer import Composer
+from llm_pool.openai import OpenAIBackend
+from llm_pool.pool import LinkOptions, LLMPool
+from llm_pool.retry import RetryPolicy
 from orders import seed
 from orders.service import OrdersServicer
 from orders.sqlite_store import SqliteOrderStore
@@ -25,9 +33,14 @@ from runtime.deadlines import DeadlinePolicy
 from runtime.errors import error_info_of
 from runtime.server import Registration
 from tests.conftest import StartServer
+from tests.llm_pool import fake_openai
 from workers.negotiation import machine
 from workers.negotiation.machine import Limits
 from workers.negotiation.service import NegotiationServicer
+from workers.negotiation.templates import TEMPLATES
+from workers.shadow import Shadow, ShadowSettings
+from workers.tool_payloads import DIFFERS
+from workers.tools import MALFORMED
 
 I = intent_pb2  # noqa: E741
 S = customer_pb2.ShipmentStatus
@@ -69,6 +82,8 @@ class Case:
         self.env, self.order, self.session = env, order, session
         self.tenant = env.tenant[order.user_id]
         self.state = conversation_pb2.ConversationState()
+        self.block = ""
+        """The hydrated context block (a model reads it in the system message)."""
 
     def request(self, **fields: object) -> pb.RunTurnRequest:
         return pb.RunTurnRequest(
@@ -76,29 +91,42 @@ class Case:
             user_id=self.order.user_id,
             session_id=self.session,
             state=self.state,
-            context=customer_pb2.HydratedContext(tier=self.env.tier[self.order.user_id]),
+            context=customer_pb2.HydratedContext(
+                tier=self.env.tier[self.order.user_id], block=self.block
+            ),
             **fields,  # type: ignore[arg-type]
         )
 
     async def send(
-        self, message: str, intent: intent_pb2.Intent = I.INTENT_NEGOTIATION_DELIVERY_DISPUTE
+        self,
+        message: str,
+        intent: intent_pb2.Intent = I.INTENT_NEGOTIATION_DELIVERY_DISPUTE,
+        worker: pb_grpc.WorkerServiceStub | None = None,
     ) -> Turn:
-        return await self.run(self.request(message=message, intent=intent, confidence=0.9))
+        return await self.run(self.request(message=message, intent=intent, confidence=0.9), worker)
 
-    async def decide(self, decision: conversation_pb2.Decision, action_id: str = "") -> Turn:
+    async def decide(
+        self,
+        decision: conversation_pb2.Decision,
+        action_id: str = "",
+        worker: pb_grpc.WorkerServiceStub | None = None,
+    ) -> Turn:
         action = action_id or self.state.pending_action.action_id
         return await self.run(
             self.request(
                 decision=pb.ActionDecision(action_id=action, decision=decision),
                 intent=I.INTENT_NEGOTIATION_REFUND_REQUEST,
-            )
+            ),
+            worker,
         )
 
-    async def run(self, request: pb.RunTurnRequest) -> Turn:
+    async def run(
+        self, request: pb.RunTurnRequest, worker: pb_grpc.WorkerServiceStub | None = None
+    ) -> Turn:
         events: list[pb.RunTurnResponse] = []
         error = None
         try:
-            async for event in self.env.worker.RunTurn(request, timeout=10):
+            async for event in (worker or self.env.worker).RunTurn(request, timeout=10):
                 events.append(event)
         except grpc.aio.AioRpcError as exc:
             error = exc
@@ -117,7 +145,7 @@ class Env:
     data: seed.Dataset
     store: SqliteOrderStore
     worker: pb_grpc.WorkerServiceStub
-    start: Callable[[Limits], Awaitable[pb_grpc.WorkerServiceStub]]
+    start: Callable[..., Awaitable[pb_grpc.WorkerServiceStub]]
     tenant: dict[str, str]
     tier: dict[str, customer_pb2.CustomerTier]
     shipments: dict[str, orders_pb2.Shipment]
@@ -158,8 +186,8 @@ async def env(serve: StartServer, channels: Callable[[str], grpc.aio.Channel]) -
     )
     downstream = channel(orders_addr, policy=DeadlinePolicy())
 
-    async def start(limits: Limits) -> pb_grpc.WorkerServiceStub:
-        servicer = NegotiationServicer(orders_grpc.OrdersServiceStub(downstream), limits)
+    async def start(limits: Limits, **options: Any) -> pb_grpc.WorkerServiceStub:
+        servicer = NegotiationServicer(orders_grpc.OrdersServiceStub(downstream), limits, **options)
         address = await serve(
             "negotiation",
             [
@@ -611,3 +639,136 @@ def test_escalation_rules_and_money_words() -> None:
     assert machine.escalation_needed(big, checked(0), gold, limits) is None
     assert machine.money(money_pb2.Money(currency_code="EUR", minor_units=123456)) == "€1,234.56"
     assert machine.money(money_pb2.Money(currency_code="JPY", minor_units=5)) == "0.05 JPY"
+
+
+# -- payloads written by the pool, and a shadow candidate ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def model() -> Iterator[str]:
+    """A server speaking the OpenAI protocol: its tool arguments are the prompt's facts."""
+    with fake_openai.serving() as (url, _):
+        yield url
+
+
+def _model_pool(url: str, chains: dict[str, list[str]]) -> LLMPool:
+    return LLMPool(
+        [
+            OpenAIBackend(
+                name="openai", base_url=url, served_model="gpt-4o-mini", api_key=fake_openai.API_KEY
+            ),
+            Composer(TEMPLATES),
+        ],
+        chains,
+        options={"openai": LinkOptions(timeout_s=10, min_attempt_s=0.01)},
+        retry=RetryPolicy(attempts=1),
+    )
+
+
+def _invalid(tool: str, rule: str) -> float:
+    labels = {"tool": tool, "rule_id": rule}
+    return REGISTRY.get_sample_value("waybill_tool_payload_invalid_total", labels) or 0.0
+
+
+def _usage(turn: Turn) -> usage_pb2.Usage:
+    (result,) = turn.of("result")
+    return result.result.usage
+
+
+async def test_write_payloads_are_written_by_the_pool_and_charged_to_the_turn(env: Env) -> None:
+    case = env.case(env.find(delivered_recently, skip=9))
+    await case.send(f"{case.order.order_id} never arrived")
+    done = await case.decide(conversation_pb2.DECISION_CONFIRM)
+    assert done.error is None
+    usage = _usage(done)
+    # The payloads of initiate_refund and send_notification, then the answer.
+    assert [g.backend for g in usage.generations] == ["composer", "composer", "composer"]
+    assert usage.output_tokens > 0
+    (call,) = [e.tool_call for e in done.of("tool_call") if e.tool_call.name == "initiate_refund"]
+    assert call.arguments["orderId"] == case.order.order_id
+
+
+async def test_a_model_writes_the_answers_and_its_payload_that_differs_never_runs(
+    env: Env, model: str
+) -> None:
+    pool = _model_pool(model, {"negotiation": ["openai", "composer"]})
+    worker = await env.start(EASY, pool=pool)
+    case = env.case(env.find(delivered_recently, skip=10))
+    # The model writes every refund for one cent (the knob rides in the context block).
+    case.block = "[[fake:set=amount.minorUnits=1]]"
+    before = _invalid("initiate_refund", DIFFERS)
+    proposed = await case.send(f"{case.order.order_id} never came", worker=worker)
+    # The model wrote the answer (the fake recites the facts it was given) ...
+    assert proposed.answer.startswith("Here is what I found.")
+    assert "Kind: proposal." in proposed.answer
+    assert machine.money(case.order.total) in proposed.answer
+    assert [g.backend for g in _usage(proposed).generations] == ["openai"]
+    # ... and the offer the customer confirms is the machine's.
+    (offer,) = proposed.of("confirmation_request")
+    assert offer.confirmation_request.action.amount == case.order.total
+    done = await case.decide(conversation_pb2.DECISION_CONFIRM, worker=worker)
+    assert done.error is None
+    assert _invalid("initiate_refund", DIFFERS) == before + 1
+    (refund,) = await case.refunds()
+    assert refund.amount == case.order.total  # what was decided, not what the model wrote
+    assert "openai" in [g.backend for g in _usage(done).generations]
+    await pool.close()
+
+
+async def test_a_malformed_model_payload_never_runs(env: Env, model: str) -> None:
+    pool = _model_pool(model, {"negotiation": ["openai", "composer"]})
+    worker = await env.start(EASY, pool=pool)
+    case = env.case(env.find(delivered_recently, skip=11))
+    before = _invalid("escalate_to_human", MALFORMED)
+    # bad-args: the model adds a field the contract does not have.
+    turn = await case.send("a person please [[fake:bad-args]]", I.INTENT_HUMAN_HANDOFF, worker)
+    assert turn.error is None
+    assert _invalid("escalate_to_human", MALFORMED) == before + 1
+    (escalation,) = turn.of("escalation")
+    ticket = await env.store.ticket(case.tenant, escalation.escalation.ticket_id)
+    assert ticket is not None
+    assert ticket.reason == orders_pb2.ESCALATION_REASON_CUSTOMER_REQUEST
+    await pool.close()
+
+
+def _shadow(pool: LLMPool, tmp_path: Path, instructions: str = "") -> Shadow:
+    settings = ShadowSettings(
+        chain=("openai",),
+        instructions=instructions,
+        label="candidate",
+        log_path=tmp_path / "verdicts.jsonl",
+    )
+    return Shadow(pool, settings, use_case="negotiation", candidate_use_case="negotiation_shadow")
+
+
+def _verdicts(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+async def test_a_shadow_candidate_is_asked_recorded_and_never_obeyed(
+    env: Env, model: str, tmp_path: Path
+) -> None:
+    # Production writes with the composer; the candidate is a model whose prompt version
+    # writes every refund for one cent.
+    pool = _model_pool(
+        model, {"negotiation": ["composer"], "negotiation_shadow": ["openai", "composer"]}
+    )
+    shadow = _shadow(pool, tmp_path, "Candidate prompt v2. [[fake:set=amount.minorUnits=1]]")
+    worker = await env.start(EASY, pool=pool, shadow=shadow)
+    case = env.case(env.find(delivered_recently, skip=12))
+    await case.send(f"{case.order.order_id} never came", worker=worker)
+    done = await case.decide(conversation_pb2.DECISION_CONFIRM, worker=worker)
+    assert done.error is None
+    await shadow.close()
+    (refund,) = await case.refunds()
+    assert refund.amount == case.order.total
+    # The candidate's generations are not the turn's: production used the composer only.
+    assert {g.backend for g in _usage(done).generations} == {"composer"}
+    verdicts = {v["tool"]: v for v in _verdicts(tmp_path / "verdicts.jsonl")}
+    assert verdicts["initiate_refund"]["verdict"] == "differ"
+    assert verdicts["initiate_refund"]["fields"] == ["amount.minorUnits"]
+    assert verdicts["initiate_refund"]["backend"] == "openai"
+    # send_notification has no amount: the candidate's one-cent field is not in its contract.
+    assert verdicts["send_notification"]["verdict"] == "invalid"
+    assert verdicts["send_notification"]["rule_ids"] == [MALFORMED]
+    await pool.close()

@@ -9,8 +9,9 @@ The service (``service.py``) makes the reads and writes; every decision is here.
 ``initiate_refund`` is reachable only through :func:`confirmed`, which needs the
 customer's CONFIRM of the action pending in this session, in time: there is no other
 way to get a :class:`Confirmed`, and the orders client's refund call takes nothing
-else. Every answer is a fixed sentence filled with facts (ids, amounts, dates), so
-no customer text and no model output decides a refund.
+else. Every answer is worded here, a fixed sentence filled with facts (ids, amounts,
+dates); a model may write its own answer from them (through the pool), but no customer
+text and no model output decides a refund.
 """
 
 from __future__ import annotations

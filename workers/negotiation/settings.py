@@ -8,6 +8,7 @@ from datetime import timedelta
 from runtime.settings import ServiceSettings, env_float, env_int
 from workers.negotiation.machine import Limits
 from workers.peers import peer_address
+from workers.shadow import ShadowSettings
 
 NAME = "negotiation"
 
@@ -25,6 +26,12 @@ class NegotiationSettings:
     score at or above it goes to a person, default 5000) and
     ``WAYBILL_NEGOTIATION_CONFIRM_WINDOW_S`` (how long a proposal may be confirmed, 900),
     ``WAYBILL_NEGOTIATION_REFUNDS_PER_PERIOD`` (refunds in 30 days without a person, 3)."""
+    shadow: ShadowSettings | None = None
+    """A shadow candidate (``WAYBILL_SHADOW_*``, ``workers.shadow``); None: shadow mode off."""
+    readiness_interval_s: float = 5.0
+    """Seconds between model readiness probes (``WAYBILL_LLM_READINESS_INTERVAL_S``)."""
+    readiness_timeout_s: float = 1.0
+    """Most time the first readiness probe may take at start."""
 
     @classmethod
     def from_env(cls) -> NegotiationSettings:
@@ -39,4 +46,6 @@ class NegotiationSettings:
                 ),
                 refunds_per_period=env_int("WAYBILL_NEGOTIATION_REFUNDS_PER_PERIOD", 3, minimum=1),
             ),
+            shadow=ShadowSettings.from_env(),
+            readiness_interval_s=env_float("WAYBILL_LLM_READINESS_INTERVAL_S", 5.0, minimum=0.1),
         )

@@ -1,0 +1,137 @@
+"""Write-tool payloads written through the LLM pool and checked before anything runs.
+
+The worker's state machine decides every write (which tool, which order, how much); the
+pool writes the payload: a model with guided decoding on the JSON Schema compiled from the
+tool's argument message, or the composer, which renders the decided arguments as JSON.
+What the pool wrote is parsed and validated against the contract (``workers.tools``) and
+compared with the decision. A payload that is malformed, breaks a rule or differs from the
+decision is never executed: it is counted in ``waybill_tool_payload_invalid_total`` (rule
+``payload.differs_from_decision`` for the last) and the decided arguments run instead, so
+a model that writes a wrong amount costs a log line, never a wrong refund.
+
+Each payload generation is added to the turn's usage (and so to its cost), and a shadow
+candidate, when one is configured, is asked the same (``workers.shadow``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any, TypeVar, cast
+
+from google.protobuf import json_format, message
+from waybill.common.v1 import usage_pb2
+
+from llm_pool.composer import Template
+from llm_pool.generation import (
+    AnswerPlan,
+    Finished,
+    GenerationRequest,
+    Prompt,
+    StreamFailed,
+    ToolPayload,
+)
+from llm_pool.pool import LLMPool
+from workers.compose import count_generation
+from workers.shadow import Shadow
+from workers.tools import INVALID_PAYLOADS, WRITE_TOOLS, Refused, parse_payload, tool_spec
+
+log = logging.getLogger("waybill.tool_payloads")
+
+M = TypeVar("M", bound=message.Message)
+
+DIFFERS = "payload.differs_from_decision"
+"""Rule id counted for a valid payload whose arguments are not the ones decided."""
+NOT_WRITTEN = "payload.not_generated"
+"""Rule id counted when the pool's generation failed or produced no payload."""
+PAYLOAD_MAX_TOKENS = 256
+
+
+def template_id(tool: str) -> str:
+    """The composer template that writes ``tool``'s payload."""
+    return f"tool.{tool}"
+
+
+def _as_json(facts: Mapping[str, Any]) -> str:
+    return json.dumps(dict(facts), separators=(",", ":"), sort_keys=True)
+
+
+TEMPLATES: Mapping[str, Template] = {template_id(name): _as_json for name in WRITE_TOOLS}
+"""The composer's payload templates: the decided arguments (the plan's facts) as JSON."""
+
+
+def facts_of(args: message.Message) -> dict[str, Any]:
+    """Arguments as the plan's facts: their proto3 JSON mapping."""
+    return json_format.MessageToDict(args)
+
+
+def request_for(
+    tool: str, decided: message.Message, *, use_case: str, prompt: Prompt
+) -> GenerationRequest:
+    """The generation that writes ``tool``'s payload for the ``decided`` arguments."""
+    return GenerationRequest(
+        use_case=use_case,
+        prompt=prompt,
+        plan=AnswerPlan(template_id(tool), facts_of(decided), screened=True),
+        max_tokens=PAYLOAD_MAX_TOKENS,
+        tool=tool_spec(tool),
+    )
+
+
+async def generate(pool: LLMPool, request: GenerationRequest) -> tuple[str | None, Finished | None]:
+    """The payload text the pool wrote (None when it wrote none) and its usage."""
+    text: str | None = None
+    finished: Finished | None = None
+    stream = pool.stream(request)
+    try:
+        async for event in stream:
+            if isinstance(event, ToolPayload):
+                text = event.arguments
+            elif isinstance(event, Finished):
+                finished = event
+            elif isinstance(event, StreamFailed):
+                log.warning(
+                    "tool payload not generated",
+                    extra={
+                        "tool": request.tool.name if request.tool else "",
+                        "reason": event.reason,
+                    },
+                )
+                return None, None
+    finally:
+        await stream.aclose()
+    return text, finished
+
+
+class Payloads:
+    """Writes each payload through the pool; runs only what was decided."""
+
+    def __init__(self, pool: LLMPool, *, use_case: str, shadow: Shadow | None = None) -> None:
+        self._pool = pool
+        self._use_case = use_case
+        self._shadow = shadow
+
+    async def write(self, tool: str, decided: M, *, prompt: Prompt, usage: usage_pb2.Usage) -> M:
+        """The arguments ``tool`` runs with: the pool's payload when it is valid and says
+        what was decided, else (counted) the decided arguments themselves."""
+        request = request_for(tool, decided, use_case=self._use_case, prompt=prompt)
+        if self._shadow is not None:
+            self._shadow.observe(tool, request, decided)
+        text, finished = await generate(self._pool, request)
+        if finished is not None:
+            count_generation(usage, finished)
+        if text is None:
+            INVALID_PAYLOADS.labels(tool, NOT_WRITTEN).inc()
+            return decided
+        parsed = parse_payload(tool, text)
+        if isinstance(parsed, Refused):
+            for rule in parsed.rule_ids:
+                INVALID_PAYLOADS.labels(tool, rule).inc()
+            log.warning("tool payload refused", extra={"tool": tool, "rule_id": parsed.rule_ids[0]})
+            return decided
+        if parsed != decided:
+            INVALID_PAYLOADS.labels(tool, DIFFERS).inc()
+            log.warning("tool payload refused", extra={"tool": tool, "rule_id": DIFFERS})
+            return decided
+        return cast(M, parsed)
