@@ -1,8 +1,17 @@
-"""``waybill health``: the health of every service process and each gRPC service in it."""
+"""``waybill health``: the health of every service process and each gRPC service in it.
+
+``--watch`` checks again every few seconds until Ctrl-C: on a terminal the table is redrawn
+in place; into a pipe or a file a timestamped table is written only when something changed
+(a status, a restart, a last exit), so a log of a night's watch reads as its transitions.
+"""
 
 from __future__ import annotations
 
+import io
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -107,3 +116,43 @@ def run(run_dir: Path, *, timeout_s: float, out: TextIO, err: TextIO) -> int:
         out.write(line + "\n")
     out.write(f"{serving}/{total} SERVING\n")
     return 0 if total and serving == total else 1
+
+
+CLEAR = "\x1b[H\x1b[2J"
+"""Cursor home, clear the screen."""
+
+
+def watch(
+    run_dir: Path,
+    *,
+    timeout_s: float,
+    interval_s: float,
+    count: int | None,
+    out: TextIO,
+    err: TextIO,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Check every ``interval_s`` seconds (``count`` times, or until Ctrl-C); the exit status
+    of the last check (0 only when every entry was SERVING)."""
+    redraw = out.isatty()
+    last_table = None
+    code = 1
+    rounds = 0
+    try:
+        while True:
+            buffer = io.StringIO()
+            code = run(run_dir, timeout_s=timeout_s, out=buffer, err=err)
+            shown = buffer.getvalue()
+            stamp = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+            if redraw:
+                out.write(f"{CLEAR}every {interval_s:g} s, {stamp} (Ctrl-C stops)\n{shown}")
+            elif shown != last_table:
+                out.write(f"--- {stamp}\n{shown}")
+            out.flush()
+            last_table = shown
+            rounds += 1
+            if count is not None and rounds >= count:
+                return code
+            sleep(interval_s)
+    except KeyboardInterrupt:
+        return code

@@ -23,7 +23,7 @@ from cli import (
     shadow_report,
     tickets,
 )
-from cli.arguments import positive_float
+from cli.arguments import positive_float, positive_int
 from runtime import mesh
 
 EXIT_OK = 0
@@ -100,6 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check grpc.health.v1 of every process and each gRPC service it serves.",
     )
     health.add_argument("--timeout", type=positive_float, default=3.0, help="seconds per process")
+    health.add_argument(
+        "--watch",
+        type=positive_float,
+        nargs="?",
+        const=2.0,
+        metavar="SECONDS",
+        help="check again every SECONDS (2) until Ctrl-C: redrawn on a terminal, only the"
+        " changes when piped; the exit status is the last check's",
+    )
+    health.add_argument(
+        "--count", type=positive_int, help="with --watch: stop after this many checks"
+    )
 
     services = sub.add_parser(
         "services",
@@ -182,6 +194,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "health":
         from cli import health
 
+        if args.watch is not None:
+            return health.watch(
+                args.run_dir,
+                timeout_s=args.timeout,
+                interval_s=args.watch,
+                count=args.count,
+                out=out,
+                err=err,
+            )
+        if args.count is not None:
+            parser.error("--count goes with --watch")
         return health.run(args.run_dir, timeout_s=args.timeout, out=out, err=err)
     if args.command == "services":
         from cli import services

@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2
 
 SERVING = "SERVING"
 
@@ -87,28 +87,39 @@ def _methods_by_service(files: Sequence[bytes]) -> dict[str, list[str]]:
     return found
 
 
-def list_services(address: str, timeout_s: float) -> dict[str, list[str]]:
-    """Services a server lists through reflection (v1alpha), each with its method names.
+def _reflection_call(ch: grpc.Channel, version: str) -> Any:
+    """The ServerReflectionInfo stream of reflection ``version`` (``v1`` or ``v1alpha``):
+    one message set serves both (v1 is v1alpha under a new package name)."""
+    return ch.stream_stream(
+        f"/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo",
+        request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+        response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+    )
 
-    A service whose descriptor the server cannot provide is listed with no
-    methods rather than failing the whole listing. Raises ``grpc.RpcError``
-    when the server cannot be reached or does not serve reflection.
+
+def list_services(address: str, timeout_s: float) -> dict[str, list[str]]:
+    """Services a server lists through reflection, each with its method names.
+
+    Asks ``grpc.reflection.v1`` first and ``v1alpha`` when the server does not serve v1
+    (UNIMPLEMENTED), as current clients do. A service whose descriptor the server cannot
+    provide is listed with no methods rather than failing the whole listing. Raises
+    ``grpc.RpcError`` when the server cannot be reached or serves neither.
     """
     deadline = time.monotonic() + timeout_s
     with channel(address) as ch:
-        stub = reflection_pb2_grpc.ServerReflectionStub(ch)
-        responses = list(
-            stub.ServerReflectionInfo(
-                iter([reflection_pb2.ServerReflectionRequest(list_services="")]),
-                timeout=max(deadline - time.monotonic(), 0.001),
-            )
-        )
+        listing = [reflection_pb2.ServerReflectionRequest(list_services="")]
+        try:
+            call = _reflection_call(ch, "v1")
+            responses = list(call(iter(listing), timeout=max(deadline - time.monotonic(), 0.001)))
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
+                raise
+            call = _reflection_call(ch, "v1alpha")
+            responses = list(call(iter(listing), timeout=max(deadline - time.monotonic(), 0.001)))
         names = sorted(s.name for r in responses for s in r.list_services_response.service)
         # One stream for every descriptor: responses come back in request order.
         files: list[bytes] = []
-        for response in stub.ServerReflectionInfo(
-            _requests(names), timeout=max(deadline - time.monotonic(), 0.001)
-        ):
+        for response in call(_requests(names), timeout=max(deadline - time.monotonic(), 0.001)):
             if response.HasField("file_descriptor_response"):
                 files.extend(response.file_descriptor_response.file_descriptor_proto)
     methods = _methods_by_service(files)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
@@ -92,12 +93,14 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         service: str,
         tracer: trace.Tracer,
         access_log: bool = True,
+        access_log_sample: float = 1.0,
         faults: FaultInjection | None = None,
     ) -> None:
         self._service = service
         self._domain = f"{service}.waybill"
         self._tracer = tracer
         self._access_log = access_log
+        self._sample = access_log_sample
         self._faults = faults or FaultInjection()
         self._validator = protovalidate.Validator()
         self._cache: dict[str, grpc.RpcMethodHandler] = {}
@@ -306,13 +309,25 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         status = status_for(bug, default_domain=self._domain)
         return _Abort(bug.code, bug.message, status.SerializeToString(), bug.reason)
 
+    def _sampled(self, span: trace.Span | None) -> bool:
+        """Whether a successful call is logged: by its trace id, so every hop of one turn
+        decides alike (a call without a trace, at random)."""
+        if self._sample >= 1:
+            return True
+        if self._sample <= 0:
+            return False
+        trace_id = span.get_span_context().trace_id if span is not None else 0
+        if not trace_id:
+            return random.random() < self._sample
+        return (trace_id & 0xFFFFFFFF) < self._sample * 0x100000000
+
     def _end(self, state: _CallState) -> None:
         elapsed = time.perf_counter() - state.started
         span = state.span
         try:
             self._counter(state.short, state.code).inc()
             self._histogram(state.short).observe(elapsed)
-            if self._access_log:
+            if self._access_log and (state.code != "OK" or self._sampled(span)):
                 extra: dict[str, Any] = {
                     "method": state.method,
                     "code": state.code,
@@ -322,6 +337,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     extra["deadline_ms"] = round(state.deadline_ms, 3)
                 if state.reason:
                     extra["reason"] = state.reason
+                if self._sample < 1:
+                    extra["sample"] = self._sample  # successes are a sample of this share
                 log.info("rpc", extra=extra)
         finally:
             if span is not None:

@@ -12,9 +12,8 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
-from runtime import logs, metrics, telemetry
+from runtime import logs, metrics, reflection, telemetry
 from runtime.interceptors import ServerInterceptor
 from runtime.settings import ServiceSettings
 
@@ -67,6 +66,7 @@ async def start(settings: ServiceSettings, registrations: Sequence[Registration]
         service=settings.name,
         tracer=tracer,
         access_log=settings.access_log,
+        access_log_sample=settings.access_log_sample,
         faults=settings.faults,
     )
     server = grpc.aio.server(
@@ -78,14 +78,7 @@ async def start(settings: ServiceSettings, registrations: Sequence[Registration]
         registration.add(registration.servicer, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (
-            *names,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        ),
-        server,
-    )
+    reflection.enable(server, (*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name))
     port = server.add_insecure_port(settings.address)
     await server.start()
     running = RunningServer(server=server, port=port, health=health_servicer, names=names)

@@ -49,6 +49,14 @@ def env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
     return value
 
 
+def _share(name: str, default: float) -> float:
+    """A fraction between 0 and 1."""
+    value = env_float(name, default)
+    if value > 1:
+        raise SettingsError(f"{name}={value} is above 1 (a share of calls)")
+    return value
+
+
 def env_bool(name: str, default: bool) -> bool:
     """A boolean variable: 1/true/yes or 0/false/no."""
     raw = os.environ.get(name)
@@ -166,6 +174,9 @@ class ServiceSettings:
     """Address the metrics endpoint binds (``WAYBILL_METRICS_HOST``; 0.0.0.0 in a pod)."""
     access_log: bool = True
     """Log one JSON line per RPC (metadata only, never content)."""
+    access_log_sample: float = 1.0
+    """Share of successful RPCs logged (``WAYBILL_ACCESS_LOG_SAMPLE``, 0..1), chosen by trace
+    so a sampled turn is logged at every hop; failed ones are always logged."""
     faults: FaultInjection = field(default_factory=FaultInjection)
     """Chaos knobs."""
 
@@ -191,6 +202,7 @@ class ServiceSettings:
             metrics_port=env_int(f"WAYBILL_{name.upper()}_METRICS_PORT", 0, minimum=0),
             metrics_host=env_str("WAYBILL_METRICS_HOST", "127.0.0.1"),
             access_log=env_bool("WAYBILL_ACCESS_LOG", True),
+            access_log_sample=_share("WAYBILL_ACCESS_LOG_SAMPLE", 1.0),
             faults=FaultInjection.from_env(),
         )
 

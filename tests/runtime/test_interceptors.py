@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 import pytest
 from google.rpc import error_details_pb2
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -423,3 +424,53 @@ async def test_a_method_nobody_wrote_is_unimplemented_not_a_bug() -> None:
     with pytest.raises(grpc.aio.AbortError):
         await call(REQUEST, ctx)
     assert ctx.aborted == [grpc.StatusCode.UNIMPLEMENTED]
+
+
+@pytest.mark.parametrize("share", [0.0, 0.25])
+async def test_access_lines_are_sampled_by_trace_but_failures_always_logged(
+    caplog: pytest.LogCaptureFixture, share: float
+) -> None:
+    service = f"sampled-{uuid.uuid4().hex[:8]}"
+    interceptor = ServerInterceptor(
+        service=service, tracer=TracerProvider().get_tracer("t"), access_log_sample=share
+    )
+    server = grpc.aio.server(interceptors=[interceptor])
+    pb_grpc.add_RouterServiceServicer_to_server(Probe(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    calls = 400
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pb_grpc.RouterServiceStub(channel)
+            with caplog.at_level(logging.INFO, logger="waybill.rpc"):
+                for _ in range(calls):  # each call its own trace
+                    await stub.Classify(pb.ClassifyRequest(tenant_id="acme", text="ok"))
+                for _ in range(5):
+                    with pytest.raises(grpc.aio.AioRpcError):
+                        await stub.Classify(pb.ClassifyRequest(tenant_id="acme", text="budget"))
+                await asyncio.sleep(0.1)  # the last access lines follow the replies
+    finally:
+        await server.stop(0)
+    lines = [r for r in _access_lines(caplog) if getattr(r, "method", "").endswith("/Classify")]
+    ok = [r for r in lines if r.code == "OK"]  # type: ignore[attr-defined]
+    failed = [r for r in lines if r.code == "RESOURCE_EXHAUSTED"]  # type: ignore[attr-defined]
+    assert len(failed) == 5  # every failure, whatever the share
+    # Binomial(400, 0.25): mean 100, sd 8.7; these bounds are more than 6 sd wide.
+    assert (len(ok) == 0) if share == 0 else (45 <= len(ok) <= 155)
+    assert all(r.sample == share for r in lines)  # type: ignore[attr-defined]
+
+
+def test_every_hop_of_one_trace_samples_alike() -> None:
+    def sampler() -> ServerInterceptor:
+        tracer = TracerProvider().get_tracer("t")
+        return ServerInterceptor(service="s", tracer=tracer, access_log_sample=0.5)
+
+    first, second = sampler(), sampler()
+    picked = 0
+    for n in range(1, 2001):
+        span = trace.NonRecordingSpan(
+            trace.SpanContext(trace_id=n * 0x9E3779B97F4A7C15 % 2**128, span_id=1, is_remote=True)
+        )
+        assert first._sampled(span) == second._sampled(span)
+        picked += first._sampled(span)
+    assert 800 <= picked <= 1200

@@ -39,6 +39,8 @@ def test_the_environment_reaches_the_deadline_policy(monkeypatch: pytest.MonkeyP
         ("WAYBILL_DEADLINE_MARGIN_MS", "-1"),
         ("WAYBILL_LOG_LEVEL", "LOUD"),
         ("WAYBILL_ACCESS_LOG", "maybe"),
+        ("WAYBILL_ACCESS_LOG_SAMPLE", "1.5"),
+        ("WAYBILL_ACCESS_LOG_SAMPLE", "-0.1"),
         ("WAYBILL_FAULT_STATUS", "SLOW"),
         ("WAYBILL_FAULT_STATUS", "OK"),
     ],
@@ -47,6 +49,12 @@ def test_bad_values_fail_at_start(monkeypatch: pytest.MonkeyPatch, var: str, val
     monkeypatch.setenv(var, value)
     with pytest.raises(SettingsError, match=var):
         ServiceSettings.from_env("orders")
+
+
+def test_access_log_sampling_is_a_share(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert ServiceSettings.from_env("orders").access_log_sample == 1.0
+    monkeypatch.setenv("WAYBILL_ACCESS_LOG_SAMPLE", "0.05")
+    assert ServiceSettings.from_env("orders").access_log_sample == 0.05
 
 
 def test_fault_injection_matches_method_names() -> None:
