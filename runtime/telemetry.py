@@ -1,9 +1,11 @@
 """Tracing setup and the attribute-name registry.
 
 Span, metric and log attribute names are declared here before use. Exporters
-follow the standard ``OTEL_*`` variables: ``OTEL_TRACES_EXPORTER=console``
-prints spans; ``otlp`` needs the optional exporter package; unset exports
-nothing (trace ids still flow through metadata and logs).
+follow the standard ``OTEL_*`` variables: ``OTEL_TRACES_EXPORTER=otlp`` sends spans over
+OTLP/gRPC to ``OTEL_EXPORTER_OTLP_ENDPOINT`` (``OTEL_EXPORTER_OTLP_INSECURE``,
+``OTEL_BSP_SCHEDULE_DELAY`` and the rest as the SDK reads them); ``console`` prints them;
+unset exports nothing and records nothing (trace ids still flow through metadata and
+logs).
 """
 
 from __future__ import annotations
@@ -45,14 +47,14 @@ def configure(service: str) -> trace.Tracer:
     if exporter == "console":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
     elif exporter == "otlp":
-        try:
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # type: ignore[import-not-found]
-                OTLPSpanExporter,
-            )
-        except ImportError:
-            log.warning("OTEL_TRACES_EXPORTER=otlp but the otlp exporter is not installed")
-        else:
-            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        # Imported here: a process that exports nothing does not pay for loading it.
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    elif exporter != "none":
+        log.warning(
+            "unknown OTEL_TRACES_EXPORTER; spans are not exported", extra={"exporter": exporter}
+        )
     trace.set_tracer_provider(provider)
     return trace.get_tracer(f"waybill.{service}")
 
