@@ -19,7 +19,7 @@ import grpc
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 
-from runtime import context
+from runtime import context, telemetry
 from runtime.deadlines import DeadlinePolicy, outgoing_timeout
 
 
@@ -37,7 +37,8 @@ class _Calls:
     ) -> tuple[float, list[tuple[str, str]], trace.Span]:
         """The timeout, the metadata and the client span of one call."""
         budget = outgoing_timeout(self._policy, budget_s=timeout, target=method)
-        span = self._tracer.start_span(method, kind=SpanKind.CLIENT)
+        name, attributes = telemetry.rpc_span(method)
+        span = self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
         items: list[tuple[str, str]] = list(metadata or ())
         carrier: dict[str, str] = {}
         propagate.inject(carrier, context=trace.set_span_in_context(span))

@@ -201,8 +201,9 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         }
         parent = propagate.extract(md)
         # From here on _end sees the span, whatever fails next.
+        name, attributes = telemetry.rpc_span(state.method)
         span = state.span = self._tracer.start_span(
-            state.method, context=parent, kind=SpanKind.SERVER
+            name, context=parent, kind=SpanKind.SERVER, attributes=attributes
         )
         remaining = ctx.time_remaining()
         state.deadline_ms = None if remaining is None else remaining * 1000
@@ -213,7 +214,6 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             context.deadline.set(None if remaining is None else time.monotonic() + remaining),
         )
         state.span_token = otel_context.attach(trace.set_span_in_context(span))
-        span.set_attribute(telemetry.ATTR_RPC_METHOD, state.method)
         if state.deadline_ms is not None:
             span.set_attribute(telemetry.ATTR_DEADLINE_MS, state.deadline_ms)
 
@@ -342,7 +342,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 log.info("rpc", extra=extra)
         finally:
             if span is not None:
-                span.set_attribute(telemetry.ATTR_RPC_STATUS, state.code)
+                span.set_attribute(telemetry.ATTR_RPC_STATUS, telemetry.status_code(state.code))
                 if state.code != "OK":
                     span.set_status(StatusCode.ERROR, state.code)
                 span.end()

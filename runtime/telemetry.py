@@ -10,9 +10,12 @@ logs).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+from collections.abc import Mapping
 
+import grpc
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -21,9 +24,12 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 log = logging.getLogger(__name__)
 
-# Attribute registry.
+# Attribute registry: OpenTelemetry's RPC semantic conventions first, then ours.
+ATTR_RPC_SYSTEM = "rpc.system"
+ATTR_RPC_SERVICE = "rpc.service"
 ATTR_RPC_METHOD = "rpc.method"
 ATTR_RPC_STATUS = "rpc.grpc.status_code"
+"""The status as its numeric gRPC code (0 OK, 14 UNAVAILABLE, ...)."""
 ATTR_TENANT = "waybill.tenant"
 ATTR_REQUEST_ID = "waybill.request_id"
 ATTR_DEADLINE_MS = "waybill.deadline_remaining_ms"
@@ -57,6 +63,25 @@ def configure(service: str) -> trace.Tracer:
         )
     trace.set_tracer_provider(provider)
     return trace.get_tracer(f"waybill.{service}")
+
+
+@functools.cache
+def rpc_span(method: str) -> tuple[str, Mapping[str, str]]:
+    """A span's name and attributes for the gRPC ``method`` (``/pkg.Service/Method``), as the
+    semantic conventions name them: ``pkg.Service/Method``; system, service, method."""
+    service, _, short = method.lstrip("/").rpartition("/")
+    return method.lstrip("/"), {
+        ATTR_RPC_SYSTEM: "grpc",
+        ATTR_RPC_SERVICE: service,
+        ATTR_RPC_METHOD: short,
+    }
+
+
+def status_code(name: str) -> int:
+    """A status name's numeric gRPC code (``UNAVAILABLE`` -> 14; a name gRPC does not know
+    is UNKNOWN, 2)."""
+    found = grpc.StatusCode.__members__.get(name, grpc.StatusCode.UNKNOWN)
+    return int(found.value[0])
 
 
 def inject(carrier: dict[str, str]) -> None:

@@ -48,7 +48,10 @@ class AccessLog:
             await send(message)
 
         span = self._tracer.start_span(
-            f"HTTP {scope['method']}", context=parent, kind=SpanKind.SERVER
+            scope["method"],
+            context=parent,
+            kind=SpanKind.SERVER,
+            attributes={"http.request.method": scope["method"]},
         )
         with trace.use_span(span, end_on_exit=True):
             try:
@@ -58,6 +61,8 @@ class AccessLog:
                 status = status or 499
                 route = scope.get("route")
                 template = getattr(route, "path", None) or "(no route)"
+                if route is not None:
+                    span.update_name(f"{scope['method']} {template}")  # semantic conventions
                 span.set_attribute("http.route", template)
                 span.set_attribute("http.response.status_code", status)
                 if status >= 500:

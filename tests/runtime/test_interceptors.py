@@ -151,6 +151,8 @@ async def test_deadline_expiry_ends_the_call(stub: pb_grpc.RouterServiceStub) ->
 # -- the one error model, metrics, spans and the access log -----------------------------
 
 CLASSIFY = f"/{SERVICE}/Classify"
+CLASSIFY_SPAN = f"{SERVICE}/Classify"
+"""The span name of a Classify call (semantic conventions: no leading slash)."""
 
 
 class Forwarder(pb_grpc.RouterServiceServicer):
@@ -300,7 +302,9 @@ async def test_a_handlers_own_abort_is_counted_with_its_code(
     assert line.__dict__.get("reason", "") == reason
     (span,) = probed.spans.get_finished_spans()
     assert span.attributes is not None
-    assert span.attributes["rpc.grpc.status_code"] == code
+    assert span.attributes["rpc.grpc.status_code"] == grpc.StatusCode[code].value[0]
+    assert span.attributes["rpc.system"] == "grpc"
+    assert (span.attributes["rpc.service"], span.attributes["rpc.method"]) == (SERVICE, "Classify")
 
 
 async def test_validation_failures_end_their_span(probed: Probed) -> None:
@@ -309,7 +313,7 @@ async def test_validation_failures_end_their_span(probed: Probed) -> None:
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     await _settled(probed, "INVALID_ARGUMENT")
     (span,) = probed.spans.get_finished_spans()
-    assert span.name == CLASSIFY
+    assert span.name == CLASSIFY_SPAN
     assert span.status.status_code is StatusCode.ERROR
     assert probed.count("INVALID_ARGUMENT") == 1
 

@@ -125,6 +125,11 @@ def test_one_turn_is_one_trace_across_every_hop(
             if s.service == callee and s.parent_id in by_id
         }
         assert caller in parents, f"no {callee} span is a child of a {caller} span"
+    # Names follow the semantic conventions: HTTP method and route, gRPC service/method.
+    names = {(s.service, s.name) for s in found}
+    assert ("waybill-edge", "POST /v1/sessions/{session_id}/turns") in names
+    assert ("waybill-gateway", "waybill.gateway.v1.GatewayService/Converse") in names
+    assert ("waybill-orders", "waybill.orders.v1.OrdersService/GetShipment") in names
     # Every span but the edge's first hangs off one this trace holds (or the caller's).
     orphans = [s for s in found if s.parent_id not in by_id and s.service != "waybill-edge"]
     assert orphans == []
