@@ -58,6 +58,11 @@ INVALID_PAYLOADS = Counter(
     "Tool payloads refused before execution, by tool and violated rule id.",
     ["tool", "rule_id"],
 )
+TOOL_CALLS = Counter(
+    "waybill_tool_calls_total",
+    "Tool calls workers made, by tool and status code (refused payloads as INVALID_ARGUMENT).",
+    ["tool", "code"],
+)
 MALFORMED = "payload.malformed_json"
 """Rule id counted for a payload that is not JSON of the argument message."""
 
@@ -155,6 +160,7 @@ class ToolLog:
                     outcome=status_codes.to_proto(grpc.StatusCode.INVALID_ARGUMENT),
                 )
             )
+            TOOL_CALLS.labels(name, grpc.StatusCode.INVALID_ARGUMENT.name).inc()
             rules = [v.proto.rule_id for v in found]
             raise _refuse(name, rules, f"violates {rules[0]}", "TOOL_PAYLOAD_INVALID")
         started = time.perf_counter()
@@ -168,6 +174,7 @@ class ToolLog:
             outcome = exc.code()
             raise
         finally:
+            TOOL_CALLS.labels(name, outcome.name).inc()
             self.calls.append(
                 events_pb2.ToolCall(
                     name=name,

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import message
+from prometheus_client import Counter
 from waybill.common.v1 import conversation_pb2, events_pb2, intent_pb2, money_pb2, usage_pb2
 from waybill.orders.v1 import orders_pb2
 from waybill.orders.v1 import orders_service_pb2_grpc as orders_grpc
@@ -79,6 +80,16 @@ INSTRUCTIONS = (
     "Be brief and kind."
 )
 M = TypeVar("M", bound=message.Message)
+OUTCOMES = Counter(
+    "waybill_negotiation_turns_total",
+    "Negotiation turns answered, by what the answer did (proposal, refunded, handed_over, ...).",
+    ["outcome"],
+)
+ESCALATIONS = Counter(
+    "waybill_escalations_total",
+    "Cases handed over to a person, by reason (asked, fraud, scope, stuck, lost, frequent).",
+    ["reason"],
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +193,7 @@ class NegotiationServicer(pb_grpc.WorkerServiceServicer):
             raise
         for call in turn.tools.calls:
             yield pb.RunTurnResponse(tool_call=call)
+        OUTCOMES.labels(outcome.kind).inc()
         generation = GenerationRequest(use_case=USE_CASE, prompt=turn.prompt, plan=outcome.plan())
         async for response in compose(
             self._pool,
@@ -456,6 +468,7 @@ class NegotiationServicer(pb_grpc.WorkerServiceServicer):
                 key=machine.escalation_key(request.session_id, len(state.turns)),
             ),
         )
+        ESCALATIONS.labels(why.name.lower()).inc()
         state.ClearField("pending_action")
         neg.stage = Stage.NEGOTIATION_STAGE_ESCALATED
         state.hand_over.ticket_id = ticket.ticket_id
