@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from google.protobuf import timestamp_pb2
+from opentelemetry import trace
 from waybill.common.v1 import conversation_pb2, customer_pb2, events_pb2, intent_pb2, usage_pb2
 from waybill.gateway.v1 import gateway_service_pb2 as pb
 from waybill.guardrails.v1 import guardrails_service_pb2 as guard
@@ -31,6 +32,7 @@ from gateway.hydration import hydrated
 from gateway.outcomes import Outcome, OutcomeKey, OutcomeStore
 from gateway.sessions import SessionConflict, SessionRecord, SessionStore
 from runtime import context as call_context
+from runtime import telemetry
 from runtime.bounded_cache import BoundedCache
 from runtime.credentials import Principal
 from runtime.deadlines import time_remaining
@@ -101,6 +103,9 @@ def _final(
     usage: usage_pb2.Usage | None = None,
 ) -> pb.TurnEvent:
     final = pb.Final(intent=intent, worker=kind, answer=answer, request_id=request_id)
+    span = trace.get_current_span()  # the turn's: what it was and who answered it
+    span.set_attribute(telemetry.ATTR_INTENT, intent_pb2.Intent.Name(intent))
+    span.set_attribute(telemetry.ATTR_WORKER, intent_pb2.Worker.Name(kind))
     if usage is not None:
         final.usage.CopyFrom(usage)
     return pb.TurnEvent(final=final)

@@ -37,6 +37,10 @@ ATTR_INTENT = "waybill.router.intent"
 ATTR_CONFIDENCE = "waybill.router.confidence"
 ATTR_WORKER = "waybill.gateway.worker"
 ATTR_TOOL = "waybill.worker.tool"
+ATTR_TOOL_STATUS = "waybill.worker.tool.status"
+"""A tool call's status code name (on the worker span's ``tool`` event)."""
+ATTR_BACKEND = "waybill.llm.backend"
+"""The backend that wrote a generation (on the worker span's ``generation`` event)."""
 
 
 def configure(service: str) -> trace.Tracer:

@@ -22,13 +22,14 @@ from typing import TypeVar
 import grpc
 import protovalidate
 from google.protobuf import json_format, message, struct_pb2
+from opentelemetry import trace
 from prometheus_client import Counter
 from waybill.common.v1 import events_pb2
 from waybill.worker.v1 import tools_pb2
 
 from llm_pool.generation import ToolSpec
 from llm_pool.json_schema import schema_for
-from runtime import status_codes
+from runtime import status_codes, telemetry
 from runtime.errors import DomainError, InvalidArgument
 
 T = TypeVar("T")
@@ -175,6 +176,9 @@ class ToolLog:
             raise
         finally:
             TOOL_CALLS.labels(name, outcome.name).inc()
+            trace.get_current_span().add_event(
+                "tool", {telemetry.ATTR_TOOL: name, telemetry.ATTR_TOOL_STATUS: outcome.name}
+            )
             self.calls.append(
                 events_pb2.ToolCall(
                     name=name,

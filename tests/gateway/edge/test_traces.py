@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
@@ -32,6 +33,13 @@ class Span:
     trace_id: str
     span_id: str
     parent_id: str
+    attributes: dict[str, str] = field(default_factory=dict)
+    events: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+
+
+def _values(attributes: Any) -> dict[str, str]:
+    """OTLP key-values as text (what a test compares)."""
+    return {a.key: a.value.string_value for a in attributes}
 
 
 @dataclass
@@ -56,6 +64,8 @@ class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
                             s.trace_id.hex(),
                             s.span_id.hex(),
                             s.parent_span_id.hex(),
+                            _values(s.attributes),
+                            [(e.name, _values(e.attributes)) for e in s.events],
                         )
                         for s in scope.spans
                     )
@@ -130,6 +140,21 @@ def test_one_turn_is_one_trace_across_every_hop(
     assert ("waybill-edge", "POST /v1/sessions/{session_id}/turns") in names
     assert ("waybill-gateway", "waybill.gateway.v1.GatewayService/Converse") in names
     assert ("waybill-orders", "waybill.orders.v1.OrdersService/GetShipment") in names
+    # Our attributes: what the turn was and who answered it; the worker's tool calls and
+    # generations as events of its span (names, codes and backends, never text).
+    (converse,) = [
+        s for s in found if s.service == "waybill-gateway" and s.name.endswith("/Converse")
+    ]
+    assert converse.attributes["waybill.gateway.worker"] == "WORKER_TRACKING"
+    assert converse.attributes["waybill.router.intent"].startswith("INTENT_TRACKING")
+    (worker,) = [
+        s for s in found if s.service == "waybill-tracking" and s.name.endswith("/RunTurn")
+    ]
+    assert (
+        "tool",
+        {"waybill.worker.tool": "get_order_status", "waybill.worker.tool.status": "OK"},
+    ) in worker.events
+    assert ("generation", {"waybill.llm.backend": "composer"}) in worker.events
     # Every span but the edge's first hangs off one this trace holds (or the caller's).
     orphans = [s for s in found if s.parent_id not in by_id and s.service != "waybill-edge"]
     assert orphans == []
