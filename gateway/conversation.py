@@ -19,13 +19,16 @@ from typing import Any, TypeVar
 
 from google.protobuf import timestamp_pb2
 from opentelemetry import trace
+from prometheus_client import Counter
 from waybill.common.v1 import conversation_pb2, customer_pb2, events_pb2, intent_pb2, usage_pb2
 from waybill.gateway.v1 import gateway_service_pb2 as pb
 from waybill.guardrails.v1 import guardrails_service_pb2 as guard
+from waybill.ledger.v1 import ledger_service_pb2 as ledger
 from waybill.orders.v1 import orders_pb2
 from waybill.worker.v1 import worker_service_pb2 as worker
 
 from gateway import turns
+from gateway.budgets import Budgets, Hold
 from gateway.clients import Clients
 from gateway.failures import RETRYABLE, TurnFailure, no_result, turn_failure, worker_error
 from gateway.hydration import hydrated
@@ -51,6 +54,10 @@ from runtime.pii import redact_for_prompt
 W = intent_pb2
 log = logging.getLogger("waybill.gateway")
 INPUTS_BLOCKED = GUARDRAIL_VERDICTS.labels("input_injection", "blocked")
+UNCHARGED = Counter(
+    "waybill_turns_uncharged_total",
+    "Turns answered whose charge the ledger did not take (the reservation expires).",
+)
 A = TypeVar("A")
 B = TypeVar("B")
 
@@ -101,8 +108,15 @@ def _final(
     answer: str,
     request_id: str,
     usage: usage_pb2.Usage | None = None,
+    budget_state: ledger.BudgetState = ledger.BUDGET_STATE_UNSPECIFIED,
 ) -> pb.TurnEvent:
-    final = pb.Final(intent=intent, worker=kind, answer=answer, request_id=request_id)
+    final = pb.Final(
+        intent=intent,
+        worker=kind,
+        answer=answer,
+        request_id=request_id,
+        budget_state=budget_state,
+    )
     span = trace.get_current_span()  # the turn's: what it was and who answered it
     span.set_attribute(telemetry.ATTR_INTENT, intent_pb2.Intent.Name(intent))
     span.set_attribute(telemetry.ATTR_WORKER, intent_pb2.Worker.Name(kind))
@@ -121,9 +135,11 @@ class Conversations:
         outcomes: OutcomeStore,
         limits: Limits,
         *,
+        budgets: Budgets | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._clients = clients
+        self._budgets = budgets or Budgets.off()
         self._sessions = sessions
         self._outcomes = outcomes
         self._limits = limits
@@ -188,10 +204,31 @@ class Conversations:
 
     # -- Converse ---------------------------------------------------------------------------
 
+    def _reserve(self, principal: Principal, user_id: str) -> asyncio.Task[Hold | None] | None:
+        """Start reserving the turn's worst case (None when budgets are off); it runs beside
+        the turn's first steps and is awaited before anything that costs money."""
+        if not self._budgets.enabled:
+            return None
+        return asyncio.ensure_future(self._budgets.hold(principal, user_id))
+
     async def converse(
         self, principal: Principal, request: pb.ConverseRequest, request_id: str
     ) -> AsyncIterator[pb.TurnEvent]:
-        """One turn from a customer message."""
+        """One turn from a customer message, inside its reservation."""
+        reserving = self._reserve(principal, request.user_id)
+        try:
+            async for event in self._converse(principal, request, request_id, reserving):
+                yield event
+        finally:
+            _settle(reserving)
+
+    async def _converse(
+        self,
+        principal: Principal,
+        request: pb.ConverseRequest,
+        request_id: str,
+        reserving: asyncio.Task[Hold | None] | None,
+    ) -> AsyncIterator[pb.TurnEvent]:
         tenant = principal.tenant_id
         record = await self.session(tenant, request.user_id, request.session_id)
         try:
@@ -210,10 +247,11 @@ class Conversations:
                     )
                 )
                 return
+            hold = await _held(reserving)
             text = check.redacted_text
             ticket = await self.hand_over(tenant, record.state)
             if ticket is not None and ticket.state == orders_pb2.TICKET_STATE_CLAIMED:
-                async for event in self._with_agent(record, text, ticket, request_id):
+                async for event in self._with_agent(record, text, ticket, request_id, hold):
                     yield event
                 return
             decision = await self._clients.router.classify(
@@ -230,11 +268,14 @@ class Conversations:
             if unwritten is not None:
                 yield unwritten.event
                 raise unwritten.error
+            usage = usage_pb2.Usage()
             yield _final(
                 intent=decision.intent,
                 kind=W.WORKER_UNSPECIFIED,
                 answer=answer,
                 request_id=request_id,
+                usage=usage,
+                budget_state=await _charge(hold, usage),
             )
             return
         turn = worker.RunTurnRequest(
@@ -248,7 +289,9 @@ class Conversations:
             context=context,
             canary=check.canary,
         )
-        async for event in self._run_worker(decision.worker, turn, record, text, request_id):
+        async for event in self._run_worker(
+            decision.worker, turn, record, text, request_id, hold=hold
+        ):
             yield event
 
     # -- the hand-over to a person ---------------------------------------------------------
@@ -277,6 +320,7 @@ class Conversations:
         text: str,
         ticket: orders_pb2.EscalationTicket,
         request_id: str,
+        hold: Hold | None,
     ) -> AsyncIterator[pb.TurnEvent]:
         """A turn of a conversation an agent has claimed: the assistant steps aside; the
         message is kept in the conversation for the agent."""
@@ -289,8 +333,14 @@ class Conversations:
         if unwritten is not None:
             yield unwritten.event
             raise unwritten.error
+        usage = usage_pb2.Usage()
         yield _final(
-            intent=W.INTENT_HUMAN_HANDOFF, kind=W.WORKER_HUMAN, answer=answer, request_id=request_id
+            intent=W.INTENT_HUMAN_HANDOFF,
+            kind=W.WORKER_HUMAN,
+            answer=answer,
+            request_id=request_id,
+            usage=usage,
+            budget_state=await _charge(hold, usage),
         )
 
     # -- ConfirmAction ----------------------------------------------------------------------
@@ -322,10 +372,12 @@ class Conversations:
         events: list[pb.TurnEvent] = []
         called_worker = False
         finished = False
+        reserving = self._reserve(principal, request.user_id)
         try:
             record = await self._pending(principal.tenant_id, request)
             try:
                 context = await self.hydrate(principal.tenant_id, request.user_id)
+                hold = await _held(reserving)
             except PeerError as exc:
                 failure = turn_failure(exc)
                 yield failure.event
@@ -346,7 +398,7 @@ class Conversations:
             )
             called_worker = True
             async for event in self._run_worker(
-                W.WORKER_NEGOTIATION, turn, record, label, request_id
+                W.WORKER_NEGOTIATION, turn, record, label, request_id, hold=hold
             ):
                 events.append(event)
                 if event.WhichOneof("kind") == "final":
@@ -367,6 +419,8 @@ class Conversations:
             if not finished:
                 await self._outcomes.release(key)
             raise
+        finally:
+            _settle(reserving)
         if not finished:
             await self._outcomes.release(key)
 
@@ -395,6 +449,8 @@ class Conversations:
         record: SessionRecord,
         customer_text: str,
         request_id: str,
+        *,
+        hold: Hold | None,
     ) -> AsyncIterator[pb.TurnEvent]:
         client = self._clients.workers.get(kind)
         if client is None:
@@ -440,6 +496,7 @@ class Conversations:
             answer=result.answer,
             request_id=request_id,
             usage=result.usage,
+            budget_state=await _charge(hold, result.usage),
         )
 
     # -- the session write ------------------------------------------------------------------
@@ -485,6 +542,47 @@ class Conversations:
         return turn_failure(
             Aborted("the conversation changed too often; try again", reason="SESSION_CONFLICT")
         )
+
+
+async def _held(reserving: asyncio.Task[Hold | None] | None) -> Hold | None:
+    """The turn's reservation once the ledger granted it (a refusal raises its PeerError)."""
+    return None if reserving is None else await reserving
+
+
+def _settle(reserving: asyncio.Task[Hold | None] | None) -> None:
+    """Whatever happened to the turn, leave no reservation held: release one that was not
+    committed, now or as soon as a reservation still being made is granted."""
+    if reserving is None:
+        return
+    if reserving.done():
+        _release_unsettled(reserving)
+    else:
+        reserving.add_done_callback(_release_unsettled)
+
+
+def _release_unsettled(reserving: asyncio.Task[Hold | None]) -> None:
+    if reserving.cancelled() or reserving.exception() is not None:
+        return  # nothing was held (a refusal already ended the turn, or the ledger failed)
+    hold = reserving.result()
+    if hold is not None:
+        hold.release_soon()  # a no-op once committed
+
+
+async def _charge(hold: Hold | None, usage: usage_pb2.Usage) -> ledger.BudgetState:
+    """Commit the turn's usage; its cost becomes the ledger's charge. A commit that fails
+    after the answer was given does not fail the turn: it is logged and counted, and the
+    reservation expires uncharged."""
+    if hold is None:
+        return ledger.BUDGET_STATE_UNSPECIFIED
+    try:
+        usage.cost.CopyFrom(await hold.commit(usage))
+    except PeerError as exc:
+        UNCHARGED.inc()
+        log.error(
+            "turn not charged; its reservation expires",
+            extra={"reservation_id": hold.reservation_id, "reason": exc.reason},
+        )
+    return hold.state
 
 
 def session_not_found() -> NotFound:

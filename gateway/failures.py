@@ -58,6 +58,11 @@ _FIXED_MESSAGES = {
     grpc.StatusCode.ABORTED: "Sorry, that clashed with another change. Please try again.",
 }
 _INTERNAL_MESSAGE = "Sorry, something went wrong on our side. Please try again."
+BUDGET_EXHAUSTED = "BUDGET_EXHAUSTED"
+"""The ledger's reason when the paying team's monthly budget cannot cover a turn."""
+_BUDGET_MESSAGE = (
+    "Sorry, I can't take new requests at the moment. Please try again later or contact us."
+)
 
 
 def public_message(code: grpc.StatusCode, message: str) -> str:
@@ -104,6 +109,8 @@ def turn_failure(error: DomainError, *, worker: intent_pb2.Worker | None = None)
             # The customer-facing reason of a worker that is not built (clients
             # branch on it); the peer's own reason names what is missing.
             reason, domain, metadata = "WORKER_NOT_AVAILABLE", "", {}
+    elif code == grpc.StatusCode.RESOURCE_EXHAUSTED and reason == BUDGET_EXHAUSTED:
+        message = _BUDGET_MESSAGE
     elif code == grpc.StatusCode.RESOURCE_EXHAUSTED:
         message = _busy_message(retry_after)
     elif code in _FIXED_MESSAGES:

@@ -7,11 +7,13 @@ import logging
 from waybill.common.v1 import intent_pb2
 from waybill.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 from waybill.guardrails.v1 import guardrails_service_pb2_grpc as guard_grpc
+from waybill.ledger.v1 import ledger_service_pb2_grpc as ledger_grpc
 from waybill.orders.v1 import orders_service_pb2_grpc as orders_grpc
 from waybill.router.v1 import router_service_pb2_grpc as router_grpc
 from waybill.worker.v1 import worker_service_pb2_grpc as worker_grpc
 
 from gateway.auth import Authenticator
+from gateway.budgets import Budgets, LedgerClient, TurnEstimate
 from gateway.clients import Clients, GuardrailsClient, OrdersClient, RouterClient, WorkerClient
 from gateway.conversation import Conversations, Limits
 from gateway.outcomes import InMemoryOutcomeStore, OutcomeStore
@@ -20,6 +22,7 @@ from gateway.redis_sessions import RedisSessionStore
 from gateway.service import GatewayServicer
 from gateway.sessions import InMemorySessionStore, SessionStore
 from gateway.settings import GatewaySettings
+from llm_pool import pricing
 from runtime import credentials, mesh
 from runtime.client import MeshChannel, channel
 from runtime.server import Registration, serve
@@ -27,7 +30,7 @@ from runtime.settings import SettingsError
 
 log = logging.getLogger("waybill.gateway")
 
-_PEERS = ("guardrails", "router", "orders", "tracking", "policy", "negotiation")
+_PEERS = ("guardrails", "router", "orders", "tracking", "policy", "negotiation", "ledger")
 
 
 def stores(settings: GatewaySettings) -> tuple[SessionStore, OutcomeStore]:
@@ -63,6 +66,8 @@ def channels(settings: GatewaySettings) -> dict[str, MeshChannel]:
         ("waybill.orders.v1.OrdersService", "ResolveEscalationTicket"),
         ("waybill.guardrails.v1.GuardrailsService", None),
         ("waybill.router.v1.RouterService", "Classify"),
+        # Idempotent by request id (Reserve) and reservation id (Commit, Release).
+        ("waybill.ledger.v1.LedgerService", None),
     ]
     # The tracking worker is read-only by construction, so a turn it never
     # started may be retried on UNAVAILABLE; the other workers write.
@@ -100,6 +105,19 @@ def clients(chans: dict[str, MeshChannel]) -> Clients:
     )
 
 
+def budgets(settings: GatewaySettings, chan: MeshChannel) -> Budgets:
+    """Reservations in the ledger priced from the price table, or none when turned off."""
+    if not settings.budgets:
+        log.warning("budgets are off: turns are not reserved or charged")
+        return Budgets.off()
+    estimate = TurnEstimate(
+        generations=settings.turn_generations,
+        input_tokens=settings.turn_input_tokens,
+        output_tokens=settings.turn_output_tokens,
+    )
+    return Budgets(LedgerClient(ledger_grpc.LedgerServiceStub(chan)), estimate.cost(pricing.load()))
+
+
 def limits(settings: GatewaySettings) -> Limits:
     """The conversation limits the settings ask for."""
     return Limits(
@@ -123,7 +141,9 @@ async def main() -> None:
     sessions, outcomes = stores(settings)
     servicer = GatewayServicer(
         auth=Authenticator(keys),
-        conversations=Conversations(deps, sessions, outcomes, limits(settings)),
+        conversations=Conversations(
+            deps, sessions, outcomes, limits(settings), budgets=budgets(settings, chans["ledger"])
+        ),
         sessions=sessions,
         orders=deps.orders,
     )

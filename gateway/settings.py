@@ -7,7 +7,14 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from runtime import credentials
-from runtime.settings import ServiceSettings, SettingsError, env_float, env_int, env_str
+from runtime.settings import (
+    ServiceSettings,
+    SettingsError,
+    env_bool,
+    env_float,
+    env_int,
+    env_str,
+)
 
 DEFAULT_CREDENTIALS = ".waybill/credentials.json"
 MAX_ACTIVE_ORDERS = 50
@@ -39,6 +46,16 @@ class GatewaySettings:
     (``WAYBILL_TURN_BUDGET_S``); every downstream hop derives its timeout from it."""
     active_orders: int = 10
     """Active orders hydrated into the context block (``WAYBILL_HYDRATION_ORDERS``)."""
+    budgets: bool = True
+    """Whether every turn reserves its worst case in the ledger and commits its usage
+    (``WAYBILL_BUDGETS``; off only to measure or test other parts without a ledger)."""
+    turn_generations: int = 4
+    """Generations one turn may make at most, for its reservation
+    (``WAYBILL_TURN_MAX_GENERATIONS``)."""
+    turn_input_tokens: int = 4096
+    """Prompt tokens of one generation at most (``WAYBILL_TURN_MAX_INPUT_TOKENS``)."""
+    turn_output_tokens: int = 512
+    """Completion tokens of one generation at most (``WAYBILL_TURN_MAX_OUTPUT_TOKENS``)."""
 
     @classmethod
     def from_env(cls) -> GatewaySettings:
@@ -68,4 +85,8 @@ class GatewaySettings:
             hydration_ttl_s=env_float("WAYBILL_HYDRATION_TTL_S", 5.0),
             turn_budget_s=env_float("WAYBILL_TURN_BUDGET_S", 30.0, minimum=0.1),
             active_orders=active_orders,
+            budgets=env_bool("WAYBILL_BUDGETS", True),
+            turn_generations=env_int("WAYBILL_TURN_MAX_GENERATIONS", 4, minimum=1),
+            turn_input_tokens=env_int("WAYBILL_TURN_MAX_INPUT_TOKENS", 4096, minimum=1),
+            turn_output_tokens=env_int("WAYBILL_TURN_MAX_OUTPUT_TOKENS", 512, minimum=1),
         )

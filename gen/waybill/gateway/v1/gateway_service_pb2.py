@@ -29,10 +29,11 @@ from waybill.common.v1 import customer_pb2 as waybill_dot_common_dot_v1_dot_cust
 from waybill.common.v1 import events_pb2 as waybill_dot_common_dot_v1_dot_events__pb2
 from waybill.common.v1 import intent_pb2 as waybill_dot_common_dot_v1_dot_intent__pb2
 from waybill.common.v1 import usage_pb2 as waybill_dot_common_dot_v1_dot_usage__pb2
+from waybill.ledger.v1 import ledger_service_pb2 as waybill_dot_ledger_dot_v1_dot_ledger__service__pb2
 from waybill.orders.v1 import orders_pb2 as waybill_dot_orders_dot_v1_dot_orders__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(waybill/gateway/v1/gateway_service.proto\x12\x12waybill.gateway.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$waybill/common/v1/conversation.proto\x1a waybill/common/v1/customer.proto\x1a\x1ewaybill/common/v1/events.proto\x1a\x1ewaybill/common/v1/intent.proto\x1a\x1dwaybill/common/v1/usage.proto\x1a\x1ewaybill/orders/v1/orders.proto\"\x94\x01\n\x0f\x43onverseRequest\x12\x30\n\nsession_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^[A-Za-z0-9_-]{8,64}$\x12\x32\n\x07user_id\x18\x02 \x01(\tB!\xbaH\x1er\x1c\x32\x1a^[a-z0-9][a-z0-9_-]{2,63}$\x12\x1b\n\x07message\x18\x03 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xa0\x1f\"\xbd\x01\n\x05\x46inal\x12)\n\x06intent\x18\x01 \x01(\x0e\x32\x19.waybill.common.v1.Intent\x12)\n\x06worker\x18\x02 \x01(\x0e\x32\x19.waybill.common.v1.Worker\x12\'\n\x05usage\x18\x03 \x01(\x0b\x32\x18.waybill.common.v1.Usage\x12\x0e\n\x06\x61nswer\x18\x04 \x01(\t\x12\x11\n\tcache_hit\x18\x05 \x01(\x08\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"\xac\x03\n\tTurnEvent\x12-\n\x05\x64\x65lta\x18\x01 \x01(\x0b\x32\x1c.waybill.common.v1.TextDeltaH\x00\x12\x30\n\ttool_call\x18\x02 \x01(\x0b\x32\x1b.waybill.common.v1.ToolCallH\x00\x12\x46\n\x14\x63onfirmation_request\x18\x03 \x01(\x0b\x32&.waybill.common.v1.ConfirmationRequestH\x00\x12\x33\n\nescalation\x18\x04 \x01(\x0b\x32\x1d.waybill.common.v1.EscalationH\x00\x12-\n\x07refusal\x18\x05 \x01(\x0b\x32\x1a.waybill.common.v1.RefusalH\x00\x12-\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x1c.waybill.common.v1.TurnErrorH\x00\x12*\n\x05\x66inal\x18\x07 \x01(\x0b\x32\x19.waybill.gateway.v1.FinalH\x00\x12/\n\x08\x63itation\x18\x08 \x01(\x0b\x32\x1b.waybill.common.v1.CitationH\x00\x42\x06\n\x04kind\"@\n\x10\x43onverseResponse\x12,\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1d.waybill.gateway.v1.TurnEvent\"\xa1\x02\n\x14\x43onfirmActionRequest\x12\x30\n\nsession_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^[A-Za-z0-9_-]{8,64}$\x12\x32\n\x07user_id\x18\x02 \x01(\tB!\xbaH\x1er\x1c\x32\x1a^[a-z0-9][a-z0-9_-]{2,63}$\x12/\n\taction_id\x18\x03 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^act_[a-z0-9]{16,32}$\x12\x39\n\x08\x64\x65\x63ision\x18\x04 \x01(\x0e\x32\x1b.waybill.common.v1.DecisionB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x37\n\x0fidempotency_key\x18\x05 \x01(\tB\x1e\xbaH\x1br\x19\x32\x17^[A-Za-z0-9_-]{16,128}$\"E\n\x15\x43onfirmActionResponse\x12,\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1d.waybill.gateway.v1.TurnEvent\"y\n\x11GetSessionRequest\x12\x30\n\nsession_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^[A-Za-z0-9_-]{8,64}$\x12\x32\n\x07user_id\x18\x02 \x01(\tB!\xbaH\x1er\x1c\x32\x1a^[a-z0-9][a-z0-9_-]{2,63}$\"\x94\x01\n\x07Session\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x33\n\x05state\x18\x03 \x01(\x0b\x32$.waybill.common.v1.ConversationState\x12/\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"w\n\x12GetSessionResponse\x12,\n\x07session\x18\x01 \x01(\x0b\x32\x1b.waybill.gateway.v1.Session\x12\x33\n\x06ticket\x18\x02 \x01(\x0b\x32#.waybill.orders.v1.EscalationTicket\"O\n\x19GetCustomerContextRequest\x12\x32\n\x07user_id\x18\x01 \x01(\tB!\xbaH\x1er\x1c\x32\x1a^[a-z0-9][a-z0-9_-]{2,63}$\"Q\n\x1aGetCustomerContextResponse\x12\x33\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\".waybill.common.v1.HydratedContext\"Q\n\x14ListCustomersRequest\x12\x1c\n\tpage_size\x18\x01 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x64(\x00\x12\x1b\n\npage_token\x18\x02 \x01(\tB\x07\xbaH\x04r\x02\x18@\"w\n\x0f\x43ustomerSummary\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12-\n\x04tier\x18\x03 \x01(\x0e\x32\x1f.waybill.common.v1.CustomerTier\x12\x0e\n\x06region\x18\x04 \x01(\t\"h\n\x15ListCustomersResponse\x12\x36\n\tcustomers\x18\x01 \x03(\x0b\x32#.waybill.gateway.v1.CustomerSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x97\x01\n\x12ListTicketsRequest\x12\x37\n\x05state\x18\x01 \x01(\x0e\x32\x1e.waybill.orders.v1.TicketStateB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x1c\n\tpage_size\x18\x02 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x64(\x00\x12*\n\npage_token\x18\x03 \x01(\tB\x16\xbaH\x13r\x11\x32\x0f^([0-9]{1,9})?$\"d\n\x13ListTicketsResponse\x12\x34\n\x07tickets\x18\x01 \x03(\x0b\x32#.waybill.orders.v1.EscalationTicket\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"x\n\x12\x43laimTicketRequest\x12,\n\tticket_id\x18\x01 \x01(\tB\x19\xbaH\x16r\x14\x32\x12^TCK-[0-9A-F]{16}$\x12\x34\n\x08\x61gent_id\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d\x32\x1b^[a-z0-9][a-z0-9._-]{1,63}$\"J\n\x13\x43laimTicketResponse\x12\x33\n\x06ticket\x18\x01 \x01(\x0b\x32#.waybill.orders.v1.EscalationTicket\"\x9a\x01\n\x14ResolveTicketRequest\x12,\n\tticket_id\x18\x01 \x01(\tB\x19\xbaH\x16r\x14\x32\x12^TCK-[0-9A-F]{16}$\x12\x34\n\x08\x61gent_id\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d\x32\x1b^[a-z0-9][a-z0-9._-]{1,63}$\x12\x1e\n\nresolution\x18\x03 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xd0\x0f\"L\n\x15ResolveTicketResponse\x12\x33\n\x06ticket\x18\x01 \x01(\x0b\x32#.waybill.orders.v1.EscalationTicket2\xaf\x06\n\x0eGatewayService\x12W\n\x08\x43onverse\x12#.waybill.gateway.v1.ConverseRequest\x1a$.waybill.gateway.v1.ConverseResponse0\x01\x12\x66\n\rConfirmAction\x12(.waybill.gateway.v1.ConfirmActionRequest\x1a).waybill.gateway.v1.ConfirmActionResponse0\x01\x12[\n\nGetSession\x12%.waybill.gateway.v1.GetSessionRequest\x1a&.waybill.gateway.v1.GetSessionResponse\x12s\n\x12GetCustomerContext\x12-.waybill.gateway.v1.GetCustomerContextRequest\x1a..waybill.gateway.v1.GetCustomerContextResponse\x12\x64\n\rListCustomers\x12(.waybill.gateway.v1.ListCustomersRequest\x1a).waybill.gateway.v1.ListCustomersResponse\x12^\n\x0bListTickets\x12&.waybill.gateway.v1.ListTicketsRequest\x1a\'.waybill.gateway.v1.ListTicketsResponse\x12^\n\x0b\x43laimTicket\x12&.waybill.gateway.v1.ClaimTicketRequest\x1a\'.waybill.gateway.v1.ClaimTicketResponse\x12\x64\n\rResolveTicket\x12(.waybill.gateway.v1.ResolveTicketRequest\x1a).waybill.gateway.v1.ResolveTicketResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(waybill/gateway/v1/gateway_service.proto\x12\x12waybill.gateway.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$waybill/common/v1/conversation.proto\x1a waybill/common/v1/customer.proto\x1a\x1ewaybill/common/v1/events.proto\x1a\x1ewaybill/common/v1/intent.proto\x1a\x1dwaybill/common/v1/usage.proto\x1a&waybill/ledger/v1/ledger_service.proto\x1a\x1ewaybill/orders/v1/orders.proto\"\x94\x01\n\x0f\x43onverseRequest\x12\x30\n\nsession_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^[A-Za-z0-9_-]{8,64}$\x12\x32\n\x07user_id\x18\x02 \x01(\tB!\xbaH\x1er\x1c\x32\x1a^[a-z0-9][a-z0-9_-]{2,63}$\x12\x1b\n\x07message\x18\x03 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xa0\x1f\"\xf3\x01\n\x05\x46inal\x12)\n\x06intent\x18\x01 \x01(\x0e\x32\x19.waybill.common.v1.Intent\x12)\n\x06worker\x18\x02 \x01(\x0e\x32\x19.waybill.common.v1.Worker\x12\'\n\x05usage\x18\x03 \x01(\x0b\x32\x18.waybill.common.v1.Usage\x12\x0e\n\x06\x61nswer\x18\x04 \x01(\t\x12\x11\n\tcache_hit\x18\x05 \x01(\x08\x12\x12\n\nrequest_id\x18\x06 \x01(\t\x12\x34\n\x0c\x62udget_state\x18\x07 \x01(\x0e\x32\x1e.waybill.ledger.v1.BudgetState\"\xac\x03\n\tTurnEvent\x12-\n\x05\x64\x65lta\x18\x01 \x01(\x0b\x32\x1c.waybill.common.v1.TextDeltaH\x00\x12\x30\n\ttool_call\x18\x02 \x01(\x0b\x32\x1b.waybill.common.v1.ToolCallH\x00\x12\x46\n\x14\x63onfirmation_request\x18\x03 \x01(\x0b\x32&.waybill.common.v1.ConfirmationRequestH\x00\x12\x33\n\nescalation\x18\x04 \x01(\x0b\x32\x1d.waybill.common.v1.EscalationH\x00\x12-\n\x07refusal\x18\x05 \x01(\x0b\x32\x1a.waybill.common.v1.RefusalH\x00\x12-\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x1c.waybill.common.v1.TurnErrorH\x00\x12*\n\x05\x66inal\x18\x07 \x01(\x0b\x32\x19.waybill.gateway.v1.FinalH\x00\x12/\n\x08\x63itation\x18\x08 \x01(\x0b\x32\x1b.waybill.common.v1.CitationH\x00\x42\x06\n\x04kind\"@\n\x10\x43onverseResponse\x12,\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1d.waybill.gateway.v1.TurnEvent\"\xa1\x02\n\x14\x43onfirmActionRequest\x12\x30\n\nsession_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^[A-Za-z0-9_-]{8,64}$\x12\x32\n\x07user_id\x18\x02 \x01(\tB!\xbaH\x1er\x1c\x32\x1a^[a-z0-9][a-z0-9_-]{2,63}$\x12/\n\taction_id\x18\x03 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^act_[a-z0-9]{16,32}$\x12\x39\n\x08\x64\x65\x63ision\x18\x04 \x01(\x0e\x32\x1b.waybill.common.v1.DecisionB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\x12\x37\n\x0fidempotency_key\x18\x05 \x01(\tB\x1e\xbaH\x1br\x19\x32\x17^[A-Za-z0-9_-]{16,128}$\"E\n\x15\x43onfirmActionResponse\x12,\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1d.waybill.gateway.v1.TurnEvent\"y\n\x11GetSessionRequest\x12\x30\n\nsession_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^[A-Za-z0-9_-]{8,64}$\x12\x32\n\x07user_id\x18\x02 \x01(\tB!\xbaH\x1er\x1c\x32\x1a^[a-z0-9][a-z0-9_-]{2,63}$\"\x94\x01\n\x07Session\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x33\n\x05state\x18\x03 \x01(\x0b\x32$.waybill.common.v1.ConversationState\x12/\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"w\n\x12GetSessionResponse\x12,\n\x07session\x18\x01 \x01(\x0b\x32\x1b.waybill.gateway.v1.Session\x12\x33\n\x06ticket\x18\x02 \x01(\x0b\x32#.waybill.orders.v1.EscalationTicket\"O\n\x19GetCustomerContextRequest\x12\x32\n\x07user_id\x18\x01 \x01(\tB!\xbaH\x1er\x1c\x32\x1a^[a-z0-9][a-z0-9_-]{2,63}$\"Q\n\x1aGetCustomerContextResponse\x12\x33\n\x07\x63ontext\x18\x01 \x01(\x0b\x32\".waybill.common.v1.HydratedContext\"Q\n\x14ListCustomersRequest\x12\x1c\n\tpage_size\x18\x01 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x64(\x00\x12\x1b\n\npage_token\x18\x02 \x01(\tB\x07\xbaH\x04r\x02\x18@\"w\n\x0f\x43ustomerSummary\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12-\n\x04tier\x18\x03 \x01(\x0e\x32\x1f.waybill.common.v1.CustomerTier\x12\x0e\n\x06region\x18\x04 \x01(\t\"h\n\x15ListCustomersResponse\x12\x36\n\tcustomers\x18\x01 \x03(\x0b\x32#.waybill.gateway.v1.CustomerSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x97\x01\n\x12ListTicketsRequest\x12\x37\n\x05state\x18\x01 \x01(\x0e\x32\x1e.waybill.orders.v1.TicketStateB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x1c\n\tpage_size\x18\x02 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x64(\x00\x12*\n\npage_token\x18\x03 \x01(\tB\x16\xbaH\x13r\x11\x32\x0f^([0-9]{1,9})?$\"d\n\x13ListTicketsResponse\x12\x34\n\x07tickets\x18\x01 \x03(\x0b\x32#.waybill.orders.v1.EscalationTicket\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"x\n\x12\x43laimTicketRequest\x12,\n\tticket_id\x18\x01 \x01(\tB\x19\xbaH\x16r\x14\x32\x12^TCK-[0-9A-F]{16}$\x12\x34\n\x08\x61gent_id\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d\x32\x1b^[a-z0-9][a-z0-9._-]{1,63}$\"J\n\x13\x43laimTicketResponse\x12\x33\n\x06ticket\x18\x01 \x01(\x0b\x32#.waybill.orders.v1.EscalationTicket\"\x9a\x01\n\x14ResolveTicketRequest\x12,\n\tticket_id\x18\x01 \x01(\tB\x19\xbaH\x16r\x14\x32\x12^TCK-[0-9A-F]{16}$\x12\x34\n\x08\x61gent_id\x18\x02 \x01(\tB\"\xbaH\x1fr\x1d\x32\x1b^[a-z0-9][a-z0-9._-]{1,63}$\x12\x1e\n\nresolution\x18\x03 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xd0\x0f\"L\n\x15ResolveTicketResponse\x12\x33\n\x06ticket\x18\x01 \x01(\x0b\x32#.waybill.orders.v1.EscalationTicket2\xaf\x06\n\x0eGatewayService\x12W\n\x08\x43onverse\x12#.waybill.gateway.v1.ConverseRequest\x1a$.waybill.gateway.v1.ConverseResponse0\x01\x12\x66\n\rConfirmAction\x12(.waybill.gateway.v1.ConfirmActionRequest\x1a).waybill.gateway.v1.ConfirmActionResponse0\x01\x12[\n\nGetSession\x12%.waybill.gateway.v1.GetSessionRequest\x1a&.waybill.gateway.v1.GetSessionResponse\x12s\n\x12GetCustomerContext\x12-.waybill.gateway.v1.GetCustomerContextRequest\x1a..waybill.gateway.v1.GetCustomerContextResponse\x12\x64\n\rListCustomers\x12(.waybill.gateway.v1.ListCustomersRequest\x1a).waybill.gateway.v1.ListCustomersResponse\x12^\n\x0bListTickets\x12&.waybill.gateway.v1.ListTicketsRequest\x1a\'.waybill.gateway.v1.ListTicketsResponse\x12^\n\x0b\x43laimTicket\x12&.waybill.gateway.v1.ClaimTicketRequest\x1a\'.waybill.gateway.v1.ClaimTicketResponse\x12\x64\n\rResolveTicket\x12(.waybill.gateway.v1.ResolveTicketRequest\x1a).waybill.gateway.v1.ResolveTicketResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -81,46 +82,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RESOLVETICKETREQUEST'].fields_by_name['agent_id']._serialized_options = b'\272H\037r\0352\033^[a-z0-9][a-z0-9._-]{1,63}$'
   _globals['_RESOLVETICKETREQUEST'].fields_by_name['resolution']._loaded_options = None
   _globals['_RESOLVETICKETREQUEST'].fields_by_name['resolution']._serialized_options = b'\272H\007r\005\020\001\030\320\017'
-  _globals['_CONVERSEREQUEST']._serialized_start=326
-  _globals['_CONVERSEREQUEST']._serialized_end=474
-  _globals['_FINAL']._serialized_start=477
-  _globals['_FINAL']._serialized_end=666
-  _globals['_TURNEVENT']._serialized_start=669
-  _globals['_TURNEVENT']._serialized_end=1097
-  _globals['_CONVERSERESPONSE']._serialized_start=1099
-  _globals['_CONVERSERESPONSE']._serialized_end=1163
-  _globals['_CONFIRMACTIONREQUEST']._serialized_start=1166
-  _globals['_CONFIRMACTIONREQUEST']._serialized_end=1455
-  _globals['_CONFIRMACTIONRESPONSE']._serialized_start=1457
-  _globals['_CONFIRMACTIONRESPONSE']._serialized_end=1526
-  _globals['_GETSESSIONREQUEST']._serialized_start=1528
-  _globals['_GETSESSIONREQUEST']._serialized_end=1649
-  _globals['_SESSION']._serialized_start=1652
-  _globals['_SESSION']._serialized_end=1800
-  _globals['_GETSESSIONRESPONSE']._serialized_start=1802
-  _globals['_GETSESSIONRESPONSE']._serialized_end=1921
-  _globals['_GETCUSTOMERCONTEXTREQUEST']._serialized_start=1923
-  _globals['_GETCUSTOMERCONTEXTREQUEST']._serialized_end=2002
-  _globals['_GETCUSTOMERCONTEXTRESPONSE']._serialized_start=2004
-  _globals['_GETCUSTOMERCONTEXTRESPONSE']._serialized_end=2085
-  _globals['_LISTCUSTOMERSREQUEST']._serialized_start=2087
-  _globals['_LISTCUSTOMERSREQUEST']._serialized_end=2168
-  _globals['_CUSTOMERSUMMARY']._serialized_start=2170
-  _globals['_CUSTOMERSUMMARY']._serialized_end=2289
-  _globals['_LISTCUSTOMERSRESPONSE']._serialized_start=2291
-  _globals['_LISTCUSTOMERSRESPONSE']._serialized_end=2395
-  _globals['_LISTTICKETSREQUEST']._serialized_start=2398
-  _globals['_LISTTICKETSREQUEST']._serialized_end=2549
-  _globals['_LISTTICKETSRESPONSE']._serialized_start=2551
-  _globals['_LISTTICKETSRESPONSE']._serialized_end=2651
-  _globals['_CLAIMTICKETREQUEST']._serialized_start=2653
-  _globals['_CLAIMTICKETREQUEST']._serialized_end=2773
-  _globals['_CLAIMTICKETRESPONSE']._serialized_start=2775
-  _globals['_CLAIMTICKETRESPONSE']._serialized_end=2849
-  _globals['_RESOLVETICKETREQUEST']._serialized_start=2852
-  _globals['_RESOLVETICKETREQUEST']._serialized_end=3006
-  _globals['_RESOLVETICKETRESPONSE']._serialized_start=3008
-  _globals['_RESOLVETICKETRESPONSE']._serialized_end=3084
-  _globals['_GATEWAYSERVICE']._serialized_start=3087
-  _globals['_GATEWAYSERVICE']._serialized_end=3902
+  _globals['_CONVERSEREQUEST']._serialized_start=366
+  _globals['_CONVERSEREQUEST']._serialized_end=514
+  _globals['_FINAL']._serialized_start=517
+  _globals['_FINAL']._serialized_end=760
+  _globals['_TURNEVENT']._serialized_start=763
+  _globals['_TURNEVENT']._serialized_end=1191
+  _globals['_CONVERSERESPONSE']._serialized_start=1193
+  _globals['_CONVERSERESPONSE']._serialized_end=1257
+  _globals['_CONFIRMACTIONREQUEST']._serialized_start=1260
+  _globals['_CONFIRMACTIONREQUEST']._serialized_end=1549
+  _globals['_CONFIRMACTIONRESPONSE']._serialized_start=1551
+  _globals['_CONFIRMACTIONRESPONSE']._serialized_end=1620
+  _globals['_GETSESSIONREQUEST']._serialized_start=1622
+  _globals['_GETSESSIONREQUEST']._serialized_end=1743
+  _globals['_SESSION']._serialized_start=1746
+  _globals['_SESSION']._serialized_end=1894
+  _globals['_GETSESSIONRESPONSE']._serialized_start=1896
+  _globals['_GETSESSIONRESPONSE']._serialized_end=2015
+  _globals['_GETCUSTOMERCONTEXTREQUEST']._serialized_start=2017
+  _globals['_GETCUSTOMERCONTEXTREQUEST']._serialized_end=2096
+  _globals['_GETCUSTOMERCONTEXTRESPONSE']._serialized_start=2098
+  _globals['_GETCUSTOMERCONTEXTRESPONSE']._serialized_end=2179
+  _globals['_LISTCUSTOMERSREQUEST']._serialized_start=2181
+  _globals['_LISTCUSTOMERSREQUEST']._serialized_end=2262
+  _globals['_CUSTOMERSUMMARY']._serialized_start=2264
+  _globals['_CUSTOMERSUMMARY']._serialized_end=2383
+  _globals['_LISTCUSTOMERSRESPONSE']._serialized_start=2385
+  _globals['_LISTCUSTOMERSRESPONSE']._serialized_end=2489
+  _globals['_LISTTICKETSREQUEST']._serialized_start=2492
+  _globals['_LISTTICKETSREQUEST']._serialized_end=2643
+  _globals['_LISTTICKETSRESPONSE']._serialized_start=2645
+  _globals['_LISTTICKETSRESPONSE']._serialized_end=2745
+  _globals['_CLAIMTICKETREQUEST']._serialized_start=2747
+  _globals['_CLAIMTICKETREQUEST']._serialized_end=2867
+  _globals['_CLAIMTICKETRESPONSE']._serialized_start=2869
+  _globals['_CLAIMTICKETRESPONSE']._serialized_end=2943
+  _globals['_RESOLVETICKETREQUEST']._serialized_start=2946
+  _globals['_RESOLVETICKETREQUEST']._serialized_end=3100
+  _globals['_RESOLVETICKETRESPONSE']._serialized_start=3102
+  _globals['_RESOLVETICKETRESPONSE']._serialized_end=3178
+  _globals['_GATEWAYSERVICE']._serialized_start=3181
+  _globals['_GATEWAYSERVICE']._serialized_end=3996
 # @@protoc_insertion_point(module_scope)

@@ -7,6 +7,7 @@ from waybill.common.v1 import customer_pb2 as _customer_pb2
 from waybill.common.v1 import events_pb2 as _events_pb2
 from waybill.common.v1 import intent_pb2 as _intent_pb2
 from waybill.common.v1 import usage_pb2 as _usage_pb2
+from waybill.ledger.v1 import ledger_service_pb2 as _ledger_service_pb2
 from waybill.orders.v1 import orders_pb2 as _orders_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -27,20 +28,22 @@ class ConverseRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., user_id: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class Final(_message.Message):
-    __slots__ = ("intent", "worker", "usage", "answer", "cache_hit", "request_id")
+    __slots__ = ("intent", "worker", "usage", "answer", "cache_hit", "request_id", "budget_state")
     INTENT_FIELD_NUMBER: _ClassVar[int]
     WORKER_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     ANSWER_FIELD_NUMBER: _ClassVar[int]
     CACHE_HIT_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_STATE_FIELD_NUMBER: _ClassVar[int]
     intent: _intent_pb2.Intent
     worker: _intent_pb2.Worker
     usage: _usage_pb2.Usage
     answer: str
     cache_hit: bool
     request_id: str
-    def __init__(self, intent: _Optional[_Union[_intent_pb2.Intent, str]] = ..., worker: _Optional[_Union[_intent_pb2.Worker, str]] = ..., usage: _Optional[_Union[_usage_pb2.Usage, _Mapping]] = ..., answer: _Optional[str] = ..., cache_hit: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
+    budget_state: _ledger_service_pb2.BudgetState
+    def __init__(self, intent: _Optional[_Union[_intent_pb2.Intent, str]] = ..., worker: _Optional[_Union[_intent_pb2.Worker, str]] = ..., usage: _Optional[_Union[_usage_pb2.Usage, _Mapping]] = ..., answer: _Optional[str] = ..., cache_hit: _Optional[bool] = ..., request_id: _Optional[str] = ..., budget_state: _Optional[_Union[_ledger_service_pb2.BudgetState, str]] = ...) -> None: ...
 
 class TurnEvent(_message.Message):
     __slots__ = ("delta", "tool_call", "confirmation_request", "escalation", "refusal", "error", "final", "citation")

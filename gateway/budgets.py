@@ -1,0 +1,164 @@
+"""A turn's money: reserve its worst case before it runs, commit what it used, release the rest.
+
+The ledger holds the team's monthly budget. Before a turn may call a worker, the gateway
+reserves the turn's worst-case cost there (``TurnEstimate`` priced at the dearest model of
+the price table); a reservation the ledger refuses ends the turn with RESOURCE_EXHAUSTED
+(``BUDGET_EXHAUSTED``, RetryInfo until the budget resets) before anything ran. When the
+worker's result is in, the gateway commits the turn's usage (the ledger prices it and
+charges at most what was reserved) and the ``Final`` event carries the budget state after
+the charge. A turn that is refused, fails or is cancelled releases its reservation; if even
+that fails (the gateway died), the ledger releases it when the reservation expires.
+
+Budgets fail closed: when the ledger cannot be reached, turns are refused (UNAVAILABLE),
+never run unaccounted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from waybill.common.v1 import money_pb2, usage_pb2
+from waybill.ledger.v1 import ledger_service_pb2 as ledger
+
+from gateway.clients import _unary
+from llm_pool.pricing import PER, PriceTable
+from runtime.credentials import Principal
+from runtime.peer_errors import PeerError
+
+log = logging.getLogger("waybill.gateway")
+
+FEATURE = "order-support"
+"""The feature every conversation turn is charged to."""
+
+
+@dataclass(frozen=True, slots=True)
+class TurnEstimate:
+    """The most one turn may consume: what its reservation is priced from."""
+
+    generations: int = 4
+    """Generations of one turn at most (an answer and the payloads of its writes)."""
+    input_tokens: int = 4096
+    """Prompt tokens of one generation at most."""
+    output_tokens: int = 512
+    """Completion tokens of one generation at most (the workers ask for <= 400)."""
+
+    def cost(self, prices: PriceTable) -> money_pb2.Cost:
+        """The worst case at the dearest model of ``prices`` (rounded up, never under)."""
+        dearest = max(
+            (self.input_tokens * p.input + self.output_tokens * p.output)
+            for p in prices.prices.values()
+        )
+        micros = -(-(self.generations * dearest) // PER)
+        return money_pb2.Cost(currency_code=prices.currency_code, micro_units=micros)
+
+
+class LedgerClient:
+    """The ledger's Reserve, Commit and Release (each idempotent, so retried on UNAVAILABLE)."""
+
+    def __init__(self, stub: Any) -> None:
+        self._stub = stub
+
+    async def reserve(self, request: ledger.ReserveRequest) -> ledger.ReserveResponse:
+        """Hold a worst-case cost; RESOURCE_EXHAUSTED over the budget."""
+        response: ledger.ReserveResponse = await _unary("ledger", self._stub.Reserve, request)
+        return response
+
+    async def commit(self, request: ledger.CommitRequest) -> ledger.CommitResponse:
+        """Charge a reservation for what the turn used."""
+        response: ledger.CommitResponse = await _unary("ledger", self._stub.Commit, request)
+        return response
+
+    async def release(self, request: ledger.ReleaseRequest) -> ledger.ReleaseResponse:
+        """Free a reservation without charge."""
+        response: ledger.ReleaseResponse = await _unary("ledger", self._stub.Release, request)
+        return response
+
+
+class Hold:
+    """One turn's reservation: committed once or released once, never both."""
+
+    def __init__(self, client: LedgerClient, tenant_id: str, reserved: ledger.ReserveResponse):
+        self._client = client
+        self._tenant_id = tenant_id
+        self.reservation_id = reserved.reservation_id
+        self.state: ledger.BudgetState = reserved.state
+        """The budget's state: after reserving, then after the charge."""
+        self._settled = False
+
+    async def commit(self, usage: usage_pb2.Usage) -> money_pb2.Cost:
+        """Charge the turn's usage; the charged cost (the ledger's pricing, at most the
+        reservation). The budget state after the charge is in ``state``."""
+        self._settled = True
+        charged = await self._client.commit(
+            ledger.CommitRequest(
+                reservation_id=self.reservation_id, usage=usage, tenant_id=self._tenant_id
+            )
+        )
+        self.state = charged.state
+        return charged.charged
+
+    def release_soon(self) -> None:
+        """Release in the background unless committed (a cancelled turn cannot wait for it);
+        a release that fails is left to the reservation's expiry."""
+        if self._settled:
+            return
+        self._settled = True
+        task = asyncio.get_running_loop().create_task(self._release())
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+    async def _release(self) -> None:
+        try:
+            await self._client.release(
+                ledger.ReleaseRequest(reservation_id=self.reservation_id, tenant_id=self._tenant_id)
+            )
+        except PeerError as exc:
+            log.warning(
+                "reservation not released; it expires",
+                extra={"reservation_id": self.reservation_id, "reason": exc.reason},
+            )
+
+
+_background: set[asyncio.Task[None]] = set()
+"""Releases in flight (held so they are not garbage-collected mid-call)."""
+
+
+class Budgets:
+    """Reservations for turns, or nothing when budgets are off (``Budgets.off()``)."""
+
+    def __init__(self, client: LedgerClient | None, estimate: money_pb2.Cost) -> None:
+        self._client = client
+        self._estimate = estimate
+
+    @classmethod
+    def off(cls) -> Budgets:
+        """No reservations: turns run unaccounted (tests and benchmarks of other parts)."""
+        return cls(None, money_pb2.Cost())
+
+    @property
+    def enabled(self) -> bool:
+        """Whether turns reserve and commit."""
+        return self._client is not None
+
+    async def hold(self, principal: Principal, user_id: str) -> Hold | None:
+        """Reserve one turn's worst case for the principal's team; None when budgets are off.
+        RESOURCE_EXHAUSTED (as a PeerError) when the budget cannot cover it."""
+        if self._client is None:
+            return None
+        reserved = await self._client.reserve(
+            ledger.ReserveRequest(
+                # One id per turn attempt: the channel's retries of Reserve reuse it; a
+                # caller that runs the turn again is charged again.
+                request_id=uuid.uuid4().hex,
+                tenant_id=principal.tenant_id,
+                team_id=principal.team_id,
+                feature_id=FEATURE,
+                estimate=self._estimate,
+                user_id=user_id,
+            )
+        )
+        return Hold(self._client, principal.tenant_id, reserved)
