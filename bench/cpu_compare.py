@@ -73,9 +73,18 @@ class Run:
         return sum(self.cpu_ms_per_turn.values())
 
 
-def run_once(directory: Path, *, scenario: str, rate: float, duration: float, warmup: float) -> Run:
-    """One standard-bench run of the checkout in ``directory`` (RuntimeError if it fails)."""
-    env = dict(os.environ)
+def run_once(
+    directory: Path,
+    *,
+    scenario: str,
+    rate: float,
+    duration: float,
+    warmup: float,
+    extra_env: dict[str, str] | None = None,
+) -> Run:
+    """One standard-bench run of the checkout in ``directory`` (RuntimeError if it fails),
+    its mesh started with ``extra_env`` on top of this process's environment."""
+    env = dict(os.environ) | (extra_env or {})
     env["PYTHONPATH"] = f"{directory}:{directory / 'gen'}"
     with tempfile.TemporaryDirectory(prefix="cpu-compare-") as out_dir:
         command = [
@@ -160,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(from /proc) and latency, medians over rounds.",
         epilog="example: git worktree add /tmp/before <commit> && python -m bench.cpu_compare "
         "--before /tmp/before --after . --rate 100 --rounds 3\n"
+        "a setting: python -m bench.cpu_compare --before . --after . "
+        "--before-env WAYBILL_BUDGETS=0\n"
         "exit codes: 0 measured, 1 a run failed or /proc is unreadable, 2 usage",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -170,7 +181,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--duration", type=float, default=20.0, help="measured s (20)")
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up s (2)")
     parser.add_argument("--rounds", type=int, default=3, help="alternations (3)")
+    for side in ("before", "after"):
+        parser.add_argument(
+            f"--{side}-env",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help=f"a variable for the {side} side's mesh (repeatable); the same checkout on "
+            "both sides with different settings compares a setting",
+        )
     return parser
+
+
+def _env_pairs(items: Sequence[str]) -> dict[str, str] | None:
+    """``NAME=VALUE`` items as a mapping, None if one is malformed."""
+    pairs: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            return None
+        pairs[name] = value
+    return pairs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -178,6 +209,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.rate <= 0 or args.duration <= 0 or args.warmup < 0 or args.rounds < 1:
         print("cpu_compare: --rate, --duration and --rounds must be positive", file=sys.stderr)
+        return 2
+    envs = {side: _env_pairs(getattr(args, f"{side}_env")) for side in ("before", "after")}
+    if any(env is None for env in envs.values()):
+        print("cpu_compare: --before-env/--after-env take NAME=VALUE", file=sys.stderr)
         return 2
     if not Path("/proc/self/stat").exists():
         print("cpu_compare: /proc is not readable here", file=sys.stderr)
@@ -194,6 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     rate=args.rate,
                     duration=args.duration,
                     warmup=args.warmup,
+                    extra_env=envs[side],
                 )
             except (OSError, RuntimeError) as exc:
                 print(f"cpu_compare: {exc}", file=sys.stderr)

@@ -47,3 +47,9 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert exc.value.code == 2
     assert main(["--before", ".", "--after", ".", "--rounds", "0"]) == 2
     assert "must be positive" in capsys.readouterr().err
+
+
+def test_a_side_setting_must_be_name_equals_value(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--before", ".", "--after", ".", "--before-env", "WAYBILL_BUDGETS"]) == 2
+    assert "NAME=VALUE" in capsys.readouterr().err
+    assert main(["--before", ".", "--after", ".", "--after-env", "=1"]) == 2
