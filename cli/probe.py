@@ -108,14 +108,16 @@ def list_services(address: str, timeout_s: float) -> dict[str, list[str]]:
     deadline = time.monotonic() + timeout_s
     with channel(address) as ch:
         listing = [reflection_pb2.ServerReflectionRequest(list_services="")]
-        try:
-            call = _reflection_call(ch, "v1")
-            responses = list(call(iter(listing), timeout=max(deadline - time.monotonic(), 0.001)))
-        except grpc.RpcError as exc:
-            if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
-                raise
-            call = _reflection_call(ch, "v1alpha")
-            responses = list(call(iter(listing), timeout=max(deadline - time.monotonic(), 0.001)))
+        for version in ("v1", "v1alpha"):
+            call = _reflection_call(ch, version)
+            try:
+                responses = list(
+                    call(iter(listing), timeout=max(deadline - time.monotonic(), 0.001))
+                )
+                break
+            except grpc.RpcError as exc:
+                if exc.code() != grpc.StatusCode.UNIMPLEMENTED or version == "v1alpha":
+                    raise
         names = sorted(s.name for r in responses for s in r.list_services_response.service)
         # One stream for every descriptor: responses come back in request order.
         files: list[bytes] = []

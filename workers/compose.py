@@ -11,7 +11,7 @@ from waybill.common.v1 import conversation_pb2, events_pb2, usage_pb2
 from waybill.worker.v1 import worker_service_pb2 as pb
 
 from llm_pool import finish
-from llm_pool.generation import Finished, GenerationRequest, StreamFailed, TextDelta
+from llm_pool.generation import Finished, GenerationRequest, StreamFailed, TextDelta, ToolPayload
 from llm_pool.pool import LLMPool
 from runtime import telemetry
 from workers import turn_errors
@@ -46,6 +46,27 @@ def count_generation(usage: usage_pb2.Usage, event: Finished) -> None:
         # One currency per turn: the price table prices every model in USD.
         usage.cost.currency_code = event.charge.currency_code
         usage.cost.micro_units += event.charge.micro_units
+
+
+async def generate_payload(
+    pool: LLMPool, request: GenerationRequest
+) -> tuple[str | None, Finished | StreamFailed | None]:
+    """The tool payload the pool wrote for ``request`` (None when it wrote none) and how its
+    stream ended: ``Finished`` with the usage, or ``StreamFailed``."""
+    text: str | None = None
+    finished: Finished | None = None
+    stream = pool.stream(request)
+    try:
+        async for event in stream:
+            if isinstance(event, ToolPayload):
+                text = event.arguments
+            elif isinstance(event, Finished):
+                finished = event
+            elif isinstance(event, StreamFailed):
+                return None, event
+    finally:
+        await stream.aclose()
+    return text, finished
 
 
 def _rest(guard: OutputGuard) -> tuple[str | None, bool]:

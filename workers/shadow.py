@@ -35,10 +35,11 @@ from google.protobuf import json_format, message
 from prometheus_client import Counter
 
 from llm_pool.config import COMPOSER
-from llm_pool.generation import Finished, GenerationRequest, StreamFailed, ToolPayload
+from llm_pool.generation import GenerationRequest
 from llm_pool.pool import LLMPool
 from runtime import context
 from runtime.settings import SettingsError, env_float, env_int, env_str
+from workers.compose import generate_payload
 from workers.tools import Refused, parse_payload
 
 log = logging.getLogger("waybill.shadow")
@@ -183,20 +184,8 @@ class Shadow:
         self._record(tool, "differ" if fields else "agree", backend=backend, fields=fields)
 
     async def _generate(self, request: GenerationRequest) -> tuple[str | None, str]:
-        text: str | None = None
-        backend = ""
-        stream = self._pool.stream(request)
-        try:
-            async for event in stream:
-                if isinstance(event, ToolPayload):
-                    text = event.arguments
-                elif isinstance(event, Finished):
-                    backend = event.backend_id or event.backend
-                elif isinstance(event, StreamFailed):
-                    return None, event.backend_id or event.backend
-        finally:
-            await stream.aclose()
-        return text, backend
+        text, end = await generate_payload(self._pool, request)
+        return text, "" if end is None else end.backend_id or end.backend
 
     def _record(
         self,

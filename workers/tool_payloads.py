@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from google.protobuf import json_format, message
 from waybill.common.v1 import usage_pb2
@@ -30,10 +30,9 @@ from llm_pool.generation import (
     GenerationRequest,
     Prompt,
     StreamFailed,
-    ToolPayload,
 )
 from llm_pool.pool import LLMPool
-from workers.compose import count_generation
+from workers.compose import count_generation, generate_payload
 from workers.shadow import Shadow
 from workers.tools import INVALID_PAYLOADS, WRITE_TOOLS, Refused, parse_payload, tool_spec
 
@@ -79,31 +78,6 @@ def request_for(
     )
 
 
-async def generate(pool: LLMPool, request: GenerationRequest) -> tuple[str | None, Finished | None]:
-    """The payload text the pool wrote (None when it wrote none) and its usage."""
-    text: str | None = None
-    finished: Finished | None = None
-    stream = pool.stream(request)
-    try:
-        async for event in stream:
-            if isinstance(event, ToolPayload):
-                text = event.arguments
-            elif isinstance(event, Finished):
-                finished = event
-            elif isinstance(event, StreamFailed):
-                log.warning(
-                    "tool payload not generated",
-                    extra={
-                        "tool": request.tool.name if request.tool else "",
-                        "reason": event.reason,
-                    },
-                )
-                return None, None
-    finally:
-        await stream.aclose()
-    return text, finished
-
-
 class Payloads:
     """Writes each payload through the pool; runs only what was decided."""
 
@@ -118,9 +92,11 @@ class Payloads:
         request = request_for(tool, decided, use_case=self._use_case, prompt=prompt)
         if self._shadow is not None:
             self._shadow.observe(tool, request, decided)
-        text, finished = await generate(self._pool, request)
-        if finished is not None:
-            count_generation(usage, finished)
+        text, end = await generate_payload(self._pool, request)
+        if isinstance(end, Finished):
+            count_generation(usage, end)
+        if isinstance(end, StreamFailed):
+            log.warning("tool payload not generated", extra={"tool": tool, "reason": end.reason})
         if text is None:
             INVALID_PAYLOADS.labels(tool, NOT_WRITTEN).inc()
             return decided
@@ -134,4 +110,4 @@ class Payloads:
             INVALID_PAYLOADS.labels(tool, DIFFERS).inc()
             log.warning("tool payload refused", extra={"tool": tool, "rule_id": DIFFERS})
             return decided
-        return cast(M, parsed)
+        return decided  # the same arguments: what was decided runs

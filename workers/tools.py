@@ -154,14 +154,7 @@ class ToolLog:
         arguments = struct_pb2.Struct()
         arguments.update(json_format.MessageToDict(args))
         if found:
-            self.calls.append(
-                events_pb2.ToolCall(
-                    name=name,
-                    arguments=arguments,
-                    outcome=status_codes.to_proto(grpc.StatusCode.INVALID_ARGUMENT),
-                )
-            )
-            TOOL_CALLS.labels(name, grpc.StatusCode.INVALID_ARGUMENT.name).inc()
+            self._record(name, arguments, grpc.StatusCode.INVALID_ARGUMENT)
             rules = [v.proto.rule_id for v in found]
             raise _refuse(name, rules, f"violates {rules[0]}", "TOOL_PAYLOAD_INVALID")
         started = time.perf_counter()
@@ -175,15 +168,25 @@ class ToolLog:
             outcome = exc.code()
             raise
         finally:
-            TOOL_CALLS.labels(name, outcome.name).inc()
-            trace.get_current_span().add_event(
-                "tool", {telemetry.ATTR_TOOL: name, telemetry.ATTR_TOOL_STATUS: outcome.name}
+            self._record(name, arguments, outcome, int((time.perf_counter() - started) * 1e6))
+
+    def _record(
+        self,
+        name: str,
+        arguments: struct_pb2.Struct,
+        outcome: grpc.StatusCode,
+        duration_us: int = 0,
+    ) -> None:
+        """One call's outcome in the turn's list, the counter and the worker's span."""
+        TOOL_CALLS.labels(name, outcome.name).inc()
+        trace.get_current_span().add_event(
+            "tool", {telemetry.ATTR_TOOL: name, telemetry.ATTR_TOOL_STATUS: outcome.name}
+        )
+        self.calls.append(
+            events_pb2.ToolCall(
+                name=name,
+                arguments=arguments,
+                outcome=status_codes.to_proto(outcome),
+                duration_us=duration_us,
             )
-            self.calls.append(
-                events_pb2.ToolCall(
-                    name=name,
-                    arguments=arguments,
-                    outcome=status_codes.to_proto(outcome),
-                    duration_us=int((time.perf_counter() - started) * 1e6),
-                )
-            )
+        )

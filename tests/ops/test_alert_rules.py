@@ -81,41 +81,27 @@ def test_every_alert_has_a_unit_test_where_it_fires() -> None:
     assert {a["alert"] for a in _alerts()} <= fired
 
 
-def test_promtool_checks_the_rules_and_runs_their_unit_tests(rules_dir: Path) -> None:
-    promtool = _tool("promtool")
-    checked = subprocess.run(
-        [promtool, "check", "rules", "rules.yml"],
-        cwd=rules_dir,
-        capture_output=True,
-        text=True,
-        check=False,
+def _promtool(rules_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [_tool("promtool"), *args], cwd=rules_dir, capture_output=True, text=True, check=False
     )
+
+
+def test_promtool_checks_the_rules_and_runs_their_unit_tests(rules_dir: Path) -> None:
+    checked = _promtool(rules_dir, "check", "rules", "rules.yml")
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert f"SUCCESS: {len(_alerts())} rules found" in checked.stdout
-    tested = subprocess.run(
-        [promtool, "test", "rules", UNIT_TESTS.name],
-        cwd=rules_dir,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    tested = _promtool(rules_dir, "test", "rules", UNIT_TESTS.name)
     assert tested.returncode == 0, tested.stdout + tested.stderr
 
 
 def test_a_broken_expectation_fails_promtool(rules_dir: Path) -> None:
     """The unit tests can fail: one expected label changed is a failure."""
-    promtool = _tool("promtool")
     broken = UNIT_TESTS.read_text().replace(
         "{severity: page, service: gateway}", "{severity: page, service: orders}"
     )
     (rules_dir / "broken.yaml").write_text(broken)
-    tested = subprocess.run(
-        [promtool, "test", "rules", "broken.yaml"],
-        cwd=rules_dir,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    tested = _promtool(rules_dir, "test", "rules", "broken.yaml")
     assert tested.returncode != 0
     assert "WaybillErrorRateHigh" in tested.stdout + tested.stderr
 
