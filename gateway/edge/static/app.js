@@ -81,6 +81,25 @@ function formatMoney(money) {
   }
 }
 
+// A turn's cost is micro units (millionths) of the currency: shown to six places.
+function formatCost(cost) {
+  if (!cost || !cost.currencyCode) return "";
+  const micros = Number(cost.microUnits || "0");
+  try {
+    return new Intl.NumberFormat(undefined, {
+      style: "currency", currency: cost.currencyCode, minimumFractionDigits: 6, maximumFractionDigits: 6,
+    }).format(micros / 1e6);
+  } catch {
+    return `${micros} micro ${cost.currencyCode}`;
+  }
+}
+
+const BUDGET_WORDS = {
+  BUDGET_STATE_OK: "within budget",
+  BUDGET_STATE_SOFT_LIMIT: "over 80% of the monthly budget",
+  BUDGET_STATE_HARD_LIMIT: "monthly budget used up",
+};
+
 function newSessionId() {
   const bytes = new Uint8Array(10);
   crypto.getRandomValues(bytes);
@@ -298,6 +317,16 @@ class Reply {
     scrollLog();
   }
 
+  // What the turn cost the team and where its budget stands (the ledger's figures).
+  charged(usage, budgetState) {
+    const words = BUDGET_WORDS[budgetState];
+    if (!words) return;  // budgets off: nothing was charged
+    const cost = formatCost(usage && usage.cost) || formatCost({ currencyCode: "USD", microUnits: "0" });
+    const line = el("p", "turn-cost", `Cost ${cost} · ${words}`);
+    line.dataset.budget = budgetState;
+    this.node.append(line);
+  }
+
   finish() {
     this.ended = true;
     this.text.classList.remove("typing");
@@ -341,6 +370,7 @@ async function streamInto(reply, path, body) {
           if (!reply.streamed && data.answer) reply.delta(data.answer);
           // A person's turn: the worker is WORKER_HUMAN, and no ticket was opened just now.
           if (data.worker === "WORKER_HUMAN" && !reply.escalated) reply.handedOver();
+          reply.charged(data.usage, data.budgetState);
           complete = true;
           break;
         case "turn_error":
