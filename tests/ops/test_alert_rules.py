@@ -7,9 +7,11 @@ read and loads the rules. Outside CI these skip when Prometheus is not installed
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -30,6 +32,10 @@ from tests.support.redis_server import in_ci
 HERE = Path(__file__).resolve().parent
 RULES = HERE.parent.parent / "k8s" / "components" / "monitoring" / "prometheus-rules.yaml"
 UNIT_TESTS = HERE / "alert_rules_test.yaml"
+DASHBOARD = RULES.parent / "dashboards" / "waybill-overview.json"
+REPO = HERE.parent.parent
+SERVICE_DIRS = ("runtime", "gateway", "guardrails", "ledger", "llm_pool", "orders", "retrieval")
+SERVICE_DIRS += ("router", "workers")
 
 
 def _tool(name: str) -> str:
@@ -104,6 +110,44 @@ def test_a_broken_expectation_fails_promtool(rules_dir: Path) -> None:
     tested = _promtool(rules_dir, "test", "rules", "broken.yaml")
     assert tested.returncode != 0
     assert "WaybillErrorRateHigh" in tested.stdout + tested.stderr
+
+
+def _dashboard_exprs() -> list[str]:
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    return [t["expr"] for p in panels for t in p.get("targets", [])]
+
+
+def _defined_metrics() -> set[str]:
+    """Every metric name the services define (the strings passed to prometheus_client)."""
+    names: set[str] = set()
+    for directory in SERVICE_DIRS:
+        for source in (REPO / directory).rglob("*.py"):
+            names.update(re.findall(r'"(waybill_[a-z0-9_]+)"', source.read_text()))
+    return names
+
+
+def test_the_dashboard_is_provisioning_ready_and_reads_only_metrics_that_exist() -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    assert dashboard["uid"]
+    assert dashboard["title"]
+    variables = [v["name"] for v in dashboard["templating"]["list"] if v["type"] == "datasource"]
+    assert variables == ["datasource"]  # no datasource uid of one installation baked in
+    panels = dashboard["panels"]
+    assert len({p["id"] for p in panels}) == len(panels)
+    charts = [p for p in panels if p["type"] != "row"]
+    assert len(charts) >= 12
+    for panel in charts:
+        assert panel["targets"], panel["title"]
+        assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+    defined = _defined_metrics()
+    used = {
+        re.sub(r"_(bucket|sum|count)$", "", name)
+        for expr in _dashboard_exprs()
+        for name in re.findall(r"\b(waybill_[a-z0-9_]+)", expr)
+    }
+    assert used - defined == set()
+    for wanted in ("escalations", "tool_calls", "time_to_first_token", "low_confidence"):
+        assert any(wanted in name for name in used), wanted
 
 
 def _get(url: str) -> Any:
@@ -192,11 +236,19 @@ def test_a_real_prometheus_scrapes_the_mesh_and_loads_the_rules(rules_dir: Path)
                 if found and all(found.values()) and rules:
                     break
                 time.sleep(0.5)
+            # Every dashboard query parses and runs on the real server.
+            refused: dict[str, str] = {}
+            for expr in _dashboard_exprs():
+                try:
+                    _query(base, expr.replace("$__rate_interval", "1m"))
+                except urllib.error.HTTPError as exc:
+                    refused[expr] = exc.read().decode(errors="replace")
         finally:
             server.terminate()
             server.wait(10)
     missing = [name for name, series in found.items() if not series] if found else list(wanted)
     assert missing == [], f"prometheus found no series for {missing}"
+    assert refused == {}
     assert {r["name"] for r in rules} == {a["alert"] for a in _alerts()}
     assert {r["health"] for r in rules} == {"ok"}
     (escalated,) = found["waybill_escalations_total"]
