@@ -13,6 +13,7 @@ never charged less than it consumed.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,9 +88,14 @@ def parse(raw: Mapping[str, Any]) -> PriceTable:
     return PriceTable(version=version, currency_code=currency, prices=prices)
 
 
+PRICES_ENV = "WAYBILL_PRICES_FILE"
+"""Another price table for every process of a mesh (the workers price generations with it,
+the gateway its reservations, the ledger its charges): one file for all of them."""
+
+
 def load(path: Path | None = None) -> PriceTable:
-    """The price table from ``path`` (default: the versioned file)."""
-    source = path or DEFAULT_FILE
+    """The price table from ``path``, else ``WAYBILL_PRICES_FILE``, else the versioned file."""
+    source = path or Path(os.environ.get(PRICES_ENV) or DEFAULT_FILE)
     try:
         return parse(json.loads(source.read_text()))
     except (OSError, json.JSONDecodeError) as exc:

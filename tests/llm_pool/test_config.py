@@ -94,3 +94,23 @@ def test_backoff_grows_with_jitter_and_respects_attempts_and_deadline() -> None:
     assert not policy.should_retry(attempt=1, delay_s=0.1, remaining_s=0.12, min_attempt_s=0.05)
     with pytest.raises(ValueError, match="attempts"):
         RetryPolicy(attempts=4)
+
+
+def test_one_price_file_for_the_whole_mesh_by_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = tmp_path / "prices.json"
+    table.write_text(
+        json.dumps(
+            {
+                "version": "test-1",
+                "currency_code": "EUR",
+                "prices": {"composer/composer-v1": {"input": 0, "output": 7}},
+            }
+        )
+    )
+    monkeypatch.setenv(pricing.PRICES_ENV, str(table))
+    loaded = pricing.load()
+    assert (loaded.version, loaded.currency_code) == ("test-1", "EUR")
+    monkeypatch.delenv(pricing.PRICES_ENV)
+    assert pricing.load().version != "test-1"
