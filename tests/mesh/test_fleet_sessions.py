@@ -5,9 +5,6 @@ two gateway processes confirming one refund at once make it once."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,8 +16,7 @@ from waybill.common.v1 import conversation_pb2
 from waybill.gateway.v1 import gateway_service_pb2 as gw
 from waybill.gateway.v1 import gateway_service_pb2_grpc as gw_grpc
 
-from cli import probe
-from cli.launcher import REPO_ROOT, Mesh
+from cli.launcher import Mesh
 from cli.ports import free_base_port
 from runtime import mesh
 from runtime.errors import error_info_of
@@ -33,6 +29,7 @@ from tests.mesh.conversation import (
     text_of,
 )
 from tests.support.redis_server import REDIS_URL, sync_prefix_or_skip
+from tests.support.replicas import gateway_replica
 
 pytestmark = pytest.mark.mesh
 
@@ -86,28 +83,8 @@ def test_sessions_live_in_redis_and_survive_a_gateway_restart(
 @pytest.fixture
 def second_gateway(fleet_mesh: Mesh) -> Iterator[str]:
     """Another gateway process beside the mesh's own, on the same Redis: a replica."""
-    address = f"127.0.0.1:{free_base_port(1)}"
-    env = {**fleet_mesh.child_env("gateway"), mesh.spec("gateway").env_var: address}
-    log = (fleet_mesh.logs_dir / "gateway-2.log").open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", fleet_mesh.module("gateway")],
-        env=env,
-        cwd=REPO_ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        service = mesh.spec("gateway").grpc_services[0]
-        while probe.check_health(address, [service], 1.0).get(service) != "SERVING":
-            assert process.poll() is None, "the second gateway exited"
-            assert time.monotonic() < deadline, "the second gateway never served"
-            time.sleep(0.1)
+    with gateway_replica(fleet_mesh) as address:
         yield address
-    finally:
-        process.terminate()
-        process.wait(15)
-        log.close()
 
 
 def test_two_gateway_processes_confirming_at_once_make_one_refund(
