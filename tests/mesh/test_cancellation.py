@@ -33,7 +33,7 @@ def slow_orders_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]
     with Mesh(
         run_dir=run_dir,
         base_port=free_base_port(len(mesh.SERVICES)),
-        services=["orders", "guardrails", "router", "tracking", "gateway"],
+        services=["orders", "guardrails", "router", "tracking", "ledger", "gateway"],
         per_service_env={"orders": slow},
     ) as started:
         yield started

@@ -49,7 +49,7 @@ def fleet_mesh(tmp_path_factory: pytest.TempPathFactory, redis_prefix: str) -> I
     with Mesh(
         run_dir=tmp_path_factory.mktemp("fleet"),
         base_port=free_base_port(len(mesh.SERVICES)),
-        services=["orders", "guardrails", "router", "tracking", "negotiation", "gateway"],
+        services=["orders", "guardrails", "router", "tracking", "negotiation", "ledger", "gateway"],
         env={"WAYBILL_REDIS_URL": REDIS_URL, "WAYBILL_REDIS_PREFIX": redis_prefix},
     ) as started:
         yield started

@@ -25,7 +25,7 @@ def slow_orders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     slow = {"WAYBILL_FAULT_DELAY_MS": "3000", "WAYBILL_FAULT_METHODS": "GetShipment"}
     with edge_mesh(
         tmp_path_factory.mktemp("edge-slow"),
-        services=["orders", "guardrails", "router", "tracking", "gateway"],
+        services=["orders", "guardrails", "router", "tracking", "ledger", "gateway"],
         per_service_env={"orders": slow},
     ) as started:
         yield started

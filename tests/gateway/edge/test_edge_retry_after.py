@@ -26,7 +26,7 @@ def busy_orders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     """The tracking path of the mesh with a rate-limited orders, and the edge."""
     with edge_mesh(
         tmp_path_factory.mktemp("edge-busy"),
-        services=["orders", "guardrails", "router", "tracking", "gateway"],
+        services=["orders", "guardrails", "router", "tracking", "ledger", "gateway"],
         per_service_env={"orders": BUSY_ORDERS},
     ) as started:
         yield started
