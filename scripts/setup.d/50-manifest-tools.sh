@@ -24,7 +24,7 @@ if [ -f "$stamp" ]; then
   exit 0
 fi
 
-echo "==> 50-manifest-tools: building $KVENV (kubernetes-validate, checkov; once, about a minute)"
+echo "==> 50-manifest-tools: building $KVENV (kubernetes-validate, checkov; once, one to three minutes)"
 echo "    progress: one line per package"
 rm -rf "$KVENV"
 "$PYTHON" -m venv "$KVENV"
