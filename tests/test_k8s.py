@@ -370,3 +370,31 @@ def test_triton_runs_on_gpu_nodes_from_the_model_volume() -> None:
         (worker,) = _pod(_by_kind(objects, "Deployment")[name])["containers"]
         refs = [s["configMapRef"] for s in worker["envFrom"]]
         assert {"name": "waybill-llm", "optional": True} in refs, name
+
+
+def test_the_renderer_sets_namespace_and_images_and_refuses_what_it_cannot_render(
+    tmp_path: Path,
+) -> None:
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "kustomization.yaml").write_text(
+        "resources: [app.yaml]\nimages: [{name: reg:5000/app, newTag: '2'}]\n"
+    )
+    (base / "app.yaml").write_text(
+        "kind: Namespace\nmetadata: {name: ns}\n---\n"
+        "kind: Job\nmetadata: {name: j}\n"
+        "spec: {template: {spec: {containers: [{name: c, image: 'reg:5000/app:1'}]}}}\n"
+    )
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        "namespace: ns\nresources: [../base]\nimages: [{name: reg:5000/app, digest: 'sha256:ab'}]\n"
+    )
+    namespace, job = kustomize.build(overlay)
+    assert "namespace" not in namespace["metadata"]
+    assert job["metadata"]["namespace"] == "ns"
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "reg:5000/app@sha256:ab"  # the base's tag, then the digest
+    (overlay / "kustomization.yaml").write_text("resources: [../base]\npatches: []\n")
+    with pytest.raises(kustomize.KustomizeError, match="patches"):
+        kustomize.build(overlay)

@@ -1,6 +1,6 @@
 """Renders the kustomizations under k8s/ the way ``kustomize build`` does, for the subset
 of kustomize those files use: ``resources`` (files and directories), ``components``,
-``namespace``, ``images`` (newName, newTag, digest) and ``labels`` without selectors.
+``namespace`` and ``images`` (newName, newTag, digest).
 
 No kustomize binary exists on the build machines, so the tests render with this and check
 the result. Anything else in a kustomization (patches, generators, replacements, ...) is
@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 KUSTOMIZATION_KEYS = frozenset(
-    {"apiVersion", "kind", "resources", "components", "namespace", "images", "labels"}
+    {"apiVersion", "kind", "resources", "components", "namespace", "images"}
 )
 CLUSTER_SCOPED_KINDS = frozenset(
     {
@@ -78,8 +78,6 @@ def _build(root: Path, *, expect_component: bool) -> list[Manifest]:
         _set_namespace(objects, kustomization["namespace"])
     for image in kustomization.get("images", []):
         _set_image(objects, image)
-    for labels in kustomization.get("labels", []):
-        _add_labels(root, objects, labels)
     return objects
 
 
@@ -133,16 +131,6 @@ def _split_image(image: str) -> tuple[str, str, str]:
     if colon > slash:
         return name[:colon], name[colon + 1 :], digest
     return name, "", digest
-
-
-def _add_labels(root: Path, objects: list[Manifest], rule: Manifest) -> None:
-    if rule.get("includeSelectors", False):
-        raise KustomizeError(f"{root}: labels with includeSelectors are not supported")
-    for obj in objects:
-        obj["metadata"].setdefault("labels", {}).update(rule["pairs"])
-        if rule.get("includeTemplates", False) and "template" in obj.get("spec", {}):
-            template = obj["spec"]["template"]
-            template.setdefault("metadata", {}).setdefault("labels", {}).update(rule["pairs"])
 
 
 def roots(k8s: Path) -> list[Path]:
