@@ -398,3 +398,30 @@ def test_the_renderer_sets_namespace_and_images_and_refuses_what_it_cannot_rende
     (overlay / "kustomization.yaml").write_text("resources: [../base]\npatches: []\n")
     with pytest.raises(kustomize.KustomizeError, match="patches"):
         kustomize.build(overlay)
+
+
+def test_the_fleet_provisions_the_grafana_dashboard_from_its_file() -> None:
+    (config_map,) = [
+        o
+        for o in _fleet()
+        if o["kind"] == "ConfigMap" and o["metadata"].get("labels", {}).get("grafana_dashboard")
+    ]
+    assert config_map["metadata"]["namespace"] == "waybill"
+    dashboard = K8S / "components" / "monitoring" / "dashboards" / "waybill-overview.json"
+    assert config_map["data"] == {"waybill-overview.json": dashboard.read_text()}
+
+
+def test_the_renderer_generates_config_maps_only_without_a_hash_suffix(tmp_path: Path) -> None:
+    (tmp_path / "a.json").write_text("{}")
+    (tmp_path / "kustomization.yaml").write_text(
+        "configMapGenerator: [{name: cm, files: [k.json=a.json],"
+        " options: {disableNameSuffixHash: true, labels: {x: '1'}}}]\n"
+    )
+    (config_map,) = kustomize.build(tmp_path)
+    assert config_map["metadata"] == {"name": "cm", "labels": {"x": "1"}}
+    assert config_map["data"] == {"k.json": "{}"}
+    (tmp_path / "kustomization.yaml").write_text(
+        "configMapGenerator: [{name: cm, files: [a.json]}]\n"
+    )
+    with pytest.raises(kustomize.KustomizeError, match="disableNameSuffixHash"):
+        kustomize.build(tmp_path)

@@ -1,6 +1,7 @@
 """Renders the kustomizations under k8s/ the way ``kustomize build`` does, for the subset
 of kustomize those files use: ``resources`` (files and directories), ``components``,
-``namespace`` and ``images`` (newName, newTag, digest).
+``namespace``, ``images`` (newName, newTag, digest) and ``configMapGenerator`` (from files,
+without the name's hash suffix).
 
 No kustomize binary exists on the build machines, so the tests render with this and check
 the result. Anything else in a kustomization (patches, generators, replacements, ...) is
@@ -17,7 +18,7 @@ from typing import Any
 import yaml
 
 KUSTOMIZATION_KEYS = frozenset(
-    {"apiVersion", "kind", "resources", "components", "namespace", "images"}
+    {"apiVersion", "kind", "resources", "components", "namespace", "images", "configMapGenerator"}
 )
 CLUSTER_SCOPED_KINDS = frozenset(
     {
@@ -71,6 +72,8 @@ def _build(root: Path, *, expect_component: bool) -> list[Manifest]:
             objects.extend(_build(target, expect_component=False))
         else:
             objects.extend(copy.deepcopy(documents(target)))
+    for generator in kustomization.get("configMapGenerator", []):
+        objects.append(_config_map(root, generator))
     for entry in kustomization.get("components", []):
         objects.extend(_build((root / entry).resolve(), expect_component=True))
     _check_unique(root, objects)
@@ -79,6 +82,28 @@ def _build(root: Path, *, expect_component: bool) -> list[Manifest]:
     for image in kustomization.get("images", []):
         _set_image(objects, image)
     return objects
+
+
+def _config_map(root: Path, generator: Manifest) -> Manifest:
+    """A generated ConfigMap: one key per file (``key=path`` or the file's name)."""
+    options = generator.get("options", {})
+    unknown = set(generator) - {"name", "files", "options"} or set(options) - {
+        "disableNameSuffixHash",
+        "labels",
+    }
+    if unknown:
+        raise KustomizeError(f"{root}: unsupported configMapGenerator fields {sorted(unknown)}")
+    if options.get("disableNameSuffixHash") is not True:
+        # kustomize would append a content hash to the name: not rendered here.
+        raise KustomizeError(f"{root}: configMapGenerator needs disableNameSuffixHash: true")
+    data: dict[str, str] = {}
+    for entry in generator["files"]:
+        key, _, path = entry.rpartition("=")
+        data[key or Path(path).name] = (root / path).read_text()
+    metadata: Manifest = {"name": generator["name"]}
+    if options.get("labels"):
+        metadata["labels"] = dict(options["labels"])
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data}
 
 
 def _check_unique(root: Path, objects: list[Manifest]) -> None:
