@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import cast
 
 import duckdb
 import pytest
@@ -491,7 +492,7 @@ async def test_an_unknown_group_by_is_invalid_argument(value: int) -> None:
         tenant_id="acme",
         start_time=_timestamp(DAY0),
         end_time=_timestamp(DAY0 + timedelta(days=1)),
-        group_by=[pb.GROUP_BY_TEAM, pb.GroupBy.ValueType(value)],
+        group_by=[pb.GROUP_BY_TEAM, cast(pb.GroupBy, value)],
     )
     with pytest.raises(InvalidArgument) as raised:
         await get_cost_report(store.charges, request)
