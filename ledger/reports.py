@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import islice
@@ -40,10 +40,16 @@ DIMENSIONS: Mapping[str, str] = {
     "feature": "feature_id",
     "model": "model",
     "user": "user_id",
-    # timezone('UTC', timestamptz) is the UTC wall clock, independent of the session's zone.
-    "day": "strftime(timezone('UTC', time), '%Y-%m-%d')",
+    "day": "time",
 }
-"""Dimensions a report can group by: name -> SQL expression over the journal (a string)."""
+"""Dimensions a report can group by: name -> the journal column it reads (``day``: the UTC
+calendar date of ``time``, as ``YYYY-MM-DD``)."""
+
+REPORT_COLUMNS = frozenset(
+    {"time", "tenant_id", "first", "input_tokens", "output_tokens", "cost_micro_units"}
+    | {"currency_code"}
+)
+"""The columns every report reads, whatever it groups by."""
 
 CHUNK_ROWS = 100_000
 """Rows converted and appended to DuckDB at a time (bounds memory; paces progress)."""
@@ -119,15 +125,17 @@ def _chunks(rows: Iterable[ChargeRow], size: int) -> Iterator[list[ChargeRow]]:
         yield chunk
 
 
-def _columns(chunk: Sequence[ChargeRow]) -> dict[str, np.ndarray[Any, Any]]:
+def _columns(
+    chunk: Sequence[ChargeRow], columns: Sequence[tuple[str, str]]
+) -> dict[str, np.ndarray[Any, Any]]:
     """The chunk as one NumPy array per column (DuckDB scans them without copies per row)."""
-    try:
-        micros = [(r.time - _EPOCH) // _MICROSECOND for r in chunk]
-    except TypeError:
-        raise ValueError("charge times must be timezone-aware") from None
     arrays: dict[str, np.ndarray[Any, Any]] = {}
-    for name, sql_type in COLUMNS:
+    for name, sql_type in columns:
         if name == "time":
+            try:
+                micros = [(r.time - _EPOCH) // _MICROSECOND for r in chunk]
+            except TypeError:
+                raise ValueError("charge times must be timezone-aware") from None
             arrays[name] = np.array(micros, dtype=np.int64).view("datetime64[us]")
         elif sql_type == "VARCHAR":
             arrays[name] = np.array([getattr(r, name) for r in chunk], dtype=object)
@@ -138,13 +146,15 @@ def _columns(chunk: Sequence[ChargeRow]) -> dict[str, np.ndarray[Any, Any]]:
     return arrays
 
 
-def _select_columns(source: str, *, naive_time: bool) -> str:
+def _select_columns(
+    source: str, *, naive_time: bool, columns: Sequence[tuple[str, str]] = COLUMNS
+) -> str:
     # A naive TIMESTAMP (NumPy's datetime64, or a file written without a zone) holds UTC:
     # casting it would read it in the session's zone, timezone('UTC', ...) does not.
     time = "timezone('UTC', time)" if naive_time else "CAST(time AS TIMESTAMPTZ)"
     parts = [
         f"{time} AS time" if name == "time" else f'CAST("{name}" AS {sql_type}) AS "{name}"'
-        for name, sql_type in COLUMNS
+        for name, sql_type in columns
     ]
     return f"SELECT {', '.join(parts)} FROM {source}"  # noqa: S608 - fixed names
 
@@ -154,18 +164,22 @@ def journal_relation(
     *,
     con: duckdb.DuckDBPyConnection,
     progress: Progress | None = None,
+    only: Collection[str] | None = None,
 ) -> duckdb.DuckDBPyRelation:
-    """The rows as a journal: a temporary table of ``con`` with the columns of ``COLUMNS``."""
+    """The rows as a journal: a temporary table of ``con`` with the columns of ``COLUMNS``
+    (or ``only`` those named: converting rows costs per column, and a report reads few)."""
     total = len(rows) if isinstance(rows, Sequence) else 0
     table = f"journal_{os.urandom(6).hex()}"
-    columns = ", ".join(f'"{name}" {sql_type}' for name, sql_type in COLUMNS)
-    con.execute(f"CREATE TEMPORARY TABLE {table} ({columns})")
+    columns = [(n, t) for n, t in COLUMNS if only is None or n in only]
+    declared = ", ".join(f'"{name}" {sql_type}' for name, sql_type in columns)
+    con.execute(f"CREATE TEMPORARY TABLE {table} ({declared})")
+    select = _select_columns(f"{table}_chunk", naive_time=True, columns=columns)
     done = 0
     for chunk in _chunks(rows, CHUNK_ROWS):
         view = f"{table}_chunk"
-        con.register(view, _columns(chunk))
+        con.register(view, _columns(chunk, columns))
         try:
-            con.execute(f"INSERT INTO {table} {_select_columns(view, naive_time=True)}")
+            con.execute(f"INSERT INTO {table} {select}")
         finally:
             con.unregister(view)
         done += len(chunk)
@@ -265,10 +279,13 @@ def _scoped(
 
 
 def _dimension(name: str) -> str:
-    try:
-        return DIMENSIONS[name]
-    except KeyError:
-        raise ValueError(f"unknown dimension {name!r} (known: {', '.join(DIMENSIONS)})") from None
+    """The SQL of a dimension's value."""
+    if name not in DIMENSIONS:
+        raise ValueError(f"unknown dimension {name!r} (known: {', '.join(DIMENSIONS)})")
+    if name == "day":
+        # timezone('UTC', timestamptz) is the UTC wall clock, whatever the session's zone.
+        return "strftime(timezone('UTC', time), '%Y-%m-%d')"
+    return DIMENSIONS[name]
 
 
 def cost_report(
@@ -425,7 +442,8 @@ def _report_of_rows(
     end: datetime,
 ) -> list[ReportRow]:
     with duckdb.connect() as con:
-        journal = journal_relation(rows, con=con)
+        read = REPORT_COLUMNS | {DIMENSIONS[name] for name in group_by}
+        journal = journal_relation(rows, con=con, only=read)
         return cost_report(journal, group_by=group_by, tenant_id=tenant_id, start=start, end=end)
 
 

@@ -19,6 +19,7 @@ from waybill.ledger.v1 import ledger_service_pb2 as pb
 from ledger.charges import COLUMNS, NO_MODEL, ChargeRow
 from ledger.reports import (
     DIMENSIONS,
+    REPORT_COLUMNS,
     ReportRow,
     anomalies,
     cost_report,
@@ -498,3 +499,11 @@ async def test_an_unknown_group_by_is_invalid_argument(value: int) -> None:
         await get_cost_report(store.charges, request)
     assert raised.value.reason == "GROUP_BY_UNSUPPORTED"
     assert store.asked == []
+
+
+def test_a_journal_of_only_the_columns_a_report_reads(con: duckdb.DuckDBPyConnection) -> None:
+    rows = _synthetic(turns=100)
+    read = REPORT_COLUMNS | {DIMENSIONS["model"], DIMENSIONS["day"]}
+    journal = journal_relation(rows, con=con, only=read)
+    assert set(journal.columns) == read
+    assert cost_report(journal, group_by=["model", "day"]) == _expected(rows, ["model", "day"])
