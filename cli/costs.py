@@ -301,7 +301,7 @@ def run(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
     """Print the report; the exit status."""
     import duckdb
 
-    from ledger.reports import DIMENSIONS, JournalError, anomalies, cost_report, read_parquet
+    from ledger.reports import DIMENSIONS, ExportError, anomalies, cost_report, read_parquet
 
     options = _Options(args.tenant, args.since, args.until, args.group_by, args.anomaly_by)
     if not options.group_by or not options.anomaly_by:
@@ -313,6 +313,9 @@ def run(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
             f"costs: unknown dimension {', '.join(unknown)} (known: {', '.join(DIMENSIONS)})",
             file=err,
         )
+        return EXIT_USAGE
+    if "day" in options.anomaly_by:
+        print("costs: --anomaly-by day: anomalies are found per day already", file=err)
         return EXIT_USAGE
     if options.since and options.until and options.since >= options.until:
         print("costs: --until must be after --since", file=err)
@@ -348,7 +351,7 @@ def run(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
                 ]
                 found.sort(key=lambda a: (a.day, a.tenant_id, a.dimension, a.key))
             chart = _chart(journal, options, found) if args.svg_out is not None else None
-    except JournalError as exc:
+    except ExportError as exc:
         print(f"costs: {exc}", file=err)
         return EXIT_USAGE
     except duckdb.Error as exc:

@@ -226,6 +226,7 @@ def test_unreadable_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[
         (["--group-by", "team,region"], "unknown dimension region"),
         (["--since", "2026-11-05", "--until", "2026-11-05"], "--until must be after --since"),
         (["--anomaly-ratio", "0"], "--anomaly-ratio must be > 0"),
+        (["--anomalies", "--anomaly-by", "team,day"], "anomalies are found per day already"),
     ],
 )
 def test_usage_errors_exit_2(

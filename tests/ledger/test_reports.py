@@ -507,3 +507,9 @@ def test_a_journal_of_only_the_columns_a_report_reads(con: duckdb.DuckDBPyConnec
     journal = journal_relation(rows, con=con, only=read)
     assert set(journal.columns) == read
     assert cost_report(journal, group_by=["model", "day"]) == _expected(rows, ["model", "day"])
+
+
+def test_anomalies_are_not_judged_by_day(con: duckdb.DuckDBPyConnection) -> None:
+    journal = journal_relation(_daily({0: 100}), con=con)
+    with pytest.raises(ValueError, match="found per day"):
+        anomalies(journal, by="day")
