@@ -1,8 +1,9 @@
 """``waybill costs``: what the platform cost, from the ledger's journal exported as Parquet.
 
-Reads journal exports (Parquet files, or directories searched for ``*.parquet``) with DuckDB
-and prints requests, tokens and cost per group (``--group-by``, default team), most expensive
-first, cost in major units of its currency. The period is ``--since`` (inclusive) to
+Reads journal exports (Parquet files as ``ledger.reports.export_parquet`` writes them, or
+directories searched for ``*.parquet``) with DuckDB and prints requests, tokens and cost per
+group (``--group-by``, default team), most expensive first, cost in major units of its
+currency. The period is ``--since`` (inclusive) to
 ``--until`` (exclusive), UTC dates or ISO times. ``--anomalies`` also lists the days on which a
 team (or ``--anomaly-by`` user, feature, model) cost at least ``--anomaly-ratio`` (3) times
 its average over the 7 days before; ``--svg-out`` draws cost per day per team, anomalies
@@ -63,9 +64,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "exports", type=Path, nargs="+", metavar="FILE", help="Parquet exports or directories"
     )
     parser.add_argument("--tenant", help="only this tenant (default: every tenant)")
-    parser.add_argument("--since", type=_moment, help="from this UTC date or time (inclusive)")
     parser.add_argument(
-        "--until", type=_moment, help="up to this UTC date or time (exclusive: not included)"
+        "--since", type=_moment, metavar="DATE", help="from this UTC date or time (inclusive)"
+    )
+    parser.add_argument(
+        "--until",
+        type=_moment,
+        metavar="DATE",
+        help="up to this UTC date or time (exclusive: not included)",
     )
     parser.add_argument(
         "--group-by",
@@ -102,7 +108,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="store_true",
         help="exit 1 when an anomaly is found (implies --anomalies)",
     )
-    parser.add_argument("--svg-out", type=Path, help="write cost per day per team as an SVG chart")
+    parser.add_argument(
+        "--svg-out", type=Path, metavar="FILE", help="write cost per day per team as an SVG chart"
+    )
 
 
 @dataclass(frozen=True, slots=True)
