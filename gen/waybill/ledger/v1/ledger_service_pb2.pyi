@@ -27,6 +27,7 @@ class GroupBy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     GROUP_BY_FEATURE: _ClassVar[GroupBy]
     GROUP_BY_MODEL: _ClassVar[GroupBy]
     GROUP_BY_DAY: _ClassVar[GroupBy]
+    GROUP_BY_USER: _ClassVar[GroupBy]
 BUDGET_STATE_UNSPECIFIED: BudgetState
 BUDGET_STATE_OK: BudgetState
 BUDGET_STATE_SOFT_LIMIT: BudgetState
@@ -36,20 +37,23 @@ GROUP_BY_TEAM: GroupBy
 GROUP_BY_FEATURE: GroupBy
 GROUP_BY_MODEL: GroupBy
 GROUP_BY_DAY: GroupBy
+GROUP_BY_USER: GroupBy
 
 class ReserveRequest(_message.Message):
-    __slots__ = ("request_id", "tenant_id", "team_id", "feature_id", "estimate")
+    __slots__ = ("request_id", "tenant_id", "team_id", "feature_id", "estimate", "user_id")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     FEATURE_ID_FIELD_NUMBER: _ClassVar[int]
     ESTIMATE_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     tenant_id: str
     team_id: str
     feature_id: str
     estimate: _money_pb2.Cost
-    def __init__(self, request_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., team_id: _Optional[str] = ..., feature_id: _Optional[str] = ..., estimate: _Optional[_Union[_money_pb2.Cost, _Mapping]] = ...) -> None: ...
+    user_id: str
+    def __init__(self, request_id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., team_id: _Optional[str] = ..., feature_id: _Optional[str] = ..., estimate: _Optional[_Union[_money_pb2.Cost, _Mapping]] = ..., user_id: _Optional[str] = ...) -> None: ...
 
 class ReserveResponse(_message.Message):
     __slots__ = ("reservation_id", "state", "expire_time")
