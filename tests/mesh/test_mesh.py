@@ -10,6 +10,7 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2
 from waybill.gateway.v1 import gateway_service_pb2 as gw
 from waybill.gateway.v1 import gateway_service_pb2_grpc as gw_grpc
@@ -268,12 +269,18 @@ def test_a_tenant_cannot_read_another_tenants_customer(running_mesh: Mesh) -> No
 
 def test_unbuilt_contracts_answer_unimplemented(running_mesh: Mesh) -> None:
     with _channel(running_mesh, "ledger") as ch, pytest.raises(grpc.RpcError) as raised:
-        ledger_grpc.LedgerServiceStub(ch).GetBudget(
-            ledger.GetBudgetRequest(tenant_id="acme-retail", team_id="support"), timeout=5
+        ledger_grpc.LedgerServiceStub(ch).GetCostReport(
+            ledger.GetCostReportRequest(
+                tenant_id="acme-retail",
+                start_time=Timestamp(seconds=1),
+                end_time=Timestamp(seconds=2),
+                group_by=[ledger.GROUP_BY_TEAM],
+            ),
+            timeout=5,
         )
     error: Any = raised.value
     assert error.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "GetBudget" in error.details()
+    assert "GetCostReport" in error.details()
     info = error_info_of(error)
     assert info is not None
     assert info.reason == "NOT_IMPLEMENTED"
