@@ -20,6 +20,7 @@ from ledger.store import LedgerStore
 from llm_pool import pricing
 from runtime.server import Registration
 from tests.conftest import StartServer
+from tests.ledger.processes import ledgers  # noqa: F401 - the process tests' fixture
 from tests.support.postgres_server import PG_DSN, fresh_schema
 
 LIMIT = 1_000_000
