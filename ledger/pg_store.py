@@ -332,19 +332,8 @@ class PostgresLedgerStore:
             "c": capped.charged,
             "e": int(estimate),
         }
-        cur = await conn.execute(_CHARGE, params)
-        row = await cur.fetchone()
-        assert row is not None  # the reservation's hold created the row
-        spent, reserved, alerted, limit = (int(v) for v in row)
-        level = state_of(limit, spent)
-        crossed = None
-        if level > State.OK and level > alerted:
-            crossed = level
-            await conn.execute(
-                "UPDATE spend SET alerted=%(a)s WHERE tenant_id=%(t)s AND team_id=%(tm)s"
-                " AND month=%(m)s",
-                {**params, "a": int(level)},
-            )
+        # The rows first: the team's counters row is locked last, so the lock is held
+        # for as little as possible (until COMMIT), however many rows the turn has.
         async with conn.cursor() as cursor:
             await cursor.executemany(
                 "INSERT INTO charges (time, request_id, reservation_id, ordinal, tenant_id,"
@@ -371,6 +360,19 @@ class PostgresLedgerStore:
                     )
                     for i, g in enumerate(capped.generations)
                 ],
+            )
+        cur = await conn.execute(_CHARGE, params)
+        row = await cur.fetchone()
+        assert row is not None  # the reservation's hold created the row
+        spent, reserved, alerted, limit = (int(v) for v in row)
+        level = state_of(limit, spent)
+        crossed = None
+        if level > State.OK and level > alerted:
+            crossed = level
+            await conn.execute(
+                "UPDATE spend SET alerted=%(a)s WHERE tenant_id=%(t)s AND team_id=%(tm)s"
+                " AND month=%(m)s",
+                {**params, "a": int(level)},
             )
         view = BudgetView(tenant_id, team_id, month, limit, spent, reserved)
         return Committed(

@@ -107,3 +107,15 @@ def test_retrieval_replicas_serve_one_published_index_read_only() -> None:
     job_mounts = {m["name"]: m for m in ingest["volumeMounts"]}
     assert not job_mounts["kb-index"].get("readOnly", False)
     assert job["securityContext"]["runAsNonRoot"] is True
+
+
+def test_ledger_replicas_share_one_postgresql_named_by_a_secret() -> None:
+    """Two ledger replicas with journals of their own would each allow the whole budget:
+    in the fleet the budgets live in PostgreSQL, named by a Secret, no value in the repo."""
+    deployment = _base()[("Deployment", "ledger")]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    url = env["WAYBILL_LEDGER_POSTGRES_URL"]
+    assert "value" not in url
+    assert url["valueFrom"]["secretKeyRef"] == {"name": "waybill-ledger-store", "key": "dsn"}
+    assert env["WAYBILL_LEDGER_PG_SCHEMA"]["value"] == "waybill_ledger"
