@@ -127,9 +127,8 @@ async def _rounds(pair: Pair, args: argparse.Namespace, label: str) -> dict[str,
 
 async def _store_rows(store_name: str, location: str, args: argparse.Namespace) -> dict[str, Any]:
     from ledger.core import PricedGeneration, PricedUsage, ReserveInput
-    from ledger.store import LedgerStore
-
     from ledger.embedded_store import EmbeddedLedgerStore
+    from ledger.store import LedgerStore
 
     store: LedgerStore
     if store_name == "embedded":
