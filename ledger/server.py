@@ -62,9 +62,13 @@ async def main() -> None:
             await sweeper
         await store.close()
 
+    async def ready() -> None:
+        log.info(
+            "ledger store open",
+            extra={"store": "postgres" if settings.postgres_url else "embedded"},
+        )
+
     add = pb_grpc.add_LedgerServiceServicer_to_server
-    log.info(
-        "ledger store open",
-        extra={"store": "postgres" if settings.postgres_url else "embedded"},
+    await serve(
+        settings.service, [Registration(SERVICE, add, servicer)], ready=ready, on_stop=on_stop
     )
-    await serve(settings.service, [Registration(SERVICE, add, servicer)], on_stop=on_stop)
