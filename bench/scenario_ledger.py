@@ -8,7 +8,8 @@ rounds of ``--pairs`` each, against each store:
    store that is the group-committed journal (every pair's two records fsynced before
    they are acknowledged), for PostgreSQL the conditional updates and COMMITs;
 2. over gRPC against a real ``python -m ledger`` (production interceptors, validation,
-   the same store), the client on the same machine.
+   the same store), the client on the same machine; beside it the baseline, two GetBudget
+   reads in place of the two writes: what the round trips alone cost on this machine.
 
 Medians of the per-run figures are reported, with every run's values in the JSON. The
 PostgreSQL rows need one at ``--pg-dsn``; a fresh schema is created and dropped.
@@ -194,7 +195,17 @@ async def _grpc_rows(address: str, args: argparse.Namespace, label: str) -> dict
                 timeout=30,
             )
 
-        return await _rounds(pair, args, label)
+        async def baseline(request_id: str, i: int) -> None:
+            """Two reads in place of the two writes: what the round trips alone cost."""
+            for _ in range(2):
+                await stub.GetBudget(
+                    pb.GetBudgetRequest(tenant_id="acme-retail", team_id=f"bench-{i % args.teams}"),
+                    timeout=30,
+                )
+
+        figures = await _rounds(pair, args, label)
+        figures["baseline"] = await _rounds(baseline, args, f"{label}, 2 x GetBudget")
+        return figures
 
 
 def _over_grpc(store_name: str, location: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -286,6 +297,13 @@ def main(argv: Sequence[str]) -> int:
             for key in ("pairs_per_s", "p50_ms", "p95_ms", "records_per_flush"):
                 if key in figures:
                     line[f"{store_name}_{mode}_{key}"] = figures[key]
+            if "baseline" in figures:
+                base = figures["baseline"]
+                print(
+                    f"{'  baseline: 2 x GetBudget (reads)':34} {base['pairs_per_s']:9.0f}"
+                    f" {base['p50_ms']:8.2f} {base['p95_ms']:8.2f}"
+                )
+                line[f"{store_name}_{mode}_baseline_pairs_per_s"] = base["pairs_per_s"]
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         with args.json_out.open("a") as fh:

@@ -32,3 +32,4 @@ def test_a_small_run_reports_every_figure(
     for key in ("embedded_store_pairs_per_s", "embedded_grpc_pairs_per_s", "embedded_grpc_p95_ms"):
         assert line[key] > 0, key
     assert line["embedded_store_records_per_flush"] >= 1
+    assert line["embedded_grpc_baseline_pairs_per_s"] > 0
