@@ -1,11 +1,22 @@
-"""Grouped bar charts as standalone SVG, for evaluation reports (no plotting dependency)."""
+"""Charts as standalone SVG for reports (no plotting dependency): grouped bars, ROC curves,
+lines over days."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from html import escape
 
-PALETTE = ("#1b6ac9", "#aaaaaa", "#e07b26", "#3a9d5d", "#8a5cc2")
+PALETTE = (
+    "#1b6ac9",
+    "#aaaaaa",
+    "#e07b26",
+    "#3a9d5d",
+    "#8a5cc2",
+    "#c93b3b",
+    "#1a9ba8",
+    "#a88a1a",
+)
 
 
 def grouped_bars(
@@ -108,3 +119,87 @@ def roc_curves(
         )
     parts.append("</svg>")
     return "\n".join(parts)
+
+
+def _axis_step(top: float, ticks: int) -> float:
+    """A round step (1, 2, 2.5 or 5 times a power of ten) reaching ``top`` in ``ticks`` steps."""
+    raw = top / ticks
+    magnitude: float = 10.0 ** math.floor(math.log10(raw))
+    return next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+
+
+def line_chart(
+    series: Sequence[tuple[str, Sequence[float]]],
+    labels: Sequence[str],
+    *,
+    title: str,
+    unit: str,
+    marks: Sequence[tuple[int, int]] = (),
+    width: int = 760,
+    height: int = 320,
+) -> str:
+    """One line per series over the x ``labels`` (values >= 0, in ``unit``, on a y axis from
+    0), with the legend on the right; ``marks`` circles points given as (series, label index)
+    in red, e.g. anomalies. Labels are thinned to about ten."""
+    pad, legend = 56, 150
+    right = width - legend
+    base_y, top_y = height - 40, 36
+    peak = max((v for _, values in series for v in values), default=0.0)
+    step = _axis_step(peak, 4) if peak > 0 else 1.0
+    top = step * max(1, math.ceil(peak / step))
+
+    def x_at(i: int) -> float:
+        if len(labels) <= 1:
+            return (pad + right) / 2
+        return pad + (right - pad) * i / (len(labels) - 1)
+
+    def y_at(value: float) -> float:
+        return base_y - (base_y - top_y) * max(0.0, value) / top
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}"'
+        ' font-family="sans-serif" font-size="11">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{pad}" y="18" font-size="13">{escape(title)}</text>',
+        f'<text x="12" y="{(base_y + top_y) / 2}" transform="rotate(-90 12 {(base_y + top_y) / 2})"'
+        f' text-anchor="middle">{escape(unit)}</text>',
+    ]
+    tick = 0.0
+    while tick <= top + step / 2:
+        y = y_at(tick)
+        parts.append(
+            f'<line x1="{pad}" y1="{y:.1f}" x2="{right}" y2="{y:.1f}" stroke="#e5e5e5"/>'
+            f'<text x="{pad - 6}" y="{y + 4:.1f}" text-anchor="end">{tick:g}</text>'
+        )
+        tick += step
+    every = max(1, math.ceil(len(labels) / 10))
+    for i, label in enumerate(labels):
+        if i % every == 0:
+            parts.append(
+                f'<text x="{x_at(i):.1f}" y="{base_y + 16}" text-anchor="middle"'
+                f' font-size="10">{escape(label)}</text>'
+            )
+    parts.append(f'<line x1="{pad}" y1="{base_y}" x2="{right}" y2="{base_y}" stroke="#333"/>')
+    for j, (name, values) in enumerate(series):
+        colour = PALETTE[j % len(PALETTE)]
+        points = " ".join(f"{x_at(i):.1f},{y_at(v):.1f}" for i, v in enumerate(values))
+        parts.append(
+            f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2"/>'
+        )
+        if len(values) == 1:
+            parts.append(
+                f'<circle cx="{x_at(0):.1f}" cy="{y_at(values[0]):.1f}" r="3" fill="{colour}"/>'
+            )
+        parts.append(
+            f'<rect x="{right + 12}" y="{top_y + 16 * j}" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{right + 26}" y="{top_y + 9 + 16 * j}">{escape(name)}</text>'
+        )
+    for j, i in marks:
+        value = series[j][1][i]
+        parts.append(
+            f'<circle cx="{x_at(i):.1f}" cy="{y_at(value):.1f}" r="6" fill="none"'
+            ' stroke="#d00000" stroke-width="2"><title>'
+            f"{escape(series[j][0])} {escape(labels[i])}: {value:g} {escape(unit)}</title></circle>"
+        )
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
