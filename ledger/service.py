@@ -3,8 +3,7 @@
 The decisions are in ``ledger.core`` (budgets, pricing) and the stores (atomic holds,
 idempotency, durability); this module translates, prices the usage with the price
 table, and reports budgets to metrics and the log (one WARNING per level crossed per
-team and month). Cost reports belong to ``ledger.reports``; until it exists
-GetCostReport answers UNIMPLEMENTED.
+team and month). Cost reports are ``ledger.reports`` over the store's journal of charges.
 """
 
 from __future__ import annotations
@@ -19,20 +18,17 @@ from waybill.common.v1 import money_pb2
 from waybill.ledger.v1 import ledger_service_pb2 as pb
 from waybill.ledger.v1 import ledger_service_pb2_grpc as pb_grpc
 
-from ledger import metrics
+from ledger import metrics, reports
 from ledger.core import ReserveInput, State, UsedGeneration, price
 from ledger.store import BudgetView, LedgerStore
 from llm_pool.pricing import PriceTable
 from runtime import mesh
 from runtime.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
-from runtime.servicer import not_built
 
 log = logging.getLogger("waybill.ledger")
 
 SERVICE = mesh.spec("ledger").grpc_services[0]
 """The fully qualified gRPC service served."""
-REPORTS_PLANNED = "cost reports are not built yet"
-"""What GetCostReport's UNIMPLEMENTED answer says is missing."""
 
 Clock = Callable[[], datetime]
 
@@ -188,7 +184,7 @@ class LedgerServicer(pb_grpc.LedgerServiceServicer):
     async def GetCostReport(
         self, request: pb.GetCostReportRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetCostReportResponse:
-        raise not_built("LedgerService", "GetCostReport", REPORTS_PLANNED)
+        return await reports.get_cost_report(self.store.charges, request)
 
     async def sweep(self) -> int:
         """Release every reservation past its expiry; how many (counted)."""

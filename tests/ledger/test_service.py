@@ -1,21 +1,23 @@
 """LedgerService on a real aio server, on both stores: the turn's reservation and charge
 priced by the price table, precise statuses (rule ids, RetryInfo, NOT_FOUND), the soft
-alert as a state, a gauge and one log line, and settings that fail naming a variable."""
+alert as a state, a gauge and one log line, cost reports over the committed charges, and
+settings that fail naming a variable."""
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import grpc
 import pytest
+from google.protobuf import timestamp_pb2
 from google.rpc import error_details_pb2
 from prometheus_client import REGISTRY
 from waybill.common.v1 import money_pb2
 from waybill.ledger.v1 import ledger_service_pb2 as pb
 
 from ledger.core import next_month_start
-from ledger.service import REPORTS_PLANNED
 from ledger.settings import DEFAULT_BUDGET_MICROS, LedgerSettings
 from runtime.errors import details_of, error_info_of, unpack, violations_of
 from runtime.settings import SettingsError
@@ -23,6 +25,12 @@ from tests.ledger.conftest import NOW, TTL_S, Env
 
 TURN_MICROS = 210
 """1000 prompt and 100 completion tokens of openai/gpt-4o-mini (0.15 and 0.60 USD per 1M)."""
+
+
+def _stamp(at: datetime) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(at)
+    return stamp
 
 
 async def refused(call: object, code: grpc.StatusCode) -> grpc.aio.AioRpcError:
@@ -207,21 +215,29 @@ async def test_the_soft_limit_is_a_state_a_gauge_and_one_log_line(
     )
 
 
-async def test_cost_reports_are_not_built_here(env: Env) -> None:
-    from google.protobuf import timestamp_pb2
-
-    error = await refused(
-        env.stub.GetCostReport(
-            pb.GetCostReportRequest(
-                tenant_id="acme-retail",
-                start_time=timestamp_pb2.Timestamp(seconds=1),
-                end_time=timestamp_pb2.Timestamp(seconds=2),
-                group_by=[pb.GROUP_BY_USER],
-            )
-        ),
-        grpc.StatusCode.UNIMPLEMENTED,
+async def test_cost_reports_read_the_committed_charges(env: Env) -> None:
+    for i, user in enumerate(("acme-0001", "acme-0002", "acme-0002")):
+        held = await env.stub.Reserve(env.reserve(f"turn-000{i}", 5000, user_id=user))
+        await env.stub.Commit(env.commit(held.reservation_id))
+    theirs = await env.stub.Reserve(env.reserve("turn-0009", 5000, tenant_id="globex-home"))
+    await env.stub.Commit(env.commit(theirs.reservation_id, tenant_id="globex-home"))
+    released = await env.stub.Reserve(env.reserve("turn-0010", 5000))
+    await env.stub.Release(
+        pb.ReleaseRequest(reservation_id=released.reservation_id, tenant_id="acme-retail")
     )
-    assert REPORTS_PLANNED in (error.details() or "")
+    report = await env.stub.GetCostReport(
+        pb.GetCostReportRequest(
+            tenant_id="acme-retail",
+            start_time=_stamp(NOW - timedelta(days=1)),
+            end_time=_stamp(NOW + timedelta(days=1)),
+            group_by=[pb.GROUP_BY_USER, pb.GROUP_BY_MODEL],
+        )
+    )
+    assert [(list(r.keys), r.requests, r.cost.micro_units) for r in report.rows] == [
+        (["acme-0002", "openai/gpt-4o-mini"], 2, 2 * TURN_MICROS),
+        (["acme-0001", "openai/gpt-4o-mini"], 1, TURN_MICROS),
+    ]
+    assert report.rows[0].input_tokens == 2000
 
 
 def test_settings_read_the_environment_and_name_a_bad_variable(
