@@ -19,11 +19,6 @@ log = logging.getLogger("waybill.ledger")
 
 async def open_store(settings: LedgerSettings) -> LedgerStore:
     """PostgreSQL with a URL (the fleet), else the embedded journal."""
-    common = {
-        "default_limit": settings.default_budget_micros,
-        "ttl_s": settings.reservation_ttl_s,
-        "currency_code": settings.prices.currency_code,
-    }
     if settings.postgres_url:
         from ledger.pg_store import PostgresLedgerStore  # psycopg only for the fleet
 
@@ -31,9 +26,16 @@ async def open_store(settings: LedgerSettings) -> LedgerStore:
             settings.postgres_url,
             schema=settings.pg_schema,
             max_size=settings.pg_pool,
-            **common,  # type: ignore[arg-type]
+            default_limit=settings.default_budget_micros,
+            ttl_s=settings.reservation_ttl_s,
+            currency_code=settings.prices.currency_code,
         )
-    return await EmbeddedLedgerStore.open(settings.directory, fsync=settings.fsync, **common)  # type: ignore[arg-type]
+    return await EmbeddedLedgerStore.open(
+        settings.directory,
+        default_limit=settings.default_budget_micros,
+        ttl_s=settings.reservation_ttl_s,
+        currency_code=settings.prices.currency_code,
+    )
 
 
 async def sweep_forever(servicer: LedgerServicer, interval_s: float) -> None:

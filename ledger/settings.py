@@ -55,8 +55,6 @@ class LedgerSettings:
     """Schema of the PostgreSQL tables (``WAYBILL_LEDGER_PG_SCHEMA``)."""
     pg_pool: int = 10
     """Most PostgreSQL connections one replica holds (``WAYBILL_LEDGER_PG_POOL``)."""
-    fsync: bool = True
-    """Whether the journal is flushed to disk before an answer (always, but for tests)."""
 
     @classmethod
     def from_env(cls) -> LedgerSettings:
