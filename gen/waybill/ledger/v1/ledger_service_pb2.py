@@ -28,7 +28,7 @@ from waybill.common.v1 import money_pb2 as waybill_dot_common_dot_v1_dot_money__
 from waybill.common.v1 import usage_pb2 as waybill_dot_common_dot_v1_dot_usage__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&waybill/ledger/v1/ledger_service.proto\x12\x11waybill.ledger.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dwaybill/common/v1/money.proto\x1a\x1dwaybill/common/v1/usage.proto\"\xa4\x02\n\x0eReserveRequest\x12\x30\n\nrequest_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^[A-Za-z0-9_-]{8,64}$\x12\x30\n\ttenant_id\x18\x02 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\x12.\n\x07team_id\x18\x03 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\x12\x31\n\nfeature_id\x18\x04 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\x12\x31\n\x08\x65stimate\x18\x05 \x01(\x0b\x32\x17.waybill.common.v1.CostB\x06\xbaH\x03\xc8\x01\x01\x12\x18\n\x07user_id\x18\x06 \x01(\tB\x07\xbaH\x04r\x02\x18@\"\x89\x01\n\x0fReserveResponse\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12-\n\x05state\x18\x02 \x01(\x0e\x32\x1e.waybill.ledger.v1.BudgetState\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa8\x01\n\rCommitRequest\x12\x34\n\x0ereservation_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^rsv_[a-z0-9]{16,32}$\x12/\n\x05usage\x18\x02 \x01(\x0b\x32\x18.waybill.common.v1.UsageB\x06\xbaH\x03\xc8\x01\x01\x12\x30\n\ttenant_id\x18\x03 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\"i\n\x0e\x43ommitResponse\x12(\n\x07\x63harged\x18\x01 \x01(\x0b\x32\x17.waybill.common.v1.Cost\x12-\n\x05state\x18\x02 \x01(\x0e\x32\x1e.waybill.ledger.v1.BudgetState\"x\n\x0eReleaseRequest\x12\x34\n\x0ereservation_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^rsv_[a-z0-9]{16,32}$\x12\x30\n\ttenant_id\x18\x02 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\"#\n\x0fReleaseResponse\x12\x10\n\x08released\x18\x01 \x01(\x08\"\xd6\x01\n\x06\x42udget\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0f\n\x07team_id\x18\x02 \x01(\t\x12&\n\x05limit\x18\x03 \x01(\x0b\x32\x17.waybill.common.v1.Cost\x12&\n\x05spent\x18\x04 \x01(\x0b\x32\x17.waybill.common.v1.Cost\x12)\n\x08reserved\x18\x05 \x01(\x0b\x32\x17.waybill.common.v1.Cost\x12-\n\x05state\x18\x06 \x01(\x0e\x32\x1e.waybill.ledger.v1.BudgetState\"t\n\x10GetBudgetRequest\x12\x30\n\ttenant_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\x12.\n\x07team_id\x18\x02 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\">\n\x11GetBudgetResponse\x12)\n\x06\x62udget\x18\x01 \x01(\x0b\x32\x19.waybill.ledger.v1.Budget\"\xa4\x01\n\x10SetBudgetRequest\x12\x30\n\ttenant_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\x12.\n\x07team_id\x18\x02 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\x12.\n\x05limit\x18\x03 \x01(\x0b\x32\x17.waybill.common.v1.CostB\x06\xbaH\x03\xc8\x01\x01\">\n\x11SetBudgetResponse\x12)\n\x06\x62udget\x18\x01 \x01(\x0b\x32\x19.waybill.ledger.v1.Budget\"\xdb\x02\n\x14GetCostReportRequest\x12\x30\n\ttenant_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\x12\x36\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12\x34\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12\x41\n\x08group_by\x18\x04 \x03(\x0e\x32\x1a.waybill.ledger.v1.GroupByB\x13\xbaH\x10\x92\x01\r\x08\x01\x10\x03\"\x07\x82\x01\x04\x10\x01 \x00:`\xbaH]\x1a[\n\x15report.period_ordered\x12!end_time must be after start_time\x1a\x1fthis.end_time > this.start_time\"\x83\x01\n\rCostReportRow\x12\x0c\n\x04keys\x18\x01 \x03(\t\x12\x10\n\x08requests\x18\x02 \x01(\x03\x12\x14\n\x0cinput_tokens\x18\x03 \x01(\x03\x12\x15\n\routput_tokens\x18\x04 \x01(\x03\x12%\n\x04\x63ost\x18\x05 \x01(\x0b\x32\x17.waybill.common.v1.Cost\"G\n\x15GetCostReportResponse\x12.\n\x04rows\x18\x01 \x03(\x0b\x32 .waybill.ledger.v1.CostReportRow*z\n\x0b\x42udgetState\x12\x1c\n\x18\x42UDGET_STATE_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x42UDGET_STATE_OK\x10\x01\x12\x1b\n\x17\x42UDGET_STATE_SOFT_LIMIT\x10\x02\x12\x1b\n\x17\x42UDGET_STATE_HARD_LIMIT\x10\x03*r\n\x07GroupBy\x12\x18\n\x14GROUP_BY_UNSPECIFIED\x10\x00\x12\x11\n\rGROUP_BY_TEAM\x10\x01\x12\x14\n\x10GROUP_BY_FEATURE\x10\x02\x12\x12\n\x0eGROUP_BY_MODEL\x10\x03\x12\x10\n\x0cGROUP_BY_DAY\x10\x04\x32\x96\x04\n\rLedgerService\x12P\n\x07Reserve\x12!.waybill.ledger.v1.ReserveRequest\x1a\".waybill.ledger.v1.ReserveResponse\x12M\n\x06\x43ommit\x12 .waybill.ledger.v1.CommitRequest\x1a!.waybill.ledger.v1.CommitResponse\x12P\n\x07Release\x12!.waybill.ledger.v1.ReleaseRequest\x1a\".waybill.ledger.v1.ReleaseResponse\x12V\n\tGetBudget\x12#.waybill.ledger.v1.GetBudgetRequest\x1a$.waybill.ledger.v1.GetBudgetResponse\x12V\n\tSetBudget\x12#.waybill.ledger.v1.SetBudgetRequest\x1a$.waybill.ledger.v1.SetBudgetResponse\x12\x62\n\rGetCostReport\x12\'.waybill.ledger.v1.GetCostReportRequest\x1a(.waybill.ledger.v1.GetCostReportResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&waybill/ledger/v1/ledger_service.proto\x12\x11waybill.ledger.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dwaybill/common/v1/money.proto\x1a\x1dwaybill/common/v1/usage.proto\"\xc1\x02\n\x0eReserveRequest\x12\x30\n\nrequest_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^[A-Za-z0-9_-]{8,64}$\x12\x30\n\ttenant_id\x18\x02 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\x12.\n\x07team_id\x18\x03 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\x12\x31\n\nfeature_id\x18\x04 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\x12\x31\n\x08\x65stimate\x18\x05 \x01(\x0b\x32\x17.waybill.common.v1.CostB\x06\xbaH\x03\xc8\x01\x01\x12\x35\n\x07user_id\x18\x06 \x01(\tB$\xbaH!r\x1f\x32\x1d^([a-z0-9][a-z0-9_-]{2,63})?$\"\x89\x01\n\x0fReserveResponse\x12\x16\n\x0ereservation_id\x18\x01 \x01(\t\x12-\n\x05state\x18\x02 \x01(\x0e\x32\x1e.waybill.ledger.v1.BudgetState\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa8\x01\n\rCommitRequest\x12\x34\n\x0ereservation_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^rsv_[a-z0-9]{16,32}$\x12/\n\x05usage\x18\x02 \x01(\x0b\x32\x18.waybill.common.v1.UsageB\x06\xbaH\x03\xc8\x01\x01\x12\x30\n\ttenant_id\x18\x03 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\"i\n\x0e\x43ommitResponse\x12(\n\x07\x63harged\x18\x01 \x01(\x0b\x32\x17.waybill.common.v1.Cost\x12-\n\x05state\x18\x02 \x01(\x0e\x32\x1e.waybill.ledger.v1.BudgetState\"x\n\x0eReleaseRequest\x12\x34\n\x0ereservation_id\x18\x01 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^rsv_[a-z0-9]{16,32}$\x12\x30\n\ttenant_id\x18\x02 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\"#\n\x0fReleaseResponse\x12\x10\n\x08released\x18\x01 \x01(\x08\"\xd6\x01\n\x06\x42udget\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0f\n\x07team_id\x18\x02 \x01(\t\x12&\n\x05limit\x18\x03 \x01(\x0b\x32\x17.waybill.common.v1.Cost\x12&\n\x05spent\x18\x04 \x01(\x0b\x32\x17.waybill.common.v1.Cost\x12)\n\x08reserved\x18\x05 \x01(\x0b\x32\x17.waybill.common.v1.Cost\x12-\n\x05state\x18\x06 \x01(\x0e\x32\x1e.waybill.ledger.v1.BudgetState\"t\n\x10GetBudgetRequest\x12\x30\n\ttenant_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\x12.\n\x07team_id\x18\x02 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\">\n\x11GetBudgetResponse\x12)\n\x06\x62udget\x18\x01 \x01(\x0b\x32\x19.waybill.ledger.v1.Budget\"\xa4\x01\n\x10SetBudgetRequest\x12\x30\n\ttenant_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\x12.\n\x07team_id\x18\x02 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\x12.\n\x05limit\x18\x03 \x01(\x0b\x32\x17.waybill.common.v1.CostB\x06\xbaH\x03\xc8\x01\x01\">\n\x11SetBudgetResponse\x12)\n\x06\x62udget\x18\x01 \x01(\x0b\x32\x19.waybill.ledger.v1.Budget\"\xdb\x02\n\x14GetCostReportRequest\x12\x30\n\ttenant_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\x12\x36\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12\x34\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01\x12\x41\n\x08group_by\x18\x04 \x03(\x0e\x32\x1a.waybill.ledger.v1.GroupByB\x13\xbaH\x10\x92\x01\r\x08\x01\x10\x03\"\x07\x82\x01\x04\x10\x01 \x00:`\xbaH]\x1a[\n\x15report.period_ordered\x12!end_time must be after start_time\x1a\x1fthis.end_time > this.start_time\"\x83\x01\n\rCostReportRow\x12\x0c\n\x04keys\x18\x01 \x03(\t\x12\x10\n\x08requests\x18\x02 \x01(\x03\x12\x14\n\x0cinput_tokens\x18\x03 \x01(\x03\x12\x15\n\routput_tokens\x18\x04 \x01(\x03\x12%\n\x04\x63ost\x18\x05 \x01(\x0b\x32\x17.waybill.common.v1.Cost\"G\n\x15GetCostReportResponse\x12.\n\x04rows\x18\x01 \x03(\x0b\x32 .waybill.ledger.v1.CostReportRow*z\n\x0b\x42udgetState\x12\x1c\n\x18\x42UDGET_STATE_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x42UDGET_STATE_OK\x10\x01\x12\x1b\n\x17\x42UDGET_STATE_SOFT_LIMIT\x10\x02\x12\x1b\n\x17\x42UDGET_STATE_HARD_LIMIT\x10\x03*\x85\x01\n\x07GroupBy\x12\x18\n\x14GROUP_BY_UNSPECIFIED\x10\x00\x12\x11\n\rGROUP_BY_TEAM\x10\x01\x12\x14\n\x10GROUP_BY_FEATURE\x10\x02\x12\x12\n\x0eGROUP_BY_MODEL\x10\x03\x12\x10\n\x0cGROUP_BY_DAY\x10\x04\x12\x11\n\rGROUP_BY_USER\x10\x05\x32\x96\x04\n\rLedgerService\x12P\n\x07Reserve\x12!.waybill.ledger.v1.ReserveRequest\x1a\".waybill.ledger.v1.ReserveResponse\x12M\n\x06\x43ommit\x12 .waybill.ledger.v1.CommitRequest\x1a!.waybill.ledger.v1.CommitResponse\x12P\n\x07Release\x12!.waybill.ledger.v1.ReleaseRequest\x1a\".waybill.ledger.v1.ReleaseResponse\x12V\n\tGetBudget\x12#.waybill.ledger.v1.GetBudgetRequest\x1a$.waybill.ledger.v1.GetBudgetResponse\x12V\n\tSetBudget\x12#.waybill.ledger.v1.SetBudgetRequest\x1a$.waybill.ledger.v1.SetBudgetResponse\x12\x62\n\rGetCostReport\x12\'.waybill.ledger.v1.GetCostReportRequest\x1a(.waybill.ledger.v1.GetCostReportResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,7 +46,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RESERVEREQUEST'].fields_by_name['estimate']._loaded_options = None
   _globals['_RESERVEREQUEST'].fields_by_name['estimate']._serialized_options = b'\272H\003\310\001\001'
   _globals['_RESERVEREQUEST'].fields_by_name['user_id']._loaded_options = None
-  _globals['_RESERVEREQUEST'].fields_by_name['user_id']._serialized_options = b'\272H\004r\002\030@'
+  _globals['_RESERVEREQUEST'].fields_by_name['user_id']._serialized_options = b'\272H!r\0372\035^([a-z0-9][a-z0-9_-]{2,63})?$'
   _globals['_COMMITREQUEST'].fields_by_name['reservation_id']._loaded_options = None
   _globals['_COMMITREQUEST'].fields_by_name['reservation_id']._serialized_options = b'\272H\031r\0272\025^rsv_[a-z0-9]{16,32}$'
   _globals['_COMMITREQUEST'].fields_by_name['usage']._loaded_options = None
@@ -77,38 +77,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETCOSTREPORTREQUEST'].fields_by_name['group_by']._serialized_options = b'\272H\020\222\001\r\010\001\020\003\"\007\202\001\004\020\001 \000'
   _globals['_GETCOSTREPORTREQUEST']._loaded_options = None
   _globals['_GETCOSTREPORTREQUEST']._serialized_options = b'\272H]\032[\n\025report.period_ordered\022!end_time must be after start_time\032\037this.end_time > this.start_time'
-  _globals['_BUDGETSTATE']._serialized_start=2244
-  _globals['_BUDGETSTATE']._serialized_end=2366
-  _globals['_GROUPBY']._serialized_start=2368
-  _globals['_GROUPBY']._serialized_end=2482
+  _globals['_BUDGETSTATE']._serialized_start=2273
+  _globals['_BUDGETSTATE']._serialized_end=2395
+  _globals['_GROUPBY']._serialized_start=2398
+  _globals['_GROUPBY']._serialized_end=2531
   _globals['_RESERVEREQUEST']._serialized_start=186
-  _globals['_RESERVEREQUEST']._serialized_end=478
-  _globals['_RESERVERESPONSE']._serialized_start=481
-  _globals['_RESERVERESPONSE']._serialized_end=618
-  _globals['_COMMITREQUEST']._serialized_start=621
-  _globals['_COMMITREQUEST']._serialized_end=789
-  _globals['_COMMITRESPONSE']._serialized_start=791
-  _globals['_COMMITRESPONSE']._serialized_end=896
-  _globals['_RELEASEREQUEST']._serialized_start=898
-  _globals['_RELEASEREQUEST']._serialized_end=1018
-  _globals['_RELEASERESPONSE']._serialized_start=1020
-  _globals['_RELEASERESPONSE']._serialized_end=1055
-  _globals['_BUDGET']._serialized_start=1058
-  _globals['_BUDGET']._serialized_end=1272
-  _globals['_GETBUDGETREQUEST']._serialized_start=1274
-  _globals['_GETBUDGETREQUEST']._serialized_end=1390
-  _globals['_GETBUDGETRESPONSE']._serialized_start=1392
-  _globals['_GETBUDGETRESPONSE']._serialized_end=1454
-  _globals['_SETBUDGETREQUEST']._serialized_start=1457
-  _globals['_SETBUDGETREQUEST']._serialized_end=1621
-  _globals['_SETBUDGETRESPONSE']._serialized_start=1623
-  _globals['_SETBUDGETRESPONSE']._serialized_end=1685
-  _globals['_GETCOSTREPORTREQUEST']._serialized_start=1688
-  _globals['_GETCOSTREPORTREQUEST']._serialized_end=2035
-  _globals['_COSTREPORTROW']._serialized_start=2038
-  _globals['_COSTREPORTROW']._serialized_end=2169
-  _globals['_GETCOSTREPORTRESPONSE']._serialized_start=2171
-  _globals['_GETCOSTREPORTRESPONSE']._serialized_end=2242
-  _globals['_LEDGERSERVICE']._serialized_start=2485
-  _globals['_LEDGERSERVICE']._serialized_end=3019
+  _globals['_RESERVEREQUEST']._serialized_end=507
+  _globals['_RESERVERESPONSE']._serialized_start=510
+  _globals['_RESERVERESPONSE']._serialized_end=647
+  _globals['_COMMITREQUEST']._serialized_start=650
+  _globals['_COMMITREQUEST']._serialized_end=818
+  _globals['_COMMITRESPONSE']._serialized_start=820
+  _globals['_COMMITRESPONSE']._serialized_end=925
+  _globals['_RELEASEREQUEST']._serialized_start=927
+  _globals['_RELEASEREQUEST']._serialized_end=1047
+  _globals['_RELEASERESPONSE']._serialized_start=1049
+  _globals['_RELEASERESPONSE']._serialized_end=1084
+  _globals['_BUDGET']._serialized_start=1087
+  _globals['_BUDGET']._serialized_end=1301
+  _globals['_GETBUDGETREQUEST']._serialized_start=1303
+  _globals['_GETBUDGETREQUEST']._serialized_end=1419
+  _globals['_GETBUDGETRESPONSE']._serialized_start=1421
+  _globals['_GETBUDGETRESPONSE']._serialized_end=1483
+  _globals['_SETBUDGETREQUEST']._serialized_start=1486
+  _globals['_SETBUDGETREQUEST']._serialized_end=1650
+  _globals['_SETBUDGETRESPONSE']._serialized_start=1652
+  _globals['_SETBUDGETRESPONSE']._serialized_end=1714
+  _globals['_GETCOSTREPORTREQUEST']._serialized_start=1717
+  _globals['_GETCOSTREPORTREQUEST']._serialized_end=2064
+  _globals['_COSTREPORTROW']._serialized_start=2067
+  _globals['_COSTREPORTROW']._serialized_end=2198
+  _globals['_GETCOSTREPORTRESPONSE']._serialized_start=2200
+  _globals['_GETCOSTREPORTRESPONSE']._serialized_end=2271
+  _globals['_LEDGERSERVICE']._serialized_start=2534
+  _globals['_LEDGERSERVICE']._serialized_end=3068
 # @@protoc_insertion_point(module_scope)

@@ -27,6 +27,7 @@ class GroupBy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     GROUP_BY_FEATURE: _ClassVar[GroupBy]
     GROUP_BY_MODEL: _ClassVar[GroupBy]
     GROUP_BY_DAY: _ClassVar[GroupBy]
+    GROUP_BY_USER: _ClassVar[GroupBy]
 BUDGET_STATE_UNSPECIFIED: BudgetState
 BUDGET_STATE_OK: BudgetState
 BUDGET_STATE_SOFT_LIMIT: BudgetState
@@ -36,6 +37,7 @@ GROUP_BY_TEAM: GroupBy
 GROUP_BY_FEATURE: GroupBy
 GROUP_BY_MODEL: GroupBy
 GROUP_BY_DAY: GroupBy
+GROUP_BY_USER: GroupBy
 
 class ReserveRequest(_message.Message):
     __slots__ = ("request_id", "tenant_id", "team_id", "feature_id", "estimate", "user_id")

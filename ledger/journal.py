@@ -1,0 +1,150 @@
+"""An append-only journal file with group commit.
+
+Records are JSON lines. Callers append a record (in memory, at once) and then await
+:meth:`Journal.synced`: one writer task takes everything appended so far, writes it
+with one ``write`` and one ``fdatasync`` (in a thread, so the event loop keeps taking
+operations meanwhile and the next batch grows), then wakes every caller whose record
+is in that batch. Concurrent operations thus share one disk flush, and none is
+acknowledged before its record is on disk.
+
+Reading back keeps every complete line; a last line without its newline (a write torn
+by a crash, never acknowledged) is cut off. A damaged line before the end is not a
+torn write, and reading fails naming it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("waybill.ledger.journal")
+
+
+class JournalError(RuntimeError):
+    """The journal cannot be read or written."""
+
+
+def read(path: Path) -> list[dict[str, Any]]:
+    """Every complete record of the journal at ``path`` (none if it does not exist); a
+    torn last line is cut from the file."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    end = raw.rfind(b"\n") + 1
+    if end < len(raw):
+        log.warning("journal: torn last line cut", extra={"bytes": len(raw) - end})
+        with path.open("r+b") as fh:
+            fh.truncate(end)
+            fh.flush()
+            os.fsync(fh.fileno())
+    records: list[dict[str, Any]] = []
+    for number, line in enumerate(raw[:end].splitlines(), start=1):
+        if not line:
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise JournalError(f"{path}: line {number} is damaged ({exc})") from None
+    return records
+
+
+class Journal:
+    """The writing end: append, then await :meth:`synced`."""
+
+    def __init__(self, path: Path, *, fsync: bool = True) -> None:
+        self.path = path
+        self._fsync = fsync
+        self._fd = -1
+        self._pending: list[bytes] = []
+        self._appended = 0
+        self._durable = 0
+        self._waiters: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
+        self._wake = asyncio.Event()
+        self._failed: BaseException | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0
+        """Flushes so far (records per flush = appended / batches)."""
+
+    def start(self) -> None:
+        """Open the file for appending and start the writer task."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._task = asyncio.get_running_loop().create_task(self._writer(), name="ledger-journal")
+
+    @property
+    def appended(self) -> int:
+        """Records appended so far."""
+        return self._appended
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Queue ``record`` for the next flush (raises if the journal failed)."""
+        if self._failed is not None:
+            raise JournalError(f"the journal failed: {self._failed}")
+        self._pending.append(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+        self._appended += 1
+        self._wake.set()
+
+    async def synced(self) -> None:
+        """Return once every record appended before this call is on disk."""
+        target = self._appended
+        if self._durable >= target:
+            if self._failed is not None:
+                raise JournalError(f"the journal failed: {self._failed}")
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((target, future))
+        await future
+
+    async def close(self) -> None:
+        """Flush what is pending, stop the writer and close the file."""
+        if self._task is not None:
+            if self._failed is None:
+                await self.synced()
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        if self._fsync:
+            os.fdatasync(self._fd)
+
+    async def _writer(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch, self._pending = self._pending, []
+                upto = self._appended
+                try:
+                    await asyncio.to_thread(self._write, b"".join(batch))
+                except OSError as exc:
+                    log.error("journal write failed; the ledger refuses writes", exc_info=True)
+                    self._failed = exc
+                    self._settle(upto, JournalError(f"the journal failed: {exc}"))
+                    return
+                self.batches += 1
+                self._durable = upto
+                self._settle(upto, None)
+
+    def _settle(self, upto: int, error: BaseException | None) -> None:
+        while self._waiters and (error is not None or self._waiters[0][0] <= upto):
+            _, future = self._waiters.popleft()
+            if future.done():  # the caller went away (cancelled)
+                continue
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
