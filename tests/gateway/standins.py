@@ -28,6 +28,7 @@ from waybill.worker.v1 import worker_service_pb2 as worker
 from waybill.worker.v1 import worker_service_pb2_grpc as worker_grpc
 
 from gateway.auth import Authenticator
+from gateway.budgets import Budgets
 from gateway.clients import Clients, GuardrailsClient, OrdersClient, RouterClient, WorkerClient
 from gateway.conversation import Conversations, Limits
 from gateway.outcomes import InMemoryOutcomeStore, Outcome, OutcomeKey, OutcomeStore
@@ -370,6 +371,7 @@ async def build(
     limits: Limits | None = None,
     sessions: SessionStore | None = None,
     outcomes: OutcomeStore | None = None,
+    budgets: Budgets | None = None,
 ) -> Built:
     """Start the stand-ins and the gateway in front of them."""
     guardrails, routing, customers = Guardrails(), Router(), Orders()
@@ -442,7 +444,9 @@ async def build(
             ApiKey(GLOBEX_KEY, Principal("globex-home", "support", "service")),
         ]
     )
-    conversations = Conversations(clients, store, recorded, limits or Limits(hydration_ttl_s=60.0))
+    conversations = Conversations(
+        clients, store, recorded, limits or Limits(hydration_ttl_s=60.0), budgets=budgets
+    )
     servicer = GatewayServicer(
         auth=auth, conversations=conversations, sessions=store, orders=clients.orders
     )
