@@ -40,6 +40,7 @@ SELECT
   record.guardrails, record.cache_hit, record.budget_state, record.outcome,
   ? AS segment
 FROM read_json(?, format = 'newline_delimited', columns = ?, ignore_errors = ?)
+WHERE record IS NOT NULL AND hash IS NOT NULL
 """
 
 
