@@ -61,6 +61,8 @@ class Problem(StrEnum):
     ALTERED = "altered"
     REMOVED = "removed"
     REORDERED = "reordered"
+    TORN = "torn"
+    """A crash's unfinished last line: reported in ``VerifyResult.torn``, never a problem."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +248,7 @@ def _segment(
             ):
                 if newest and not raw.endswith(nl) and f.read(1) == b"":
                     torn = Finding(
-                        Problem.ALTERED,
+                        Problem.TORN,
                         name,
                         lineno,
                         None,

@@ -161,7 +161,11 @@ def test_a_torn_last_line_is_reported_apart_not_as_tampering(tmp_path: Path) -> 
     assert result.ok
     assert result.records == 10
     assert result.torn is not None
-    assert (result.torn.segment, result.torn.line) == (path.name, 11)
+    assert (result.torn.kind, result.torn.segment, result.torn.line) == (
+        Problem.TORN,
+        path.name,
+        11,
+    )
 
 
 def test_a_broken_line_elsewhere_is_altered(tmp_path: Path) -> None:
