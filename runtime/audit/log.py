@@ -1,12 +1,8 @@
-"""The writer the gateway appends to.
+"""The audit log in a directory of day segments: the writer the gateway appends to.
 
-``append`` checks nothing but the backlog, serialises the record (already validated when it
-was built) and queues it: a few microseconds on the caller's thread, no I/O. One writer
-thread takes everything queued, numbers and chains it, writes it with one ``write`` and one
-``fdatasync`` (group commit: the more turns arrive during a sync, the bigger the next
-group), and rewrites the head anchor at most once a second. ``flush`` waits until what was
-appended before it is on disk; records still queued when the process dies are lost (at most
-one group: a few milliseconds of turns).
+The caller's side and the group commits are ``writer.GroupWriter``'s; here each group is
+one ``write`` and one ``fdatasync`` of the open segment, and the head anchor is rewritten at
+most once a second.
 
 One writer per directory (an exclusive ``flock``); each gateway replica keeps its own
 directory and chain. On open, a torn last line (a crash in the middle of a write: never
@@ -21,22 +17,16 @@ the open segment's day (a clock step back) goes to the open segment: segments ne
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import logging
 import os
-import queue
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from types import TracebackType
 from typing import BinaryIO
 
 from runtime.audit.chain import encode_line, link
-from runtime.audit.record import AuditRecord, canonical
 from runtime.audit.segments import (
     TORN_DIR,
     WRITER_LOCK,
@@ -52,57 +42,31 @@ from runtime.audit.segments import (
     segment_name,
     write_checkpoint,
 )
+from runtime.audit.writer import (
+    AuditBacklogError,
+    AuditBusyError,
+    AuditClosedError,
+    AuditError,
+    AuditIntegrityError,
+    AuditLogOptions,
+    Entry,
+    GroupWriter,
+)
+
+__all__ = [
+    "AuditBacklogError",
+    "AuditBusyError",
+    "AuditClosedError",
+    "AuditError",
+    "AuditIntegrityError",
+    "AuditLog",
+    "AuditLogOptions",
+]
 
 _log = logging.getLogger("waybill.audit")
 
 
-class AuditError(RuntimeError):
-    """The audit log cannot take the record."""
-
-
-class AuditBusyError(AuditError):
-    """Another writer holds the directory."""
-
-
-class AuditIntegrityError(AuditError):
-    """The log on disk is not one the writer may continue (run ``waybill audit verify``)."""
-
-
-class AuditBacklogError(AuditError):
-    """Too many records wait to be written (the disk is stalled or too slow)."""
-
-
-class AuditClosedError(AuditError):
-    """The log was closed, or its writer failed (the cause is chained)."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AuditLogOptions:
-    """How the writer batches and syncs."""
-
-    max_backlog: int = 100_000
-    """Records that may wait to be written; ``append`` raises AuditBacklogError beyond."""
-    max_group: int = 8192
-    """Most records written by one write and one fdatasync."""
-    head_every_s: float = 1.0
-    """Least time between two rewrites of the head anchor (after a sync)."""
-    sync: bool = True
-    """fdatasync each group; off only where durability does not matter (some benchmarks)."""
-
-
-class _Flush:
-    __slots__ = ("done", "error", "seq")
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.error: BaseException | None = None
-        self.seq = 0
-
-
-_STOP = object()
-
-
-class AuditLog:
+class AuditLog(GroupWriter):
     """An open audit log directory: ``append`` per turn, ``close`` (or ``aclose``) at the end."""
 
     def __init__(
@@ -112,9 +76,8 @@ class AuditLog:
         options: AuditLogOptions | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__(options=options, monotonic=monotonic)
         self.directory = directory
-        self._options = options or AuditLogOptions()
-        self._monotonic = monotonic
         directory.mkdir(parents=True, exist_ok=True)
         self._lock_fd = os.open(directory / WRITER_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -127,72 +90,15 @@ class AuditLog:
         except BaseException:
             os.close(self._lock_fd)
             raise
-        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self._failure: BaseException | None = None
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
-        self._thread.start()
-
-    # The caller's side.
-
-    def append(self, record: AuditRecord) -> None:
-        """Queue the record for writing; raises AuditClosedError once closed or failed,
-        AuditBacklogError when too many records wait. Does no I/O."""
-        if self._closed or self._failure is not None:
-            raise AuditClosedError("the audit log is closed") from self._failure
-        if self._queue.qsize() >= self._options.max_backlog:
-            raise AuditBacklogError(f"{self._options.max_backlog} records wait to be written")
-        self._queue.put((record.day, canonical(record)))
-
-    def flush(self, timeout_s: float | None = None) -> int:
-        """Wait until every record appended before is on disk; the last seq written.
-        Blocks: from a coroutine use ``aflush``."""
-        if self._closed:
-            return self._last.seq
-        waiter = _Flush()
-        self._queue.put(waiter)
-        if not waiter.done.wait(timeout_s):
-            raise TimeoutError(f"the audit log did not sync within {timeout_s} s")
-        if waiter.error is not None:
-            raise AuditClosedError("the audit writer failed") from waiter.error
-        return waiter.seq
-
-    async def aflush(self, timeout_s: float | None = None) -> int:
-        """``flush`` off the event loop."""
-        return await asyncio.to_thread(self.flush, timeout_s)
-
-    def close(self, timeout_s: float | None = 30.0) -> None:
-        """Write what is queued, sync, anchor the head, release the directory. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        self._queue.put(_STOP)
-        self._thread.join(timeout_s)
-        if self._thread.is_alive():
-            raise TimeoutError(f"the audit writer did not finish within {timeout_s} s")
-        os.close(self._lock_fd)
-        if self._failure is not None:
-            raise AuditClosedError("the audit writer failed") from self._failure
-
-    async def aclose(self, timeout_s: float | None = 30.0) -> None:
-        """``close`` off the event loop."""
-        await asyncio.to_thread(self.close, timeout_s)
-
-    def __enter__(self) -> AuditLog:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
+        self._start()
 
     @property
     def last_seq(self) -> int:
         """The seq of the last record written (not necessarily synced yet)."""
         return self._last.seq
+
+    def _release(self) -> None:
+        os.close(self._lock_fd)
 
     # Opening.
 
@@ -249,71 +155,24 @@ class AuditLog:
 
     # The writer thread.
 
-    def _run(self) -> None:
-        pending: list[_Flush] = []
-        head_due = self._monotonic()
-        try:
-            stop = False
-            while not stop:
-                group = [self._queue.get()]
-                while len(group) < self._options.max_group:
-                    try:
-                        group.append(self._queue.get_nowait())
-                    except queue.Empty:
-                        break
-                stop = self._write_group(group, pending)
-                now = self._monotonic()
-                if stop or now >= head_due:
-                    self._anchor_head()
-                    head_due = now + self._options.head_every_s
-                for waiter in pending:
-                    waiter.seq = self._last.seq
-                    waiter.done.set()
-                pending.clear()
-        except BaseException as exc:
-            self._fail(exc, pending)
-        finally:
-            if self._segment is not None:
-                self._segment.close()
-                self._segment = None
-
-    def _write_group(self, group: list[object], pending: list[_Flush]) -> bool:
-        """Chain and write the records of ``group``; whether it asked to stop."""
-        stop = False
+    def _write_entries(self, entries: list[Entry]) -> None:
         lines: list[bytes] = []
-        for item in group:
-            if isinstance(item, tuple):
-                day: date = item[0]
-                body: bytes = item[1]
-                target = day if self._day is None or day > self._day else self._day
-                if self._segment is None or target != self._day:
-                    self._write(lines)
-                    lines = []
-                    self._roll(target)
-                seq = self._last.seq + 1
-                digest = link(self._last.hash, seq, body)
-                lines.append(encode_line(seq, self._last.hash, digest, body))
-                self._last = Mark(seq, digest, self._last.segment)
-            elif isinstance(item, _Flush):
-                pending.append(item)
-            elif item is _STOP:
-                stop = True
+        for day, body in entries:
+            target = day if self._day is None or day > self._day else self._day
+            if self._segment is None or target != self._day:
+                self._write(lines)
+                lines = []
+                self._roll(target)
+            seq = self._last.seq + 1
+            digest = link(self._last.hash, seq, body)
+            lines.append(encode_line(seq, self._last.hash, digest, body))
+            self._last = Mark(seq, digest, self._last.segment)
         self._write(lines)
-        return stop
 
-    def _fail(self, exc: BaseException, pending: list[_Flush]) -> None:
-        self._failure = exc
-        _log.exception("the audit writer failed; appends now raise")
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if isinstance(item, _Flush):
-                pending.append(item)
-        for waiter in pending:
-            waiter.error = exc
-            waiter.done.set()
+    def _thread_exit(self) -> None:
+        if self._segment is not None:
+            self._segment.close()
+            self._segment = None
 
     def _write(self, lines: list[bytes]) -> None:
         if not lines or self._segment is None:
@@ -342,7 +201,7 @@ class AuditLog:
             self._last = Mark(self._last.seq, self._last.hash, name)
         self._day = day
 
-    def _anchor_head(self) -> None:
+    def _anchor(self) -> None:
         if self._last.seq == 0 or self._checkpoint.head == self._last:
             return
         self._checkpoint.head = self._last
