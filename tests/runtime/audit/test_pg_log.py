@@ -11,6 +11,7 @@ import pytest
 from psycopg import sql
 
 from runtime.audit.pg_log import PostgresAuditLog, prune_postgres, verify_postgres
+from runtime.audit.pseudonyms import PostgresPseudonymKeys
 from runtime.audit.verify import Problem
 from tests.runtime.audit.logs import DAY0, record
 from tests.support.postgres_server import PG_DSN, pg_schema  # noqa: F401
@@ -103,3 +104,18 @@ async def test_pruning_keeps_the_chain_verifiable(pg_schema: str) -> None:  # no
     problem = verify_postgres(PG_DSN, schema=pg_schema).problem
     assert problem is not None
     assert (problem.kind, problem.seq) == (Problem.REMOVED, 15)
+
+
+async def test_replicas_share_pseudonyms_and_erasure(pg_schema: str) -> None:  # noqa: F811
+    one = PostgresPseudonymKeys(PG_DSN, schema=pg_schema)
+    two = PostgresPseudonymKeys(PG_DSN, schema=pg_schema)
+    try:
+        name = one.user("acme", "cust-0042")
+        assert two.user("acme", "cust-0042") == name
+        assert two.session("acme", "cust-0042", "s1") == one.session("acme", "cust-0042", "s1")
+        assert one.erase("acme", "cust-0042")
+        assert two.known_user("acme", "cust-0042") is None
+        assert two.user("acme", "cust-0042") != name
+    finally:
+        one.close()
+        two.close()
