@@ -175,3 +175,16 @@ def test_a_failed_writer_fails_appends_and_flushes(
         log.append(record(2))
     with pytest.raises(AuditClosedError):
         log.close()
+
+
+def test_an_empty_segment_left_by_a_crash_is_removed_on_open(tmp_path: Path) -> None:
+    write_log(tmp_path, per_day=3)
+    (tmp_path / "audit-2026-11-02.jsonl").touch()  # created, then the process died
+    with AuditLog(tmp_path) as log:
+        assert log.last_seq == 3
+        log.append(record(3, at=DAY0 + timedelta(days=2)))
+    assert [p.name for p in segment_files(tmp_path)] == [
+        "audit-2026-11-01.jsonl",
+        "audit-2026-11-03.jsonl",
+    ]
+    assert verify(tmp_path).ok

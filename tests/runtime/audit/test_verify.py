@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from runtime.audit.chain import encode_line, link, parse_line
-from runtime.audit.segments import CHECKPOINT
+from runtime.audit.retention import prune
+from runtime.audit.segments import CHECKPOINT, read_retention
 from runtime.audit.verify import Problem, UnreadableLog, verify
-from tests.runtime.audit.logs import lines, rewrite, segment, write_log
+from tests.runtime.audit.logs import DAY0, lines, rewrite, segment, write_log
 
 
 def test_an_intact_log_verifies(tmp_path: Path) -> None:
@@ -186,3 +188,37 @@ def test_progress_is_reported(tmp_path: Path) -> None:
     seen: list[tuple[int, int]] = []
     verify(tmp_path, progress=lambda done, total: seen.append((done, total)))
     assert seen
+
+
+def test_a_suffix_rewritten_with_fresh_hashes_is_caught_by_the_head_anchor(
+    tmp_path: Path,
+) -> None:
+    write_log(tmp_path, per_day=10)
+    path = segment(tmp_path)
+    content = lines(path)
+    prev = None
+    for i in range(4, 10):
+        old = parse_line(content[i])
+        assert old is not None
+        body = old.canonical.replace(b'"outcome":"OK"', b'"outcome":"NO"')
+        link_to = prev if prev is not None else old.prev
+        digest = link(link_to, old.seq, body)
+        content[i] = encode_line(old.seq, link_to, digest, body)
+        prev = digest
+    rewrite(path, content)
+
+    problem = verify(tmp_path).problem
+    assert problem is not None
+    assert (problem.kind, problem.seq) == (Problem.ALTERED, 10)
+    assert "head anchor" in problem.detail
+
+
+def test_segments_a_prune_left_behind_are_skipped(tmp_path: Path) -> None:
+    write_log(tmp_path, days=3, per_day=5)
+    first = segment(tmp_path, 0)
+    saved = first.read_bytes()
+    prune(tmp_path, older_than_days=0, now=DAY0 + timedelta(days=1))
+    first.write_bytes(saved)  # as if the prune stopped between its manifest and the deletion
+    assert read_retention(tmp_path).base.seq == 5
+    result = verify(tmp_path)
+    assert (result.ok, result.records, result.segments) == (True, 10, 2)
