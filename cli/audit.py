@@ -10,7 +10,9 @@
   verifiable, and can no longer be linked to them.
 
 DIR defaults to ``$WAYBILL_DATA_DIR/audit`` (``.waybill/data/audit``), the key store to
-``$WAYBILL_DATA_DIR/audit-keys/keys.sqlite3``.
+``$WAYBILL_DATA_DIR/audit-keys/keys.sqlite3``. With ``--pg-dsn`` (or
+``$WAYBILL_AUDIT_PG_DSN``), ``verify``, ``prune`` and ``erase`` work on the fleet's chain and
+key store in PostgreSQL instead (``export`` reads directories only).
 
 Exit statuses: 0 done (the chain is intact), 1 verification failed (or export/prune refused
 because of it), 2 usage error or unreadable input (no such directory, unreadable anchors).
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+PG_DSN_ENV = "WAYBILL_AUDIT_PG_DSN"
 
 
 def _days(text: str) -> int:
@@ -59,6 +63,19 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     log_dir.add_argument(
         "--no-progress", action="store_true", help="no progress lines on standard error"
     )
+    postgres = argparse.ArgumentParser(add_help=False)
+    postgres.add_argument(
+        "--pg-dsn",
+        default=os.environ.get(PG_DSN_ENV) or None,
+        metavar="DSN",
+        help=f"the fleet's chain in PostgreSQL instead of a directory (default: ${PG_DSN_ENV})",
+    )
+    postgres.add_argument(
+        "--pg-schema", default="public", metavar="NAME", help="with --pg-dsn (default: public)"
+    )
+    postgres.add_argument(
+        "--chain", default="fleet", metavar="NAME", help="with --pg-dsn (default: fleet)"
+    )
     audit = sub.add_parser(
         "audit",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -68,7 +85,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     commands = audit.add_subparsers(dest="audit_command", metavar="COMMAND", required=True)
     verify = commands.add_parser(
         "verify",
-        parents=[log_dir],
+        parents=[log_dir, postgres],
         help="check the hash chain (exit 1 names the first bad record)",
         description="Check every kept record's hash, sequence and link, and the anchors."
         " Exit 0 intact, 1 altered/removed/reordered (named), 2 unreadable.",
@@ -88,7 +105,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     prune = commands.add_parser(
         "prune",
-        parents=[log_dir],
+        parents=[log_dir, postgres],
         help="delete day segments older than DAYS days (retention)",
         description="Delete whole UTC-day segments older than DAYS days (never the newest),"
         " recording them and the new base in retention.json so the kept chain verifies."
@@ -100,6 +117,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     prune.add_argument("--dry-run", action="store_true", help="list, delete nothing")
     erase = commands.add_parser(
         "erase",
+        parents=[postgres],
         help="erase a customer: delete their pseudonym key",
         description="Delete the pseudonym key of USER in TENANT: their audit records stay"
         " (the chain still verifies) and can no longer be linked to them.",
@@ -129,6 +147,11 @@ def run(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
     """Run the subcommand; the exit status."""
     if args.audit_command == "erase":
         return _erase(args, out=out, err=err)
+    if getattr(args, "pg_dsn", None):
+        if args.directory is not None:
+            print("audit: give DIR or --pg-dsn, not both", file=err)
+            return EXIT_USAGE
+        return _postgres(args, out=out, err=err)
     directory: Path = args.directory or default_log_dir()
     if not directory.is_dir():
         print(f"audit: {directory}: no such directory", file=err)
@@ -140,7 +163,7 @@ def run(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
     return _prune(directory, args, out=out, err=err)
 
 
-def _result_json(directory: Path, result: VerifyResult) -> dict[str, Any]:
+def _result_json(where: str, result: VerifyResult) -> dict[str, Any]:
     def finding(f: Finding | None) -> dict[str, Any] | None:
         if f is None:
             return None
@@ -153,7 +176,7 @@ def _result_json(directory: Path, result: VerifyResult) -> dict[str, Any]:
         }
 
     return {
-        "directory": str(directory),
+        "log": where,
         "ok": result.ok,
         "records": result.records,
         "segments": result.segments,
@@ -180,7 +203,7 @@ def _verify(directory: Path, args: argparse.Namespace, *, out: TextIO, err: Text
         print(f"audit verify: {exc}", file=err)
         return EXIT_USAGE
     if args.json:
-        json.dump(_result_json(directory, result), out, indent=2)
+        json.dump(_result_json(str(directory), result), out, indent=2)
         out.write("\n")
     else:
         span = f"seq {result.base.seq + 1}..{result.last.seq}" if result.records else "no records"
@@ -245,21 +268,77 @@ def _prune(directory: Path, args: argparse.Namespace, *, out: TextIO, err: TextI
     return EXIT_OK
 
 
-def _erase(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
-    from runtime.audit.pseudonyms import PseudonymKeys
+def _postgres(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
+    import psycopg
 
+    from runtime.audit.pg_log import prune_postgres, verify_postgres
+
+    where = f"postgres {args.pg_schema} chain {args.chain}"
+    try:
+        if args.audit_command == "verify":
+            with _progress(args, "verify", "records", err) as show:
+                result = verify_postgres(
+                    args.pg_dsn, schema=args.pg_schema, chain=args.chain, progress=show
+                )
+        else:
+            pruned = prune_postgres(
+                args.pg_dsn,
+                schema=args.pg_schema,
+                chain=args.chain,
+                older_than_days=args.older_than,
+            )
+    except psycopg.Error as exc:
+        print(f"audit {args.audit_command}: {exc}", file=err)
+        return EXIT_USAGE
+    if args.audit_command == "prune":
+        print(
+            f"{where}: removed {pruned.removed:,} records; the kept chain starts after"
+            f" seq {pruned.base.seq}",
+            file=out,
+        )
+        return EXIT_OK
+    if args.json:
+        json.dump(_result_json(where, result), out, indent=2)
+        out.write("\n")
+    else:
+        state = "intact" if result.ok else "BROKEN"
+        print(f"{where}: {result.records:,} records: {state}", file=out)
+        if result.problem is not None:
+            print(f"  {result.problem}", file=out)
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _erase(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
+    from runtime.audit.pseudonyms import PostgresPseudonymKeys, PseudonymKeys
+
+    if args.pg_dsn:
+        import psycopg
+
+        try:
+            fleet_keys = PostgresPseudonymKeys(args.pg_dsn, schema=args.pg_schema)
+            try:
+                erased = fleet_keys.erase(args.tenant, args.user)
+            finally:
+                fleet_keys.close()
+        except psycopg.Error as exc:
+            print(f"audit erase: {exc}", file=err)
+            return EXIT_USAGE
+        return _erased(erased, args.tenant, out)
     keys_file: Path = args.keys or default_keys_file()
     if not keys_file.is_file():
         print(f"audit erase: {keys_file}: no key store", file=err)
         return EXIT_USAGE
     with PseudonymKeys(keys_file) as keys:
         erased = keys.erase(args.tenant, args.user)
+    return _erased(erased, args.tenant, out)
+
+
+def _erased(erased: bool, tenant: str, out: TextIO) -> int:
     if erased:
         print(
-            f"erased: the audit records of that user in {args.tenant} can no longer be"
-            " linked to them",
+            f"erased: the audit records of that user in {tenant} can no longer be linked to them",
             file=out,
         )
     else:
-        print(f"no key for that user in {args.tenant} (never seen, or already erased)", file=out)
+        print(f"no key for that user in {tenant} (never seen, or already erased)", file=out)
     return EXIT_OK

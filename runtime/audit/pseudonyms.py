@@ -27,6 +27,7 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS customer_keys (
@@ -74,6 +75,21 @@ class _Keys:
         """Delete the customer's secret; whether there was one. Their records stay in the
         log, verifiable and no longer linkable to them."""
         return self._delete(_lookup(tenant_id, user_id))
+
+    def close(self) -> None:
+        """Close the store."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 class PseudonymKeys(_Keys):
@@ -127,17 +143,6 @@ class PseudonymKeys(_Keys):
         """Close the database."""
         with self._lock:
             self._db.close()
-
-    def __enter__(self) -> PseudonymKeys:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class PostgresPseudonymKeys(_Keys):

@@ -11,9 +11,11 @@ import pytest
 
 from cli.main import main
 from runtime.audit.log import AuditLog
-from runtime.audit.pseudonyms import PseudonymKeys
+from runtime.audit.pg_log import PostgresAuditLog
+from runtime.audit.pseudonyms import PostgresPseudonymKeys, PseudonymKeys
 from runtime.audit.segments import segment_files
 from tests.runtime.audit.logs import lines, record, rewrite, write_log
+from tests.support.postgres_server import PG_DSN, pg_schema  # noqa: F401
 
 
 def test_verify_an_intact_log_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -122,3 +124,27 @@ def test_erase(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*arguments, str(tmp_path / "absent.sqlite3")]) == 2
     with PseudonymKeys(keys_file) as keys:
         assert keys.known_user("acme", "cust-9") is None
+
+
+@pytest.mark.postgres
+async def test_the_fleet_chain_in_postgres(
+    pg_schema: str,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    with PostgresAuditLog(PG_DSN, schema=pg_schema) as log:
+        for n in range(6):
+            log.append(record(n, at=today - timedelta(days=5 - n)))
+    fleet = ["--pg-dsn", PG_DSN, "--pg-schema", pg_schema]
+    assert main(["audit", "verify", *fleet, "--no-progress"]) == 0
+    assert "6 records: intact" in capsys.readouterr().out
+    assert main(["audit", "verify", "somewhere", *fleet]) == 2
+    assert main(["audit", "prune", *fleet, "--older-than", "1", "--no-progress"]) == 0
+    assert "removed 4 records" in capsys.readouterr().out
+    assert main(["audit", "verify", *fleet, "--no-progress", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["records"] == 2
+    with PostgresPseudonymKeys(PG_DSN, schema=pg_schema) as keys:
+        keys.user("acme", "cust-9")
+    arguments = ["audit", "erase", "--user", "cust-9", "--tenant", "acme", *fleet]
+    assert main(arguments) == 0
+    assert "erased" in capsys.readouterr().out
