@@ -222,3 +222,21 @@ def test_segments_a_prune_left_behind_are_skipped(tmp_path: Path) -> None:
     assert read_retention(tmp_path).base.seq == 5
     result = verify(tmp_path)
     assert (result.ok, result.records, result.segments) == (True, 10, 2)
+
+
+def test_a_removed_newest_segment_is_caught_by_the_head_anchor(tmp_path: Path) -> None:
+    write_log(tmp_path, days=3, per_day=5)
+    newest = segment(tmp_path, 2)
+    newest.unlink()
+    problem = verify(tmp_path).problem
+    assert problem is not None
+    assert (problem.kind, problem.segment, problem.seq) == (Problem.REMOVED, newest.name, 11)
+
+
+def test_every_segment_removed_is_caught(tmp_path: Path) -> None:
+    write_log(tmp_path, days=2, per_day=5)
+    for path in list(tmp_path.glob("audit-*.jsonl")):
+        path.unlink()
+    problem = verify(tmp_path).problem
+    assert problem is not None
+    assert problem.kind is Problem.REMOVED
