@@ -4,7 +4,7 @@ Exit statuses: 0 success, 1 failure (a service not SERVING, a start that
 failed, an unreachable gateway), 2 usage error (argparse's own), 130 Ctrl-C
 at the chat prompt; ``router add-exemplars`` also 3 (not authorised), ``kb ingest``
 3 (documents rejected); ``tickets`` 1 also for a refused claim or resolution; ``costs``
-1 for anomalies found with ``--fail-on-anomaly``.
+1 for anomalies found with ``--fail-on-anomaly``; ``audit`` 1 when the chain is broken.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from cli import (
+    audit,
     costs,
     eval_guardrails,
     eval_retrieval,
@@ -148,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     tickets.add_parser(sub)
     shadow_report.add_parser(sub)
     costs.add_parser(sub)
+    audit.add_parser(sub)
     return parser
 
 
@@ -244,6 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return shadow_report.run(args, out=out, err=err)
     if args.command == "costs":
         return costs.run(args, out=out, err=err)
+    if args.command == "audit":
+        return audit.run(args, out=out, err=err)
     if args.command == "eval-retrieval":
         return eval_retrieval.run(args, out=out, err=err)
     parser.print_help(err)
