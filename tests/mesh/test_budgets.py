@@ -38,6 +38,7 @@ ESTIMATE = MAX_OUTPUT_TOKENS * OUTPUT_PRICE // 1_000_000
 TURNS = 1000
 COVERED = 100
 """Turns whose worst case the budget covers."""
+ENDINGS = {"final", "BUDGET_EXHAUSTED"}
 
 
 @pytest.fixture(scope="module")
@@ -124,12 +125,17 @@ def test_concurrent_turns_across_three_gateways_never_overspend(priced_mesh: Mes
         results = asyncio.run(_turns(addresses, api_key(priced_mesh, TENANT)))
 
     outcomes = {outcome for outcome, _ in results}
-    assert outcomes == {"final", "BUDGET_EXHAUSTED"}, outcomes
+    # A thousand streams at once on two cores: a peer may refuse a few (a retryable
+    # UNAVAILABLE); those turns must not be charged either.
+    assert {"final", "BUDGET_EXHAUSTED"} <= outcomes <= {*ENDINGS, "DEPENDENCY_UNAVAILABLE"}
     charged = 0
     for outcome, events in results:
         if outcome == "BUDGET_EXHAUSTED":
             # Refused before anything ran: the error event is all the customer saw.
             assert [e.WhichOneof("kind") for e in events] == ["error"]
+            continue
+        if outcome != "final":
+            assert events[-1].WhichOneof("kind") == "error"
             continue
         final = events[-1].final
         assert final.budget_state != ledger.BUDGET_STATE_UNSPECIFIED
