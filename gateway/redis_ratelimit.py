@@ -5,9 +5,10 @@ One Lua script (run with EVALSHA) decides a call: it reads every bucket the call
 clock (``TIME``; replicas' clocks never matter), and takes from all of them or from none.
 Redis runs a script atomically, so concurrent calls on any number of replicas see one
 order and exactly the allowed number is admitted. Each bucket is one string key holding
-its GCRA theoretical arrival time in microseconds, with a PX expiry at the moment it has
-drained (an expired bucket and a full one are the same). The keys of one call share the
-``{tenant}`` hash tag, so they sit in one cluster slot.
+its GCRA theoretical arrival time in whole microseconds (a take advances it by at least
+one: a limit above 60 million units a minute acts as 60 million for single units), with a
+PX expiry at the moment it has drained (an expired bucket and a full one are the same).
+The keys of one call share the ``{tenant}`` hash tag, so they sit in one cluster slot.
 
 **When Redis fails** (unreachable, timing out, restarting, loading, read-only after a
 failover), rate limits **fail open to a conservative local limiter**: each replica
@@ -79,8 +80,11 @@ for i = 1, #KEYS do
   local o = 4 * (i - 1)
   local take = tonumber(ARGV[o + 4])
   if take > 0 then
-    local tat = math.ceil(base[i] + take * tonumber(ARGV[o + 1]))
-    redis.call('SET', KEYS[i], string.format('%d', tat), 'PX', math.ceil((tat - now) / 1000))
+    -- Whole microseconds, at least one per take: an increment below the resolution of
+    -- a double near the epoch time would otherwise vanish.
+    local tat = base[i] + math.max(1, math.ceil(take * tonumber(ARGV[o + 1])))
+    local ttl = math.ceil((tat - now) / 1000)
+    redis.call('SET', KEYS[i], string.format('%d', tat), 'PX', ttl)
   end
 end
 return {1, 0, 0, 0}

@@ -408,6 +408,21 @@ async def test_redis_admits_the_burst_and_refuses_with_the_server_clock_wait(
 
 
 @pytest.mark.redis
+async def test_redis_keeps_whole_microseconds_even_for_huge_rates(
+    shared_redis: tuple[redis.Redis, str],
+) -> None:
+    client, prefix = shared_redis
+    huge = Rate(10**9, 10**9)  # 0.06 us a unit: below a double's resolution at epoch time
+    limiter, buckets = redis_limiter(client, prefix, policy(team_rpm=huge, team_tpm=huge))
+    for _ in range(20):
+        await limiter.admit(TEAM, "")
+    await limiter.spend(TEAM, "", 7)
+    assert not buckets.degraded
+    key = f"{prefix}ratelimit:{{acme-retail}}:team:support:requests"
+    assert 1 <= await client.pttl(key) <= 1000
+
+
+@pytest.mark.redis
 async def test_redis_is_atomic_across_the_buckets_of_a_call(
     shared_redis: tuple[redis.Redis, str],
 ) -> None:
