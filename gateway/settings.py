@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+from gateway.ratelimit_config import RateLimitSettings
 from runtime import credentials
 from runtime.settings import ServiceSettings, SettingsError, env_float, env_int, env_str
 
@@ -39,6 +40,9 @@ class GatewaySettings:
     (``WAYBILL_TURN_BUDGET_S``); every downstream hop derives its timeout from it."""
     active_orders: int = 10
     """Active orders hydrated into the context block (``WAYBILL_HYDRATION_ORDERS``)."""
+    rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
+    """Per-team and per-user limits (``WAYBILL_RATELIMIT_*``, ``WAYBILL_LIMITS_FILE``); shared
+    through ``redis_url`` when set."""
 
     @classmethod
     def from_env(cls) -> GatewaySettings:
@@ -68,4 +72,5 @@ class GatewaySettings:
             hydration_ttl_s=env_float("WAYBILL_HYDRATION_TTL_S", 5.0),
             turn_budget_s=env_float("WAYBILL_TURN_BUDGET_S", 30.0, minimum=0.1),
             active_orders=active_orders,
+            rate_limits=RateLimitSettings.from_env(),
         )

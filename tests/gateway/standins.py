@@ -31,6 +31,7 @@ from gateway.auth import Authenticator
 from gateway.clients import Clients, GuardrailsClient, OrdersClient, RouterClient, WorkerClient
 from gateway.conversation import Conversations, Limits
 from gateway.outcomes import InMemoryOutcomeStore, Outcome, OutcomeKey, OutcomeStore
+from gateway.ratelimit import RateLimiter
 from gateway.service import GatewayServicer
 from gateway.sessions import InMemorySessionStore, SessionStore
 from runtime import mesh
@@ -370,6 +371,7 @@ async def build(
     limits: Limits | None = None,
     sessions: SessionStore | None = None,
     outcomes: OutcomeStore | None = None,
+    limiter: RateLimiter | None = None,
 ) -> Built:
     """Start the stand-ins and the gateway in front of them."""
     guardrails, routing, customers = Guardrails(), Router(), Orders()
@@ -444,7 +446,11 @@ async def build(
     )
     conversations = Conversations(clients, store, recorded, limits or Limits(hydration_ttl_s=60.0))
     servicer = GatewayServicer(
-        auth=auth, conversations=conversations, sessions=store, orders=clients.orders
+        auth=auth,
+        conversations=conversations,
+        sessions=store,
+        orders=clients.orders,
+        limiter=limiter,
     )
     gateway = await serve(
         "gateway",
