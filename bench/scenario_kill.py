@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from bench import endpoints, gateway, loadgen, scenarios
+from bench import endpoints, gateway, load_limits, loadgen, scenarios
 from bench.runner import run_async
 from cli.arguments import positive_float, positive_int
 
@@ -342,7 +342,12 @@ def main(argv: Sequence[str]) -> int:
     try:
         base = args.base_port or free_base_port(len(mesh_table.SERVICES))
         print(f"bench: starting a supervised mesh in {args.run_dir} (ports {base}+)", file=err)
-        handle = Mesh(run_dir=args.run_dir, base_port=base, restart=RestartPolicy())
+        handle = Mesh(
+            run_dir=args.run_dir,
+            base_port=base,
+            restart=RestartPolicy(),
+            env=load_limits.GATEWAY_ENV,
+        )
         handle.start()
         target = endpoints.resolve(args.run_dir, target=handle.addresses["gateway"])
         results = run_async(measure(handle, target, args, err), use_uvloop=not args.no_uvloop)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import corpus, endpoints, gateway, loadgen, scenarios, stats
+from bench import corpus, endpoints, gateway, load_limits, loadgen, scenarios, stats
 from bench.runner import run_async
 from bench.schedule import Schedule
 from cli.arguments import positive_float, positive_floats
@@ -516,7 +516,9 @@ def main(argv: Sequence[str]) -> int:
             run_dir = args.run_dir or Path(".waybill/bench-edge")
             base = free_base_port(len(mesh_table.SERVICES) + 1)
             print(f"bench: starting the mesh and the edge in {run_dir} (ports {base}+)", file=err)
-            mesh_handle = Mesh(run_dir=run_dir, base_port=base, edge=True)
+            mesh_handle = Mesh(
+                run_dir=run_dir, base_port=base, edge=True, env=load_limits.GATEWAY_ENV
+            )
             mesh_handle.start()
             targets = _targets_of(
                 run_dir, mesh_handle.edge_address, mesh_handle.addresses["gateway"]

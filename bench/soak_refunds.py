@@ -52,6 +52,7 @@ from waybill.orders.v1 import orders_pb2
 from waybill.orders.v1 import orders_service_pb2 as orders
 from waybill.orders.v1 import orders_service_pb2_grpc as orders_grpc
 
+from bench import load_limits
 from cli.arguments import positive_float, positive_int
 
 if TYPE_CHECKING:
@@ -417,6 +418,7 @@ def run_store(store: str, args: argparse.Namespace, err: TextIO) -> dict[str, An
                 "orders": orders_env,
                 # The soak refunds many orders of one customer: no refund-count hand-over.
                 "negotiation": {"WAYBILL_NEGOTIATION_REFUNDS_PER_PERIOD": "1000000"},
+                "gateway": load_limits.GATEWAY_ENV,
             },
         )
         try:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol, TextIO
 
-from bench import endpoints, plot, report, runner
+from bench import endpoints, load_limits, plot, report, runner
 from bench.endpoints import SetupError
 from bench.report import RunSummary
 from runtime import paths
@@ -89,7 +89,7 @@ def run_standard(
         # A private port range by default, so a dev mesh on the default ports
         # (`make up`) neither blocks the bench nor gets measured by mistake.
         base_port = options.base_port or free_base_port(len(MESH_SERVICES))
-        mesh = Mesh(run_dir=options.run_dir, base_port=base_port)
+        mesh = Mesh(run_dir=options.run_dir, base_port=base_port, env=load_limits.GATEWAY_ENV)
         print(
             f"bench: starting the mesh in {options.run_dir} (ports {base_port}+)",
             file=stderr,

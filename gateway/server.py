@@ -17,7 +17,9 @@ from gateway.budgets import Budgets, LedgerClient, TurnEstimate
 from gateway.clients import Clients, GuardrailsClient, OrdersClient, RouterClient, WorkerClient
 from gateway.conversation import Conversations, Limits
 from gateway.outcomes import InMemoryOutcomeStore, OutcomeStore
+from gateway.ratelimit import BucketStore, InProcessBuckets, RateLimiter
 from gateway.redis_outcomes import RedisOutcomeStore
+from gateway.redis_ratelimit import RedisBuckets, client_for
 from gateway.redis_sessions import RedisSessionStore
 from gateway.service import GatewayServicer
 from gateway.sessions import InMemorySessionStore, SessionStore
@@ -52,6 +54,14 @@ def stores(settings: GatewaySettings) -> tuple[SessionStore, OutcomeStore]:
         InMemorySessionStore(ttl_s=settings.session_ttl_s, turns=settings.session_turns),
         InMemoryOutcomeStore(ttl_s=settings.session_ttl_s),
     )
+
+
+def rate_limiter(settings: GatewaySettings) -> RateLimiter:
+    """Limits shared through Redis when ``WAYBILL_REDIS_URL`` is set, else in-process."""
+    store: BucketStore = InProcessBuckets()
+    if settings.redis_url:
+        store = RedisBuckets(client_for(settings.redis_url), replicas=settings.rate_limits.replicas)
+    return RateLimiter(settings.rate_limits, store, prefix=settings.redis_prefix)
 
 
 def channels(settings: GatewaySettings) -> dict[str, MeshChannel]:
@@ -139,6 +149,7 @@ async def main() -> None:
     chans = channels(settings)
     deps = clients(chans)
     sessions, outcomes = stores(settings)
+    limiter = rate_limiter(settings)
     servicer = GatewayServicer(
         auth=Authenticator(keys),
         conversations=Conversations(
@@ -146,6 +157,7 @@ async def main() -> None:
         ),
         sessions=sessions,
         orders=deps.orders,
+        limiter=limiter,
     )
 
     async def on_stop() -> None:
@@ -153,6 +165,7 @@ async def main() -> None:
             await ch.close()
         await outcomes.close()
         await sessions.close()
+        await limiter.close()
 
     await serve(
         settings.service,

@@ -12,6 +12,8 @@ from waybill.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 from gateway.auth import Authenticator
 from gateway.clients import OrdersClient
 from gateway.conversation import Conversations, session_not_found, start_turn_clock
+from gateway.ratelimit import InProcessBuckets, RateLimiter, tokens_of
+from gateway.ratelimit_config import RateLimitSettings
 from gateway.sessions import SessionStore
 from runtime import context as call_context
 from runtime.credentials import Principal
@@ -27,11 +29,13 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         conversations: Conversations,
         sessions: SessionStore,
         orders: OrdersClient,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self._auth = auth
         self._conversations = conversations
         self._sessions = sessions
         self._orders = orders
+        self._limiter = limiter or RateLimiter(RateLimitSettings(), InProcessBuckets())
 
     def _enter(self, context: grpc.aio.ServicerContext) -> tuple[Principal, str]:
         principal = self._auth.principal(context)
@@ -44,16 +48,22 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         self, request: pb.ConverseRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ConverseResponse]:
         principal, request_id = self._enter(context)
+        await self._limiter.admit(principal, request.user_id)
         start_turn_clock(self._conversations.limits.turn_budget_s)
         async for event in self._conversations.converse(principal, request, request_id):
+            if event.WhichOneof("kind") == "final":
+                await self._limiter.spend(principal, request.user_id, tokens_of(event))
             yield pb.ConverseResponse(event=event)
 
     async def ConfirmAction(
         self, request: pb.ConfirmActionRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ConfirmActionResponse]:
         principal, request_id = self._enter(context)
+        await self._limiter.admit(principal, request.user_id)
         start_turn_clock(self._conversations.limits.turn_budget_s)
         async for event in self._conversations.confirm(principal, request, request_id):
+            if event.WhichOneof("kind") == "final":
+                await self._limiter.spend(principal, request.user_id, tokens_of(event))
             yield pb.ConfirmActionResponse(event=event)
 
     async def GetSession(

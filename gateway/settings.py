@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+from gateway.ratelimit_config import RateLimitSettings
 from runtime import credentials
 from runtime.settings import (
     ServiceSettings,
@@ -56,6 +57,9 @@ class GatewaySettings:
     """Prompt tokens of one generation at most (``WAYBILL_TURN_MAX_INPUT_TOKENS``)."""
     turn_output_tokens: int = 512
     """Completion tokens of one generation at most (``WAYBILL_TURN_MAX_OUTPUT_TOKENS``)."""
+    rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
+    """Per-team and per-user limits (``WAYBILL_RATELIMIT_*``, ``WAYBILL_LIMITS_FILE``); shared
+    through ``redis_url`` when set."""
 
     @classmethod
     def from_env(cls) -> GatewaySettings:
@@ -89,4 +93,5 @@ class GatewaySettings:
             turn_generations=env_int("WAYBILL_TURN_MAX_GENERATIONS", 4, minimum=1),
             turn_input_tokens=env_int("WAYBILL_TURN_MAX_INPUT_TOKENS", 4096, minimum=1),
             turn_output_tokens=env_int("WAYBILL_TURN_MAX_OUTPUT_TOKENS", 512, minimum=1),
+            rate_limits=RateLimitSettings.from_env(),
         )

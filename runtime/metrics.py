@@ -31,3 +31,14 @@ GUARDRAIL_VERDICTS = Counter(
     "Guardrail outcomes: blocked inputs, dropped texts, stopped answers, by check and action.",
     ["check", "action"],
 )
+RATELIMIT_DECISIONS = Counter(
+    "waybill_ratelimit_decisions_total",
+    "Rate-limit checks at admission, by scope (team/user), limit (requests/tokens) and decision "
+    "(admitted/refused).",
+    ["scope", "limit", "decision"],
+)
+RATELIMIT_DEGRADED = Counter(
+    "waybill_ratelimit_degraded_total",
+    "Rate-limit decisions taken by a replica alone because the shared store (Redis) did not "
+    "answer.",
+)

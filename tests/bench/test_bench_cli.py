@@ -90,7 +90,9 @@ class _Launcher:
 class FailingMesh:
     stopped = False
 
-    def __init__(self, run_dir: Path, base_port: int | None = None) -> None:
+    def __init__(
+        self, run_dir: Path, base_port: int | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.run_dir = run_dir
 
     def start(self) -> None:
@@ -105,8 +107,11 @@ class ProcessMesh:
 
     last: ProcessMesh | None = None
 
-    def __init__(self, run_dir: Path, base_port: int | None = None) -> None:
+    def __init__(
+        self, run_dir: Path, base_port: int | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.run_dir = run_dir
+        self.env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
         ProcessMesh.last = self
 
@@ -164,6 +169,8 @@ def test_standard_runs_both_rates_and_writes_jsonl(
     assert ProcessMesh.last is not None
     assert ProcessMesh.last.proc is not None
     assert ProcessMesh.last.proc.returncode is not None  # the mesh was stopped
+    # Limits far above the bench's rates, still on (each turn pays for its admission).
+    assert ProcessMesh.last.env["WAYBILL_RATELIMIT_USER_RPM"] == str(10**9)
     (artifact,) = out_dir.glob("*.jsonl")
     runs = [json.loads(line) for line in artifact.read_text().splitlines()]
     assert [r["rate"] for r in runs] == [20.0, 40.0]

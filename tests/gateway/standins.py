@@ -32,6 +32,7 @@ from gateway.budgets import Budgets
 from gateway.clients import Clients, GuardrailsClient, OrdersClient, RouterClient, WorkerClient
 from gateway.conversation import Conversations, Limits
 from gateway.outcomes import InMemoryOutcomeStore, Outcome, OutcomeKey, OutcomeStore
+from gateway.ratelimit import RateLimiter
 from gateway.service import GatewayServicer
 from gateway.sessions import InMemorySessionStore, SessionStore
 from runtime import mesh
@@ -372,6 +373,7 @@ async def build(
     sessions: SessionStore | None = None,
     outcomes: OutcomeStore | None = None,
     budgets: Budgets | None = None,
+    limiter: RateLimiter | None = None,
 ) -> Built:
     """Start the stand-ins and the gateway in front of them."""
     guardrails, routing, customers = Guardrails(), Router(), Orders()
@@ -448,7 +450,11 @@ async def build(
         clients, store, recorded, limits or Limits(hydration_ttl_s=60.0), budgets=budgets
     )
     servicer = GatewayServicer(
-        auth=auth, conversations=conversations, sessions=store, orders=clients.orders
+        auth=auth,
+        conversations=conversations,
+        sessions=store,
+        orders=clients.orders,
+        limiter=limiter,
     )
     gateway = await serve(
         "gateway",
