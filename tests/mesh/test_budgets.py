@@ -18,6 +18,7 @@ from waybill.gateway.v1 import gateway_service_pb2_grpc as gw_grpc
 from waybill.ledger.v1 import ledger_service_pb2 as ledger
 from waybill.ledger.v1 import ledger_service_pb2_grpc as ledger_grpc
 
+from bench import load_limits
 from cli.launcher import Mesh
 from cli.ports import free_base_port
 from runtime import mesh
@@ -59,6 +60,7 @@ def priced_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         "WAYBILL_TURN_MAX_GENERATIONS": "1",
         "WAYBILL_TURN_MAX_INPUT_TOKENS": "1",
         "WAYBILL_TURN_MAX_OUTPUT_TOKENS": str(MAX_OUTPUT_TOKENS),
+        **load_limits.GATEWAY_ENV,  # the budget, not the rate limits, is under test
     }
     with Mesh(
         run_dir=run_dir / "run",
