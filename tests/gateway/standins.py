@@ -33,16 +33,19 @@ from gateway.conversation import Conversations, Limits
 from gateway.outcomes import InMemoryOutcomeStore, Outcome, OutcomeKey, OutcomeStore
 from gateway.service import GatewayServicer
 from gateway.sessions import InMemorySessionStore, SessionStore
+from gateway.tokens import TokenVerifier
 from runtime import mesh
 from runtime.client import MeshChannel, channel
-from runtime.credentials import ApiKey, Principal
 from runtime.deadlines import DeadlinePolicy
 from runtime.errors import STATUS_DETAILS_KEY, DomainError
 from runtime.peer_errors import PeerError
 from runtime.server import Registration
+from tests.support.keys import fixed_key, record, ring
 
-ACME_KEY = "wb_acme-retail_test-key-0001"
-GLOBEX_KEY = "wb_globex-home_test-key-0001"
+ACME = fixed_key(1)
+GLOBEX = fixed_key(2)
+ACME_KEY = ACME[1]
+GLOBEX_KEY = GLOBEX[1]
 ACTION_ID = "act_0123456789abcdef"
 LEAK_MARKERS = ("waybill.", "127.0.0.1", "localhost", "Service/", "Service.", ":50")
 """Substrings that would mean an internal name reached the caller."""
@@ -370,6 +373,7 @@ async def build(
     limits: Limits | None = None,
     sessions: SessionStore | None = None,
     outcomes: OutcomeStore | None = None,
+    tokens: TokenVerifier | None = None,
 ) -> Built:
     """Start the stand-ins and the gateway in front of them."""
     guardrails, routing, customers = Guardrails(), Router(), Orders()
@@ -436,12 +440,7 @@ async def build(
     )
     store = sessions if sessions is not None else InMemorySessionStore(ttl_s=600)
     recorded = outcomes if outcomes is not None else InMemoryOutcomeStore(ttl_s=600)
-    auth = Authenticator(
-        [
-            ApiKey(ACME_KEY, Principal("acme-retail", "support", "service")),
-            ApiKey(GLOBEX_KEY, Principal("globex-home", "support", "service")),
-        ]
-    )
+    auth = Authenticator(ring(record(ACME, "acme-retail"), record(GLOBEX, "globex-home")), tokens)
     conversations = Conversations(clients, store, recorded, limits or Limits(hydration_ttl_s=60.0))
     servicer = GatewayServicer(
         auth=auth, conversations=conversations, sessions=store, orders=clients.orders

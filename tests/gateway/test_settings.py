@@ -41,13 +41,16 @@ def test_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WAYBILL_TURN_BUDGET_S", "12.5")
     monkeypatch.setenv("WAYBILL_REDIS_URL", "redis://127.0.0.1:6379/2")
     monkeypatch.setenv("WAYBILL_REDIS_PREFIX", "fleet-a:")
-    monkeypatch.setenv("WAYBILL_CREDENTIALS_FILE", "/tmp/keys.json")
+    monkeypatch.setenv("WAYBILL_API_KEYS_FILE", "/tmp/keys.json")
+    monkeypatch.setenv("WAYBILL_KEYS_REFRESH_S", "0.5")
     monkeypatch.setenv("WAYBILL_SESSION_TURNS", "4")
     settings = GatewaySettings.from_env()
     assert settings.turn_budget_s == 12.5
     assert settings.redis_url == "redis://127.0.0.1:6379/2"
     assert settings.redis_prefix == "fleet-a:"
-    assert settings.credentials_file == Path("/tmp/keys.json")
+    assert settings.api_keys_file == Path("/tmp/keys.json")
+    assert settings.keys_refresh_s == 0.5
+    assert settings.tokens is None
     assert settings.session_turns == 4
 
 

@@ -15,9 +15,9 @@ import uvicorn
 from gateway.edge.app import create_app
 from gateway.edge.demo import DemoCredentials
 from gateway.edge.settings import EdgeSettings
-from runtime import credentials
 from tests.conftest import StartServer
 from tests.gateway.edge.standin import ScriptedGateway, registration
+from tests.support.keys import clients_file
 
 TENANTS = ("acme-retail", "globex-home")
 
@@ -46,7 +46,7 @@ def free_socket() -> socket.socket:
 def demo_file(tmp_path: Path) -> Path:
     """A credentials file with one fresh key per demo tenant."""
     path = tmp_path / "credentials.json"
-    credentials.generate(path, TENANTS)
+    clients_file(path, TENANTS)
     return path
 
 

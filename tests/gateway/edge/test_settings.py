@@ -10,6 +10,7 @@ from gateway.edge.demo import DemoCredentials
 from gateway.edge.settings import DEMO_CREDENTIALS_ENV, EdgeSettings, is_loopback
 from runtime import credentials
 from runtime.settings import SettingsError
+from tests.support.keys import clients_file
 
 
 def test_defaults_from_the_mesh_table(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -64,7 +65,7 @@ def test_loopback_names() -> None:
 
 def test_demo_credentials_file(tmp_path: Path) -> None:
     path = tmp_path / "credentials.json"
-    credentials.generate(path, ("acme-retail", "globex-home"))
+    clients_file(path, ("acme-retail", "globex-home"))
     demo = DemoCredentials.load(path)
     assert demo.tenants == ["acme-retail", "globex-home"]
     assert demo.key_for(None) == credentials.key_for(path, "acme-retail")
