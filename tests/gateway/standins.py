@@ -34,11 +34,13 @@ from gateway.outcomes import InMemoryOutcomeStore, Outcome, OutcomeKey, OutcomeS
 from gateway.service import GatewayServicer
 from gateway.sessions import InMemorySessionStore, SessionStore
 from gateway.tokens import TokenVerifier
+from runtime import context as call_context
 from runtime import mesh
 from runtime.client import MeshChannel, channel
 from runtime.deadlines import DeadlinePolicy
 from runtime.errors import STATUS_DETAILS_KEY, DomainError
 from runtime.peer_errors import PeerError
+from runtime.principal import Principal
 from runtime.server import Registration
 from tests.support.keys import fixed_key, record, ring
 
@@ -234,6 +236,8 @@ class Worker(worker_grpc.WorkerServiceServicer):
     requests: list[worker.RunTurnRequest] = field(default_factory=list)
     remaining: list[float | None] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    principals: list[Principal | None] = field(default_factory=list)
+    """The principal each call carried (runtime.context, set by the interceptor)."""
 
     @property
     def calls(self) -> int:
@@ -244,6 +248,7 @@ class Worker(worker_grpc.WorkerServiceServicer):
     ) -> AsyncIterator[worker.RunTurnResponse]:
         self.requests.append(request)
         self.remaining.append(context.time_remaining())
+        self.principals.append(call_context.principal.get())
         self.arrived.set()
         if self.gate is not None:
             await self.gate()
@@ -336,6 +341,9 @@ class Harness:
 
 
 def _md(key: str) -> list[tuple[str, str]]:
+    """An API key as ``x-api-key``; ``"Bearer <jwt>"`` as ``authorization``."""
+    if key.startswith("Bearer "):
+        return [("authorization", key)]
     return [("x-api-key", key)]
 
 
