@@ -39,7 +39,7 @@ def bearer(signer: DemoTokenSigner, user_id: str, tenant: str = "acme-retail") -
 def reason(error: grpc.aio.AioRpcError) -> str:
     info = error_info_in(full_status(error)[2])
     assert info is not None
-    return info.reason
+    return str(info.reason)
 
 
 async def test_an_end_user_acts_as_their_own_customer(
