@@ -193,14 +193,15 @@ class Mesh:
     ``mesh.start_order()``. ``modules`` maps a service name to another module
     to run in its place (tests use a stand-in). Each child's environment is
     the parent's, then ``env``, then the launcher's own values (every
-    ``WAYBILL_<NAME>_ADDR``, the credentials file, the data dir), then
+    ``WAYBILL_<NAME>_ADDR``, the data dir; for the gateway the hashed key store
+    and the demo token issuer), then
     ``per_service_env[name]``; its own address and ``PYTHONPATH``
     (``src`` and ``gen`` first) are always the launcher's.
 
     ``edge=True`` also starts the REST edge (``mesh.EDGE``, HTTP) once the
     gateway is SERVING and waits for its ``/healthz``. It gets the run's
-    credentials file as demo credentials: this launcher is the embedded
-    default, on loopback. With ``base_port`` it listens on ``base +
+    local clients' keys as demo credentials and the demo token signing key:
+    this launcher is the embedded default, on loopback. With ``base_port`` it listens on ``base +
     len(SERVICES)``. It is a child like the others (``pid``, ``poll``,
     ``stop``, ``log_path``) but not one of ``names``/``addresses``, which
     list gRPC services only.
