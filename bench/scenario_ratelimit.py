@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from gateway.ratelimit import BucketStore, InProcessBuckets, RateLimiter
 from gateway.ratelimit_config import Policy, Rate, RateLimitSettings, ScopeLimits
 from gateway.redis_ratelimit import RedisBuckets, client_for
-from runtime.credentials import Principal
+from runtime.principal import Principal
 
 NAME = "ratelimit"
 DESCRIPTION = "admission latency of the rate limiter: in-process buckets vs the Redis script"

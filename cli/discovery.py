@@ -19,6 +19,9 @@ from runtime import mesh
 
 MESH_FILE = "mesh.json"
 CREDENTIALS_FILE = "credentials.json"
+"""The local clients' plaintext API keys (mode 0600)."""
+API_KEYS_FILE = "api_keys.json"
+"""The gateway's hashed API key store (mode 0600)."""
 ROUTER_ADMIN_KEYS_FILE = "router-admin-keys.json"
 """The run's router admin keys, for the operator (``waybill router add-exemplars``)."""
 ROUTER_ADMIN_HASHES_FILE = "router-admin-keys.sha256.json"

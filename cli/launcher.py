@@ -36,8 +36,10 @@ from cli import discovery, probe
 from cli.http_probe import check_http
 from cli.ports import free_base_port
 from cli.supervision import Phase, RestartPolicy, Tracker, describe_exit
+from gateway import demo_tokens, local_keys
+from gateway.settings import API_KEYS_ENV, AUDIENCE_ENV, ISSUER_ENV, JWKS_ENV
 from router import admin_keys
-from runtime import credentials, mesh, paths
+from runtime import mesh, paths
 
 __all__ = [
     "TENANTS",
@@ -191,14 +193,15 @@ class Mesh:
     ``mesh.start_order()``. ``modules`` maps a service name to another module
     to run in its place (tests use a stand-in). Each child's environment is
     the parent's, then ``env``, then the launcher's own values (every
-    ``WAYBILL_<NAME>_ADDR``, the credentials file, the data dir), then
+    ``WAYBILL_<NAME>_ADDR``, the data dir; for the gateway the hashed key store
+    and the demo token issuer), then
     ``per_service_env[name]``; its own address and ``PYTHONPATH``
     (``src`` and ``gen`` first) are always the launcher's.
 
     ``edge=True`` also starts the REST edge (``mesh.EDGE``, HTTP) once the
     gateway is SERVING and waits for its ``/healthz``. It gets the run's
-    credentials file as demo credentials: this launcher is the embedded
-    default, on loopback. With ``base_port`` it listens on ``base +
+    local clients' keys as demo credentials and the demo token signing key:
+    this launcher is the embedded default, on loopback. With ``base_port`` it listens on ``base +
     len(SERVICES)``. It is a child like the others (``pid``, ``poll``,
     ``stop``, ``log_path``) but not one of ``names``/``addresses``, which
     list gRPC services only.
@@ -226,6 +229,13 @@ class Mesh:
     ) -> None:
         self.run_dir = Path(run_dir).absolute()
         self.credentials_path = self.run_dir / discovery.CREDENTIALS_FILE
+        """The local clients' API keys (plaintext, mode 0600); never read by the gateway."""
+        self.api_keys_path = self.run_dir / discovery.API_KEYS_FILE
+        """The gateway's key store (digests only, mode 0600): what ``waybill keys`` changes."""
+        self.demo_keys = demo_tokens.DemoKeyFiles(
+            self.run_dir / demo_tokens.PRIVATE_KEY_FILE, self.run_dir / demo_tokens.JWKS_FILE
+        )
+        """The demo token key pair: the edge signs, the gateway trusts the public half."""
         self.router_admin_keys_path = self.run_dir / discovery.ROUTER_ADMIN_KEYS_FILE
         """The router admin keys (plaintext, mode 0600), for the operator only."""
         self.router_admin_hashes_path = self.run_dir / discovery.ROUTER_ADMIN_HASHES_FILE
@@ -301,15 +311,22 @@ class Mesh:
         creates the run's admin keys the first time)."""
         env = {**os.environ, **self._env}
         env.update({s.env_var: self.addresses[s.name] for s in mesh.SERVICES})
-        env[credentials.CREDENTIALS_ENV] = str(self.credentials_path)
         env["WAYBILL_DATA_DIR"] = str(self.data_dir)
         # The run's pseudonym and canary key (made by the guardrails on first start).
         env.setdefault(
             "WAYBILL_PSEUDONYM_KEY_FILE", str(self.data_dir / "secrets" / "pseudonym.key")
         )
+        if name in ("gateway", mesh.EDGE.name):
+            # The demo token issuer: the gateway trusts its public key, the edge signs.
+            env[ISSUER_ENV] = demo_tokens.DEMO_ISSUER
+            env[AUDIENCE_ENV] = demo_tokens.DEMO_AUDIENCE
+        if name == "gateway":
+            env[API_KEYS_ENV] = str(self.api_keys_path)
+            env[JWKS_ENV] = str(self.demo_keys.jwks)
         if name == mesh.EDGE.name:
             # Only the launcher (embedded default, loopback) hands out demo credentials.
             env["WAYBILL_EDGE_DEMO_CREDENTIALS"] = str(self.credentials_path)
+            env["WAYBILL_EDGE_DEMO_SIGNING_KEY"] = str(self.demo_keys.private_key)
         if name == "router":
             # One admin key per demo tenant, made on the first start of the run directory.
             admin_keys.generate(
@@ -552,7 +569,8 @@ class Mesh:
             raise MeshError("mesh already started")
         for directory in (self.run_dir, self.data_dir, self.logs_dir):
             directory.mkdir(parents=True, exist_ok=True)
-        credentials.generate(self.credentials_path, TENANTS)
+        local_keys.ensure(store=self.api_keys_path, clients=self.credentials_path, tenants=TENANTS)
+        demo_tokens.ensure_key_pair(self.run_dir)
         deadline = time.monotonic() + timeout_s
         self._stopping.clear()
         self._trackers.clear()

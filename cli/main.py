@@ -4,7 +4,8 @@ Exit statuses: 0 success, 1 failure (a service not SERVING, a start that
 failed, an unreachable gateway), 2 usage error (argparse's own), 130 Ctrl-C
 at the chat prompt; ``router add-exemplars`` also 3 (not authorised), ``kb ingest``
 3 (documents rejected); ``tickets`` 1 also for a refused claim or resolution; ``costs``
-1 for anomalies found with ``--fail-on-anomaly``; ``audit`` 1 when the chain is broken.
+1 for anomalies found with ``--fail-on-anomaly``; ``audit`` 1 when the chain is broken;
+``keys`` 1 for a refused change (no such key, already revoked).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from cli import (
     eval_retrieval,
     eval_router,
     kb,
+    keys,
     router_admin,
     shadow_report,
     tickets,
@@ -147,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     router_admin.add_parser(sub)
     kb.add_parser(sub)
     tickets.add_parser(sub)
+    keys.add_parser(sub)
     shadow_report.add_parser(sub)
     costs.add_parser(sub)
     audit.add_parser(sub)
@@ -242,6 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return kb.run(args, out=out, err=err)
     if args.command == "tickets":
         return tickets.run(args, out=out, err=err)
+    if args.command == "keys":
+        return keys.run(args, out=out, err=err)
     if args.command == "shadow-report":
         return shadow_report.run(args, out=out, err=err)
     if args.command == "costs":

@@ -1,35 +1,47 @@
-"""Caller authentication: API keys bound to a tenant (bearer JWTs are not accepted yet)."""
+"""Caller authentication: an API key (``x-api-key``) or an end user's bearer token
+(``authorization: Bearer <jwt>``); a bearer token wins when both are sent."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import grpc
 
-from runtime.credentials import ApiKey, Principal, digest
+from gateway.key_ring import KeyRing, invalid_credential
+from gateway.tokens import TokenVerifier
 from runtime.errors import Unauthenticated
+from runtime.principal import Principal
 
 API_KEY_HEADER = "x-api-key"
+AUTHORIZATION_HEADER = "authorization"
+_BEARER = "bearer"
 
 
 class Authenticator:
-    """Maps ``x-api-key`` metadata to a principal; keeps only key digests."""
+    """Maps call metadata to a principal."""
 
-    def __init__(self, keys: Iterable[ApiKey]) -> None:
-        self._by_digest = {digest(k.api_key): k.principal for k in keys}
+    def __init__(self, keys: KeyRing, tokens: TokenVerifier | None = None) -> None:
+        self._keys = keys
+        self._tokens = tokens
 
     def principal(self, context: grpc.aio.ServicerContext) -> Principal:
-        """The caller, or UNAUTHENTICATED."""
-        presented = ""
+        """The caller, or UNAUTHENTICATED (MISSING_CREDENTIAL, INVALID_CREDENTIAL,
+        EXPIRED_CREDENTIAL, REVOKED_CREDENTIAL)."""
+        authorization = api_key = None
         for key, value in context.invocation_metadata() or ():
-            if key == API_KEY_HEADER and isinstance(value, str):
-                presented = value
-                break
-        if not presented:
-            raise Unauthenticated(
-                f"missing credential: send metadata {API_KEY_HEADER!r}", reason="MISSING_CREDENTIAL"
-            )
-        principal = self._by_digest.get(digest(presented))
-        if principal is None:
-            raise Unauthenticated("unknown API key", reason="INVALID_CREDENTIAL")
-        return principal
+            if key == AUTHORIZATION_HEADER and authorization is None:
+                authorization = value if isinstance(value, str) else ""
+            elif key == API_KEY_HEADER and api_key is None:
+                api_key = value if isinstance(value, str) else ""
+        if authorization is not None:
+            scheme, _, token = authorization.strip().partition(" ")
+            token = token.strip()
+            if scheme.lower() != _BEARER or not token or self._tokens is None:
+                # Also when no token issuer is configured: the same answer as a bad token.
+                raise invalid_credential()
+            return self._tokens.principal(token)
+        if api_key:
+            return self._keys.principal(api_key)
+        raise Unauthenticated(
+            f"missing credential: send metadata {API_KEY_HEADER!r}"
+            f" or {AUTHORIZATION_HEADER!r} (Bearer)",
+            reason="MISSING_CREDENTIAL",
+        )

@@ -26,8 +26,8 @@ from waybill.ledger.v1 import ledger_service_pb2 as ledger
 
 from gateway.clients import _unary
 from llm_pool.pricing import PER, PriceTable
-from runtime.credentials import Principal
 from runtime.peer_errors import PeerError
+from runtime.principal import Principal
 
 log = logging.getLogger("waybill.gateway")
 

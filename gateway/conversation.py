@@ -37,7 +37,6 @@ from gateway.sessions import SessionConflict, SessionRecord, SessionStore
 from runtime import context as call_context
 from runtime import telemetry
 from runtime.bounded_cache import BoundedCache
-from runtime.credentials import Principal
 from runtime.deadlines import time_remaining
 from runtime.errors import (
     Aborted,
@@ -50,6 +49,7 @@ from runtime.errors import (
 from runtime.metrics import GUARDRAIL_VERDICTS
 from runtime.peer_errors import PeerError
 from runtime.pii import redact_for_prompt
+from runtime.principal import Principal
 
 W = intent_pb2
 log = logging.getLogger("waybill.gateway")

@@ -37,9 +37,9 @@ from typing import Protocol
 from waybill.gateway.v1 import gateway_service_pb2 as pb
 
 from gateway.ratelimit_config import Policy, Rate, RateLimitSettings
-from runtime.credentials import Principal
 from runtime.errors import ResourceExhausted
 from runtime.metrics import RATELIMIT_DECISIONS
+from runtime.principal import Principal
 
 Clock = Callable[[], float]
 RATE_LIMITED = "RATE_LIMITED"
@@ -224,8 +224,7 @@ class RateLimiter:
 
 def _user_of(principal: Principal, user_id: str) -> str:
     """The customer a call is for: the one the credential is bound to, else the request's."""
-    bound = getattr(principal, "user_id", "")
-    return bound if isinstance(bound, str) and bound else user_id
+    return principal.user_id or user_id
 
 
 _WHO = {"team": "this team", "user": "this customer"}

@@ -16,6 +16,8 @@ from gateway.auth import Authenticator
 from gateway.budgets import Budgets, LedgerClient, TurnEstimate
 from gateway.clients import Clients, GuardrailsClient, OrdersClient, RouterClient, WorkerClient
 from gateway.conversation import Conversations, Limits
+from gateway.key_ring import KeyRing
+from gateway.key_store import KeyStoreError
 from gateway.outcomes import InMemoryOutcomeStore, OutcomeStore
 from gateway.ratelimit import BucketStore, InProcessBuckets, RateLimiter
 from gateway.redis_outcomes import RedisOutcomeStore
@@ -23,9 +25,10 @@ from gateway.redis_ratelimit import RedisBuckets, client_for
 from gateway.redis_sessions import RedisSessionStore
 from gateway.service import GatewayServicer
 from gateway.sessions import InMemorySessionStore, SessionStore
-from gateway.settings import GatewaySettings
+from gateway.settings import API_KEYS_ENV, JWKS_ENV, GatewaySettings
+from gateway.tokens import JwksError, TokenVerifier
 from llm_pool import pricing
-from runtime import credentials, mesh
+from runtime import mesh
 from runtime.client import MeshChannel, channel
 from runtime.server import Registration, serve
 from runtime.settings import SettingsError
@@ -137,21 +140,38 @@ def limits(settings: GatewaySettings) -> Limits:
     )
 
 
+def authenticator(settings: GatewaySettings) -> Authenticator:
+    """API keys from the hashed store, bearer tokens when an issuer is configured;
+    SettingsError when either cannot be read (fail at start, not at the first call)."""
+    try:
+        keys = KeyRing.load(settings.api_keys_file, refresh_s=settings.keys_refresh_s)
+    except FileNotFoundError:
+        raise SettingsError(f"{API_KEYS_ENV}={settings.api_keys_file} does not exist") from None
+    except (OSError, KeyStoreError) as exc:
+        raise SettingsError(f"{API_KEYS_ENV}: {exc}") from None
+    tokens = None
+    if settings.tokens is not None:
+        try:
+            tokens = TokenVerifier.load(settings.tokens, refresh_s=settings.keys_refresh_s)
+        except (OSError, JwksError) as exc:
+            raise SettingsError(f"{JWKS_ENV}: {exc}") from None
+    log.info(
+        "authentication",
+        extra={"keys_refresh_s": settings.keys_refresh_s, "bearer_tokens": tokens is not None},
+    )
+    return Authenticator(keys, tokens)
+
+
 async def main() -> None:
     """Connect to the mesh and serve the gateway."""
     settings = GatewaySettings.from_env()
-    try:
-        keys = credentials.load(settings.credentials_file)
-    except FileNotFoundError:
-        raise SettingsError(
-            f"{credentials.CREDENTIALS_ENV}={settings.credentials_file} does not exist"
-        ) from None
+    auth = authenticator(settings)
     chans = channels(settings)
     deps = clients(chans)
     sessions, outcomes = stores(settings)
     limiter = rate_limiter(settings)
     servicer = GatewayServicer(
-        auth=Authenticator(keys),
+        auth=auth,
         conversations=Conversations(
             deps, sessions, outcomes, limits(settings), budgets=budgets(settings, chans["ledger"])
         ),

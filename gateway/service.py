@@ -9,6 +9,7 @@ import grpc
 from waybill.gateway.v1 import gateway_service_pb2 as pb
 from waybill.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 
+from gateway import access
 from gateway.auth import Authenticator
 from gateway.clients import OrdersClient
 from gateway.conversation import Conversations, session_not_found, start_turn_clock
@@ -16,7 +17,7 @@ from gateway.ratelimit import InProcessBuckets, RateLimiter, tokens_of
 from gateway.ratelimit_config import RateLimitSettings
 from gateway.sessions import SessionStore
 from runtime import context as call_context
-from runtime.credentials import Principal
+from runtime.principal import Principal
 
 
 class GatewayServicer(pb_grpc.GatewayServiceServicer):
@@ -37,17 +38,27 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         self._orders = orders
         self._limiter = limiter or RateLimiter(RateLimitSettings(), InProcessBuckets())
 
-    def _enter(self, context: grpc.aio.ServicerContext) -> tuple[Principal, str]:
+    def _enter(
+        self, context: grpc.aio.ServicerContext, *, user_id: str | None = None
+    ) -> tuple[Principal, str]:
+        """Authenticate, authorise acting for ``user_id`` (None: a tenant-wide call),
+        and set the call's context, which every downstream hop then carries."""
         principal = self._auth.principal(context)
+        if user_id is None:
+            access.tenant_wide(principal)
+        else:
+            access.act_for(principal, user_id)
         request_id = call_context.request_id.get() or uuid.uuid4().hex
         call_context.request_id.set(request_id)
         call_context.tenant_id.set(principal.tenant_id)
+        # Whatever principal the caller's metadata claimed, this one is authenticated.
+        call_context.principal.set(principal)
         return principal, request_id
 
     async def Converse(
         self, request: pb.ConverseRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ConverseResponse]:
-        principal, request_id = self._enter(context)
+        principal, request_id = self._enter(context, user_id=request.user_id)
         await self._limiter.admit(principal, request.user_id)
         start_turn_clock(self._conversations.limits.turn_budget_s)
         async for event in self._conversations.converse(principal, request, request_id):
@@ -58,7 +69,7 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
     async def ConfirmAction(
         self, request: pb.ConfirmActionRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ConfirmActionResponse]:
-        principal, request_id = self._enter(context)
+        principal, request_id = self._enter(context, user_id=request.user_id)
         await self._limiter.admit(principal, request.user_id)
         start_turn_clock(self._conversations.limits.turn_budget_s)
         async for event in self._conversations.confirm(principal, request, request_id):
@@ -69,7 +80,7 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
     async def GetSession(
         self, request: pb.GetSessionRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetSessionResponse:
-        principal, _ = self._enter(context)
+        principal, _ = self._enter(context, user_id=request.user_id)
         record = await self._sessions.get(principal.tenant_id, request.user_id, request.session_id)
         if record is None:
             raise session_not_found()
@@ -86,7 +97,7 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
     async def GetCustomerContext(
         self, request: pb.GetCustomerContextRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetCustomerContextResponse:
-        principal, _ = self._enter(context)
+        principal, _ = self._enter(context, user_id=request.user_id)
         hydrated = await self._conversations.hydrate(principal.tenant_id, request.user_id)
         return pb.GetCustomerContextResponse(context=hydrated)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from gateway.ratelimit_config import RateLimitSettings
-from runtime import credentials
+from gateway.tokens import TokenSettings
 from runtime.settings import (
     ServiceSettings,
     SettingsError,
@@ -17,7 +17,11 @@ from runtime.settings import (
     env_str,
 )
 
-DEFAULT_CREDENTIALS = ".waybill/credentials.json"
+API_KEYS_ENV = "WAYBILL_API_KEYS_FILE"
+DEFAULT_API_KEYS = ".waybill/api_keys.json"
+JWKS_ENV = "WAYBILL_JWT_JWKS_FILE"
+ISSUER_ENV = "WAYBILL_JWT_ISSUER"
+AUDIENCE_ENV = "WAYBILL_JWT_AUDIENCE"
 MAX_ACTIVE_ORDERS = 50
 """What orders' ListActiveOrders accepts."""
 _REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
@@ -29,8 +33,15 @@ class GatewaySettings:
 
     service: ServiceSettings
     """Address, logging, grace and the default per-call deadline policy."""
-    credentials_file: Path = Path(DEFAULT_CREDENTIALS)
-    """API keys of the tenants (``WAYBILL_CREDENTIALS_FILE``)."""
+    api_keys_file: Path = Path(DEFAULT_API_KEYS)
+    """The hashed API key store (``WAYBILL_API_KEYS_FILE``); never plaintext keys."""
+    keys_refresh_s: float = 2.0
+    """At most this long after a change to the key store (a revocation, a rotation)
+    or to the JWKS file, every replica acts on it (``WAYBILL_KEYS_REFRESH_S``)."""
+    tokens: TokenSettings | None = None
+    """End users' bearer tokens: trusted issuer, audience and keys
+    (``WAYBILL_JWT_JWKS_FILE``, ``WAYBILL_JWT_ISSUER``, ``WAYBILL_JWT_AUDIENCE``,
+    ``WAYBILL_JWT_LEEWAY_S``); None: bearer tokens are refused."""
     session_ttl_s: float = 1800.0
     """Sliding lifetime of a session and of recorded ConfirmAction outcomes
     (``WAYBILL_SESSION_TTL_S``)."""
@@ -81,7 +92,9 @@ class GatewaySettings:
             )
         return cls(
             service=ServiceSettings.from_env("gateway"),
-            credentials_file=Path(env_str(credentials.CREDENTIALS_ENV, DEFAULT_CREDENTIALS)),
+            api_keys_file=Path(env_str(API_KEYS_ENV, DEFAULT_API_KEYS)),
+            keys_refresh_s=env_float("WAYBILL_KEYS_REFRESH_S", 2.0, minimum=0.0),
+            tokens=_tokens(),
             session_ttl_s=env_float("WAYBILL_SESSION_TTL_S", 1800.0, minimum=1.0),
             session_turns=env_int("WAYBILL_SESSION_TURNS", 10, minimum=1),
             redis_url=redis_url,
@@ -95,3 +108,20 @@ class GatewaySettings:
             turn_output_tokens=env_int("WAYBILL_TURN_MAX_OUTPUT_TOKENS", 512, minimum=1),
             rate_limits=RateLimitSettings.from_env(),
         )
+
+
+def _tokens() -> TokenSettings | None:
+    jwks = env_str(JWKS_ENV, "").strip()
+    issuer = env_str(ISSUER_ENV, "").strip()
+    audience = env_str(AUDIENCE_ENV, "").strip()
+    if not jwks:
+        if issuer or audience:
+            raise SettingsError(f"{ISSUER_ENV} and {AUDIENCE_ENV} need {JWKS_ENV}")
+        return None
+    if not issuer or not audience:
+        # A token checked without its issuer or audience would be one minted for anyone.
+        raise SettingsError(f"{JWKS_ENV} is set: {ISSUER_ENV} and {AUDIENCE_ENV} must be too")
+    leeway = env_float("WAYBILL_JWT_LEEWAY_S", 30.0)
+    if leeway > 300:
+        raise SettingsError(f"WAYBILL_JWT_LEEWAY_S={leeway} is above 300 (a small clock skew)")
+    return TokenSettings(jwks_file=Path(jwks), issuer=issuer, audience=audience, leeway_s=leeway)

@@ -1,5 +1,5 @@
 """Outgoing calls: every call gets a deadline, the trace context, the request
-id and the tenant; channels retry idempotent RPCs on UNAVAILABLE through the
+id, the tenant and the principal; channels retry idempotent RPCs on UNAVAILABLE through the
 service config.
 
 This is a thin channel wrapper, not a grpc.aio client interceptor, for two
@@ -47,6 +47,8 @@ class _Calls:
             items.append((context.REQUEST_ID_HEADER, rid))
         if tenant := context.tenant_id.get():
             items.append((context.TENANT_HEADER, tenant))
+        if principal := context.principal.get():
+            items.extend(context.principal_metadata(principal))
         return budget, items, span
 
 

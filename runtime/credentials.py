@@ -1,31 +1,24 @@
-"""API keys of the embedded default: generated at first start, never committed.
+"""The local clients' API keys (plaintext) of the embedded default, never committed.
 
-The file holds plaintext keys for local clients (mode 0600); the gateway keeps
-only their SHA-256 digests in memory.
+The launcher writes this file (mode 0600) at first start for the clients on
+this machine (the CLI chat, the REST edge's demo credentials, benches, tests),
+which read keys from it with :func:`key_for`. The gateway never reads it: it
+reads the hashed key store (``gateway.key_store``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from runtime.principal import Principal
+
+__all__ = ["CREDENTIALS_ENV", "ApiKey", "Principal", "dumps", "key_for", "load"]
+
 CREDENTIALS_ENV = "WAYBILL_CREDENTIALS_FILE"
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who a credential stands for."""
-
-    tenant_id: str
-    """Tenant (client company) the caller acts for."""
-    team_id: str
-    """Team that pays for the calls."""
-    role: str
-    """``service`` (acts for the tenant's customers) or ``admin``."""
+"""Where local clients look for the file when no run directory says."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,24 +29,13 @@ class ApiKey:
     principal: Principal
 
 
-def digest(api_key: str) -> str:
-    """The stored form of a key."""
-    return hashlib.sha256(api_key.encode()).hexdigest()
-
-
-def generate(path: Path, tenants: tuple[str, ...], *, team_id: str = "support") -> list[ApiKey]:
-    """Write one fresh service key per tenant to ``path`` unless it already exists."""
-    if path.exists():
-        return load(path)
-    keys = [
-        ApiKey(f"wb_{tenant}_{secrets.token_urlsafe(24)}", Principal(tenant, team_id, "service"))
-        for tenant in tenants
-    ]
-    path.parent.mkdir(parents=True, exist_ok=True)
+def dumps(keys: Iterable[ApiKey]) -> str:
+    """The file's text for ``keys``."""
     payload = {
         "keys": [
             {
                 "api_key": k.api_key,
+                "key_id": k.principal.principal_id.removeprefix("key:"),
                 "tenant_id": k.principal.tenant_id,
                 "team_id": k.principal.team_id,
                 "role": k.principal.role,
@@ -61,10 +43,7 @@ def generate(path: Path, tenants: tuple[str, ...], *, team_id: str = "support") 
             for k in keys
         ]
     }
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(payload, fh, indent=2)
-    return keys
+    return json.dumps(payload, indent=2) + "\n"
 
 
 def load(path: Path) -> list[ApiKey]:
@@ -74,7 +53,10 @@ def load(path: Path) -> list[ApiKey]:
         ApiKey(
             item["api_key"],
             Principal(
-                item["tenant_id"], item.get("team_id", "support"), item.get("role", "service")
+                item["tenant_id"],
+                item.get("team_id", "support"),
+                item.get("role", "service"),
+                principal_id=f"key:{item['key_id']}" if item.get("key_id") else "",
             ),
         )
         for item in data["keys"]

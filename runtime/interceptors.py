@@ -1,6 +1,6 @@
 """The one interceptor chain every service runs, in this order:
 
-tracing -> request id / tenant / deadline context -> protovalidate -> handler
+tracing -> request id / tenant / principal / deadline context -> protovalidate -> handler
 -> error mapping (domain errors; a downstream failure through runtime.peer_errors)
 -> metrics and the access log.
 
@@ -212,6 +212,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             context.request_id.set(md.get(context.REQUEST_ID_HEADER, "")),
             context.tenant_id.set(md.get(context.TENANT_HEADER, "")),
             context.deadline.set(None if remaining is None else time.monotonic() + remaining),
+            context.principal.set(context.principal_from(md)),
         )
         state.span_token = otel_context.attach(trace.set_span_in_context(span))
         if state.deadline_ms is not None:
@@ -357,7 +358,9 @@ def _restore(state: _CallState) -> None:
         return
     if state.span_token is not None:
         otel_context.detach(state.span_token)
-    rid, tenant, deadline = state.tokens
+    rid, tenant, deadline, principal = state.tokens
+    if principal is not None:
+        context.principal.reset(principal)
     if deadline is not None:
         context.deadline.reset(deadline)
     if tenant is not None:
@@ -403,4 +406,4 @@ class _CallState:
         self.code = "OK"
         self.reason = ""
         self.span_token: Any = None
-        self.tokens: tuple[Any, Any, Any] = (None, None, None)
+        self.tokens: tuple[Any, Any, Any, Any] = (None, None, None, None)

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from gateway.demo_tokens import DemoTokenSigner
 from gateway.edge import openapi
 from gateway.edge.access_log import AccessLog
 from gateway.edge.body import Disconnected
@@ -37,6 +38,7 @@ def routes(handlers: Handlers) -> list[Route | Mount]:
         Route("/", handlers.page, methods=["GET"]),
         Route("/healthz", handlers.healthz, methods=["GET"]),
         Route("/openapi.json", handlers.openapi, methods=["GET"]),
+        Route("/v1/demo-token", handlers.demo_token, methods=["POST"]),
         Route("/v1/sessions/{session_id}/turns", handlers.converse, methods=["POST"]),
         Route("/v1/sessions/{session_id}/confirmations", handlers.confirm, methods=["POST"]),
         Route("/v1/sessions/{session_id}", handlers.get_session, methods=["GET"]),
@@ -92,11 +94,18 @@ def create_app(
     *,
     client: GatewayClient | None = None,
     demo: DemoCredentials | None = None,
+    signer: DemoTokenSigner | None = None,
     tracer: trace.Tracer | None = None,
 ) -> Starlette:
     """The application; ``client`` defaults to a channel to ``settings.gateway``."""
     gateway = client or GatewayClient(settings.gateway)
-    handlers = Handlers(settings=settings, client=gateway, demo=demo, openapi=openapi.document())
+    handlers = Handlers(
+        settings=settings,
+        client=gateway,
+        demo=demo,
+        openapi=openapi.document(),
+        signer=signer,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[dict[str, Any]]:

@@ -19,7 +19,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from waybill.gateway.v1 import gateway_service_pb2 as pb
 
-from gateway.edge import body, deadline, forwarding, json_mapping
+from gateway.demo_tokens import DemoTokenSigner
+from gateway.edge import body, deadline, demo_token, forwarding, json_mapping
 from gateway.edge.demo import DemoCredentials
 from gateway.edge.errors import EdgeError, from_rpc_error
 from gateway.edge.gateway_client import GatewayClient, Metadata
@@ -62,11 +63,13 @@ class Handlers:
         client: GatewayClient,
         demo: DemoCredentials | None,
         openapi: dict[str, Any],
+        signer: DemoTokenSigner | None = None,
     ) -> None:
         self._settings = settings
         self._client = client
         self._demo = demo
         self._openapi = openapi
+        self._signer = signer
 
     # -- shared steps -------------------------------------------------------------------
 
@@ -217,11 +220,27 @@ class Handlers:
 
     # -- the edge itself ----------------------------------------------------------------
 
+    async def demo_token(self, request: Request) -> Response:
+        """POST /v1/demo-token {userId}: a 15-minute end-user token (loopback clients only)."""
+        rid = forwarding.request_id(request.headers)
+        context.request_id.set(rid)
+        signer, demo = demo_token.check_caller(request, signer=self._signer, demo=self._demo)
+        payload = demo_token.issue(
+            await self._json_body(request), request, signer=signer, demo=demo
+        )
+        return json_response(
+            payload, headers={"cache-control": "no-store", context.REQUEST_ID_HEADER: rid}
+        )
+
     async def healthz(self, _request: Request) -> Response:
         """GET /healthz: 200 when the gateway is SERVING, else 503; says if demo keys are on."""
         gateway = await self._client.health(timeout_s=HEALTH_TIMEOUT_S)
         serving = gateway == "SERVING"
-        demo: dict[str, Any] = {"enabled": self._demo is not None, "tenants": []}
+        demo: dict[str, Any] = {
+            "enabled": self._demo is not None,
+            "tenants": [],
+            "tokens": self._demo is not None and self._signer is not None,
+        }
         if self._demo is not None:
             demo["tenants"] = self._demo.tenants
             demo["default_tenant"] = self._demo.tenants[0]

@@ -17,6 +17,9 @@ from gateway.edge.schemas import REF_PREFIX, SchemaSet, required_fields
 
 ERROR_SCHEMA = "ErrorResponse"
 HEALTH_SCHEMA = "Health"
+# Schema names, not secrets.
+DEMO_TOKEN_SCHEMA = "DemoToken"  # noqa: S105
+DEMO_TOKEN_REQUEST_SCHEMA = "DemoTokenRequest"  # noqa: S105
 
 # What each HTTP error status means here (which gRPC codes lead to it).
 _ERROR_TEXT = {
@@ -103,7 +106,40 @@ def _health_schema() -> dict[str, Any]:
                     "enabled": {"type": "boolean"},
                     "tenants": {"type": "array", "items": {"type": "string"}},
                     "default_tenant": {"type": "string"},
+                    "tokens": {
+                        "type": "boolean",
+                        "description": "Whether POST /v1/demo-token issues end-user tokens.",
+                    },
                 },
+            },
+        },
+    }
+
+
+def _demo_token_schemas() -> dict[str, Any]:
+    return {
+        DEMO_TOKEN_REQUEST_SCHEMA: {
+            "type": "object",
+            "required": ["userId"],
+            "additionalProperties": False,
+            "properties": {
+                "userId": {
+                    "type": "string",
+                    "pattern": "^[a-z0-9][a-z0-9_-]{2,63}$",
+                    "description": "The customer the token acts as.",
+                }
+            },
+        },
+        DEMO_TOKEN_SCHEMA: {
+            "type": "object",
+            "required": ["token", "tokenType", "expiresIn", "expireTime", "tenant", "userId"],
+            "properties": {
+                "token": {"type": "string", "description": "A JWT: send `Authorization: Bearer`."},
+                "tokenType": {"type": "string", "const": "Bearer"},
+                "expiresIn": {"type": "integer", "description": "Seconds it is valid."},
+                "expireTime": {"type": "string", "format": "date-time"},
+                "tenant": {"type": "string"},
+                "userId": {"type": "string"},
             },
         },
     }
@@ -291,6 +327,32 @@ def _paths(schemas: SchemaSet) -> dict[str, Any]:
                 "responses": {"200": {"description": "OpenAPI 3.2."}},
             }
         },
+        "/v1/demo-token": {
+            "post": {
+                "operationId": "demoToken",
+                "summary": "A 15-minute end-user token (JWT) for one demo customer of the demo"
+                " tenant (X-Waybill-Demo-Tenant): embedded default only, answered only to"
+                " clients on this machine (403 otherwise, 404 when demo tokens are off). With"
+                " it the gateway lets the caller act as that customer only.",
+                "parameters": [
+                    {"$ref": "#/components/parameters/RequestId"},
+                    {"$ref": "#/components/parameters/DemoTenant"},
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": REF_PREFIX + DEMO_TOKEN_REQUEST_SCHEMA}
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json({"$ref": REF_PREFIX + DEMO_TOKEN_SCHEMA}, "The token."),
+                    **_errors((400, 403, 404, 413, 415, 500)),
+                },
+                "security": [{}],
+            }
+        },
         "/v1/sessions/{session_id}/turns": {
             "post": {
                 "operationId": "converse",
@@ -446,6 +508,7 @@ def document() -> dict[str, Any]:
     components_schemas = dict(sorted(schemas.components.items()))
     components_schemas[ERROR_SCHEMA] = error
     components_schemas[HEALTH_SCHEMA] = _health_schema()
+    components_schemas.update(_demo_token_schemas())
     return {
         "openapi": "3.2.0",
         "info": {

@@ -8,6 +8,7 @@ import sys
 
 import uvicorn
 
+from gateway.demo_tokens import DemoTokenSigner
 from gateway.edge.app import create_app
 from gateway.edge.demo import DemoCredentials
 from gateway.edge.settings import EdgeSettings
@@ -28,10 +29,12 @@ class _PlainRecords(logging.Filter):
         return True
 
 
-def config(settings: EdgeSettings, demo: DemoCredentials | None) -> uvicorn.Config:
+def config(
+    settings: EdgeSettings, demo: DemoCredentials | None, signer: DemoTokenSigner | None = None
+) -> uvicorn.Config:
     """The uvicorn configuration of the edge (call inside the running loop: the
     gateway channel binds to it)."""
-    app = create_app(settings, demo=demo, tracer=telemetry.configure("edge"))
+    app = create_app(settings, demo=demo, signer=signer, tracer=telemetry.configure("edge"))
     return uvicorn.Config(
         app,
         host=settings.host,
@@ -50,19 +53,35 @@ def config(settings: EdgeSettings, demo: DemoCredentials | None) -> uvicorn.Conf
     )
 
 
-async def serve(settings: EdgeSettings, demo: DemoCredentials | None) -> None:
+async def serve(
+    settings: EdgeSettings, demo: DemoCredentials | None, signer: DemoTokenSigner | None = None
+) -> None:
     """Serve until SIGTERM or SIGINT (uvicorn handles both, draining open requests)."""
     if demo is not None:
         log.warning(
             "demo credentials on: requests without a credential act for a demo tenant",
             extra={"tenants": demo.tenants},
         )
-    server = uvicorn.Server(config(settings, demo))
+    server = uvicorn.Server(config(settings, demo, signer))
     log.info("serving", extra={"address": settings.address, "gateway": settings.gateway})
     try:
         await server.serve()
     finally:
         log.info("stopped")
+
+
+def demo_signer(settings: EdgeSettings) -> DemoTokenSigner | None:
+    """The demo token signer the settings name, if any; SettingsError when unusable."""
+    if settings.demo_signing_key is None:
+        return None
+    try:
+        return DemoTokenSigner.load(
+            settings.demo_signing_key,
+            issuer=settings.demo_issuer,
+            audience=settings.demo_audience,
+        )
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"demo token key {settings.demo_signing_key}: {exc}") from None
 
 
 def _exit_cleanly(_signum: int, _frame: object) -> None:
@@ -78,6 +97,7 @@ def main() -> None:
             if settings.demo_credentials is not None
             else None
         )
+        signer = demo_signer(settings)
     except SettingsError as exc:
         # Before serving: the launcher shows this line as the reason the start failed.
         print(f"edge: cannot start: {exc}", file=sys.stderr, flush=True)
@@ -92,6 +112,6 @@ def main() -> None:
         signal.signal(sig, _exit_cleanly)
 
     async def _main() -> None:
-        await serve(settings, demo)
+        await serve(settings, demo, signer)
 
     run(_main)

@@ -12,6 +12,8 @@ from runtime.settings import SettingsError, env_bool, env_float, env_int, env_st
 
 DEMO_CREDENTIALS_ENV = "WAYBILL_EDGE_DEMO_CREDENTIALS"
 """Set only by the launcher of the embedded default: see docs/rest-edge.md."""
+DEMO_SIGNING_KEY_ENV = "WAYBILL_EDGE_DEMO_SIGNING_KEY"
+"""Set only by the launcher of the embedded default: the demo token private key."""
 
 
 def split_address(address: str, *, variable: str) -> tuple[str, int]:
@@ -52,6 +54,12 @@ class EdgeSettings:
     """Request bodies above this are refused with 413 (a message is at most 4000 characters)."""
     demo_credentials: Path | None = None
     """Credentials file whose keys stand in for callers that send none (embedded demo only)."""
+    demo_signing_key: Path | None = None
+    """Private key that signs demo end-user tokens (embedded demo only)."""
+    demo_issuer: str = ""
+    """``iss`` of demo tokens (``WAYBILL_JWT_ISSUER``, as the gateway checks it)."""
+    demo_audience: str = ""
+    """``aud`` of demo tokens (``WAYBILL_JWT_AUDIENCE``)."""
     log_level: str = "INFO"
     """Root log level."""
     grace_s: float = 5.0
@@ -60,12 +68,20 @@ class EdgeSettings:
     """Log one JSON line per HTTP request (route template, status, duration; never content)."""
 
     def __post_init__(self) -> None:
-        if self.demo_credentials is not None and not is_loopback(self.host):
-            # Demo credentials let anyone who reaches the edge act for a tenant:
-            # only ever on a loopback interface, whatever the caller configured.
+        for variable, value in (
+            (DEMO_CREDENTIALS_ENV, self.demo_credentials),
+            (DEMO_SIGNING_KEY_ENV, self.demo_signing_key),
+        ):
+            if value is not None and not is_loopback(self.host):
+                # Demo credentials and tokens let anyone who reaches the edge act for a
+                # tenant: only ever on a loopback interface, whatever was configured.
+                raise SettingsError(
+                    f"{variable} is set but the edge listens on {self.host!r};"
+                    " demo credentials are only allowed on a loopback address"
+                )
+        if self.demo_signing_key is not None and not (self.demo_issuer and self.demo_audience):
             raise SettingsError(
-                f"{DEMO_CREDENTIALS_ENV} is set but the edge listens on {self.host!r};"
-                " demo credentials are only allowed on a loopback address"
+                f"{DEMO_SIGNING_KEY_ENV} needs WAYBILL_JWT_ISSUER and WAYBILL_JWT_AUDIENCE"
             )
         if not self.deadline_margin_s < MIN_TIMEOUT_S <= self.max_timeout_s:
             # Every accepted X-Request-Timeout must leave the gateway some time.
@@ -96,6 +112,7 @@ class EdgeSettings:
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise SettingsError(f"WAYBILL_LOG_LEVEL={level!r} is not DEBUG/INFO/WARNING/ERROR")
         demo = env_str(DEMO_CREDENTIALS_ENV, "")
+        signing_key = env_str(DEMO_SIGNING_KEY_ENV, "")
         return cls(
             host=host,
             port=port,
@@ -105,6 +122,9 @@ class EdgeSettings:
             deadline_margin_s=env_float("WAYBILL_DEADLINE_MARGIN_MS", 5.0) / 1000,
             max_body_bytes=env_int("WAYBILL_EDGE_MAX_BODY_BYTES", 64 * 1024, minimum=1024),
             demo_credentials=Path(demo) if demo else None,
+            demo_signing_key=Path(signing_key) if signing_key else None,
+            demo_issuer=env_str("WAYBILL_JWT_ISSUER", ""),
+            demo_audience=env_str("WAYBILL_JWT_AUDIENCE", ""),
             log_level=level,
             grace_s=env_float("WAYBILL_GRACE_S", 5.0),
             access_log=env_bool("WAYBILL_ACCESS_LOG", True),

@@ -26,7 +26,7 @@ from waybill.gateway.v1 import gateway_service_pb2_grpc
 
 from cli import chat, discovery
 from cli.render import Style, use_color
-from runtime import credentials
+from tests.support.keys import clients_file
 
 KEY = "wb_test_key_not_a_secret"
 ACTION_ID = "act_0123456789abcdef"
@@ -252,7 +252,7 @@ async def test_bad_key_fails_at_start(gateway: Gateway, tmp_path: Path) -> None:
 
 
 async def test_key_and_gateway_from_the_run_dir(gateway: Gateway, tmp_path: Path) -> None:
-    keys = credentials.generate(tmp_path / "credentials.json", ("acme-retail", "globex-home"))
+    keys = clients_file(tmp_path / "credentials.json", ("acme-retail", "globex-home"))
     entries = {"gateway": discovery.ServiceEntry(gateway.address, None, None)}
     discovery.write(tmp_path, entries, tmp_path / "credentials.json")
     options = chat.ChatOptions(run_dir=tmp_path, tenant="globex-home")

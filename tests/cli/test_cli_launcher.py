@@ -44,6 +44,10 @@ def test_start_and_stop(tmp_path: Path) -> None:
         keys = credentials.load(info.credentials)
         assert {k.principal.tenant_id for k in keys} == {"acme-retail", "globex-home"}
         assert stat.S_IMODE(info.credentials.stat().st_mode) == 0o600
+        # The gateway's store beside it holds digests only.
+        store = (tmp_path / "api_keys.json").read_text()
+        assert stat.S_IMODE((tmp_path / "api_keys.json").stat().st_mode) == 0o600
+        assert not any(k.api_key in store for k in keys)
         health = probe.check_health(
             m.addresses["orders"], ["", "waybill.orders.v1.OrdersService"], 5.0
         )

@@ -80,7 +80,13 @@ def test_child_env(tmp_path: Path) -> None:
     assert env["WAYBILL_ORDERS_ADDR"] == "127.0.0.1:1"
     # Its own address is always the one readiness probes.
     assert env["WAYBILL_GATEWAY_ADDR"] == m.addresses["gateway"]
-    assert env["WAYBILL_CREDENTIALS_FILE"] == str(tmp_path / "credentials.json")
+    # The gateway gets the hashed key store and the demo token issuer, never plaintext keys.
+    assert env["WAYBILL_API_KEYS_FILE"] == str(tmp_path / "api_keys.json")
+    assert env["WAYBILL_JWT_JWKS_FILE"] == str(tmp_path / "demo-token-jwks.json")
+    assert env["WAYBILL_JWT_ISSUER"]
+    assert env["WAYBILL_JWT_AUDIENCE"]
+    assert env.get("WAYBILL_CREDENTIALS_FILE") == os.environ.get("WAYBILL_CREDENTIALS_FILE")
+    assert "WAYBILL_EDGE_DEMO_SIGNING_KEY" not in env
     assert env["WAYBILL_DATA_DIR"] == str(tmp_path / "data")
     assert env["WAYBILL_LOG_LEVEL"] == "DEBUG"
     assert env["PYTHONUNBUFFERED"] == "1"

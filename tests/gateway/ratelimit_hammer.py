@@ -19,8 +19,8 @@ from prometheus_client import REGISTRY
 from gateway.ratelimit import RateLimiter
 from gateway.ratelimit_config import Policy, Rate, RateLimitSettings, ScopeLimits
 from gateway.redis_ratelimit import RedisBuckets
-from runtime.credentials import Principal
 from runtime.errors import ResourceExhausted
+from runtime.principal import Principal
 
 TEAM = Principal("acme-retail", "hammer", "service")
 # 1 a minute: within the test's few seconds nothing refills, so the burst is the count.

@@ -35,16 +35,21 @@ from gateway.outcomes import InMemoryOutcomeStore, Outcome, OutcomeKey, OutcomeS
 from gateway.ratelimit import RateLimiter
 from gateway.service import GatewayServicer
 from gateway.sessions import InMemorySessionStore, SessionStore
+from gateway.tokens import TokenVerifier
+from runtime import context as call_context
 from runtime import mesh
 from runtime.client import MeshChannel, channel
-from runtime.credentials import ApiKey, Principal
 from runtime.deadlines import DeadlinePolicy
 from runtime.errors import STATUS_DETAILS_KEY, DomainError
 from runtime.peer_errors import PeerError
+from runtime.principal import Principal
 from runtime.server import Registration
+from tests.support.keys import fixed_key, record, ring
 
-ACME_KEY = "wb_acme-retail_test-key-0001"
-GLOBEX_KEY = "wb_globex-home_test-key-0001"
+ACME = fixed_key(1)
+GLOBEX = fixed_key(2)
+ACME_KEY = ACME[1]
+GLOBEX_KEY = GLOBEX[1]
 ACTION_ID = "act_0123456789abcdef"
 LEAK_MARKERS = ("waybill.", "127.0.0.1", "localhost", "Service/", "Service.", ":50")
 """Substrings that would mean an internal name reached the caller."""
@@ -233,6 +238,8 @@ class Worker(worker_grpc.WorkerServiceServicer):
     requests: list[worker.RunTurnRequest] = field(default_factory=list)
     remaining: list[float | None] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    principals: list[Principal | None] = field(default_factory=list)
+    """The principal each call carried (runtime.context, set by the interceptor)."""
 
     @property
     def calls(self) -> int:
@@ -243,6 +250,7 @@ class Worker(worker_grpc.WorkerServiceServicer):
     ) -> AsyncIterator[worker.RunTurnResponse]:
         self.requests.append(request)
         self.remaining.append(context.time_remaining())
+        self.principals.append(call_context.principal.get())
         self.arrived.set()
         if self.gate is not None:
             await self.gate()
@@ -335,6 +343,9 @@ class Harness:
 
 
 def _md(key: str) -> list[tuple[str, str]]:
+    """An API key as ``x-api-key``; ``"Bearer <jwt>"`` as ``authorization``."""
+    if key.startswith("Bearer "):
+        return [("authorization", key)]
     return [("x-api-key", key)]
 
 
@@ -374,6 +385,7 @@ async def build(
     outcomes: OutcomeStore | None = None,
     budgets: Budgets | None = None,
     limiter: RateLimiter | None = None,
+    tokens: TokenVerifier | None = None,
 ) -> Built:
     """Start the stand-ins and the gateway in front of them."""
     guardrails, routing, customers = Guardrails(), Router(), Orders()
@@ -440,12 +452,7 @@ async def build(
     )
     store = sessions if sessions is not None else InMemorySessionStore(ttl_s=600)
     recorded = outcomes if outcomes is not None else InMemoryOutcomeStore(ttl_s=600)
-    auth = Authenticator(
-        [
-            ApiKey(ACME_KEY, Principal("acme-retail", "support", "service")),
-            ApiKey(GLOBEX_KEY, Principal("globex-home", "support", "service")),
-        ]
-    )
+    auth = Authenticator(ring(record(ACME, "acme-retail"), record(GLOBEX, "globex-home")), tokens)
     conversations = Conversations(
         clients, store, recorded, limits or Limits(hydration_ttl_s=60.0), budgets=budgets
     )

@@ -10,7 +10,6 @@ import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +31,8 @@ from gateway.ratelimit_config import (
 )
 from gateway.redis_ratelimit import SCRIPT_SHA, RedisBuckets, client_for
 from gateway.settings import GatewaySettings
-from runtime.credentials import Principal
 from runtime.errors import ResourceExhausted
+from runtime.principal import CUSTOMER_ROLE, Principal
 from runtime.settings import SettingsError
 from tests.conftest import StartServer
 from tests.gateway.clock import FakeClock
@@ -183,16 +182,9 @@ async def test_a_rate_of_zero_is_no_limit() -> None:
     await limiter.admit(TEAM, "acme-0001")
 
 
-@dataclass(frozen=True, slots=True)
-class BoundPrincipal(Principal):
-    """A credential bound to one customer (an end user's bearer token)."""
-
-    user_id: str = ""
-
-
 async def test_a_credential_bound_to_a_customer_is_limited_as_that_customer() -> None:
     limiter = local(policy(user_rpm=Rate(1, 1)), FakeClock())
-    me = BoundPrincipal("acme-retail", "support", "customer", "acme-0001")
+    me = Principal("acme-retail", "support", CUSTOMER_ROLE, user_id="acme-0001")
     await limiter.admit(me, "acme-0001")
     # Whatever user id the request names, the bucket is the bound customer's.
     error = await refused(limiter, me, "acme-0002")

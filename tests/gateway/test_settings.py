@@ -17,7 +17,12 @@ _VARS = (
     "WAYBILL_REDIS_PREFIX",
     "WAYBILL_HYDRATION_TTL_S",
     "WAYBILL_HYDRATION_ORDERS",
-    "WAYBILL_CREDENTIALS_FILE",
+    "WAYBILL_API_KEYS_FILE",
+    "WAYBILL_KEYS_REFRESH_S",
+    "WAYBILL_JWT_JWKS_FILE",
+    "WAYBILL_JWT_ISSUER",
+    "WAYBILL_JWT_AUDIENCE",
+    "WAYBILL_JWT_LEEWAY_S",
 )
 
 
@@ -41,13 +46,16 @@ def test_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WAYBILL_TURN_BUDGET_S", "12.5")
     monkeypatch.setenv("WAYBILL_REDIS_URL", "redis://127.0.0.1:6379/2")
     monkeypatch.setenv("WAYBILL_REDIS_PREFIX", "fleet-a:")
-    monkeypatch.setenv("WAYBILL_CREDENTIALS_FILE", "/tmp/keys.json")
+    monkeypatch.setenv("WAYBILL_API_KEYS_FILE", "/tmp/keys.json")
+    monkeypatch.setenv("WAYBILL_KEYS_REFRESH_S", "0.5")
     monkeypatch.setenv("WAYBILL_SESSION_TURNS", "4")
     settings = GatewaySettings.from_env()
     assert settings.turn_budget_s == 12.5
     assert settings.redis_url == "redis://127.0.0.1:6379/2"
     assert settings.redis_prefix == "fleet-a:"
-    assert settings.credentials_file == Path("/tmp/keys.json")
+    assert settings.api_keys_file == Path("/tmp/keys.json")
+    assert settings.keys_refresh_s == 0.5
+    assert settings.tokens is None
     assert settings.session_turns == 4
 
 
@@ -75,3 +83,40 @@ def test_a_bad_redis_url_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(SettingsError) as raised:
         GatewaySettings.from_env()
     assert "s3cret" not in str(raised.value)
+
+
+def test_bearer_tokens_need_issuer_and_audience(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WAYBILL_JWT_JWKS_FILE", "/etc/jwks.json")
+    with pytest.raises(SettingsError, match="WAYBILL_JWT_ISSUER"):
+        GatewaySettings.from_env()
+    monkeypatch.setenv("WAYBILL_JWT_ISSUER", "https://id.example/")
+    monkeypatch.setenv("WAYBILL_JWT_AUDIENCE", "waybill")
+    tokens = GatewaySettings.from_env().tokens
+    assert tokens is not None
+    assert (tokens.jwks_file, tokens.issuer, tokens.audience, tokens.leeway_s) == (
+        Path("/etc/jwks.json"),
+        "https://id.example/",
+        "waybill",
+        30.0,
+    )
+    monkeypatch.setenv("WAYBILL_JWT_LEEWAY_S", "3600")
+    with pytest.raises(SettingsError, match="WAYBILL_JWT_LEEWAY_S"):
+        GatewaySettings.from_env()
+    monkeypatch.delenv("WAYBILL_JWT_JWKS_FILE")
+    monkeypatch.delenv("WAYBILL_JWT_LEEWAY_S")
+    with pytest.raises(SettingsError, match="WAYBILL_JWT_JWKS_FILE"):
+        GatewaySettings.from_env()
+
+
+def test_the_gateway_refuses_to_start_without_its_key_store(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from gateway.server import authenticator
+
+    monkeypatch.setenv("WAYBILL_API_KEYS_FILE", str(tmp_path / "missing.json"))
+    with pytest.raises(SettingsError, match="does not exist"):
+        authenticator(GatewaySettings.from_env())
+    (tmp_path / "plain.json").write_text('{"keys": [{"api_key": "wb_x", "tenant_id": "a"}]}')
+    monkeypatch.setenv("WAYBILL_API_KEYS_FILE", str(tmp_path / "plain.json"))
+    with pytest.raises(SettingsError, match="WAYBILL_API_KEYS_FILE"):
+        authenticator(GatewaySettings.from_env())

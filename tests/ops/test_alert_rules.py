@@ -34,8 +34,10 @@ RULES = HERE.parent.parent / "k8s" / "components" / "monitoring" / "prometheus-r
 UNIT_TESTS = HERE / "alert_rules_test.yaml"
 DASHBOARD = RULES.parent / "dashboards" / "waybill-overview.json"
 REPO = HERE.parent.parent
-SERVICE_DIRS = ("runtime", "gateway", "guardrails", "ledger", "llm_pool", "orders", "retrieval")
-SERVICE_DIRS += ("router", "workers")
+SERVICE_DIRS = (
+    *("runtime", "gateway", "guardrails", "ledger", "llm_pool", "orders", "retrieval"),
+    *("router", "workers"),
+)
 
 
 def _tool(name: str) -> str:

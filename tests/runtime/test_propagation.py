@@ -1,4 +1,5 @@
-"""Deadlines and cancellation cross a real hop: client -> tracking worker -> orders."""
+"""Deadlines, cancellation and the principal cross a real hop: client -> tracking
+worker -> orders."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from orders.sqlite_store import SqliteOrderStore
 from runtime import context
 from runtime.client import channel
 from runtime.deadlines import DeadlinePolicy, time_remaining
+from runtime.principal import Principal
 from runtime.server import Registration
 from tests.conftest import StartServer
 from workers.tracking.service import TrackingServicer
@@ -33,6 +35,7 @@ class RecordingOrders(OrdersServicer):
     def __init__(self, store: SqliteOrderStore) -> None:
         super().__init__(store)
         self.remaining: list[float | None] = []
+        self.principals: list[Principal | None] = []
         self.cancelled = asyncio.Event()
         self.arrived = asyncio.Event()
         self.delay = 0.0
@@ -41,6 +44,7 @@ class RecordingOrders(OrdersServicer):
         self, request: orders.GetShipmentRequest, context_: grpc.aio.ServicerContext
     ) -> orders.GetShipmentResponse:
         self.remaining.append(time_remaining())
+        self.principals.append(context.principal.get())
         self.arrived.set()
         try:
             await asyncio.sleep(self.delay)
@@ -107,6 +111,28 @@ async def test_remaining_deadline_reaches_orders(
     assert seen is not None
     # The worker passed on what was left minus its 20 ms margin, never more.
     assert 0.5 < seen < 0.78
+
+
+async def test_the_principal_reaches_the_hop_below_the_worker(
+    chain: tuple[worker_grpc.WorkerServiceStub, RecordingOrders, seed.Dataset],
+) -> None:
+    stub, recording, data = chain
+    order = data.orders[0]
+    sent = Principal(
+        "acme-retail",
+        "support",
+        "customer",
+        principal_id=f"user:{order.user_id}",
+        user_id=order.user_id,
+    )
+    # What the gateway sends once it has authenticated the caller.
+    metadata = [(context.TENANT_HEADER, sent.tenant_id), *context.principal_metadata(sent)]
+    events = [e async for e in stub.RunTurn(_turn(data), metadata=metadata, timeout=5)]
+    assert events[-1].WhichOneof("event") == "result"
+    assert recording.principals == [sent]
+    # Without one (a call that did not come through the gateway) there is none.
+    [e async for e in stub.RunTurn(_turn(data), timeout=5)]
+    assert recording.principals[-1] is None
 
 
 async def test_expired_deadline_cancels_the_downstream_call(

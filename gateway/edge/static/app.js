@@ -2,6 +2,8 @@
 // Talks to the REST edge: /healthz, /v1/customers, /v1/customers/{id}/context,
 // POST /v1/sessions/{id}/turns and /confirmations (Server-Sent Events over fetch), and the
 // agents' queue: GET /v1/tickets, POST /v1/tickets/{id}/claim and /resolve.
+// A customer's own calls (turns, confirmations, their orders) carry a short-lived demo
+// token for that customer (POST /v1/demo-token), so the gateway holds the page to them.
 
 const TURN_TIMEOUT_S = "60";
 const DEMO_TENANT_HEADER = "X-Waybill-Demo-Tenant";
@@ -26,8 +28,12 @@ const els = {
   agentId: $("agent-id"),
 };
 
+const TOKEN_MARGIN_MS = 60_000;
+
 const state = {
   demo: false,
+  demoTokens: false,
+  tokens: new Map(),
   tenant: "",
   customers: new Map(),
   userId: "",
@@ -140,10 +146,23 @@ async function errorFrom(response) {
   return new EdgeError(body, response.status);
 }
 
-async function getJson(path) {
-  const response = await fetch(path, { headers: headers() });
+async function getJson(path, extra = {}) {
+  const response = await fetch(path, { headers: headers(extra) });
   if (!response.ok) throw await errorFrom(response);
   return response.json();
+}
+
+// The Authorization header that acts as this customer only (none without demo tokens).
+async function customerAuth(userId) {
+  if (!state.demoTokens) return {};
+  const key = `${state.tenant}/${userId}`;
+  let entry = state.tokens.get(key);
+  if (!entry || entry.expiresAt - Date.now() < TOKEN_MARGIN_MS) {
+    const data = await postJson("/v1/demo-token", { userId });
+    entry = { token: data.token, expiresAt: Date.parse(data.expireTime) };
+    state.tokens.set(key, entry);
+  }
+  return { Authorization: `Bearer ${entry.token}` };
 }
 
 async function postJson(path, body) {
@@ -347,9 +366,20 @@ async function streamInto(reply, path, body) {
   state.controller = new AbortController();
   let complete = false;
   try {
+    let auth;
+    try {
+      auth = await customerAuth(body.userId);
+    } catch (exc) {
+      reply.alert(`Could not sign in as the customer: ${exc.message}`, exc.status || "");
+      return;
+    }
     const response = await fetch(path, {
       method: "POST",
-      headers: headers({ "Content-Type": "application/json", "X-Request-Timeout": TURN_TIMEOUT_S }),
+      headers: headers({
+        "Content-Type": "application/json",
+        "X-Request-Timeout": TURN_TIMEOUT_S,
+        ...auth,
+      }),
       body: JSON.stringify(body),
       signal: state.controller.signal,
     });
@@ -463,7 +493,10 @@ async function loadOrders() {
   const userId = state.userId;
   if (!userId) return;
   try {
-    const data = await getJson(`/v1/customers/${encodeURIComponent(userId)}/context`);
+    const data = await getJson(
+      `/v1/customers/${encodeURIComponent(userId)}/context`,
+      await customerAuth(userId),
+    );
     if (userId !== state.userId) return;
     renderOrders(data.context || {});
   } catch (exc) {
@@ -610,6 +643,7 @@ async function init() {
   els.status.textContent = health.status === "SERVING" ? "Connected" : `Gateway: ${health.gateway}`;
   const demo = health.demo_credentials || { enabled: false, tenants: [] };
   state.demo = demo.enabled;
+  state.demoTokens = Boolean(demo.enabled && demo.tokens);
   if (!demo.enabled) {
     els.summary.textContent =
       "Demo customers are available only when the platform runs locally (waybill up).";

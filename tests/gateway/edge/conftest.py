@@ -12,12 +12,13 @@ import httpx
 import pytest
 import uvicorn
 
+from gateway.demo_tokens import DemoTokenSigner
 from gateway.edge.app import create_app
 from gateway.edge.demo import DemoCredentials
 from gateway.edge.settings import EdgeSettings
-from runtime import credentials
 from tests.conftest import StartServer
 from tests.gateway.edge.standin import ScriptedGateway, registration
+from tests.support.keys import clients_file
 
 TENANTS = ("acme-retail", "globex-home")
 
@@ -46,7 +47,7 @@ def free_socket() -> socket.socket:
 def demo_file(tmp_path: Path) -> Path:
     """A credentials file with one fresh key per demo tenant."""
     path = tmp_path / "credentials.json"
-    credentials.generate(path, TENANTS)
+    clients_file(path, TENANTS)
     return path
 
 
@@ -56,7 +57,11 @@ async def start_edge(serve: StartServer) -> AsyncIterator[StartEdge]:
     servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
 
     async def _start(
-        *, demo: Path | None = None, standin: ScriptedGateway | None = None, **overrides: object
+        *,
+        demo: Path | None = None,
+        standin: ScriptedGateway | None = None,
+        signer: DemoTokenSigner | None = None,
+        **overrides: object,
     ) -> RunningEdge:
         """``overrides`` replace EdgeSettings fields (``gateway=`` points elsewhere)."""
         standin = standin or ScriptedGateway()
@@ -67,7 +72,11 @@ async def start_edge(serve: StartServer) -> AsyncIterator[StartEdge]:
             EdgeSettings(host="127.0.0.1", port=port, gateway=address, demo_credentials=demo),
             **overrides,  # type: ignore[arg-type]
         )
-        app = create_app(settings, demo=DemoCredentials.load(demo) if demo is not None else None)
+        app = create_app(
+            settings,
+            demo=DemoCredentials.load(demo) if demo is not None else None,
+            signer=signer,
+        )
         config = uvicorn.Config(
             app,
             loop="none",

@@ -112,4 +112,7 @@ def test_edge_is_opt_in_for_the_mesh_class(tmp_path: Path) -> None:
     assert env["WAYBILL_EDGE_ADDR"] == with_edge.edge_address
     assert env["WAYBILL_EDGE_DEMO_CREDENTIALS"] == str(with_edge.credentials_path)
     assert env["WAYBILL_GATEWAY_ADDR"] == with_edge.addresses["gateway"]
+    assert env["WAYBILL_EDGE_DEMO_SIGNING_KEY"] == str(with_edge.demo_keys.private_key)
+    assert env["WAYBILL_JWT_ISSUER"] == with_edge.child_env("gateway")["WAYBILL_JWT_ISSUER"]
     assert "WAYBILL_EDGE_DEMO_CREDENTIALS" not in with_edge.child_env("gateway")
+    assert "WAYBILL_EDGE_DEMO_SIGNING_KEY" not in with_edge.child_env("gateway")

@@ -32,6 +32,7 @@ from cli.launcher import REPO_ROOT, Mesh
 from tests.gateway.edge.conftest import StartEdge
 from tests.gateway.edge.mesh_fixtures import edge_mesh
 from tests.gateway.edge.standin import ACTION_ID
+from tests.support.keys import token_issuer
 
 pytestmark = pytest.mark.mesh
 
@@ -301,6 +302,31 @@ async def test_confirmation_request_renders_buttons(
     assert isinstance(converse, pb.ConverseRequest)
     assert request.session_id == converse.session_id
     await expect(page.get_by_role("textbox", name="Message")).to_be_focused()
+    only_same_origin(page, edge.url)
+
+
+async def test_the_page_acts_as_the_customer_with_a_token_of_its_own(
+    start_edge: StartEdge, browser: Browser, demo_file: Path, tmp_path: Path
+) -> None:
+    signer, verifier = token_issuer(tmp_path / "demo-keys")
+    edge = await start_edge(demo=demo_file, signer=signer)
+    page = await open_page(browser, edge.url + "/")
+    await pick(page, "acme-0002")
+    await ask(page, "where is my parcel?")
+    await expect(replies(page)).to_have_count(1)  # the log starts afresh per customer
+    turn = edge.gateway.last("Converse").metadata
+    assert "x-api-key" not in turn
+    principal = verifier.principal(turn["authorization"].removeprefix("Bearer "))
+    assert (principal.tenant_id, principal.user_id) == ("acme-retail", "acme-0002")
+    context = edge.gateway.last("GetCustomerContext").metadata
+    assert context["authorization"] == turn["authorization"]  # one token per customer
+    # The customer list is the tenant's: it still goes with the demo key.
+    assert "x-api-key" in edge.gateway.last("ListCustomers").metadata
+    await pick(page, "acme-0001")
+    await ask(page, "and mine?")
+    await expect(replies(page)).to_have_count(1)
+    other = edge.gateway.last("Converse").metadata["authorization"].removeprefix("Bearer ")
+    assert verifier.principal(other).user_id == "acme-0001"
     only_same_origin(page, edge.url)
 
 

@@ -296,6 +296,7 @@ async def test_demo_credentials_stand_in_only_without_a_credential(
         "enabled": True,
         "tenants": ["acme-retail", "globex-home"],
         "default_tenant": "acme-retail",
+        "tokens": False,
     }
     assert acme not in (await http.get(edge.url + "/healthz")).text
     for host in ("localhost:8080", "[::1]:8080", "127.0.0.1"):

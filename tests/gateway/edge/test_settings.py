@@ -10,6 +10,7 @@ from gateway.edge.demo import DemoCredentials
 from gateway.edge.settings import DEMO_CREDENTIALS_ENV, EdgeSettings, is_loopback
 from runtime import credentials
 from runtime.settings import SettingsError
+from tests.support.keys import clients_file
 
 
 def test_defaults_from_the_mesh_table(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -64,7 +65,7 @@ def test_loopback_names() -> None:
 
 def test_demo_credentials_file(tmp_path: Path) -> None:
     path = tmp_path / "credentials.json"
-    credentials.generate(path, ("acme-retail", "globex-home"))
+    clients_file(path, ("acme-retail", "globex-home"))
     demo = DemoCredentials.load(path)
     assert demo.tenants == ["acme-retail", "globex-home"]
     assert demo.key_for(None) == credentials.key_for(path, "acme-retail")
@@ -74,3 +75,29 @@ def test_demo_credentials_file(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(SettingsError, match="unreadable"):
         DemoCredentials.load(tmp_path / "bad.json")
+
+
+def test_the_demo_signing_key_needs_issuer_and_audience_and_must_load(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from gateway import demo_tokens
+    from gateway.edge.server import demo_signer
+    from gateway.edge.settings import DEMO_SIGNING_KEY_ENV
+
+    monkeypatch.setenv("WAYBILL_EDGE_ADDR", "127.0.0.1:9000")
+    files = demo_tokens.ensure_key_pair(tmp_path)
+    monkeypatch.setenv(DEMO_SIGNING_KEY_ENV, str(files.private_key))
+    monkeypatch.delenv("WAYBILL_JWT_ISSUER", raising=False)
+    with pytest.raises(SettingsError, match="WAYBILL_JWT_ISSUER"):
+        EdgeSettings.from_env()
+    monkeypatch.setenv("WAYBILL_JWT_ISSUER", demo_tokens.DEMO_ISSUER)
+    monkeypatch.setenv("WAYBILL_JWT_AUDIENCE", demo_tokens.DEMO_AUDIENCE)
+    settings = EdgeSettings.from_env()
+    assert settings.demo_signing_key == files.private_key
+    signer = demo_signer(settings)
+    assert signer is not None
+    assert signer.issue(tenant_id="acme-retail", user_id="acme-0001").token.count(".") == 2
+    (tmp_path / "bad.pem").write_text("not a key")
+    monkeypatch.setenv(DEMO_SIGNING_KEY_ENV, str(tmp_path / "bad.pem"))
+    with pytest.raises(SettingsError, match="demo token key"):
+        demo_signer(EdgeSettings.from_env())
