@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 PY_DIRS := cli embeddings gateway guardrails ledger llm_pool orders retrieval router runtime workers tests bench scripts
 
 
-.PHONY: up up-triton test chat health services protos bench setup fmt clean
+.PHONY: up up-triton test chat health services protos contracts bench setup fmt clean
 
 up: ## Run every service on loopback with seeded demo data (Ctrl-C stops all)
 	bash scripts/setup.sh up
@@ -33,6 +33,9 @@ protos: setup ## Regenerate gen/ from protos/
 	$(BIN)/buf format -w
 	$(BIN)/python scripts/gen_protos.py
 
+contracts: setup ## Build the waybill-contracts wheel (generated stubs for other teams) into dist/
+	$(BIN)/python scripts/build_contracts.py
+
 bench: setup ## The standard benchmark set (each run starts its own mesh)
 	$(BIN)/python -m bench --standard --scenario skeleton --rates 50,200
 	$(BIN)/python -m bench --standard --scenario tracking --rates 100,200,300
@@ -46,4 +49,4 @@ setup: ## Virtual environment, dependencies, model files (idempotent)
 	bash scripts/setup.sh up
 
 clean:
-	rm -rf $(VENV) .venv-triton .waybill .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-triton .waybill dist .mypy_cache .ruff_cache .pytest_cache

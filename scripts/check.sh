@@ -44,5 +44,7 @@ if ! diff -r -q "$tmp/gen" gen >/dev/null; then
   exit 1
 fi
 echo "gen/ is up to date"
+step "contracts version follows protos/"
+"$BIN/python" scripts/build_contracts.py --check
 step "pytest"
 "$BIN/python" -m pytest "$@"
