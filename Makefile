@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-PY_DIRS := cli embeddings gateway guardrails ledger llm_pool orders retrieval router runtime workers tests bench scripts
+PY_DIRS := cli embeddings gateway guardrails ledger llm_pool orders retrieval router runtime workers tests bench scripts examples
 
 
 .PHONY: up up-triton test chat health services protos contracts bench setup fmt clean

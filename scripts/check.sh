@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 BIN="$VENV/bin"
-# Our Python: the packages at the root (pyproject lists them), tests, bench and scripts.
-PY_DIRS=(cli embeddings gateway guardrails ledger llm_pool orders retrieval router runtime workers tests bench scripts)
+# Our Python: the packages at the root (pyproject lists them), tests, bench, scripts and examples.
+PY_DIRS=(cli embeddings gateway guardrails ledger llm_pool orders retrieval router runtime workers tests bench scripts examples)
 step() { printf '\n==> %s\n' "$*"; }
 
 step "ruff format --check"
