@@ -72,8 +72,14 @@ def test_the_wheel_holds_the_contracts_and_nothing_of_the_platform(
     contracts_venv: ContractsVenv, tmp_path: Path
 ) -> None:
     print(f"wheel and clean venv ready in {contracts_venv.setup_s:.1f}s")
+    generated = sorted(
+        ".".join(p.relative_to(build_contracts.ROOT / "gen").with_suffix("").parts)
+        for p in (build_contracts.ROOT / "gen").rglob("*.py")
+    )
     probe = """
-import importlib, importlib.metadata as md, importlib.resources as res, json
+import importlib, importlib.metadata as md, importlib.resources as res, json, sys
+for module in sys.argv[1:]:
+    importlib.import_module(module)
 missing = []
 for name in ("gateway", "runtime", "cli", "orders", "router"):
     try:
@@ -95,7 +101,7 @@ print(json.dumps({
     "typed": (v1 / "py.typed").is_file(),
 }))
 """
-    result = contracts_venv.run("-c", probe, cwd=tmp_path)
+    result = contracts_venv.run("-c", probe, *generated, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout)
     assert found["missing"] == ["gateway", "runtime", "cli", "orders", "router"]
