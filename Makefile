@@ -32,6 +32,7 @@ services: setup ## Services and methods found through reflection
 protos: setup ## Regenerate gen/ from protos/
 	$(BIN)/buf format -w
 	$(BIN)/python scripts/gen_protos.py
+	-$(BIN)/python scripts/build_contracts.py --check
 
 contracts: setup ## Build the waybill-contracts wheel (generated stubs for other teams) into dist/
 	$(BIN)/python scripts/build_contracts.py
