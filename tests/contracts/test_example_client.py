@@ -161,8 +161,10 @@ def test_a_proposed_refund_is_confirmed_once(
         line.startswith("[confirm] act_") and " idempotency_key=" in line
         for line in out.splitlines()
     )
-    (final,) = [line for line in out.splitlines() if line.startswith("[final] ")]
-    assert "Done: I've refunded" in final
+    # The proposing turn ends with its own final answer, then the confirmation's.
+    proposal, done = [line for line in out.splitlines() if line.startswith("[final] ")]
+    assert order.order_id in proposal
+    assert "Done: I've refunded" in done
     assert chat.refunded() == order.total.minor_units
 
 
