@@ -5,7 +5,9 @@ the rich errors of an invalid request and of a rate-limited turn."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,6 +54,21 @@ def gateway_mesh(tmp_path_factory: pytest.TempPathFactory, fault_marker: Path) -
         per_service_env={"gateway": faults},
     ) as started:
         yield started
+
+
+def _platform_only_dependencies() -> set[str]:
+    """Distributions the platform depends on and the contracts do not."""
+
+    def names(requirements: list[str]) -> set[str]:
+        found = {re.split(r"[\[<>=!~;\s]", r, maxsplit=1)[0] for r in requirements}
+        return {re.sub(r"[-_.]+", "-", n).lower() for n in found}
+
+    platform = tomllib.loads((build_contracts.ROOT / "pyproject.toml").read_text())["project"]
+    contracts = tomllib.loads(
+        (build_contracts.ROOT / build_contracts.PROJECT / "pyproject.toml").read_text()
+    )["project"]
+    own = names(contracts["dependencies"]) | names(contracts["optional-dependencies"]["validate"])
+    return names(platform["dependencies"]) - own
 
 
 def _client(
@@ -106,6 +123,8 @@ print(json.dumps({
     found = json.loads(result.stdout)
     assert found["missing"] == ["gateway", "runtime", "cli", "orders", "router"]
     assert "waybill" not in found["dists"]
+    installed = {re.sub(r"[-_.]+", "-", name) for name in found["dists"]}
+    assert not _platform_only_dependencies() & installed
     assert "waybill-contracts" in found["dists"]
     assert found["version"] == build_contracts.read_version()
     for packaged in ("proto", "validate_proto", "pyi", "typed"):
