@@ -86,6 +86,8 @@ def contracts_venv(tmp_path_factory: pytest.TempPathFactory) -> ContractsVenv:
         timeout=INSTALL_TIMEOUT_S,
         check=False,
     )
+    if built.returncode == build_contracts.EXIT_VERSION:
+        pytest.fail(f"the contracts' version does not follow protos/:\n{built.stderr}")
     if built.returncode != 0:
         _failed("building the wheel", built)
     (wheel,) = dist.glob("waybill_contracts-*.whl")
