@@ -3,10 +3,10 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-PY_DIRS := cli embeddings gateway guardrails ledger llm_pool orders retrieval router runtime workers tests bench scripts
+PY_DIRS := cli embeddings gateway guardrails ledger llm_pool orders retrieval router runtime workers tests bench scripts examples
 
 
-.PHONY: up up-triton test chat health services protos bench setup fmt clean
+.PHONY: up up-triton test chat health services protos contracts bench setup fmt clean
 
 up: ## Run every service on loopback with seeded demo data (Ctrl-C stops all)
 	bash scripts/setup.sh up
@@ -32,6 +32,10 @@ services: setup ## Services and methods found through reflection
 protos: setup ## Regenerate gen/ from protos/
 	$(BIN)/buf format -w
 	$(BIN)/python scripts/gen_protos.py
+	-$(BIN)/python scripts/build_contracts.py --check
+
+contracts: setup ## Build the waybill-contracts wheel (generated stubs for other teams) into dist/
+	$(BIN)/python scripts/build_contracts.py
 
 bench: setup ## The standard benchmark set (each run starts its own mesh)
 	$(BIN)/python -m bench --standard --scenario skeleton --rates 50,200
@@ -46,4 +50,4 @@ setup: ## Virtual environment, dependencies, model files (idempotent)
 	bash scripts/setup.sh up
 
 clean:
-	rm -rf $(VENV) .venv-triton .waybill .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-triton .waybill dist .mypy_cache .ruff_cache .pytest_cache

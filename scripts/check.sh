@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 BIN="$VENV/bin"
-# Our Python: the packages at the root (pyproject lists them), tests, bench and scripts.
-PY_DIRS=(cli embeddings gateway guardrails ledger llm_pool orders retrieval router runtime workers tests bench scripts)
+# Our Python: the packages at the root (pyproject lists them), tests, bench, scripts and examples.
+PY_DIRS=(cli embeddings gateway guardrails ledger llm_pool orders retrieval router runtime workers tests bench scripts examples)
 step() { printf '\n==> %s\n' "$*"; }
 
 step "ruff format --check"
@@ -44,5 +44,7 @@ if ! diff -r -q "$tmp/gen" gen >/dev/null; then
   exit 1
 fi
 echo "gen/ is up to date"
+step "contracts version follows protos/"
+"$BIN/python" scripts/build_contracts.py --check
 step "pytest"
 "$BIN/python" -m pytest "$@"

@@ -1,0 +1,1 @@
+"""A small client of Waybill's gateway built on the waybill-contracts wheel alone."""
