@@ -9,7 +9,6 @@ import math
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,12 +22,12 @@ from google.rpc import error_details_pb2
 from waybill.gateway.v1 import gateway_service_pb2 as gw
 from waybill.gateway.v1 import gateway_service_pb2_grpc as gw_grpc
 
-from cli import probe
 from cli.launcher import REPO_ROOT, Mesh
 from cli.ports import free_base_port
 from runtime import credentials, mesh
 from runtime.errors import details_of, error_info_of, unpack
 from tests.support.redis_server import REDIS_URL, sync_prefix_or_skip
+from tests.support.replicas import gateway_replicas
 
 pytestmark = pytest.mark.mesh
 
@@ -61,7 +60,7 @@ def limited_fleet(tmp_path_factory: pytest.TempPathFactory, redis_prefix: str) -
     with Mesh(
         run_dir=run_dir,
         base_port=free_base_port(len(mesh.SERVICES) + 1),
-        services=["orders", "guardrails", "router", "tracking", "gateway"],
+        services=["orders", "guardrails", "router", "tracking", "ledger", "gateway"],
         env={
             "WAYBILL_REDIS_URL": REDIS_URL,
             "WAYBILL_REDIS_PREFIX": redis_prefix,
@@ -72,37 +71,11 @@ def limited_fleet(tmp_path_factory: pytest.TempPathFactory, redis_prefix: str) -
         yield started
 
 
-def _replica(fleet: Mesh, n: int) -> tuple[subprocess.Popen[bytes], str]:
-    address = f"127.0.0.1:{free_base_port(1)}"
-    env = {**fleet.child_env("gateway"), mesh.spec("gateway").env_var: address}
-    with (fleet.logs_dir / f"gateway-{n}.log").open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", fleet.module("gateway")],
-            env=env,
-            cwd=REPO_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    return process, address
-
-
 @pytest.fixture(scope="module")
 def replicas(limited_fleet: Mesh) -> Iterator[list[str]]:
     """The mesh's gateway and two more processes on the same Redis."""
-    started = [_replica(limited_fleet, n) for n in (2, 3)]
-    try:
-        service = mesh.spec("gateway").grpc_services[0]
-        deadline = time.monotonic() + 30
-        for process, address in started:
-            while probe.check_health(address, [service], 1.0).get(service) != "SERVING":
-                assert process.poll() is None, "a gateway replica exited"
-                assert time.monotonic() < deadline, "a gateway replica never served"
-                time.sleep(0.1)
-        yield [limited_fleet.addresses["gateway"], *(a for _, a in started)]
-    finally:
-        for process, _ in started:
-            process.terminate()
-            process.wait(15)
+    with gateway_replicas(limited_fleet, 2) as more:
+        yield [limited_fleet.addresses["gateway"], *more]
 
 
 def _retry_s(error: grpc.RpcError) -> float | None:

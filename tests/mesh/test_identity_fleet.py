@@ -5,8 +5,6 @@ token issuer and hold an end user to their own customer."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
@@ -15,13 +13,13 @@ import pytest
 from waybill.gateway.v1 import gateway_service_pb2 as gw
 from waybill.gateway.v1 import gateway_service_pb2_grpc as gw_grpc
 
-from cli import probe
-from cli.launcher import REPO_ROOT, Mesh
+from cli.launcher import Mesh
 from cli.main import main as waybill
 from cli.ports import free_base_port
 from gateway import demo_tokens
 from runtime import credentials, mesh
 from runtime.errors import error_info_of
+from tests.support.replicas import gateway_replica
 
 pytestmark = pytest.mark.mesh
 
@@ -34,33 +32,16 @@ SLACK_S = 5.0
 @pytest.fixture(scope="module")
 def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Mesh, list[str]]]:
     """The launcher's gateway and a second gateway process on the same run directory."""
-    with Mesh(
-        run_dir=tmp_path_factory.mktemp("identity"),
-        base_port=free_base_port(len(mesh.SERVICES)),
-        services=["gateway"],
-        env={"WAYBILL_KEYS_REFRESH_S": str(REFRESH_S)},
-    ) as m:
-        address = f"127.0.0.1:{free_base_port(1)}"
-        env = {**m.child_env("gateway"), mesh.spec("gateway").env_var: address}
-        with (m.logs_dir / "gateway-2.log").open("ab") as log:
-            second = subprocess.Popen(
-                [sys.executable, "-m", m.module("gateway")],
-                env=env,
-                cwd=REPO_ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                deadline = time.monotonic() + 30
-                service = mesh.spec("gateway").grpc_services[0]
-                while probe.check_health(address, [service], 1.0).get(service) != "SERVING":
-                    assert second.poll() is None, "the second gateway exited"
-                    assert time.monotonic() < deadline, "the second gateway never served"
-                    time.sleep(0.1)
-                yield m, [m.addresses["gateway"], address]
-            finally:
-                second.terminate()
-                second.wait(15)
+    with (
+        Mesh(
+            run_dir=tmp_path_factory.mktemp("identity"),
+            base_port=free_base_port(len(mesh.SERVICES)),
+            services=["gateway"],
+            env={"WAYBILL_KEYS_REFRESH_S": str(REFRESH_S)},
+        ) as m,
+        gateway_replica(m) as address,
+    ):
+        yield m, [m.addresses["gateway"], address]
 
 
 def answer(address: str, metadata: list[tuple[str, str]], user_id: str = "acme-0003") -> str:
