@@ -12,6 +12,7 @@ from waybill.orders.v1 import orders_service_pb2_grpc as orders_grpc
 from waybill.router.v1 import router_service_pb2_grpc as router_grpc
 from waybill.worker.v1 import worker_service_pb2_grpc as worker_grpc
 
+from gateway.audit import Auditor
 from gateway.auth import Authenticator
 from gateway.budgets import Budgets, LedgerClient, TurnEstimate
 from gateway.clients import Clients, GuardrailsClient, OrdersClient, RouterClient, WorkerClient
@@ -29,6 +30,8 @@ from gateway.settings import API_KEYS_ENV, JWKS_ENV, GatewaySettings
 from gateway.tokens import JwksError, TokenVerifier
 from llm_pool import pricing
 from runtime import mesh
+from runtime.audit.trail import AuditTrail
+from runtime.audit.writer import AuditBusyError, AuditError
 from runtime.client import MeshChannel, channel
 from runtime.server import Registration, serve
 from runtime.settings import SettingsError
@@ -162,6 +165,22 @@ def authenticator(settings: GatewaySettings) -> Authenticator:
     return Authenticator(keys, tokens)
 
 
+def auditor(settings: GatewaySettings) -> Auditor:
+    """The audit log of this replica, or none when turned off."""
+    if not settings.audit:
+        log.warning("auditing is off: turns leave no audit record")
+        return Auditor(None)
+    try:
+        trail = AuditTrail.open(settings.audit_dir)
+    except AuditBusyError:
+        raise SettingsError(
+            "another gateway writes this audit log: give each replica its own WAYBILL_AUDIT_DIR"
+        ) from None
+    except AuditError as exc:
+        raise SettingsError(f"the audit log cannot be opened: {exc}") from None
+    return Auditor(trail)
+
+
 async def main() -> None:
     """Connect to the mesh and serve the gateway."""
     settings = GatewaySettings.from_env()
@@ -170,6 +189,7 @@ async def main() -> None:
     deps = clients(chans)
     sessions, outcomes = stores(settings)
     limiter = rate_limiter(settings)
+    audit = auditor(settings)
     servicer = GatewayServicer(
         auth=auth,
         conversations=Conversations(
@@ -178,6 +198,7 @@ async def main() -> None:
         sessions=sessions,
         orders=deps.orders,
         limiter=limiter,
+        auditor=audit,
     )
 
     async def on_stop() -> None:
@@ -186,6 +207,7 @@ async def main() -> None:
         await outcomes.close()
         await sessions.close()
         await limiter.close()
+        await audit.aclose()
 
     await serve(
         settings.service,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import grpc
 from waybill.gateway.v1 import gateway_service_pb2 as pb
 from waybill.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 
 from gateway import access
+from gateway.audit import Auditor
 from gateway.auth import Authenticator
 from gateway.clients import OrdersClient
 from gateway.conversation import Conversations, session_not_found, start_turn_clock
@@ -31,12 +32,14 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         sessions: SessionStore,
         orders: OrdersClient,
         limiter: RateLimiter | None = None,
+        auditor: Auditor | None = None,
     ) -> None:
         self._auth = auth
         self._conversations = conversations
         self._sessions = sessions
         self._orders = orders
         self._limiter = limiter or RateLimiter(RateLimitSettings(), InProcessBuckets())
+        self._auditor = auditor or Auditor(None)
 
     def _enter(
         self, context: grpc.aio.ServicerContext, *, user_id: str | None = None
@@ -55,26 +58,62 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         call_context.principal.set(principal)
         return principal, request_id
 
+    async def _turn(
+        self,
+        principal: Principal,
+        request_id: str,
+        request: pb.ConverseRequest | pb.ConfirmActionRequest,
+        events: Callable[[], AsyncIterator[pb.TurnEvent]],
+    ) -> AsyncIterator[pb.TurnEvent]:
+        """A turn's events behind its rate limits, its tokens debited at ``Final``, and its
+        audit record written however it ends (refused by a limit included)."""
+        audit = self._auditor.turn(
+            principal,
+            user_id=request.user_id,
+            session_id=request.session_id,
+            request_id=request_id,
+        )
+        try:
+            await self._limiter.admit(principal, request.user_id)
+            start_turn_clock(self._conversations.limits.turn_budget_s)
+            async for event in events():
+                if audit is not None:
+                    audit.observe(event)
+                if event.WhichOneof("kind") == "final":
+                    await self._limiter.spend(principal, request.user_id, tokens_of(event))
+                yield event
+        except BaseException as exc:  # the caller went away, or the turn failed
+            if audit is not None:
+                audit.failed(exc)
+            raise
+        finally:
+            if audit is not None:
+                audit.close()
+
     async def Converse(
         self, request: pb.ConverseRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ConverseResponse]:
         principal, request_id = self._enter(context, user_id=request.user_id)
-        await self._limiter.admit(principal, request.user_id)
-        start_turn_clock(self._conversations.limits.turn_budget_s)
-        async for event in self._conversations.converse(principal, request, request_id):
-            if event.WhichOneof("kind") == "final":
-                await self._limiter.spend(principal, request.user_id, tokens_of(event))
+        turn = self._turn(
+            principal,
+            request_id,
+            request,
+            lambda: self._conversations.converse(principal, request, request_id),
+        )
+        async for event in turn:
             yield pb.ConverseResponse(event=event)
 
     async def ConfirmAction(
         self, request: pb.ConfirmActionRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ConfirmActionResponse]:
         principal, request_id = self._enter(context, user_id=request.user_id)
-        await self._limiter.admit(principal, request.user_id)
-        start_turn_clock(self._conversations.limits.turn_budget_s)
-        async for event in self._conversations.confirm(principal, request, request_id):
-            if event.WhichOneof("kind") == "final":
-                await self._limiter.spend(principal, request.user_id, tokens_of(event))
+        turn = self._turn(
+            principal,
+            request_id,
+            request,
+            lambda: self._conversations.confirm(principal, request, request_id),
+        )
+        async for event in turn:
             yield pb.ConfirmActionResponse(event=event)
 
     async def GetSession(

@@ -58,6 +58,11 @@ class GatewaySettings:
     (``WAYBILL_TURN_BUDGET_S``); every downstream hop derives its timeout from it."""
     active_orders: int = 10
     """Active orders hydrated into the context block (``WAYBILL_HYDRATION_ORDERS``)."""
+    audit: bool = True
+    """Whether every turn's metadata goes to the hash-chained audit log (``WAYBILL_AUDIT``)."""
+    audit_dir: Path | None = None
+    """This replica's audit log (``WAYBILL_AUDIT_DIR``; default ``$WAYBILL_DATA_DIR/audit``).
+    One writer per directory: each replica needs its own."""
     budgets: bool = True
     """Whether every turn reserves its worst case in the ledger and commits its usage
     (``WAYBILL_BUDGETS``; off only to measure or test other parts without a ledger)."""
@@ -102,6 +107,8 @@ class GatewaySettings:
             hydration_ttl_s=env_float("WAYBILL_HYDRATION_TTL_S", 5.0),
             turn_budget_s=env_float("WAYBILL_TURN_BUDGET_S", 30.0, minimum=0.1),
             active_orders=active_orders,
+            audit=env_bool("WAYBILL_AUDIT", True),
+            audit_dir=Path(audit_dir) if (audit_dir := env_str("WAYBILL_AUDIT_DIR", "")) else None,
             budgets=env_bool("WAYBILL_BUDGETS", True),
             turn_generations=env_int("WAYBILL_TURN_MAX_GENERATIONS", 4, minimum=1),
             turn_input_tokens=env_int("WAYBILL_TURN_MAX_INPUT_TOKENS", 4096, minimum=1),

@@ -27,6 +27,7 @@ from waybill.router.v1 import router_service_pb2_grpc as router_grpc
 from waybill.worker.v1 import worker_service_pb2 as worker
 from waybill.worker.v1 import worker_service_pb2_grpc as worker_grpc
 
+from gateway.audit import Auditor
 from gateway.auth import Authenticator
 from gateway.budgets import Budgets
 from gateway.clients import Clients, GuardrailsClient, OrdersClient, RouterClient, WorkerClient
@@ -386,6 +387,7 @@ async def build(
     budgets: Budgets | None = None,
     limiter: RateLimiter | None = None,
     tokens: TokenVerifier | None = None,
+    auditor: Auditor | None = None,
 ) -> Built:
     """Start the stand-ins and the gateway in front of them."""
     guardrails, routing, customers = Guardrails(), Router(), Orders()
@@ -462,6 +464,7 @@ async def build(
         sessions=store,
         orders=clients.orders,
         limiter=limiter,
+        auditor=auditor,
     )
     gateway = await serve(
         "gateway",

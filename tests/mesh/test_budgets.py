@@ -9,6 +9,7 @@ import asyncio
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -22,6 +23,9 @@ from bench import load_limits
 from cli.launcher import Mesh
 from cli.ports import free_base_port
 from runtime import mesh
+from runtime.audit.chain import parse_line
+from runtime.audit.record import decode
+from runtime.audit.verify import verify
 from runtime.errors import error_info_of
 from tests.mesh.conftest import api_key
 from tests.mesh.conversation import DATA
@@ -155,3 +159,31 @@ def test_concurrent_turns_across_three_gateways_never_overspend(priced_mesh: Mes
     assert spent == charged  # every charge was told to its turn, and only those
     assert budget.spent.micro_units <= limit
     assert sum(1 for outcome, _ in results if outcome == "final") >= COVERED
+
+
+def _audited(directories: list[Path]) -> dict[str, int]:
+    """Outcomes of the complete records on disk (a line being written is not one yet)."""
+    outcomes: dict[str, int] = {}
+    for directory in directories:
+        for segment in directory.glob("*.jsonl"):
+            for raw in segment.read_bytes().splitlines(keepends=True):
+                line = parse_line(raw)
+                if line is not None:
+                    outcome = decode(line.canonical).outcome
+                    outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
+
+
+def test_every_turn_of_every_replica_is_in_a_verified_audit_chain(priced_mesh: Mesh) -> None:
+    """Runs after the budget test: each replica kept its own chain."""
+    logs = [priced_mesh.data_dir / "audit", *priced_mesh.data_dir.glob("audit-gateway-*")]
+    assert len(logs) == 3
+    deadline = time.monotonic() + 15
+    outcomes = _audited(logs)
+    while sum(outcomes.values()) < TURNS and time.monotonic() < deadline:
+        time.sleep(0.2)  # the running gateway writes its queue in groups
+        outcomes = _audited(logs)
+    assert sum(outcomes.values()) == TURNS
+    assert outcomes["RESOURCE_EXHAUSTED:BUDGET_EXHAUSTED"] > 0
+    for directory in logs:
+        assert verify(directory).ok, directory

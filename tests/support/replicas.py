@@ -20,8 +20,15 @@ def gateway_replica(m: Mesh, *, env: Mapping[str, str] | None = None) -> Iterato
     once it serves and stops it afterwards."""
     spec = mesh.spec("gateway")
     address = f"127.0.0.1:{free_base_port(1)}"
-    child_env = {**m.child_env("gateway"), **(env or {}), spec.env_var: address}
-    with (m.logs_dir / f"gateway-{address.rsplit(':', 1)[1]}.log").open("ab") as log:
+    port = address.rsplit(":", 1)[1]
+    child_env = {
+        **m.child_env("gateway"),
+        # One writer per audit log: a replica keeps its own.
+        "WAYBILL_AUDIT_DIR": str(m.data_dir / f"audit-gateway-{port}"),
+        **(env or {}),
+        spec.env_var: address,
+    }
+    with (m.logs_dir / f"gateway-{port}.log").open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", m.module("gateway")],
             env=child_env,
