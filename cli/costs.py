@@ -1,7 +1,8 @@
 """``waybill costs``: what the platform cost, from the ledger's journal exported as Parquet.
 
 Reads journal exports (Parquet files as ``ledger.reports.export_parquet`` writes them, or
-directories searched for ``*.parquet``) with DuckDB and prints requests, tokens and cost per
+directories searched for ``*.parquet``; ``--from-ledger`` writes one from the ledger's own
+store first, read beside the running ledger) with DuckDB and prints requests, tokens and cost per
 group (``--group-by``, default team), most expensive first, cost in major units of its
 currency. The period is ``--since`` (inclusive) to
 ``--until`` (exclusive), UTC dates or ISO times. ``--anomalies`` also lists the days on which a
@@ -61,7 +62,20 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         description=__doc__,
     )
     parser.add_argument(
-        "exports", type=Path, nargs="+", metavar="FILE", help="Parquet exports or directories"
+        "exports", type=Path, nargs="*", metavar="FILE", help="Parquet exports or directories"
+    )
+    parser.add_argument(
+        "--from-ledger",
+        action="store_true",
+        help="export the ledger's own store first (the embedded journal in WAYBILL_LEDGER_DIR"
+        " or WAYBILL_DATA_DIR, or WAYBILL_LEDGER_POSTGRES_URL) and report from that export",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="where --from-ledger writes its Parquet"
+        " (default .waybill/exports/costs-<time>.parquet)",
     )
     parser.add_argument("--tenant", help="only this tenant (default: every tenant)")
     parser.add_argument(
@@ -305,6 +319,29 @@ def _chart(
     return line_chart(series, days, title=f"Cost per day per team{who}", unit=unit, marks=marks)
 
 
+def _export_ledger(out: Path | None, err: TextIO) -> Path | None:
+    """Export the ledger's store to ``out`` (or a new file); None, said on ``err``, if the
+    store cannot be read."""
+    import asyncio
+
+    from ledger.export import export
+    from ledger.settings import LedgerSettings
+    from runtime import paths
+    from runtime.settings import SettingsError
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = out or paths.repo_root() / ".waybill" / "exports" / f"costs-{stamp}.parquet"
+    try:
+        settings = LedgerSettings.from_env()
+        print(f"costs: exporting the ledger's charges to {target}", file=err, flush=True)
+        count = asyncio.run(export(settings, target))
+    except (SettingsError, OSError, ValueError) as exc:
+        print(f"costs: cannot export the ledger: {exc}", file=err)
+        return None
+    print(f"costs: {count} charge rows exported", file=err, flush=True)
+    return target
+
+
 def run(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
     """Print the report; the exit status."""
     import duckdb
@@ -332,9 +369,18 @@ def run(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
         print("costs: --anomaly-ratio must be > 0 and --min-history in 1..7", file=err)
         return EXIT_USAGE
     want_anomalies = args.anomalies or args.fail_on_anomaly
+    exports: list[Path] = list(args.exports)
+    if args.from_ledger == bool(exports):
+        print("costs: give Parquet exports or --from-ledger (one of them)", file=err)
+        return EXIT_USAGE
+    if args.from_ledger:
+        written = _export_ledger(args.out, err)
+        if written is None:
+            return EXIT_USAGE
+        exports = [written]
     try:
         with duckdb.connect() as con:
-            journal = read_parquet(args.exports, con=con)
+            journal = read_parquet(exports, con=con)
             rows = cost_report(
                 journal,
                 group_by=options.group_by,

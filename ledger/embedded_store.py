@@ -126,6 +126,15 @@ class EmbeddedLedgerStore:
         store._journal.start()
         return store
 
+    @classmethod
+    def snapshot(cls, directory: Path, *, currency_code: str = "USD") -> EmbeddedLedgerStore:
+        """The state the journal in ``directory`` holds now, read without writing (beside a
+        running ledger): for exports and reports; never start or write it."""
+        store = cls(directory, default_limit=0, ttl_s=1.0, currency_code=currency_code)
+        for record in read(store._journal.path, repair=False):
+            store._apply(record)
+        return store
+
     @property
     def journal(self) -> Journal:
         """The journal (its batch count shows the group commit at work)."""

@@ -29,15 +29,16 @@ class JournalError(RuntimeError):
     """The journal cannot be read or written."""
 
 
-def read(path: Path) -> list[dict[str, Any]]:
+def read(path: Path, *, repair: bool = True) -> list[dict[str, Any]]:
     """Every complete record of the journal at ``path`` (none if it does not exist); a
-    torn last line is cut from the file."""
+    torn last line is cut from the file (``repair``), or only skipped: a reader beside the
+    running ledger must not cut the line it is writing."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         return []
     end = raw.rfind(b"\n") + 1
-    if end < len(raw):
+    if end < len(raw) and repair:
         log.warning("journal: torn last line cut", extra={"bytes": len(raw) - end})
         with path.open("r+b") as fh:
             fh.truncate(end)

@@ -241,3 +241,57 @@ def test_a_date_that_is_not_one_exits_2(export: Path) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["costs", str(export), "--since", "last tuesday"])
     assert exited.value.code == 2
+
+
+def test_from_ledger_exports_the_running_ledgers_journal_and_reports_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    from waybill.common.v1 import money_pb2, usage_pb2
+    from waybill.ledger.v1 import ledger_service_pb2 as pb
+
+    from ledger.embedded_store import EmbeddedLedgerStore
+    from ledger.service import LedgerServicer
+    from llm_pool import pricing
+
+    async def two_turns() -> None:
+        store = await EmbeddedLedgerStore.open(tmp_path / "ledger", default_limit=10**9, ttl_s=60)
+        servicer = LedgerServicer(store, pricing.load())
+        for n, tokens in enumerate((1000, 3000)):
+            held = await servicer.Reserve(
+                pb.ReserveRequest(
+                    request_id=f"turn-0000{n}",
+                    tenant_id="acme-retail",
+                    team_id="support",
+                    feature_id="order-support",
+                    estimate=money_pb2.Cost(currency_code="USD", micro_units=100_000),
+                ),
+                None,
+            )
+            usage = usage_pb2.Usage()
+            usage.generations.add(backend="openai", model="gpt-4o-mini", input_tokens=tokens)
+            await servicer.Commit(
+                pb.CommitRequest(
+                    reservation_id=held.reservation_id, usage=usage, tenant_id="acme-retail"
+                ),
+                None,
+            )
+        # The ledger is still "running": a line it is writing must not be cut by a reader.
+        with (tmp_path / "ledger" / "journal.jsonl").open("ab") as fh:
+            fh.write(b'{"half a li')
+        await store.close()
+
+    asyncio.run(two_turns())
+    monkeypatch.setenv("WAYBILL_LEDGER_DIR", str(tmp_path / "ledger"))
+    monkeypatch.delenv("WAYBILL_LEDGER_POSTGRES_URL", raising=False)
+    out = tmp_path / "costs.parquet"
+    assert main(["costs", "--from-ledger", "--out", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    (row,) = report["rows"]
+    assert row["keys"] == {"team": "support"}
+    assert row["requests"] == 2
+    # gpt-4o-mini input: 0.15 USD per 1M tokens -> 150 + 450 micro units
+    assert row["cost"]["micro_units"] == 600
+    assert (tmp_path / "ledger" / "journal.jsonl").read_bytes().endswith(b'{"half a li')
+    assert main(["costs"]) == 2  # neither exports nor --from-ledger
