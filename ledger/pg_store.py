@@ -15,8 +15,7 @@ COMMIT.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,6 +46,7 @@ from ledger.store import (
 )
 from orders.pg_names import SCHEMA_NAME
 from runtime.errors import Unavailable
+from runtime.pg import pooled
 
 Conn = psycopg.AsyncConnection[tuple[Any, ...]]
 
@@ -194,16 +194,8 @@ class PostgresLedgerStore:
     async def close(self) -> None:
         await self._pool.close()
 
-    @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Conn]:
-        """A pooled connection; a database that cannot answer is UNAVAILABLE (retryable)."""
-        try:
-            async with self._pool.connection() as conn:
-                yield conn
-        except (psycopg.OperationalError, PoolTimeout) as exc:
-            raise Unavailable(
-                "the ledger store is unavailable", reason="STORE_UNAVAILABLE", retry_after_s=1.0
-            ) from exc
+    def _connection(self) -> AbstractAsyncContextManager[Conn]:
+        return pooled(self._pool, store="the ledger store")
 
     async def create_tables(self) -> None:
         """The schema and its tables, if missing."""

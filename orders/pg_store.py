@@ -13,7 +13,7 @@ first's key and refund. Writes of different customers do not wait on each other.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from typing import LiteralString
 
@@ -42,6 +42,7 @@ from orders.store import (
     stored_ticket,
 )
 from runtime.errors import NotFound, Unavailable
+from runtime.pg import pooled
 
 Conn = psycopg.AsyncConnection[tuple[object, ...]]
 
@@ -155,16 +156,8 @@ class PostgresOrderStore:
     async def close(self) -> None:
         await self._pool.close()
 
-    @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Conn]:
-        """A pooled connection; a database that cannot answer is UNAVAILABLE (retryable)."""
-        try:
-            async with self._pool.connection() as conn:
-                yield conn
-        except (psycopg.OperationalError, PoolTimeout) as exc:
-            raise Unavailable(
-                "the order store is unavailable", reason="STORE_UNAVAILABLE", retry_after_s=1.0
-            ) from exc
+    def _connection(self) -> AbstractAsyncContextManager[Conn]:
+        return pooled(self._pool, store="the order store")
 
     @asynccontextmanager
     async def _write(self, tenant_id: str, user_id: str) -> AsyncIterator[Conn]:

@@ -14,6 +14,7 @@ import pytest
 from cli.launcher import Mesh
 from cli.ports import free_base_port
 from runtime import credentials, mesh
+from tests.support.redis_server import sync_prefix_or_skip
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +64,14 @@ def _read(log: Path, trace_id: str, method: str) -> list[dict[str, Any]]:
             ):
                 found.append(entry)
     return found
+
+
+@pytest.fixture(scope="module")
+def redis_prefix() -> Iterator[str]:
+    """A Redis key prefix for one test module, its keys deleted afterwards."""
+    client, prefix = sync_prefix_or_skip()
+    yield prefix
+    keys = list(client.scan_iter(match=f"{prefix}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()

@@ -26,7 +26,7 @@ from cli.launcher import REPO_ROOT, Mesh
 from cli.ports import free_base_port
 from runtime import credentials, mesh
 from runtime.errors import details_of, error_info_of, unpack
-from tests.support.redis_server import REDIS_URL, sync_prefix_or_skip
+from tests.support.redis_server import REDIS_URL
 from tests.support.replicas import gateway_replicas
 
 pytestmark = pytest.mark.mesh
@@ -40,16 +40,6 @@ LIMITS = {
         "globex-home/support": {"user": {"requests_per_minute": 1, "requests_burst": USER_BURST}},
     }
 }
-
-
-@pytest.fixture(scope="module")
-def redis_prefix() -> Iterator[str]:
-    client, prefix = sync_prefix_or_skip()
-    yield prefix
-    keys = list(client.scan_iter(match=f"{prefix}*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 @pytest.fixture(scope="module")

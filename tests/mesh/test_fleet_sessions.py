@@ -28,20 +28,10 @@ from tests.mesh.conversation import (
     refundable_without_a_person,
     text_of,
 )
-from tests.support.redis_server import REDIS_URL, sync_prefix_or_skip
+from tests.support.redis_server import REDIS_URL
 from tests.support.replicas import gateway_replica
 
 pytestmark = pytest.mark.mesh
-
-
-@pytest.fixture(scope="module")
-def redis_prefix() -> Iterator[str]:
-    client, prefix = sync_prefix_or_skip()
-    yield prefix
-    keys = list(client.scan_iter(match=f"{prefix}*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 @pytest.fixture(scope="module")
