@@ -15,7 +15,7 @@ from runtime import mesh
 from tests.mesh.conversation import Conversation
 
 pytestmark = pytest.mark.mesh
-SERVICES = ["orders", "guardrails", "router", "tracking", "gateway"]
+SERVICES = ["orders", "guardrails", "router", "tracking", "ledger", "gateway"]
 
 
 @pytest.fixture(scope="module")
