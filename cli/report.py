@@ -8,8 +8,9 @@ SVG charts, a table per section) and ``OUT/weekly-YYYY-Www.md`` (headline number
 changed, anomalies). ``--json`` also prints every figure as JSON.
 
 The week is ``--week YYYY-Www`` (ISO, UTC) or the ISO week holding ``--end DATE``; by default
-the last complete week. Budgets: ``--budgets FILE``, JSON ``{"tenant/team": micro_units}``
-(monthly limits, as GetBudget reports them). Without it teams show no budget.
+the last complete week. Budgets (monthly limits in micro units): ``--budgets FILE``, JSON
+``{"tenant/team": micro_units}``; else, with ``--from-ledger``, each team's limit in the ledger's
+store as it stands now (the ledger's default where a team has none); else none are shown.
 
 Exit statuses: 0 the report was written, 1 anomalies were found and ``--fail-on-anomaly`` was
 given (the report is written all the same), 2 usage error or unreadable input.
@@ -20,11 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
+    from ledger.settings import LedgerSettings
     from runtime.reports.weekly import Week, WeeklyReport
 
 EXIT_OK = 0
@@ -142,27 +145,52 @@ def _usage(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _exports(args: argparse.Namespace, err: TextIO) -> tuple[list[Path], list[Path]] | None:
-    """The audit and ledger Parquet files, exported first where asked (None: the ledger's
-    store could not be read, said on ``err``)."""
-    audit_files: list[Path] = list(args.audit)
-    ledger_files: list[Path] = list(args.ledger)
+@dataclass(frozen=True, slots=True)
+class _Inputs:
+    audit: list[Path]
+    ledger: list[Path]
+    ledger_settings: LedgerSettings | None
+    """Set when the ledger's store was exported: its budgets can be read too."""
+
+
+def _export_ledger(target: Path, say: Callable[[str], None]) -> LedgerSettings:
+    import asyncio
+
+    from ledger.export import export
+    from ledger.settings import LedgerSettings
+
+    settings = LedgerSettings.from_env()
+    say(f"exporting the ledger's charges to {target}")
+    count = asyncio.run(export(settings, target))
+    say(f"{count:,} charge rows exported")
+    return settings
+
+
+def _exports(args: argparse.Namespace, err: TextIO, say: Callable[[str], None]) -> _Inputs:
+    """The audit and ledger Parquet files, exported first where asked."""
+    inputs = _Inputs(list(args.audit), list(args.ledger), None)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     exports = args.out / "exports"
     if args.from_audit:
         target = exports / f"audit-{stamp}.parquet"
-        if not args.no_progress:
-            print(f"report: exporting the audit log in {args.from_audit}", file=err, flush=True)
+        say(f"exporting the audit log in {args.from_audit} to {target}")
         _export_audit(args.from_audit, target, not args.no_progress, err)
-        audit_files = [target]
+        inputs = replace(inputs, audit=[target])
     if args.from_ledger:
-        from cli.costs import _export_ledger
+        target = exports / f"ledger-{stamp}.parquet"
+        settings = _export_ledger(target, say)
+        inputs = replace(inputs, ledger=[target], ledger_settings=settings)
+    return inputs
 
-        written = _export_ledger(exports / f"ledger-{stamp}.parquet", err)
-        if written is None:
-            return None
-        ledger_files = [written]
-    return audit_files, ledger_files
+
+def _ledger_budgets(
+    settings: LedgerSettings, pairs: list[tuple[str, str]], week: Week
+) -> dict[tuple[str, str], int]:
+    import asyncio
+
+    from ledger.export import budgets
+
+    return asyncio.run(budgets(settings, pairs, now=week.end - timedelta(microseconds=1)))
 
 
 def run(
@@ -176,7 +204,14 @@ def run(
     import duckdb
 
     from runtime.audit.verify import UnreadableLog
-    from runtime.reports.weekly import ReportInputError, read_audit, read_ledger, weekly_report
+    from runtime.reports.weekly import (
+        ReportInputError,
+        read_audit,
+        read_ledger,
+        teams,
+        weekly_report,
+    )
+    from runtime.settings import SettingsError
 
     def say(line: str) -> None:
         if not args.no_progress:
@@ -192,13 +227,15 @@ def run(
         print(f"report: {exc}", file=err)
         return EXIT_USAGE
     try:
-        files = _exports(args, err)
-        if files is None:
-            return EXIT_USAGE
+        inputs = _exports(args, err, say)
         with duckdb.connect() as con:
             con.execute("SET TimeZone = 'UTC'")
-            audit = read_audit(files[0], con=con) if files[0] else None
-            journal = read_ledger(files[1], con=con) if files[1] else None
+            audit = read_audit(inputs.audit, con=con) if inputs.audit else None
+            journal = read_ledger(inputs.ledger, con=con) if inputs.ledger else None
+            if journal is not None and inputs.ledger_settings is not None and not args.budgets:
+                say("reading the teams' budgets from the ledger")
+                pairs = teams(con, journal, week)
+                budgets = _ledger_budgets(inputs.ledger_settings, pairs, week)
             report = weekly_report(
                 week,
                 con=con,
@@ -207,7 +244,7 @@ def run(
                 budgets=budgets,
                 step=lambda stage: say(f"{week.label}: {stage}"),
             )
-    except (ReportInputError, UnreadableLog, ValueError, OSError) as exc:
+    except (ReportInputError, UnreadableLog, SettingsError, ValueError, OSError) as exc:
         print(f"report: {exc}", file=err)
         return EXIT_USAGE
     except duckdb.Error as exc:

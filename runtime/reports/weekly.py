@@ -385,6 +385,20 @@ def _ledger(
     )
 
 
+def teams(
+    con: duckdb.DuckDBPyConnection, journal: duckdb.DuckDBPyRelation, week: Week
+) -> list[tuple[str, str]]:
+    """The (tenant, team) pairs charged in ``week`` or the week before: whose budgets the
+    report needs."""
+    journal.create_view("journal", replace=True)
+    found = con.execute(
+        "SELECT DISTINCT tenant_id, team_id FROM journal WHERE time >= $before AND time < $end"
+        " ORDER BY ALL",
+        {"before": week.previous.start, "end": week.end},
+    ).fetchall()
+    return [(str(tenant), str(team)) for tenant, team in found]
+
+
 def team_label(tenant: str, team: str, currency: str, *, several: bool) -> str:
     """A team's name in the cost chart (with its currency when the week had several)."""
     return f"{tenant}/{team} {currency}" if several else f"{tenant}/{team}"

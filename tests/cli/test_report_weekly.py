@@ -356,3 +356,51 @@ def test_usage_and_unreadable_input(
     assert code == 2
     assert stderr.startswith("report: ")
     assert not list((tmp_path / "out").glob("weekly-*"))
+
+
+def test_from_ledger_reads_the_charges_and_the_budgets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    from ledger.core import PricedGeneration, PricedUsage, ReserveInput
+    from ledger.embedded_store import EmbeddedLedgerStore
+    from ledger.settings import DIR_ENV
+
+    now = datetime.now(UTC)
+
+    async def charge() -> None:
+        store = await EmbeddedLedgerStore.open(tmp_path / "ledger", default_limit=10**9, ttl_s=60)
+        await store.set_budget("acme", "support", 5_000_000, now=now)
+        for n, team in enumerate(("support", "sales")):
+            held = await store.reserve(
+                ReserveInput(f"turn-{n}", "acme", team, "", "order-support", 1_000_000), now=now
+            )
+            generation = PricedGeneration("openai/gpt-4o-mini", 100, 10, 1_000_000)
+            await store.commit(
+                "acme", held.reservation_id, PricedUsage((generation,), "2026-11"), now=now
+            )
+        await store.close()
+
+    asyncio.run(charge())
+    monkeypatch.setenv(DIR_ENV, str(tmp_path / "ledger"))
+    monkeypatch.setenv("WAYBILL_LEDGER_DEFAULT_BUDGET_MICROS", "8000000")
+    monkeypatch.delenv("WAYBILL_LEDGER_POSTGRES_URL", raising=False)
+    out = tmp_path / "out"
+    code, stdout, stderr = _run(
+        "--from-ledger", "--end", now.date().isoformat(), "--out", str(out), "--json",
+        capsys=capsys,
+    )  # fmt: skip
+    assert code == 0
+    assert "report: reading the teams' budgets from the ledger" in stderr
+    teams = {c["key"]: c for c in json.loads(stdout)["cost_by_team"]}
+    assert teams["acme/support"]["this_week_micro_units"] == 1_000_000
+    assert teams["acme/support"]["budget_micro_units"] == 5_000_000
+    # Month to date is the month of the week's Sunday: a week across two months counts the
+    # second one's days only.
+    sunday = now.date() + timedelta(days=6 - now.weekday())
+    month_to_date = 1_000_000 if sunday.month == now.month else 0
+    assert teams["acme/support"]["month_to_date_micro_units"] == month_to_date
+    assert teams["acme/support"]["budget_used"] == pytest.approx(100 * month_to_date / 5_000_000)
+    assert teams["acme/sales"]["budget_micro_units"] == 8_000_000  # the ledger's default
+    assert len(list((out / "exports").glob("ledger-*.parquet"))) == 1
