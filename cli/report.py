@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from ledger.settings import LedgerSettings
+    from runtime.progress import Progress
     from runtime.reports.weekly import Week, WeeklyReport
 
 EXIT_OK = 0
@@ -109,31 +111,35 @@ def _budgets(path: Path) -> dict[tuple[str, str], int]:
     return budgets
 
 
-def _export_audit(directory: Path, target: Path, progress: bool, err: TextIO) -> None:
-    from runtime.audit.export import export_parquet
-    from runtime.audit.verify import verify
+@contextmanager
+def _bar(label: str, unit: str, *, err: TextIO, shown: bool) -> Iterator[Progress]:
+    """A progress bar on ``err``, or nothing shown."""
+    if not shown:
+        yield lambda done, total: None
+        return
     from runtime.progress import bar
 
-    def quiet(done: int, total: int) -> None:
-        pass
+    with bar(label, unit=unit, out=err) as show:
+        yield show
+
+
+def _export_audit(directory: Path, target: Path, *, err: TextIO, shown: bool) -> None:
+    """Verify the audit log in ``directory``, then export it to ``target``."""
+    from runtime.audit.export import export_parquet
+    from runtime.audit.verify import verify
 
     if not directory.is_dir():
         raise ValueError(f"{directory}: no such directory")
-    if progress:
-        with bar("verify audit log", unit="MiB", out=err) as show:
-            result = verify(directory, progress=show)
-    else:
-        result = verify(directory, progress=quiet)
+    with _bar("verify audit log", "MiB", err=err, shown=shown) as show:
+        result = verify(directory, progress=show)
     if not result.ok:
         raise ValueError(
             f"the audit log's chain is broken ({result.problem}): run waybill audit verify"
         )
+    # A torn last line (a crash during a write) is no tampering: leave it out.
     torn = result.torn is not None
-    if progress:
-        with bar("export audit log", unit="segments", out=err) as show:
-            export_parquet(directory, target, skip_torn_tail=torn, progress=show)
-    else:
-        export_parquet(directory, target, skip_torn_tail=torn, progress=quiet)
+    with _bar("export audit log", "segments", err=err, shown=shown) as show:
+        export_parquet(directory, target, skip_torn_tail=torn, progress=show)
 
 
 def _usage(args: argparse.Namespace) -> str | None:
@@ -153,16 +159,16 @@ class _Inputs:
     """Set when the ledger's store was exported: its budgets can be read too."""
 
 
-def _export_ledger(target: Path, say: Callable[[str], None]) -> LedgerSettings:
+def _export_ledger(target: Path, *, err: TextIO, shown: bool) -> LedgerSettings:
+    """Export the ledger's store to ``target``; the settings it was read with."""
     import asyncio
 
     from ledger.export import export
     from ledger.settings import LedgerSettings
 
     settings = LedgerSettings.from_env()
-    say(f"exporting the ledger's charges to {target}")
-    count = asyncio.run(export(settings, target))
-    say(f"{count:,} charge rows exported")
+    with _bar("export ledger", "rows", err=err, shown=shown) as show:
+        asyncio.run(export(settings, target, progress=show))
     return settings
 
 
@@ -174,11 +180,12 @@ def _exports(args: argparse.Namespace, err: TextIO, say: Callable[[str], None]) 
     if args.from_audit:
         target = exports / f"audit-{stamp}.parquet"
         say(f"exporting the audit log in {args.from_audit} to {target}")
-        _export_audit(args.from_audit, target, not args.no_progress, err)
+        _export_audit(args.from_audit, target, err=err, shown=not args.no_progress)
         inputs = replace(inputs, audit=[target])
     if args.from_ledger:
         target = exports / f"ledger-{stamp}.parquet"
-        settings = _export_ledger(target, say)
+        say(f"exporting the ledger's charges to {target}")
+        settings = _export_ledger(target, err=err, shown=not args.no_progress)
         inputs = replace(inputs, ledger=[target], ledger_settings=settings)
     return inputs
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from cli.charts import grouped_bars, line_chart
 from ledger.reports import Anomaly
-from runtime.reports.weekly import ENDINGS, Cost, Count, WeeklyReport, change
+from runtime.reports.weekly import Cost, Count, WeeklyReport, change, team_label
 
 ENDING_NAMES = {
     "resolved": "resolved by the assistant",
@@ -21,7 +21,7 @@ ENDING_NAMES = {
 
 
 def money(micro_units: int | float, currency: str) -> str:
-    """``1,234.5600 USD``."""
+    """``1,234.56 USD`` (rounded to the cent)."""
     return f"{Decimal(round(micro_units)).scaleb(-6):,.2f} {currency}"
 
 
@@ -271,7 +271,7 @@ def html(report: WeeklyReport) -> str:
         index = {day: i for i, day in enumerate(report.cost_per_day.days)}
         several = len({c.currency_code for c in report.by_team}) > 1
         for a in report.anomalies:
-            name = f"{a.tenant_id}/{a.key}" + (f" {a.currency_code}" if several else "")
+            name = team_label(a.tenant_id, a.key, a.currency_code, several=several)
             if a.dimension == "team" and name in position:
                 marks.append((position[name], index[a.day.isoformat()]))
         currencies = {c.currency_code for c in report.by_team}
@@ -405,5 +405,4 @@ def as_json(report: WeeklyReport) -> dict[str, Any]:
             for a in report.anomalies
         ],
         "last_week_anomalies": report.last_week_anomalies if report.has_ledger else None,
-        "endings_order": list(ENDINGS),
     }

@@ -17,6 +17,7 @@ from ledger.embedded_store import EmbeddedLedgerStore
 from ledger.reports import export_parquet
 from ledger.settings import LedgerSettings
 from ledger.store import LedgerStore
+from runtime.progress import Progress
 
 ALL_TIME = (datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC))
 
@@ -68,6 +69,6 @@ async def budgets(
         }
 
 
-async def export(settings: LedgerSettings, out: Path) -> int:
+async def export(settings: LedgerSettings, out: Path, *, progress: Progress | None = None) -> int:
     """Write every charge to ``out`` (Parquet); the number of rows."""
-    return export_parquet(await charges(settings), out)
+    return export_parquet(await charges(settings), out, progress=progress)

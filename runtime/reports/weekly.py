@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -60,12 +61,11 @@ class Week:
     def parse(cls, text: str) -> Week:
         """``YYYY-Www`` (``2026-W45``)."""
         try:
-            year, number = text.upper().split("-W")
-            week = cls(int(year), int(number))
-            week.start  # noqa: B018 - validates the number for the year
+            year, number = (int(part) for part in text.upper().split("-W"))
+            date.fromisocalendar(year, number, 1)  # refuses a week the year does not have
         except ValueError:
             raise ValueError(f"{text!r} is not an ISO week (YYYY-Www)") from None
-        return week
+        return cls(year, number)
 
     @classmethod
     def containing(cls, day: date) -> Week:
@@ -222,11 +222,21 @@ def read_ledger(
 
 
 def _int(value: object) -> int:
-    return int(value) if isinstance(value, int | float) else 0
+    """A count or sum DuckDB returned (None: nothing to count)."""
+    if value is None:
+        return 0
+    if not isinstance(value, int | Decimal):
+        raise TypeError(f"expected an integer, got {type(value).__name__}")
+    return int(value)
 
 
 def _float(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) else None
+    """A quantile DuckDB returned (None: no rows)."""
+    if value is None:
+        return None
+    if not isinstance(value, int | float | Decimal):
+        raise TypeError(f"expected a number, got {type(value).__name__}")
+    return float(value)
 
 
 def _counts(
@@ -253,9 +263,6 @@ def _counts(
 
 def _audit(con: duckdb.DuckDBPyConnection, report: WeeklyReport) -> None:
     week = report.week
-    con.execute(
-        f"CREATE OR REPLACE TEMPORARY VIEW turns AS SELECT *, {_ENDING} AS ending FROM audit"  # noqa: S608
-    )
     (report.turns,) = _counts(con, "'turns'", week) or [Count("turns", 0, 0)]
     report.by_intent = _counts(con, "intent", week)
     report.by_tenant = _counts(con, "tenant_id", week)
@@ -316,7 +323,7 @@ def _costs(
                coalesce(sum(cost_micro_units) FILTER (WHERE time >= $before
                                                         AND time < $start), 0)::BIGINT,
                coalesce(sum(cost_micro_units) FILTER (WHERE time >= $month), 0)::BIGINT
-        FROM journal WHERE time >= least($before, $month) AND time < $end
+        FROM charges WHERE time >= least($before, $month) AND time < $end
         GROUP BY ALL ORDER BY 3 DESC, 4 DESC, k, currency_code
     """  # noqa: S608 - fixed expressions
     params = {
@@ -332,6 +339,11 @@ def _costs(
     ]
 
 
+def _month_start(week: Week) -> datetime:
+    """The 1st of the month of the week's Sunday: where its month to date starts."""
+    return (week.end - timedelta(days=1)).replace(day=1)
+
+
 def _ledger(
     con: duckdb.DuckDBPyConnection,
     journal: duckdb.DuckDBPyRelation,
@@ -339,8 +351,7 @@ def _ledger(
     budgets: Mapping[tuple[str, str], int],
 ) -> None:
     week = report.week
-    last_day = week.end - timedelta(days=1)
-    month_start = last_day.replace(day=1)
+    month_start = _month_start(week)
     teams = _costs(con, "tenant_id || '/' || team_id", week, month_start)
     report.by_team = []
     for c in teams:
@@ -368,7 +379,7 @@ def _ledger(
         f"""
         SELECT tenant_id, team_id, currency_code, {_UTC_DAY} AS day,
                sum(cost_micro_units)::BIGINT
-        FROM journal WHERE time >= $start AND time < $end GROUP BY ALL
+        FROM charges WHERE time >= $start AND time < $end GROUP BY ALL
         """,  # noqa: S608 - a fixed expression
         {"start": week.start, "end": week.end},
     ).fetchall()
@@ -390,10 +401,10 @@ def teams(
 ) -> list[tuple[str, str]]:
     """The (tenant, team) pairs charged in ``week`` or the week before: whose budgets the
     report needs."""
-    journal.create_view("journal", replace=True)
+    journal.create_view("journal_export", replace=True)
     found = con.execute(
-        "SELECT DISTINCT tenant_id, team_id FROM journal WHERE time >= $before AND time < $end"
-        " ORDER BY ALL",
+        "SELECT DISTINCT tenant_id, team_id FROM journal_export"
+        " WHERE time >= $before AND time < $end ORDER BY ALL",
         {"before": week.previous.start, "end": week.end},
     ).fetchall()
     return [(str(tenant), str(team)) for tenant, team in found]
@@ -418,12 +429,28 @@ def weekly_report(
     by (tenant, team); ``step`` is told each stage as it starts (progress)."""
     report = WeeklyReport(week=week, has_audit=audit is not None, has_ledger=journal is not None)
     tell = step or (lambda _: None)
+    # Each export is scanned once, for the window the report reads, into a temporary table
+    # that every query of its sections then reads.
     if audit is not None:
+        tell("reading the turns of both weeks")
+        audit.create_view("audit_export", replace=True)
+        con.execute(
+            f"CREATE OR REPLACE TEMPORARY TABLE turns AS SELECT *, {_ENDING} AS ending"  # noqa: S608
+            " FROM audit_export WHERE time >= $since AND time < $end",
+            {"since": week.previous.start, "end": week.end},
+        )
         tell("turns, endings and latency")
-        audit.create_view("audit", replace=True)
         _audit(con, report)
     if journal is not None:
+        tell("reading the charges")
+        journal.create_view("journal_export", replace=True)
+        # Anomalies need 7 days before last week; month to date may start before that.
+        since = min(week.previous.start - timedelta(days=7), _month_start(week))
+        con.execute(
+            "CREATE OR REPLACE TEMPORARY TABLE charges AS"
+            " SELECT * FROM journal_export WHERE time >= $since AND time < $end",
+            {"since": since, "end": week.end},
+        )
         tell("cost, budgets and anomalies")
-        journal.create_view("journal", replace=True)
-        _ledger(con, journal, report, budgets or {})
+        _ledger(con, con.table("charges"), report, budgets or {})
     return report
