@@ -5,7 +5,9 @@ sections, week over week, an anomaly, exit codes, an empty week."""
 from __future__ import annotations
 
 import json
+import re
 import statistics
+import xml.dom.minidom
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -270,7 +272,10 @@ def test_the_page_and_the_summary(
     assert "report: 2026-W46: turns, endings and latency" in stderr
     assert "report: 2026-W46: cost, budgets and anomalies" in stderr
     html = page.read_text()
-    assert html.count("<svg ") == 3  # turns per day, endings, cost per day
+    svgs = re.findall(r"<svg .*?</svg>", html, flags=re.DOTALL)
+    assert len(svgs) == 3  # turns per day, endings, cost per day
+    for svg in svgs:
+        xml.dom.minidom.parseString(svg)
     assert 'stroke="#d00000"' in html  # the anomaly circled
     for section in ("week-over-week", "volume", "endings", "cost", "latency", "anomalies"):
         assert f'id="{section}"' in html
