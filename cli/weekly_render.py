@@ -92,8 +92,17 @@ def headline(report: WeeklyReport) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+NOTABLE_CHANGE = 10.0
+"""The summary lists keys that moved by at least this many percent (or appeared)."""
+
+
+def _notable(this: int, last: int) -> bool:
+    moved = change(this, last)
+    return this != last and (moved is None or abs(moved) >= NOTABLE_CHANGE)
+
+
 def _moves(counts: Sequence[Count], what: str, limit: int = 3) -> list[str]:
-    moved = [c for c in counts if c.this_week != c.last_week]
+    moved = [c for c in counts if _notable(c.this_week, c.last_week)]
     moved.sort(key=lambda c: (-abs(c.this_week - c.last_week), c.key))
     return [
         f"{what} {c.key}: {c.last_week:,} -> {c.this_week:,} turns ({percent_change(c.change)})"
@@ -102,7 +111,7 @@ def _moves(counts: Sequence[Count], what: str, limit: int = 3) -> list[str]:
 
 
 def _cost_moves(costs: Sequence[Cost], what: str, limit: int = 3) -> list[str]:
-    moved = [c for c in costs if c.this_week != c.last_week]
+    moved = [c for c in costs if _notable(c.this_week, c.last_week)]
     moved.sort(key=lambda c: (-abs(c.this_week - c.last_week), c.key))
     return [
         f"{what} {c.key}: {money(c.last_week, c.currency_code)} ->"
@@ -112,7 +121,8 @@ def _cost_moves(costs: Sequence[Cost], what: str, limit: int = 3) -> list[str]:
 
 
 def markdown(report: WeeklyReport) -> str:
-    """The short summary: headline numbers, what changed, anomalies."""
+    """The short summary: headline numbers, what changed (the three biggest moves of each kind
+    by at least ``NOTABLE_CHANGE`` percent, teams at 80% of their budget), anomalies."""
     week = report.week
     lines = [
         f"# Weekly ops report {week.label}",
@@ -142,7 +152,9 @@ def markdown(report: WeeklyReport) -> str:
         if c.budget_used is not None and c.budget_used >= 80
     ]
     lines += ["", "## What changed", ""]
-    lines += [f"- {line}" for line in [*changed, *over]] or ["- nothing"]
+    lines += [f"- {line}" for line in [*changed, *over]] or [
+        f"- no intent, tenant, team or model moved by {NOTABLE_CHANGE:g}% or more"
+    ]
     if report.has_ledger:
         lines += ["", "## Anomalies", ""]
         lines += [f"- {_anomaly_text(a)}" for a in report.anomalies] or [
