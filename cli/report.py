@@ -3,9 +3,10 @@
 Reads the Parquet exports of the audit log (``--audit``, as ``waybill audit export`` writes
 them) and of the ledger's journal (``--ledger``, as ``waybill costs --from-ledger`` writes
 them), or exports them first (``--from-audit DIR``: verify and export the audit log in DIR;
-``--from-ledger``: the ledger's own store), and writes ``OUT/weekly-YYYY-Www.html`` (inline
-SVG charts, a table per section) and ``OUT/weekly-YYYY-Www.md`` (headline numbers, what
-changed, anomalies). ``--json`` also prints every figure as JSON.
+``--from-ledger``: the ledger's own store; both exports are kept in ``OUT/exports/``), and
+writes ``OUT/weekly-YYYY-Www.html`` (inline SVG charts, a table per section) and
+``OUT/weekly-YYYY-Www.md`` (headline numbers, what changed, anomalies). ``--json`` also
+prints every figure as JSON. See docs/weekly-report.md for what each number means.
 
 The week is ``--week YYYY-Www`` (ISO, UTC) or the ISO week holding ``--end DATE``; by default
 the last complete week. Budgets (monthly limits in micro units): ``--budgets FILE``, JSON

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import statistics
+import sys
 import xml.dom.minidom
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -409,3 +410,18 @@ def test_from_ledger_reads_the_charges_and_the_budgets(
     assert teams["acme/support"]["budget_used"] == pytest.approx(100 * month_to_date / 5_000_000)
     assert teams["acme/sales"]["budget_micro_units"] == 8_000_000  # the ledger's default
     assert len(list((out / "exports").glob("ledger-*.parquet"))) == 1
+
+
+def test_the_default_week_is_the_last_complete_one(
+    exports: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cli import report
+    from cli.main import build_parser
+
+    out = tmp_path / "out"
+    args = build_parser().parse_args(
+        ["report", "weekly", "--ledger", str(exports["ledger"]), "--out", str(out)]
+    )
+    wednesday = date(2026, 11, 18)  # in 2026-W47, not over yet
+    assert report.run(args, out=sys.stdout, err=sys.stderr, today=lambda: wednesday) == 0
+    assert f"wrote {out / f'weekly-{WEEK}.md'}" in capsys.readouterr().out
