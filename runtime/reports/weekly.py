@@ -434,9 +434,13 @@ def weekly_report(
     if audit is not None:
         tell("reading the turns of both weeks")
         audit.create_view("audit_export", replace=True)
+        window = f"""
+            CREATE OR REPLACE TEMPORARY TABLE turns AS
+            SELECT *, {_ENDING} AS ending FROM audit_export
+            WHERE time >= $since AND time < $end
+        """  # noqa: S608 - a fixed expression
         con.execute(
-            f"CREATE OR REPLACE TEMPORARY TABLE turns AS SELECT *, {_ENDING} AS ending"  # noqa: S608
-            " FROM audit_export WHERE time >= $since AND time < $end",
+            window,
             {"since": week.previous.start, "end": week.end},
         )
         tell("turns, endings and latency")
