@@ -5,6 +5,7 @@ failed, an unreachable gateway), 2 usage error (argparse's own), 130 Ctrl-C
 at the chat prompt; ``router add-exemplars`` also 3 (not authorised), ``kb ingest``
 3 (documents rejected); ``tickets`` 1 also for a refused claim or resolution; ``costs``
 1 for anomalies found with ``--fail-on-anomaly``; ``audit`` 1 when the chain is broken;
+``report weekly`` 1 for anomalies found with ``--fail-on-anomaly``;
 ``keys`` 1 for a refused change (no such key, already revoked).
 """
 
@@ -24,6 +25,7 @@ from cli import (
     eval_router,
     kb,
     keys,
+    report,
     router_admin,
     shadow_report,
     tickets,
@@ -153,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     shadow_report.add_parser(sub)
     costs.add_parser(sub)
     audit.add_parser(sub)
+    report.add_parser(sub)
     return parser
 
 
@@ -253,6 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return costs.run(args, out=out, err=err)
     if args.command == "audit":
         return audit.run(args, out=out, err=err)
+    if args.command == "report":
+        return report.run(args, out=out, err=err)
     if args.command == "eval-retrieval":
         return eval_retrieval.run(args, out=out, err=err)
     parser.print_help(err)
