@@ -107,6 +107,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         # Label lookups cost more than the increments: keep the children.
         self._counters: dict[tuple[str, str], Any] = {}
         self._histograms: dict[str, Any] = {}
+        self._in_flight: dict[str, Any] = {}
 
     async def intercept_service(
         self,
@@ -129,6 +130,12 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         child = self._counters.get(key)
         if child is None:
             child = self._counters[key] = metrics.RPC_TOTAL.labels(self._service, method, code)
+        return child
+
+    def _serving(self, method: str) -> Any:
+        child = self._in_flight.get(method)
+        if child is None:
+            child = self._in_flight[method] = metrics.RPC_IN_FLIGHT.labels(self._service, method)
         return child
 
     def _histogram(self, method: str) -> Any:
@@ -193,6 +200,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     # -- steps ----------------------------------------------------------------------------
 
     def _new_state(self, method: str, short: str) -> _CallState:
+        self._serving(short).inc()  # undone in _end, which every call reaches
         return _CallState(method=method, short=short, started=time.perf_counter())
 
     def _begin(self, state: _CallState, ctx: grpc.aio.ServicerContext) -> None:
@@ -326,6 +334,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         elapsed = time.perf_counter() - state.started
         span = state.span
         try:
+            self._serving(state.short).dec()
             self._counter(state.short, state.code).inc()
             self._histogram(state.short).observe(elapsed)
             if self._access_log and (state.code != "OK" or self._sampled(span)):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 RPC_TOTAL = Counter(
     "waybill_rpc_total", "RPCs served, by method and status code.", ["service", "method", "code"]
@@ -12,6 +12,11 @@ RPC_SECONDS = Histogram(
     "Server-side RPC latency.",
     ["service", "method"],
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10),
+)
+RPC_IN_FLIGHT = Gauge(
+    "waybill_rpc_in_flight",
+    "Calls being served right now, by method (what the autoscalers scale on).",
+    ["service", "method"],
 )
 VALIDATION_FAILURES = Counter(
     "waybill_validation_failures_total",

@@ -485,3 +485,58 @@ def test_every_hop_of_one_trace_samples_alike() -> None:
         assert first._sampled(span) == second._sampled(span)
         picked += first._sampled(span)
     assert 800 <= picked <= 1200
+
+
+class Gated(pb_grpc.RouterServiceServicer):
+    """Holds each call until released; fails the ones that say so."""
+
+    def __init__(self) -> None:
+        self.arrived = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def Classify(
+        self, request: pb.ClassifyRequest, context_: grpc.aio.ServicerContext
+    ) -> pb.ClassifyResponse:
+        self.arrived.set()
+        await self.release.wait()
+        if request.text == "bug":
+            raise ZeroDivisionError("boom")
+        return pb.ClassifyResponse(classifier_version="gated")
+
+
+async def test_calls_in_flight_are_counted_while_served_and_not_after() -> None:
+    service = f"probe-{uuid.uuid4().hex[:8]}"
+    gated = Gated()
+    tracer = TracerProvider().get_tracer("t")
+    server = grpc.aio.server(interceptors=[ServerInterceptor(service=service, tracer=tracer)])
+    pb_grpc.add_RouterServiceServicer_to_server(gated, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+
+    def in_flight() -> float:
+        labels = {"service": service, "method": "Classify"}
+        return REGISTRY.get_sample_value("waybill_rpc_in_flight", labels) or 0.0
+
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pb_grpc.RouterServiceStub(channel)
+            calls = [
+                asyncio.ensure_future(stub.Classify(pb.ClassifyRequest(tenant_id="acme", text=t)))
+                for t in ("fine", "bug")
+            ]
+            await gated.arrived.wait()
+            for _ in range(200):
+                if in_flight() == 2:
+                    break
+                await asyncio.sleep(0.01)
+            assert in_flight() == 2
+            gated.release.set()
+            done = await asyncio.gather(*calls, return_exceptions=True)
+            assert isinstance(done[1], grpc.aio.AioRpcError)
+            for _ in range(200):
+                if in_flight() == 0:
+                    break
+                await asyncio.sleep(0.01)
+            assert in_flight() == 0  # the failed call too
+    finally:
+        await server.stop(0)
