@@ -26,10 +26,13 @@ if _version_not_supported:
 
 
 class GatewayServiceStub:
-    """The front door. Callers authenticate with metadata `x-api-key: <key>`: a
-    service key acting for its tenant's customers (any other credential is
-    UNAUTHENTICATED). The tenant always comes from the credential, never from the
-    request body.
+    """The front door. Callers authenticate with metadata `x-api-key: <key>` (a
+    service key acting for any customer of its tenant) or `authorization: Bearer
+    <jwt>` (an end user's token acting only as its own customer: another `user_id`
+    is PERMISSION_DENIED). A missing or invalid credential is UNAUTHENTICATED. The
+    tenant always comes from the credential, never from the request body. Turns are
+    rate limited per team and customer and reserved against the team's budget
+    (RESOURCE_EXHAUSTED with RetryInfo when either is spent).
     """
 
     def __init__(self, channel):
@@ -81,10 +84,13 @@ class GatewayServiceStub:
 
 
 class GatewayServiceServicer:
-    """The front door. Callers authenticate with metadata `x-api-key: <key>`: a
-    service key acting for its tenant's customers (any other credential is
-    UNAUTHENTICATED). The tenant always comes from the credential, never from the
-    request body.
+    """The front door. Callers authenticate with metadata `x-api-key: <key>` (a
+    service key acting for any customer of its tenant) or `authorization: Bearer
+    <jwt>` (an end user's token acting only as its own customer: another `user_id`
+    is PERMISSION_DENIED). A missing or invalid credential is UNAUTHENTICATED. The
+    tenant always comes from the credential, never from the request body. Turns are
+    rate limited per team and customer and reserved against the team's budget
+    (RESOURCE_EXHAUSTED with RetryInfo when either is spent).
     """
 
     def Converse(self, request, context):
@@ -198,10 +204,13 @@ def add_GatewayServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class GatewayService:
-    """The front door. Callers authenticate with metadata `x-api-key: <key>`: a
-    service key acting for its tenant's customers (any other credential is
-    UNAUTHENTICATED). The tenant always comes from the credential, never from the
-    request body.
+    """The front door. Callers authenticate with metadata `x-api-key: <key>` (a
+    service key acting for any customer of its tenant) or `authorization: Bearer
+    <jwt>` (an end user's token acting only as its own customer: another `user_id`
+    is PERMISSION_DENIED). A missing or invalid credential is UNAUTHENTICATED. The
+    tenant always comes from the credential, never from the request body. Turns are
+    rate limited per team and customer and reserved against the team's budget
+    (RESOURCE_EXHAUSTED with RetryInfo when either is spent).
     """
 
     @staticmethod
