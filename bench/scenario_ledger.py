@@ -8,8 +8,10 @@ rounds of ``--pairs`` each, against each store:
    store that is the group-committed journal (every pair's two records fsynced before
    they are acknowledged), for PostgreSQL the conditional updates and COMMITs;
 2. over gRPC against a real ``python -m ledger`` (production interceptors, validation,
-   the same store), the client on the same machine; beside it the baseline, two GetBudget
-   reads in place of the two writes: what the round trips alone cost on this machine.
+   the same store), the client on the same machine: as unary Reserve and Commit calls,
+   and as the gateway makes them, operations on one Exchange stream
+   (``gateway.ledger_stream``); beside them the baseline, two GetBudget reads in place of
+   the two writes: what unary round trips alone cost on this machine.
 
 Medians of the per-run figures are reported, with every run's values in the JSON. The
 PostgreSQL rows need one at ``--pg-dsn``; a fresh schema is created and dropped.
@@ -40,7 +42,9 @@ from bench import stats
 from cli.arguments import positive_int
 from cli.launcher import Mesh, MeshError
 from cli.ports import free_base_port
+from gateway.budgets import LedgerClient
 from runtime import mesh
+from runtime.deadlines import DeadlinePolicy
 
 NAME = "ledger"
 DESCRIPTION = "ledger reserve+commit pairs/s and pair latency (embedded journal, PostgreSQL)"
@@ -203,7 +207,28 @@ async def _grpc_rows(address: str, args: argparse.Namespace, label: str) -> dict
                     timeout=30,
                 )
 
+        client = LedgerClient(stub, policy=DeadlinePolicy(default_s=30))
+
+        async def exchanged(request_id: str, i: int) -> None:
+            """The same pair as the gateway sends it: two operations on its one stream."""
+            held = await client.reserve(
+                pb.ReserveRequest(
+                    request_id=request_id,
+                    tenant_id="acme-retail",
+                    team_id=f"bench-{i % args.teams}",
+                    feature_id="order-support",
+                    estimate=estimate,
+                )
+            )
+            await client.commit(
+                pb.CommitRequest(
+                    reservation_id=held.reservation_id, tenant_id="acme-retail", usage=usage
+                )
+            )
+
         figures = await _rounds(pair, args, label)
+        figures["exchange"] = await _rounds(exchanged, args, f"{label}, Exchange stream")
+        await client.close()
         figures["baseline"] = await _rounds(baseline, args, f"{label}, 2 x GetBudget")
         return figures
 
@@ -297,6 +322,13 @@ def main(argv: Sequence[str]) -> int:
             for key in ("pairs_per_s", "p50_ms", "p95_ms", "records_per_flush"):
                 if key in figures:
                     line[f"{store_name}_{mode}_{key}"] = figures[key]
+            if "exchange" in figures:
+                ex = figures["exchange"]
+                print(
+                    f"{'  on one Exchange stream':34} {ex['pairs_per_s']:9.0f}"
+                    f" {ex['p50_ms']:8.2f} {ex['p95_ms']:8.2f}"
+                )
+                line[f"{store_name}_{mode}_exchange_pairs_per_s"] = ex["pairs_per_s"]
             if "baseline" in figures:
                 base = figures["baseline"]
                 print(

@@ -24,8 +24,9 @@ from typing import Any
 from waybill.common.v1 import money_pb2, usage_pb2
 from waybill.ledger.v1 import ledger_service_pb2 as ledger
 
-from gateway.clients import _unary
+from gateway.ledger_stream import LedgerStream
 from llm_pool.pricing import PER, PriceTable
+from runtime.deadlines import DeadlinePolicy
 from runtime.peer_errors import PeerError
 from runtime.principal import Principal
 
@@ -57,25 +58,31 @@ class TurnEstimate:
 
 
 class LedgerClient:
-    """The ledger's Reserve, Commit and Release (each idempotent, so retried on UNAVAILABLE)."""
+    """The ledger's Reserve, Commit and Release, as operations on the replica's one
+    Exchange stream (``gateway.ledger_stream``; each idempotent, so resent when the stream
+    breaks)."""
 
-    def __init__(self, stub: Any) -> None:
-        self._stub = stub
+    def __init__(self, stub: Any, *, policy: DeadlinePolicy) -> None:
+        self.stream = LedgerStream(stub, policy=policy)
 
     async def reserve(self, request: ledger.ReserveRequest) -> ledger.ReserveResponse:
         """Hold a worst-case cost; RESOURCE_EXHAUSTED over the budget."""
-        response: ledger.ReserveResponse = await _unary("ledger", self._stub.Reserve, request)
-        return response
+        result = await self.stream.call(ledger.LedgerOperation(reserve=request))
+        return result.reserve
 
     async def commit(self, request: ledger.CommitRequest) -> ledger.CommitResponse:
         """Charge a reservation for what the turn used."""
-        response: ledger.CommitResponse = await _unary("ledger", self._stub.Commit, request)
-        return response
+        result = await self.stream.call(ledger.LedgerOperation(commit=request))
+        return result.commit
 
     async def release(self, request: ledger.ReleaseRequest) -> ledger.ReleaseResponse:
         """Free a reservation without charge."""
-        response: ledger.ReleaseResponse = await _unary("ledger", self._stub.Release, request)
-        return response
+        result = await self.stream.call(ledger.LedgerOperation(release=request))
+        return result.release
+
+    async def close(self) -> None:
+        """End the stream."""
+        await self.stream.close()
 
 
 class Hold:
@@ -138,6 +145,11 @@ class Budgets:
     def off(cls) -> Budgets:
         """No reservations: turns run unaccounted (tests and benchmarks of other parts)."""
         return cls(None, money_pb2.Cost())
+
+    async def close(self) -> None:
+        """End the ledger stream (the gateway is stopping)."""
+        if self._client is not None:
+            await self._client.close()
 
     @property
     def enabled(self) -> bool:

@@ -131,7 +131,8 @@ def budgets(settings: GatewaySettings, chan: MeshChannel) -> Budgets:
         input_tokens=settings.turn_input_tokens,
         output_tokens=settings.turn_output_tokens,
     )
-    return Budgets(LedgerClient(ledger_grpc.LedgerServiceStub(chan)), estimate.cost(pricing.load()))
+    client = LedgerClient(ledger_grpc.LedgerServiceStub(chan), policy=chan.policy)
+    return Budgets(client, estimate.cost(pricing.load()))
 
 
 def limits(settings: GatewaySettings) -> Limits:
@@ -190,11 +191,10 @@ async def main() -> None:
     sessions, outcomes = stores(settings)
     limiter = rate_limiter(settings)
     audit = auditor(settings)
+    money = budgets(settings, chans["ledger"])
     servicer = GatewayServicer(
         auth=auth,
-        conversations=Conversations(
-            deps, sessions, outcomes, limits(settings), budgets=budgets(settings, chans["ledger"])
-        ),
+        conversations=Conversations(deps, sessions, outcomes, limits(settings), budgets=money),
         sessions=sessions,
         orders=deps.orders,
         limiter=limiter,
@@ -202,6 +202,7 @@ async def main() -> None:
     )
 
     async def on_stop() -> None:
+        await money.close()
         for ch in chans.values():
             await ch.close()
         await outcomes.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 BUDGET_USED = Gauge(
     "waybill_ledger_budget_used_ratio",
@@ -43,4 +43,16 @@ OVERRUN_MICROS = Counter(
 UNPRICED = Counter(
     "waybill_ledger_unpriced_generations_total",
     "Committed generations whose backend/model has no price (charged 0).",
+)
+OPERATIONS = Counter(
+    "waybill_ledger_operations_total",
+    "Reserve, Commit and Release operations sent on Exchange streams, by operation and"
+    " status code (the unary methods are counted by the RPC metrics).",
+    ["operation", "code"],
+)
+OPERATION_SECONDS = Histogram(
+    "waybill_ledger_operation_seconds",
+    "Time from an Exchange operation's arrival to its result, durable write included.",
+    ["operation"],
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )

@@ -92,6 +92,8 @@ class MeshChannel:
 
     def __init__(self, channel: grpc.aio.Channel, *, policy: DeadlinePolicy) -> None:
         self._channel = channel
+        self.policy = policy
+        """The deadline policy of this channel's calls."""
         self._calls = _Calls(policy, trace.get_tracer("waybill.client"))
 
     def unary_unary(
@@ -119,6 +121,20 @@ class MeshChannel:
             method, request_serializer, response_deserializer, _registered_method
         )
         return _UnaryStream(inner, method, self._calls)
+
+    def stream_stream(
+        self,
+        method: str,
+        request_serializer: Any = None,
+        response_deserializer: Any = None,
+        _registered_method: bool | None = False,
+    ) -> Any:
+        """A callable for a bidirectional method (used by generated stubs). Such a stream
+        is long-lived and shared by many calls, so it carries none of them: no deadline,
+        no request context; its items carry their own, and its user times each out."""
+        return self._channel.stream_stream(
+            method, request_serializer, response_deserializer, _registered_method
+        )
 
     def get_state(self, try_to_connect: bool = False) -> grpc.ChannelConnectivity:
         """Connectivity of the underlying channel."""

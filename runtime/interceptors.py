@@ -195,7 +195,31 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
-        return handler  # client/bidi streaming: not used by Waybill contracts
+        if handler.stream_stream is not None:
+            bidi_behavior = handler.stream_stream
+
+            async def stream_stream(
+                requests: AsyncIterator[Any], ctx: grpc.aio.ServicerContext
+            ) -> AsyncIterator[Any]:
+                # A long-lived multiplexing stream: it validates and answers each of its
+                # items itself (a bad item fails alone, not the stream).
+                state = self._new_state(method, short)
+                try:
+                    self._begin(state, ctx)
+                    async for item in bidi_behavior(requests, ctx):
+                        yield item
+                except BaseException as exc:
+                    await self._fail(state, exc, ctx)
+                    raise
+                finally:
+                    self._end(state)
+
+            return grpc.stream_stream_rpc_method_handler(
+                stream_stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler  # client streaming: not used by Waybill contracts
 
     # -- steps ----------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
-from google.rpc import error_details_pb2
+from google.rpc import error_details_pb2, status_pb2
 
 from runtime.errors import DomainError, details_of, unpack
 from runtime.internal_names import names_internals
@@ -81,9 +81,8 @@ class PeerError(DomainError):
 
 
 def _details(
-    error: grpc.aio.AioRpcError,
+    status: status_pb2.Status | None,
 ) -> tuple[error_details_pb2.ErrorInfo | None, float | None]:
-    status = details_of(error)
     info: error_details_pb2.ErrorInfo | None = None
     retry_after: float | None = None
     if status is None:
@@ -99,12 +98,26 @@ def _details(
 
 def from_peer(error: grpc.aio.AioRpcError, *, peer: str) -> PeerError:
     """The error to answer with when a call to ``peer`` failed with ``error``."""
-    code = error.code()
-    info, retry_after = _details(error)
+    return _mapped(error.code(), error.details() or "", details_of(error), peer=peer)
+
+
+def from_status(status: status_pb2.Status, *, peer: str) -> PeerError:
+    """The error to answer with when ``peer`` answered one operation of a multiplexed
+    stream with ``status`` (mapped as a unary call failing with it would be)."""
+    code = _CODES.get(status.code, grpc.StatusCode.UNKNOWN)
+    return _mapped(code, status.message, status, peer=peer)
+
+
+_CODES = {code.value[0]: code for code in grpc.StatusCode}
+
+
+def _mapped(
+    code: grpc.StatusCode, message: str, status: status_pb2.Status | None, *, peer: str
+) -> PeerError:
+    info, retry_after = _details(status)
     extra = {"peer": peer, "peer_code": code.name, "peer_reason": info.reason if info else ""}
     if code in KEPT:
         plain = code.name.lower().replace("_", " ")
-        message = error.details() or ""
         if names_internals(message):
             log.warning("dependency message names internals", extra={**extra, "detail": message})
             message = plain
@@ -143,13 +156,13 @@ def from_peer(error: grpc.aio.AioRpcError, *, peer: str) -> PeerError:
             retry_after_s=retry_after,
         )
     if code == grpc.StatusCode.INVALID_ARGUMENT:
-        log.error("dependency rejected our request", extra={**extra, "detail": error.details()})
+        log.error("dependency rejected our request", extra={**extra, "detail": message})
         return PeerError(
             grpc.StatusCode.INTERNAL,
             "internal error",
             reason="DEPENDENCY_REJECTED_REQUEST",
         )
-    log.error("dependency failed unexpectedly", extra={**extra, "detail": error.details()})
+    log.error("dependency failed unexpectedly", extra={**extra, "detail": message})
     return PeerError(grpc.StatusCode.INTERNAL, "internal error", reason="DEPENDENCY_FAILED")
 
 

@@ -22,6 +22,7 @@ from gateway.budgets import Budgets, LedgerClient, TurnEstimate
 from ledger.embedded_store import EmbeddedLedgerStore
 from ledger.service import LedgerServicer
 from llm_pool import pricing
+from runtime.deadlines import DeadlinePolicy
 from runtime.errors import Unavailable
 from runtime.server import Registration
 from tests.conftest import StartServer
@@ -87,10 +88,12 @@ async def governed(
         ],
     )
     stub = ledger_grpc.LedgerServiceStub(channels(address))
-    budgets = Budgets(LedgerClient(stub), money_pb2.Cost(currency_code="USD", micro_units=ESTIMATE))
+    client = LedgerClient(stub, policy=DeadlinePolicy())
+    budgets = Budgets(client, money_pb2.Cost(currency_code="USD", micro_units=ESTIMATE))
     built = await build(serve, channels, budgets=budgets)
     built.harness.tracking.script = _priced("It is in transit.")
     yield built.harness, Ledger(stub)
+    await budgets.close()
     for ch in built.channels:
         await ch.close()
     await store.close()

@@ -174,3 +174,41 @@ class GetCostReportResponse(_message.Message):
     ROWS_FIELD_NUMBER: _ClassVar[int]
     rows: _containers.RepeatedCompositeFieldContainer[CostReportRow]
     def __init__(self, rows: _Optional[_Iterable[_Union[CostReportRow, _Mapping]]] = ...) -> None: ...
+
+class LedgerOperation(_message.Message):
+    __slots__ = ("operation_id", "reserve", "commit", "release")
+    OPERATION_ID_FIELD_NUMBER: _ClassVar[int]
+    RESERVE_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_FIELD_NUMBER: _ClassVar[int]
+    operation_id: int
+    reserve: ReserveRequest
+    commit: CommitRequest
+    release: ReleaseRequest
+    def __init__(self, operation_id: _Optional[int] = ..., reserve: _Optional[_Union[ReserveRequest, _Mapping]] = ..., commit: _Optional[_Union[CommitRequest, _Mapping]] = ..., release: _Optional[_Union[ReleaseRequest, _Mapping]] = ...) -> None: ...
+
+class LedgerOperationResult(_message.Message):
+    __slots__ = ("operation_id", "reserve", "commit", "release", "error")
+    OPERATION_ID_FIELD_NUMBER: _ClassVar[int]
+    RESERVE_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    operation_id: int
+    reserve: ReserveResponse
+    commit: CommitResponse
+    release: ReleaseResponse
+    error: bytes
+    def __init__(self, operation_id: _Optional[int] = ..., reserve: _Optional[_Union[ReserveResponse, _Mapping]] = ..., commit: _Optional[_Union[CommitResponse, _Mapping]] = ..., release: _Optional[_Union[ReleaseResponse, _Mapping]] = ..., error: _Optional[bytes] = ...) -> None: ...
+
+class ExchangeRequest(_message.Message):
+    __slots__ = ("operations",)
+    OPERATIONS_FIELD_NUMBER: _ClassVar[int]
+    operations: _containers.RepeatedCompositeFieldContainer[LedgerOperation]
+    def __init__(self, operations: _Optional[_Iterable[_Union[LedgerOperation, _Mapping]]] = ...) -> None: ...
+
+class ExchangeResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[LedgerOperationResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[LedgerOperationResult, _Mapping]]] = ...) -> None: ...

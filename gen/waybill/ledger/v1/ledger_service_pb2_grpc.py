@@ -66,6 +66,11 @@ class LedgerServiceStub:
                 request_serializer=waybill_dot_ledger_dot_v1_dot_ledger__service__pb2.GetCostReportRequest.SerializeToString,
                 response_deserializer=waybill_dot_ledger_dot_v1_dot_ledger__service__pb2.GetCostReportResponse.FromString,
                 _registered_method=True)
+        self.Exchange = channel.stream_stream(
+                '/waybill.ledger.v1.LedgerService/Exchange',
+                request_serializer=waybill_dot_ledger_dot_v1_dot_ledger__service__pb2.ExchangeRequest.SerializeToString,
+                response_deserializer=waybill_dot_ledger_dot_v1_dot_ledger__service__pb2.ExchangeResponse.FromString,
+                _registered_method=True)
 
 
 class LedgerServiceServicer:
@@ -115,6 +120,19 @@ class LedgerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Exchange(self, request_iterator, context):
+        """Reserve, Commit and Release multiplexed on one long-lived stream, for a caller
+        that makes many of them (each gateway replica keeps one open): the same
+        operations with the same semantics and idempotency, several to a message, each
+        answered by its operation id in the order they complete. An operation that fails
+        is answered with the status a unary call would have failed with; the stream
+        itself ends only when either side goes away (reopen it and send again what was
+        unanswered: every operation is idempotent).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LedgerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -147,6 +165,11 @@ def add_LedgerServiceServicer_to_server(servicer, server):
                     servicer.GetCostReport,
                     request_deserializer=waybill_dot_ledger_dot_v1_dot_ledger__service__pb2.GetCostReportRequest.FromString,
                     response_serializer=waybill_dot_ledger_dot_v1_dot_ledger__service__pb2.GetCostReportResponse.SerializeToString,
+            ),
+            'Exchange': grpc.stream_stream_rpc_method_handler(
+                    servicer.Exchange,
+                    request_deserializer=waybill_dot_ledger_dot_v1_dot_ledger__service__pb2.ExchangeRequest.FromString,
+                    response_serializer=waybill_dot_ledger_dot_v1_dot_ledger__service__pb2.ExchangeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -313,6 +336,33 @@ class LedgerService:
             '/waybill.ledger.v1.LedgerService/GetCostReport',
             waybill_dot_ledger_dot_v1_dot_ledger__service__pb2.GetCostReportRequest.SerializeToString,
             waybill_dot_ledger_dot_v1_dot_ledger__service__pb2.GetCostReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Exchange(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/waybill.ledger.v1.LedgerService/Exchange',
+            waybill_dot_ledger_dot_v1_dot_ledger__service__pb2.ExchangeRequest.SerializeToString,
+            waybill_dot_ledger_dot_v1_dot_ledger__service__pb2.ExchangeResponse.FromString,
             options,
             channel_credentials,
             insecure,
