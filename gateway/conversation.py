@@ -482,7 +482,11 @@ class Conversations:
             failure = turn_failure(exc, worker=kind)
         if failure is None and result is None:
             failure = no_result()
+        charging: asyncio.Task[ledger.BudgetState] | None = None
         if failure is None and result is not None:
+            # The answer was generated: its usage is charged whatever happens to the
+            # session write, and the commit's round trip runs beside the write's.
+            charging = _charge_soon(hold, result.usage)
             failure = await self._write(
                 record, customer_text, turn.intent, result.answer, result.state
             )
@@ -490,13 +494,14 @@ class Conversations:
             yield failure.event
             raise failure.error
         assert result is not None
+        assert charging is not None
         yield _final(
             intent=turn.intent,
             kind=kind,
             answer=result.answer,
             request_id=request_id,
             usage=result.usage,
-            budget_state=await _charge(hold, result.usage),
+            budget_state=await asyncio.shield(charging),
         )
 
     # -- the session write ------------------------------------------------------------------
@@ -583,6 +588,19 @@ async def _charge(hold: Hold | None, usage: usage_pb2.Usage) -> ledger.BudgetSta
             extra={"reservation_id": hold.reservation_id, "reason": exc.reason},
         )
     return hold.state
+
+
+def _charge_soon(hold: Hold | None, usage: usage_pb2.Usage) -> asyncio.Task[ledger.BudgetState]:
+    """:func:`_charge` started now, held until done even if the turn stops waiting for it
+    (a turn cancelled after its answer was generated is still charged)."""
+    task = asyncio.ensure_future(_charge(hold, usage))
+    _charging.add(task)
+    task.add_done_callback(_charging.discard)
+    return task
+
+
+_charging: set[asyncio.Task[ledger.BudgetState]] = set()
+"""Commits in flight (held so they are not garbage-collected mid-call)."""
 
 
 def session_not_found() -> NotFound:

@@ -19,6 +19,7 @@ from waybill.ledger.v1 import ledger_service_pb2_grpc as ledger_grpc
 from waybill.worker.v1 import worker_service_pb2 as worker
 
 from gateway.budgets import Budgets, LedgerClient, TurnEstimate
+from gateway.sessions import InMemorySessionStore
 from ledger.embedded_store import EmbeddedLedgerStore
 from ledger.service import LedgerServicer
 from llm_pool import pricing
@@ -72,9 +73,18 @@ class Ledger:
         raise AssertionError(f"a reservation is still held: {budget}")
 
 
-@pytest.fixture
-async def governed(
-    serve: StartServer, channels: Callable[[str], grpc.aio.Channel], tmp_path: Path
+class _Unwritable(InMemorySessionStore):
+    """A session store that reads and never writes (its backend went away)."""
+
+    async def put(self, record: Any) -> None:
+        raise Unavailable("the session store is not available", reason="SESSIONS_UNAVAILABLE")
+
+
+async def _governed(
+    serve: StartServer,
+    channels: Callable[[str], grpc.aio.Channel],
+    tmp_path: Path,
+    sessions: InMemorySessionStore | None = None,
 ) -> AsyncIterator[tuple[Harness, Ledger]]:
     store = await EmbeddedLedgerStore.open(tmp_path / "ledger", default_limit=1_000_000, ttl_s=300)
     address = await serve(
@@ -90,13 +100,29 @@ async def governed(
     stub = ledger_grpc.LedgerServiceStub(channels(address))
     client = LedgerClient(stub, policy=DeadlinePolicy())
     budgets = Budgets(client, money_pb2.Cost(currency_code="USD", micro_units=ESTIMATE))
-    built = await build(serve, channels, budgets=budgets)
+    built = await build(serve, channels, budgets=budgets, sessions=sessions)
     built.harness.tracking.script = _priced("It is in transit.")
     yield built.harness, Ledger(stub)
     await budgets.close()
     for ch in built.channels:
         await ch.close()
     await store.close()
+
+
+@pytest.fixture
+async def governed(
+    serve: StartServer, channels: Callable[[str], grpc.aio.Channel], tmp_path: Path
+) -> AsyncIterator[tuple[Harness, Ledger]]:
+    async for built in _governed(serve, channels, tmp_path):
+        yield built
+
+
+@pytest.fixture
+async def unwritable(
+    serve: StartServer, channels: Callable[[str], grpc.aio.Channel], tmp_path: Path
+) -> AsyncIterator[tuple[Harness, Ledger]]:
+    async for built in _governed(serve, channels, tmp_path, sessions=_Unwritable(ttl_s=600)):
+        yield built
 
 
 async def test_a_turn_is_charged_what_it_used_and_told_so(
@@ -109,6 +135,19 @@ async def test_a_turn_is_charged_what_it_used_and_told_so(
     assert final.budget_state == ledger.BUDGET_STATE_OK
     assert final.usage.cost == money_pb2.Cost(currency_code="USD", micro_units=270)
     budget = await books.settled()
+    assert budget.spent.micro_units == 270
+
+
+async def test_an_answer_that_could_not_be_saved_is_still_charged_what_it_used(
+    unwritable: tuple[Harness, Ledger],
+) -> None:
+    gw, books = unwritable
+    events, error = await gw.converse()
+    assert error is not None
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert not any(e.HasField("final") for e in events)
+    budget = await books.settled()
+    # The model's tokens were spent: they are charged, and nothing stays reserved.
     assert budget.spent.micro_units == 270
 
 
