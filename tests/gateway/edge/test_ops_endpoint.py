@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client import CollectorRegistry, Counter, start_http_server
 
+from cli.launcher import Mesh
 from gateway.edge.app import create_app
 from gateway.edge.settings import (
     OPS_METRICS_ENV,
@@ -17,6 +19,7 @@ from gateway.edge.settings import (
     EdgeSettings,
     parse_ops_metrics,
 )
+from runtime import mesh
 from runtime.settings import SettingsError
 from tests.gateway.edge.conftest import StartEdge, error_info, error_of
 
@@ -225,3 +228,31 @@ async def test_failed_sources_are_named_and_their_figures_left_empty(
     for address in (metrics_endpoint, gone, ledger):
         assert address not in answer.text
         assert address.rpartition(":")[2] not in answer.text
+
+
+# -- the launcher -----------------------------------------------------------------------------
+
+
+def test_the_launcher_gives_every_service_a_metrics_port_and_names_them_to_the_edge(
+    tmp_path: Path,
+) -> None:
+    given = {"router": {"WAYBILL_ROUTER_METRICS_PORT": "29999"}}
+    m = Mesh(run_dir=tmp_path, base_port=30000, edge=True, per_service_env=given)
+    assert m.ops_url == f"http://127.0.0.1:{30000 + len(mesh.SERVICES)}/ops"
+    assert set(m.metrics_addresses) == set(mesh.BY_NAME)
+    assert m.metrics_addresses["router"] == "127.0.0.1:29999"  # a port given is kept
+    ports = {int(a.rpartition(":")[2]) for a in m.metrics_addresses.values()}
+    assert len(ports) == len(mesh.SERVICES)
+    taken = {int(a.rpartition(":")[2]) for a in [*m.addresses.values(), m.edge_address or ""]}
+    assert ports.isdisjoint(taken)
+    for name, address in m.metrics_addresses.items():
+        variable = f"WAYBILL_{name.upper()}_METRICS_PORT"
+        assert m.child_env(name)[variable] == address.rpartition(":")[2]
+    edge = m.child_env("edge")
+    assert parse_ops_metrics(edge[OPS_METRICS_ENV]) == tuple(m.metrics_addresses.items())
+    assert edge[OPS_TENANTS_ENV] == ",".join(TENANTS)
+    # Without an edge nobody reads them: no metrics ports are handed out.
+    plain = Mesh(run_dir=tmp_path, base_port=30000)
+    assert plain.metrics_addresses == {}
+    assert plain.ops_url is None
+    assert OPS_METRICS_ENV not in plain.child_env("gateway")
