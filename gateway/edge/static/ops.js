@@ -287,7 +287,7 @@ function drawCaches(caches) {
 function drawSources(sources) {
   $("sources").replaceChildren(...sources.map((s) => {
     const li = document.createElement("li");
-    li.className = "source";
+    li.className = "ops-source";
     li.dataset.ok = String(s.ok);
     li.textContent = s.ok ? s.name : `${s.name}: ${s.problem}`;
     return li;

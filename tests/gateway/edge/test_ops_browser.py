@@ -171,7 +171,7 @@ async def test_the_charts_draw_the_mesh_figures(
         await expect(page.locator('[data-panel="caches"] .empty')).to_contain_text(
             "no cache data yet"
         )
-    await expect(page.locator('.source[data-ok="false"]')).to_have_count(0)
+    await expect(page.locator('.ops-source[data-ok="false"]')).to_have_count(0)
     await page.screenshot(path=ARTIFACTS / "ops-desktop.png", full_page=True)
 
     await page.set_viewport_size(PHONE)  # type: ignore[arg-type]
@@ -204,8 +204,8 @@ async def test_missing_sources_are_shown_as_missing(
         ops_tenants=("acme-retail",),
     )
     page = await open_ops(browser, edge.url + "/ops")
-    await expect(page.locator('.source[data-ok="false"]')).to_have_count(2)
-    await expect(page.locator(".source").first).to_have_text("router: not reachable")
+    await expect(page.locator('.ops-source[data-ok="false"]')).to_have_count(2)
+    await expect(page.locator(".ops-source").first).to_have_text("router: not reachable")
     await expect(page.locator('[data-panel="cost"] .empty')).to_have_attribute(
         "data-state", "failed"
     )
