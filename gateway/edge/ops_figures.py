@@ -20,8 +20,8 @@ from gateway.edge.metrics_scrape import Sample
 
 QUANTILES = (0.5, 0.95, 0.99)
 """The latency percentiles shown."""
-TURN_METHOD = "/waybill.gateway.v1.GatewayService/Converse"
-"""The gateway method one conversation turn is."""
+TURN_METHOD = "Converse"
+"""The gateway method one conversation turn is (metrics label methods by their short name)."""
 
 RPC_BUCKETS = "waybill_rpc_duration_seconds_bucket"
 RPC_TOTAL = "waybill_rpc_total"
@@ -119,7 +119,7 @@ def escalation(samples: Sequence[Sample]) -> dict[str, Any]:
         for s in samples
         if s.name == RPC_TOTAL
         and s.labels.get("service") == "gateway"
-        and s.labels.get("method") == TURN_METHOD
+        and _short_method(s.labels.get("method", "")) == TURN_METHOD
     )
     by_reason: dict[str, float] = defaultdict(float)
     for s in samples:

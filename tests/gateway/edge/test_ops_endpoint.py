@@ -39,7 +39,7 @@ def metrics_endpoint() -> Iterator[str]:
     """A real Prometheus endpoint (prometheus_client's server) with a few of our metrics."""
     registry = CollectorRegistry()
     turns = Counter("waybill_rpc", "rpcs", ["service", "method", "code"], registry=registry)
-    turns.labels("gateway", "/waybill.gateway.v1.GatewayService/Converse", "OK").inc(4)
+    turns.labels("gateway", "Converse", "OK").inc(4)
     Counter("waybill_escalations", "hand-overs", ["reason"], registry=registry).labels(
         "asked"
     ).inc()

@@ -71,7 +71,7 @@ def test_latency_rows_per_service_and_method() -> None:
     text = _exposition(
         latencies={
             ("gateway", ops_figures.TURN_METHOD): [0.005] * 9 + [0.5],
-            ("router", "/waybill.router.v1.RouterService/Classify"): [0.0005] * 4,
+            ("router", "Classify"): [0.0005] * 4,
         }
     )
     rows = ops_figures.latency(_samples(text))["rows"]
