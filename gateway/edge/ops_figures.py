@@ -193,7 +193,7 @@ def caches(samples: Sequence[Sample]) -> dict[str, Any]:
         )
     return {
         "state": "ok" if rows else "empty",
-        "message": "" if rows else "no cache data yet: no cache lookups have been recorded",
+        "message": "" if rows else "No cache data yet: no cache lookups have been recorded.",
         "caches": rows,
     }
 

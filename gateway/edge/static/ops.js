@@ -25,11 +25,16 @@ function percent(ratio) {
   return `${(ratio * 100).toFixed(1)}%`;
 }
 
+function count(value) {
+  return Number.isInteger(value) ? String(value) : value.toFixed(1);
+}
+
 function shortDay(day) {
   return day.slice(5); // MM-DD
 }
 
-function niceCeiling(value) {
+function niceCeiling(value, integer = false) {
+  if (integer) return Math.max(4, Math.ceil(value / 4) * 4); // whole ticks: 0, n/4, ...
   if (!(value > 0)) return 1;
   const power = 10 ** Math.floor(Math.log10(value));
   for (const step of [1, 2, 2.5, 5, 10]) {
@@ -70,7 +75,7 @@ function legend(svg, series, x, y) {
 function barChart(spec) {
   const { categories, series, format } = spec;
   const labels = spec.labels || categories;
-  const max = niceCeiling(Math.max(0, ...series.flatMap((s) => s.values)));
+  const max = niceCeiling(Math.max(0, ...series.flatMap((s) => s.values)), spec.integer);
   const svg = el("svg", {
     class: "chart",
     role: "img",
@@ -81,7 +86,7 @@ function barChart(spec) {
   svg.append(el("title", {}, spec.title));
   const legendH = 22;
   if (spec.horizontal) {
-    const left = 150, right = 16, top = legendH + 8, bottom = 28, width = 640;
+    const left = 220, right = 40, top = legendH + 8, bottom = 28, width = 700;
     const bar = 9, gap = 10;
     const groupH = series.length * bar + gap;
     const height = top + categories.length * groupH + bottom;
@@ -154,12 +159,18 @@ function show(name, content) {
   box.replaceChildren(content);
 }
 
+// Whether a metrics source failed in the answer being drawn: "none yet" then only speaks
+// for the sources that answered.
+let metricsMissing = false;
+
 function empty(text, state = "empty") {
   const p = document.createElement("p");
   p.className = "empty";
   p.dataset.state = state;
   p.setAttribute("role", "note");
-  p.textContent = text;
+  p.textContent = state === "empty" && metricsMissing
+    ? `${text} (counting only the sources that answered; see above)`
+    : text;
   return p;
 }
 
@@ -196,7 +207,8 @@ function drawCosts(cost) {
     categories: cost.days,
     labels,
     series: cost.series.map((s) => ({ name: name(s), values: s.requests.map(Number) })),
-    format: (v) => (Number.isInteger(v) ? String(v) : v.toFixed(1)),
+    format: count,
+    integer: true,
   }));
 }
 
@@ -219,7 +231,8 @@ function drawEscalation(escalation) {
     title: "Hand-overs by reason",
     categories: escalation.byReason.map((r) => r.reason),
     series: [{ name: "hand-overs", values: escalation.byReason.map((r) => r.count) }],
-    format: (v) => (Number.isInteger(v) ? String(v) : v.toFixed(1)),
+    format: count,
+    integer: true,
   }));
 }
 
@@ -261,7 +274,8 @@ function drawConfidence(confidence) {
     title: "Classifications per confidence bucket",
     categories: labels,
     series: [{ name: "classifications", values: confidence.buckets.map((b) => b.count) }],
-    format: (v) => (Number.isInteger(v) ? String(v) : v.toFixed(1)),
+    format: count,
+    integer: true,
   }));
 }
 
@@ -279,7 +293,8 @@ function drawCaches(caches) {
       { name: "hits", values: caches.caches.map((c) => c.hits) },
       { name: "misses", values: caches.caches.map((c) => c.misses) },
     ],
-    format: (v) => (Number.isInteger(v) ? String(v) : v.toFixed(1)),
+    format: count,
+    integer: true,
     horizontal: true,
   }));
 }
@@ -314,6 +329,7 @@ async function load() {
     status.textContent = `Cannot load the figures: ${message}`;
     return;
   }
+  metricsMissing = body.sources.some((s) => !s.ok && s.name !== "ledger (cost report)");
   drawSources(body.sources);
   drawCosts(body.cost);
   drawEscalation(body.escalation);

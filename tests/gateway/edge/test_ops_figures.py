@@ -115,7 +115,7 @@ def test_caches_without_lookups_say_so_instead_of_zeros() -> None:
     empty = ops_figures.caches(_samples(_exposition()))
     assert empty["state"] == "empty"
     assert empty["caches"] == []
-    assert "no cache data yet" in empty["message"]
+    assert "No cache data yet" in empty["message"]
     found = ops_figures.caches(_samples(_exposition(cache={"hit": 3, "miss": 1})))
     assert found["state"] == "ok"
     assert found["caches"] == [
