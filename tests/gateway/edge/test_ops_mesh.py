@@ -4,12 +4,14 @@ must show exactly those (counts are the services' own metrics, costs the ledger'
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from cli import up
 from cli.launcher import Mesh
 from runtime import mesh
 from tests.gateway.edge.conftest import error_info, error_of
@@ -137,6 +139,12 @@ def test_bad_input_is_a_precise_400(client: httpx.Client) -> None:
         error = error_of(answer)
         assert error_info(error)["reason"] == reason
         assert field in str(error["details"])
+
+
+def test_up_prints_the_ops_page(platform: Mesh) -> None:
+    out = io.StringIO()
+    up._summary(platform, out)
+    assert f"ops page:  {platform.ops_url}\n" in out.getvalue()
 
 
 def test_the_page_is_served_same_origin_only(client: httpx.Client) -> None:
