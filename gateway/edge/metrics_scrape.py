@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 log = logging.getLogger("waybill.edge")
 
-SCRAPE_TIMEOUT_S = 3.0
+SCRAPE_TIMEOUT_S = 5.0
 """Per source: a busy service on shared cores still answers well within it."""
 MAX_BYTES = 4 * 1024 * 1024
 """A metrics page above this is refused (ours are a few tens of kilobytes)."""
