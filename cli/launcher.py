@@ -37,6 +37,7 @@ from cli.http_probe import check_http
 from cli.ports import free_base_port
 from cli.supervision import Phase, RestartPolicy, Tracker, describe_exit
 from gateway import demo_tokens, local_keys
+from gateway.edge.settings import OPS_METRICS_ENV, OPS_TENANTS_ENV
 from gateway.settings import API_KEYS_ENV, AUDIENCE_ENV, ISSUER_ENV, JWKS_ENV
 from router import admin_keys
 from runtime import mesh, paths
@@ -70,6 +71,11 @@ _TAIL_BYTES = 64 * 1024
 _REAP_S = 5.0
 # One readiness probe of a restarted child; the supervisor probes again next tick.
 _PROBE_S = 0.5
+
+
+def _metrics_port_env(name: str) -> str:
+    """The variable that sets service ``name``'s metrics port (runtime.settings)."""
+    return f"WAYBILL_{name.upper()}_METRICS_PORT"
 
 
 class MeshError(RuntimeError):
@@ -256,6 +262,10 @@ class Mesh:
         self.addresses: dict[str, str] = self._addresses(base_port)
         self.edge_address: str | None = self._edge_address(base_port) if edge else None
         """The REST edge's ``host:port``; None when this mesh runs no edge."""
+        self.metrics_addresses: dict[str, str] = self._metrics_addresses() if edge else {}
+        """Each service's Prometheus ``/metrics`` ``host:port`` that the edge's ops page reads
+        (with an edge only; a ``WAYBILL_<NAME>_METRICS_PORT`` given in ``env`` or
+        ``per_service_env`` is kept)."""
         self._children: dict[str, _Child] = {}
         self._published = False
         self._policy = restart
@@ -284,6 +294,29 @@ class Mesh:
         if self._env.get(mesh.EDGE.env_var) or base_port is None:
             return mesh.EDGE.address({**os.environ, **self._env})
         return f"127.0.0.1:{base_port + len(mesh.SERVICES)}"
+
+    def _metrics_addresses(self) -> dict[str, str]:
+        taken = {int(a.rpartition(":")[2]) for a in self.addresses.values()}
+        if self.edge_address is not None:
+            taken.add(int(self.edge_address.rpartition(":")[2]))
+        while True:
+            base = free_base_port(len(self.specs))
+            ports = range(base, base + len(self.specs))
+            if taken.isdisjoint(ports):
+                break
+        found: dict[str, str] = {}
+        for spec, port in zip(self.specs, ports, strict=True):
+            variable = _metrics_port_env(spec.name)
+            given = self._per_service_env.get(spec.name, {}).get(variable) or self._env.get(
+                variable
+            )
+            found[spec.name] = f"127.0.0.1:{given or port}"
+        return found
+
+    @property
+    def ops_url(self) -> str | None:
+        """The ops page's address, when this mesh runs an edge."""
+        return None if self.edge_url is None else self.edge_url + "ops"
 
     @property
     def edge_url(self) -> str | None:
@@ -327,6 +360,11 @@ class Mesh:
             # Only the launcher (embedded default, loopback) hands out demo credentials.
             env["WAYBILL_EDGE_DEMO_CREDENTIALS"] = str(self.credentials_path)
             env["WAYBILL_EDGE_DEMO_SIGNING_KEY"] = str(self.demo_keys.private_key)
+            # The ops page reads every service's metrics and the demo tenants' costs.
+            env[OPS_METRICS_ENV] = ",".join(f"{k}={v}" for k, v in self.metrics_addresses.items())
+            env[OPS_TENANTS_ENV] = ",".join(TENANTS)
+        elif name in self.metrics_addresses:
+            env[_metrics_port_env(name)] = self.metrics_addresses[name].rpartition(":")[2]
         if name == "router":
             # One admin key per demo tenant, made on the first start of the run directory.
             admin_keys.generate(

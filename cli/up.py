@@ -20,6 +20,7 @@ from cli.supervision import describe_exit
 
 CHAT_HINT = "chat: .venv/bin/waybill chat"
 PAGE_HINT = "chat page: "
+OPS_HINT = "ops page:  "
 # How often the foreground loop looks for a child that died.
 WATCH_S = 0.2
 
@@ -85,6 +86,7 @@ def _summary(mesh: Mesh, out: TextIO) -> None:
     out.write(table(["service", "address", "pid", "log"], rows) + "\n")
     if mesh.edge_url is not None:
         out.write(f"{PAGE_HINT}{mesh.edge_url}\n")
+        out.write(f"{OPS_HINT}{mesh.ops_url}\n")
     # The hint must work as typed: name the run dir unless it is the default one.
     default = mesh.run_dir == discovery.DEFAULT_RUN_DIR.absolute()
     hint = CHAT_HINT if default else f"{CHAT_HINT} --run-dir {mesh.run_dir}"

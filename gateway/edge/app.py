@@ -25,6 +25,7 @@ from gateway.edge.demo import DemoCredentials
 from gateway.edge.errors import EdgeError, internal, not_found_route
 from gateway.edge.gateway_client import GatewayClient
 from gateway.edge.handlers import STATIC_DIR, Handlers, refuse
+from gateway.edge.ops import OpsBoard
 from gateway.edge.responses import error_response
 from gateway.edge.settings import EdgeSettings
 from runtime import context
@@ -36,6 +37,8 @@ def routes(handlers: Handlers) -> list[Route | Mount]:
     """Every path the edge serves (the OpenAPI document lists the same)."""
     return [
         Route("/", handlers.page, methods=["GET"]),
+        Route("/ops", handlers.ops_page, methods=["GET"]),
+        Route("/v1/ops/summary", handlers.ops_summary, methods=["GET"]),
         Route("/healthz", handlers.healthz, methods=["GET"]),
         Route("/openapi.json", handlers.openapi, methods=["GET"]),
         Route("/v1/demo-token", handlers.demo_token, methods=["POST"]),
@@ -96,21 +99,28 @@ def create_app(
     demo: DemoCredentials | None = None,
     signer: DemoTokenSigner | None = None,
     tracer: trace.Tracer | None = None,
+    board: OpsBoard | None = None,
 ) -> Starlette:
-    """The application; ``client`` defaults to a channel to ``settings.gateway``."""
+    """The application; ``client`` defaults to a channel to ``settings.gateway``, ``board``
+    (the ops page's data) to one reading the settings' sources when the ops page is on."""
     gateway = client or GatewayClient(settings.gateway)
+    if board is None and settings.ops_enabled:
+        board = OpsBoard(settings)
     handlers = Handlers(
         settings=settings,
         client=gateway,
         demo=demo,
         openapi=openapi.document(),
         signer=signer,
+        board=board,
     )
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[dict[str, Any]]:
         yield {}
         await gateway.close()
+        if board is not None:
+            await board.close()
 
     return Starlette(
         routes=routes(handlers),

@@ -20,7 +20,7 @@ from starlette.responses import FileResponse, Response
 from waybill.gateway.v1 import gateway_service_pb2 as pb
 
 from gateway.demo_tokens import DemoTokenSigner
-from gateway.edge import body, deadline, demo_token, forwarding, json_mapping
+from gateway.edge import body, deadline, demo_token, forwarding, json_mapping, ops
 from gateway.edge.demo import DemoCredentials
 from gateway.edge.errors import EdgeError, from_rpc_error
 from gateway.edge.gateway_client import GatewayClient, Metadata
@@ -64,12 +64,14 @@ class Handlers:
         demo: DemoCredentials | None,
         openapi: dict[str, Any],
         signer: DemoTokenSigner | None = None,
+        board: ops.OpsBoard | None = None,
     ) -> None:
         self._settings = settings
         self._client = client
         self._demo = demo
         self._openapi = openapi
         self._signer = signer
+        self._board = board
 
     # -- shared steps -------------------------------------------------------------------
 
@@ -260,6 +262,28 @@ class Handlers:
     async def page(self, _request: Request) -> Response:
         """GET /: the chat page."""
         return FileResponse(STATIC_DIR / "index.html", headers=PAGE_HEADERS)
+
+    # -- the ops page (embedded default, this machine only) ------------------------------
+
+    async def ops_page(self, request: Request) -> Response:
+        """GET /ops: the ops page (its figures come from GET /v1/ops/summary)."""
+        context.request_id.set(forwarding.request_id(request.headers))
+        ops.check_caller(request, self._settings)
+        return FileResponse(STATIC_DIR / "ops.html", headers=PAGE_HEADERS)
+
+    async def ops_summary(self, request: Request) -> Response:
+        """GET /v1/ops/summary?days=&tenant=: costs, escalations, latency, confidence, caches."""
+        rid = forwarding.request_id(request.headers)
+        context.request_id.set(rid)
+        ops.check_caller(request, self._settings)
+        query = ops.parse_query(
+            request.query_params.multi_items(), tenants=self._settings.ops_tenants
+        )
+        assert self._board is not None  # ops on: create_app made one
+        return json_response(
+            await self._board.summary(query),
+            headers={"cache-control": "no-store", context.REQUEST_ID_HEADER: rid},
+        )
 
 
 def refuse(error: EdgeError) -> Response:

@@ -9,7 +9,7 @@ from google.rpc import error_details_pb2
 from waybill.common.v1 import events_pb2
 from waybill.gateway.v1 import gateway_service_pb2 as pb
 
-from gateway.edge import deadline, sse
+from gateway.edge import deadline, ops, sse
 from gateway.edge.deadline import TIMEOUT_HEADER
 from gateway.edge.demo import DEMO_TENANT_HEADER
 from gateway.edge.errors import HTTP_STATUS
@@ -20,6 +20,7 @@ HEALTH_SCHEMA = "Health"
 # Schema names, not secrets.
 DEMO_TOKEN_SCHEMA = "DemoToken"  # noqa: S105
 DEMO_TOKEN_REQUEST_SCHEMA = "DemoTokenRequest"  # noqa: S105
+OPS_SUMMARY_SCHEMA = "OpsSummary"
 
 # What each HTTP error status means here (which gRPC codes lead to it).
 _ERROR_TEXT = {
@@ -140,6 +141,154 @@ def _demo_token_schemas() -> dict[str, Any]:
                 "expireTime": {"type": "string", "format": "date-time"},
                 "tenant": {"type": "string"},
                 "userId": {"type": "string"},
+            },
+        },
+    }
+
+
+def _ops_summary_schema() -> dict[str, Any]:
+    count = {"type": "integer", "minimum": 0}
+    named_counts = {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["reason", "count"],
+            "properties": {"reason": {"type": "string"}, "count": count},
+        },
+    }
+    millis = {"type": ["number", "null"], "minimum": 0}
+    return {
+        "type": "object",
+        "description": "The ops page's figures. Costs from the ledger's cost report by team and"
+        " UTC day; the rest from the services' Prometheus metrics, counted since each"
+        " service started. A source that failed is listed with its problem and its figures"
+        " are empty, never estimated.",
+        "required": [
+            "generatedAt",
+            "window",
+            "sources",
+            "cost",
+            "escalation",
+            "latency",
+            "routerConfidence",
+            "caches",
+        ],
+        "properties": {
+            "generatedAt": {"type": "string", "format": "date-time"},
+            "window": {
+                "type": "object",
+                "required": ["days", "firstDay", "lastDay"],
+                "properties": {
+                    "days": {"type": "integer", "minimum": 1, "maximum": ops.MAX_DAYS},
+                    "firstDay": {"type": "string", "format": "date"},
+                    "lastDay": {"type": "string", "format": "date"},
+                },
+            },
+            "sources": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "ok"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "ok": {"type": "boolean"},
+                        "problem": {"type": "string"},
+                        "startTime": {"type": "string", "format": "date-time"},
+                    },
+                },
+            },
+            "cost": {
+                "type": "object",
+                "required": ["ok", "tenants", "days", "series"],
+                "properties": {
+                    "ok": {"type": "boolean"},
+                    "tenants": {"type": "array", "items": {"type": "string"}},
+                    "days": {"type": "array", "items": {"type": "string", "format": "date"}},
+                    "series": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["tenant", "team", "currency", "costMicros", "requests"],
+                            "properties": {
+                                "tenant": {"type": "string"},
+                                "team": {"type": "string"},
+                                "currency": {"type": "string"},
+                                "costMicros": {"type": "array", "items": count},
+                                "requests": {"type": "array", "items": count},
+                            },
+                        },
+                    },
+                },
+            },
+            "escalation": {
+                "type": "object",
+                "required": ["turns", "escalated", "rate", "byReason"],
+                "properties": {
+                    "turns": count,
+                    "escalated": count,
+                    "rate": {"type": ["number", "null"], "minimum": 0},
+                    "byReason": named_counts,
+                },
+            },
+            "latency": {
+                "type": "object",
+                "required": ["quantiles", "rows"],
+                "properties": {
+                    "quantiles": {"type": "array", "items": {"type": "number"}},
+                    "rows": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["service", "method", "count", "p50Ms", "p95Ms", "p99Ms"],
+                            "properties": {
+                                "service": {"type": "string"},
+                                "method": {"type": "string"},
+                                "count": count,
+                                "p50Ms": millis,
+                                "p95Ms": millis,
+                                "p99Ms": millis,
+                            },
+                        },
+                    },
+                },
+            },
+            "routerConfidence": {
+                "type": "object",
+                "required": ["count", "median", "buckets", "lowConfidence"],
+                "properties": {
+                    "count": count,
+                    "median": {"type": ["number", "null"]},
+                    "buckets": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["upTo", "count"],
+                            "properties": {"upTo": {"type": ["number", "null"]}, "count": count},
+                        },
+                    },
+                    "lowConfidence": named_counts,
+                },
+            },
+            "caches": {
+                "type": "object",
+                "required": ["state", "message", "caches"],
+                "properties": {
+                    "state": {"type": "string", "enum": ["ok", "empty"]},
+                    "message": {"type": "string"},
+                    "caches": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["name", "hits", "misses", "hitRatio"],
+                            "properties": {
+                                "name": {"type": "string"},
+                                "hits": count,
+                                "misses": count,
+                                "hitRatio": {"type": "number", "minimum": 0, "maximum": 1},
+                            },
+                        },
+                    },
+                },
             },
         },
     }
@@ -318,6 +467,55 @@ def _paths(schemas: SchemaSet) -> dict[str, Any]:
                     "200": _json({"$ref": REF_PREFIX + HEALTH_SCHEMA}, "Serving."),
                     "503": _json({"$ref": REF_PREFIX + HEALTH_SCHEMA}, "Not serving."),
                 },
+            }
+        },
+        "/ops": {
+            "get": {
+                "operationId": "opsPage",
+                "summary": "The ops page (HTML; its script and style under /static/): embedded"
+                " default only, shown only to clients on this machine (403 otherwise, 404 when"
+                " the ops page is off).",
+                "parameters": [{"$ref": "#/components/parameters/RequestId"}],
+                "responses": {
+                    "200": {"description": "The page.", "content": {"text/html": {}}},
+                    **_errors((403, 404)),
+                },
+                "security": [{}],
+            }
+        },
+        "/v1/ops/summary": {
+            "get": {
+                "operationId": "opsSummary",
+                "summary": "The ops page's figures: cost per team and day (ledger), escalation"
+                " rate, latency percentiles, router confidence and cache hits (the services'"
+                " Prometheus metrics). Embedded default only, for clients on this machine.",
+                "parameters": [
+                    {"$ref": "#/components/parameters/RequestId"},
+                    {
+                        "name": "days",
+                        "in": "query",
+                        "required": False,
+                        "description": f"UTC days of costs, ending today (default"
+                        f" {ops.DEFAULT_DAYS}).",
+                        "schema": {
+                            "type": "string",
+                            "pattern": "^0*([1-9]|[12][0-9]|3[01])$",
+                        },
+                    },
+                    {
+                        "name": "tenant",
+                        "in": "query",
+                        "required": False,
+                        "description": "One tenant's costs only (one of the tenants the edge"
+                        " reports; 400 otherwise). Default: all of them.",
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "responses": {
+                    "200": _json({"$ref": REF_PREFIX + OPS_SUMMARY_SCHEMA}, "The figures."),
+                    **_errors((400, 403, 404, 500)),
+                },
+                "security": [{}],
             }
         },
         "/openapi.json": {
@@ -509,6 +707,7 @@ def document() -> dict[str, Any]:
     components_schemas[ERROR_SCHEMA] = error
     components_schemas[HEALTH_SCHEMA] = _health_schema()
     components_schemas.update(_demo_token_schemas())
+    components_schemas[OPS_SUMMARY_SCHEMA] = _ops_summary_schema()
     return {
         "openapi": "3.2.0",
         "info": {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,13 @@ DEMO_CREDENTIALS_ENV = "WAYBILL_EDGE_DEMO_CREDENTIALS"
 """Set only by the launcher of the embedded default: see docs/rest-edge.md."""
 DEMO_SIGNING_KEY_ENV = "WAYBILL_EDGE_DEMO_SIGNING_KEY"
 """Set only by the launcher of the embedded default: the demo token private key."""
+OPS_METRICS_ENV = "WAYBILL_EDGE_OPS_METRICS"
+"""Set by the launcher of the embedded default: ``name=host:port,...``, the services'
+metrics endpoints the ops page reads (docs/rest-edge.md, "The ops page")."""
+OPS_TENANTS_ENV = "WAYBILL_EDGE_OPS_TENANTS"
+"""The tenants whose costs the ops page reports (comma-separated)."""
+_TENANT = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
+_SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 
 def split_address(address: str, *, variable: str) -> tuple[str, int]:
@@ -66,6 +74,13 @@ class EdgeSettings:
     """Seconds open requests get to finish after SIGTERM."""
     access_log: bool = True
     """Log one JSON line per HTTP request (route template, status, duration; never content)."""
+    ops_metrics: tuple[tuple[str, str], ...] = ()
+    """(service name, ``host:port``) of each metrics endpoint the ops page reads; empty: no
+    ops page (embedded default only)."""
+    ops_ledger: str = ""
+    """The ledger's ``host:port``, for the ops page's cost report."""
+    ops_tenants: tuple[str, ...] = ()
+    """Tenants whose costs the ops page reports."""
 
     def __post_init__(self) -> None:
         for variable, value in (
@@ -78,6 +93,22 @@ class EdgeSettings:
                 raise SettingsError(
                     f"{variable} is set but the edge listens on {self.host!r};"
                     " demo credentials are only allowed on a loopback address"
+                )
+        if self.ops_metrics:
+            if not is_loopback(self.host):
+                # Costs, rates and latencies of every tenant: for this machine only.
+                raise SettingsError(
+                    f"{OPS_METRICS_ENV} is set but the edge listens on {self.host!r};"
+                    " the ops page is only served on a loopback address"
+                )
+            if not self.ops_ledger or not self.ops_tenants:
+                raise SettingsError(
+                    f"{OPS_METRICS_ENV} needs the ledger's address and {OPS_TENANTS_ENV}"
+                )
+        for tenant in self.ops_tenants:
+            if not _TENANT.match(tenant):
+                raise SettingsError(
+                    f"{OPS_TENANTS_ENV}: {tenant!r} is not a tenant id (^[a-z][a-z0-9-]{{1,31}}$)"
                 )
         if self.demo_signing_key is not None and not (self.demo_issuer and self.demo_audience):
             raise SettingsError(
@@ -97,6 +128,11 @@ class EdgeSettings:
             )
 
     @property
+    def ops_enabled(self) -> bool:
+        """Whether this edge serves the ops page."""
+        return bool(self.ops_metrics)
+
+    @property
     def address(self) -> str:
         """``host:port`` as configured."""
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -113,6 +149,10 @@ class EdgeSettings:
             raise SettingsError(f"WAYBILL_LOG_LEVEL={level!r} is not DEBUG/INFO/WARNING/ERROR")
         demo = env_str(DEMO_CREDENTIALS_ENV, "")
         signing_key = env_str(DEMO_SIGNING_KEY_ENV, "")
+        ops_metrics = parse_ops_metrics(env_str(OPS_METRICS_ENV, ""))
+        ledger = mesh.spec("ledger")
+        if ops_metrics:
+            split_address(ledger.address(), variable=ledger.env_var)
         return cls(
             host=host,
             port=port,
@@ -128,4 +168,23 @@ class EdgeSettings:
             log_level=level,
             grace_s=env_float("WAYBILL_GRACE_S", 5.0),
             access_log=env_bool("WAYBILL_ACCESS_LOG", True),
+            ops_metrics=ops_metrics,
+            ops_ledger=ledger.address() if ops_metrics else "",
+            ops_tenants=tuple(t for t in env_str(OPS_TENANTS_ENV, "").split(",") if t),
         )
+
+
+def parse_ops_metrics(text: str) -> tuple[tuple[str, str], ...]:
+    """``name=host:port,...`` as (name, address) pairs; SettingsError naming a bad entry."""
+    found: list[tuple[str, str]] = []
+    for entry in (e.strip() for e in text.split(",")):
+        if not entry:
+            continue
+        name, sep, address = entry.partition("=")
+        if not sep or not _SOURCE_NAME.match(name):
+            raise SettingsError(f"{OPS_METRICS_ENV}: {entry!r} is not name=host:port")
+        split_address(address, variable=OPS_METRICS_ENV)
+        if name in dict(found):
+            raise SettingsError(f"{OPS_METRICS_ENV}: {name!r} is named twice")
+        found.append((name, address))
+    return tuple(found)

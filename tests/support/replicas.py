@@ -25,6 +25,9 @@ def gateway_replica(m: Mesh, *, env: Mapping[str, str] | None = None) -> Iterato
         **m.child_env("gateway"),
         # One writer per audit log: a replica keeps its own.
         "WAYBILL_AUDIT_DIR": str(m.data_dir / f"audit-gateway-{port}"),
+        # The mesh's gateway holds its metrics port (a mesh with an edge has one): a
+        # replica serves no metrics endpoint rather than fail to bind the same one.
+        "WAYBILL_GATEWAY_METRICS_PORT": "0",
         **(env or {}),
         spec.env_var: address,
     }
