@@ -29,11 +29,13 @@ from waybill.worker.v1 import worker_service_pb2 as worker
 
 from gateway import turns
 from gateway.budgets import Budgets, Hold
+from gateway.cache.core import Lookup, Partition
 from gateway.clients import Clients
 from gateway.failures import RETRYABLE, TurnFailure, no_result, turn_failure, worker_error
 from gateway.hydration import hydrated
 from gateway.outcomes import Outcome, OutcomeKey, OutcomeStore
 from gateway.sessions import SessionConflict, SessionRecord, SessionStore
+from gateway.turn_cache import CachedTurn, TurnCache, state_after
 from runtime import context as call_context
 from runtime import telemetry
 from runtime.bounded_cache import BoundedCache
@@ -136,9 +138,11 @@ class Conversations:
         limits: Limits,
         *,
         budgets: Budgets | None = None,
+        turn_cache: TurnCache | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._clients = clients
+        self._cache = turn_cache
         self._budgets = budgets or Budgets.off()
         self._sessions = sessions
         self._outcomes = outcomes
@@ -289,8 +293,20 @@ class Conversations:
             context=context,
             canary=check.canary,
         )
+        shared = (
+            None
+            if self._cache is None
+            else self._cache.partition(
+                tenant_id=tenant,
+                kind=decision.worker,
+                intent=decision.intent,
+                check=check,
+                context=context,
+                state=record.state,
+            )
+        )
         async for event in self._run_worker(
-            decision.worker, turn, record, text, request_id, hold=hold
+            decision.worker, turn, record, text, request_id, hold=hold, shared=shared
         ):
             yield event
 
@@ -451,7 +467,20 @@ class Conversations:
         request_id: str,
         *,
         hold: Hold | None,
+        shared: Partition | None = None,
     ) -> AsyncIterator[pb.TurnEvent]:
+        """The worker's turn; with ``shared``, an answer the cache has is served instead, and
+        a shareable answer is kept (``gateway.turn_cache``)."""
+        lookup: Lookup | None = None
+        if self._cache is not None and shared is not None:
+            lookup, cached = await self._cache.lookup(shared, turn.message)
+            if cached is not None:
+                async for event in self._served(
+                    cached, kind=kind, turn=turn, record=record, request_id=request_id, hold=hold
+                ):
+                    yield event
+                return
+        seen: list[worker.RunTurnResponse] = []
         client = self._clients.workers.get(kind)
         if client is None:
             missing = turn_failure(
@@ -477,6 +506,7 @@ class Conversations:
                     failure = worker_error(response.error)
                     continue
                 if which is not None:
+                    seen.append(response)
                     yield pb.TurnEvent(**{which: getattr(response, which)})
         except PeerError as exc:
             failure = turn_failure(exc, worker=kind)
@@ -495,6 +525,8 @@ class Conversations:
             raise failure.error
         assert result is not None
         assert charging is not None
+        if lookup is not None and self._cache is not None:
+            await self._cache.keep(lookup, seen, result)
         yield _final(
             intent=turn.intent,
             kind=kind,
@@ -503,6 +535,38 @@ class Conversations:
             usage=result.usage,
             budget_state=await asyncio.shield(charging),
         )
+
+    async def _served(
+        self,
+        cached: CachedTurn,
+        *,
+        kind: intent_pb2.Worker,
+        turn: worker.RunTurnRequest,
+        record: SessionRecord,
+        request_id: str,
+        hold: Hold | None,
+    ) -> AsyncIterator[pb.TurnEvent]:
+        """A turn answered from the cache: the same events, the session written as the
+        worker would have left it, zero usage committed against the turn's reservation."""
+        for event in cached.events:
+            yield event
+        failure = await self._write(
+            record, turn.message, turn.intent, cached.answer, state_after(record.state, cached)
+        )
+        if failure is not None:
+            yield failure.event
+            raise failure.error
+        usage = usage_pb2.Usage()
+        final = _final(
+            intent=turn.intent,
+            kind=kind,
+            answer=cached.answer,
+            request_id=request_id,
+            usage=usage,
+            budget_state=await _charge(hold, usage),
+        )
+        final.final.cache_hit = True
+        yield final
 
     # -- the session write ------------------------------------------------------------------
 

@@ -12,9 +12,13 @@ from waybill.orders.v1 import orders_service_pb2_grpc as orders_grpc
 from waybill.router.v1 import router_service_pb2_grpc as router_grpc
 from waybill.worker.v1 import worker_service_pb2_grpc as worker_grpc
 
+from embeddings import Embedder, EmbedderOptions, ModelMissingError
 from gateway.audit import Auditor
 from gateway.auth import Authenticator
 from gateway.budgets import Budgets, LedgerClient, TurnEstimate
+from gateway.cache.core import AnswerCache, CacheBackend, MemoryBackend, embedder_embed
+from gateway.cache.kb_version import KbVersion
+from gateway.cache.redis_backend import RedisBackend
 from gateway.clients import Clients, GuardrailsClient, OrdersClient, RouterClient, WorkerClient
 from gateway.conversation import Conversations, Limits
 from gateway.key_ring import KeyRing
@@ -28,6 +32,7 @@ from gateway.service import GatewayServicer
 from gateway.sessions import InMemorySessionStore, SessionStore
 from gateway.settings import API_KEYS_ENV, JWKS_ENV, GatewaySettings
 from gateway.tokens import JwksError, TokenVerifier
+from gateway.turn_cache import TurnCache
 from llm_pool import pricing
 from runtime import mesh
 from runtime.audit.trail import AuditTrail
@@ -135,6 +140,43 @@ def budgets(settings: GatewaySettings, chan: MeshChannel) -> Budgets:
     return Budgets(client, estimate.cost(pricing.load()))
 
 
+def turn_cache(settings: GatewaySettings) -> TurnCache | None:
+    """The answer cache the settings ask for (None when off). Without the embedding model
+    it matches exact questions only."""
+    cache = settings.cache
+    kind = cache.backend_kind(settings.redis_url)
+    if kind == "off":
+        log.info("answer cache off")
+        return None
+    embedder = None
+    if cache.semantic:
+        try:
+            embedder = Embedder.load(options=EmbedderOptions(quantized=cache.quantized))
+            embedder.warm()
+        except ModelMissingError as exc:
+            log.warning("answer cache matches exact questions only", extra={"reason": str(exc)})
+    dim = embedder.dim if embedder is not None else 1
+    backend: CacheBackend
+    if kind == "redis":
+        backend = RedisBackend(
+            client_for(settings.redis_url),
+            prefix=settings.redis_prefix,
+            dim=dim,
+            entries=cache.entries,
+            partitions=cache.partitions,
+        )
+    else:
+        backend = MemoryBackend(dim=dim, entries=cache.entries, partitions=cache.partitions)
+    log.info("answer cache", extra={"backend": kind, "semantic": embedder is not None})
+    answers = AnswerCache(
+        backend,
+        cache.use_cases,
+        embed=None if embedder is None else embedder_embed(embedder.embed),
+        model_id="" if embedder is None else embedder.version,
+    )
+    return TurnCache(answers, KbVersion(cache.kb_dir, poll_s=cache.version_poll_s))
+
+
 def limits(settings: GatewaySettings) -> Limits:
     """The conversation limits the settings ask for."""
     return Limits(
@@ -192,9 +234,17 @@ async def main() -> None:
     limiter = rate_limiter(settings)
     audit = auditor(settings)
     money = budgets(settings, chans["ledger"])
+    answers = turn_cache(settings)
     servicer = GatewayServicer(
         auth=auth,
-        conversations=Conversations(deps, sessions, outcomes, limits(settings), budgets=money),
+        conversations=Conversations(
+            deps,
+            sessions,
+            outcomes,
+            limits(settings),
+            budgets=money,
+            turn_cache=answers,
+        ),
         sessions=sessions,
         orders=deps.orders,
         limiter=limiter,
@@ -209,6 +259,8 @@ async def main() -> None:
         await sessions.close()
         await limiter.close()
         await audit.aclose()
+        if answers is not None:
+            await answers.aclose()
 
     await serve(
         settings.service,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+from gateway.cache.settings import CacheSettings
 from gateway.ratelimit_config import RateLimitSettings
 from gateway.tokens import TokenSettings
 from runtime.settings import (
@@ -76,6 +77,9 @@ class GatewaySettings:
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     """Per-team and per-user limits (``WAYBILL_RATELIMIT_*``, ``WAYBILL_LIMITS_FILE``); shared
     through ``redis_url`` when set."""
+    cache: CacheSettings = field(default_factory=CacheSettings)
+    """The answer cache (``WAYBILL_CACHE*``; docs/caches.md): in Redis when ``redis_url`` is
+    set, else in-process."""
 
     @classmethod
     def from_env(cls) -> GatewaySettings:
@@ -114,6 +118,7 @@ class GatewaySettings:
             turn_input_tokens=env_int("WAYBILL_TURN_MAX_INPUT_TOKENS", 4096, minimum=1),
             turn_output_tokens=env_int("WAYBILL_TURN_MAX_OUTPUT_TOKENS", 512, minimum=1),
             rate_limits=RateLimitSettings.from_env(),
+            cache=CacheSettings.from_env(),
         )
 
 

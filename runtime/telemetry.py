@@ -41,6 +41,8 @@ ATTR_TOOL_STATUS = "waybill.worker.tool.status"
 """A tool call's status code name (on the worker span's ``tool`` event)."""
 ATTR_BACKEND = "waybill.llm.backend"
 """The backend that wrote a generation (on the worker span's ``generation`` event)."""
+ATTR_CACHE_HIT = "waybill.cache.hit"
+"""Whether the turn's answer came from the answer cache (set when the cache was consulted)."""
 
 
 def configure(service: str) -> trace.Tracer:

@@ -37,6 +37,7 @@ from gateway.ratelimit import RateLimiter
 from gateway.service import GatewayServicer
 from gateway.sessions import InMemorySessionStore, SessionStore
 from gateway.tokens import TokenVerifier
+from gateway.turn_cache import TurnCache
 from runtime import context as call_context
 from runtime import mesh
 from runtime.client import MeshChannel, channel
@@ -74,6 +75,8 @@ class Guardrails(guard_grpc.GuardrailsServiceServicer):
     screened: list[str] = field(default_factory=list)
     """Texts ScreenTexts was asked about."""
     canary: str = "wbc-00112233445566ff"
+    findings: int = 0
+    """PII findings each CheckInput reports (the text is returned as sent)."""
 
     async def CheckInput(self, request: Any, context: Any) -> guard.CheckInputResponse:
         self.calls += 1
@@ -85,6 +88,8 @@ class Guardrails(guard_grpc.GuardrailsServiceServicer):
             verdict=self.verdict,  # type: ignore[arg-type]
             redacted_text=request.text,
             canary=self.canary if self.verdict == guard.VERDICT_ALLOW else "",
+            checks=["pii", "injection"],
+            findings=[guard.PiiFinding(entity_type="EMAIL_ADDRESS")] * self.findings,
         )
 
     async def ScreenTexts(self, request: Any, context: Any) -> guard.ScreenTextsResponse:
@@ -388,12 +393,14 @@ async def build(
     limiter: RateLimiter | None = None,
     tokens: TokenVerifier | None = None,
     auditor: Auditor | None = None,
+    turn_cache: TurnCache | None = None,
 ) -> Built:
     """Start the stand-ins and the gateway in front of them."""
     guardrails, routing, customers = Guardrails(), Router(), Orders()
     workers: dict[intent_pb2.Worker, Worker] = {
         intent_pb2.WORKER_TRACKING: Worker(),
         intent_pb2.WORKER_NEGOTIATION: Worker(script=negotiation),
+        intent_pb2.WORKER_POLICY: Worker(script=answer("Returns are accepted within 30 days.")),
     }
     addresses = {
         "guardrails": await serve(
@@ -428,7 +435,7 @@ async def build(
         ),
     }
     for kind, standin in workers.items():
-        name = "tracking" if kind == intent_pb2.WORKER_TRACKING else "negotiation"
+        name = intent_pb2.Worker.Name(kind).removeprefix("WORKER_").lower()
         addresses[name] = await serve(
             name,
             [
@@ -450,13 +457,21 @@ async def build(
             intent_pb2.WORKER_NEGOTIATION: WorkerClient(
                 worker_grpc.WorkerServiceStub(chans["negotiation"]), peer="negotiation"
             ),
+            intent_pb2.WORKER_POLICY: WorkerClient(
+                worker_grpc.WorkerServiceStub(chans["policy"]), peer="policy"
+            ),
         },
     )
     store = sessions if sessions is not None else InMemorySessionStore(ttl_s=600)
     recorded = outcomes if outcomes is not None else InMemoryOutcomeStore(ttl_s=600)
     auth = Authenticator(ring(record(ACME, "acme-retail"), record(GLOBEX, "globex-home")), tokens)
     conversations = Conversations(
-        clients, store, recorded, limits or Limits(hydration_ttl_s=60.0), budgets=budgets
+        clients,
+        store,
+        recorded,
+        limits or Limits(hydration_ttl_s=60.0),
+        budgets=budgets,
+        turn_cache=turn_cache,
     )
     servicer = GatewayServicer(
         auth=auth,
