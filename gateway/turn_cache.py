@@ -10,7 +10,9 @@ is the policy worker's answers, and only when all of these hold:
 - the published knowledge-base version is known (it is part of the partition);
 - when kept: the worker called no tool but the knowledge-base search (no order read, no
   write tool, no customer-specific return window), asked for no confirmation, handed
-  nothing to a person and was not stopped by the output checks.
+  nothing to a person and was not stopped by the output checks, and the answer names no
+  order id or air waybill (a model backend sees the customer's orders in the context
+  block and could mention them; a policy answer never needs to).
 
 Tracking and negotiation answers are built from the customer's own orders and are never
 cached. The partition holds the tenant, the intent, the knowledge-base version and the
@@ -33,6 +35,7 @@ from waybill.worker.v1 import worker_service_pb2 as worker
 from gateway.cache.core import AnswerCache, Lookup, Partition
 from gateway.cache.kb_version import KbVersion
 from runtime import telemetry
+from runtime.identifiers import find_awbs, find_order_ids
 from runtime.metrics import CACHE_BYPASSED
 from workers.policy.query import order_to_read
 
@@ -176,6 +179,9 @@ class TurnCache:
                     return False
                 continue  # a served turn calls no tool
             kept.append(pb.TurnEvent(**{which: getattr(event, which)}))
+        if find_awbs(result.answer) or find_order_ids(result.answer):
+            _bypass(use_case, "customer_reference")
+            return False
         return await self._cache.store(lookup, encode(CachedTurn(tuple(kept), result.answer)))
 
     async def aclose(self) -> None:

@@ -297,8 +297,10 @@ class MemoryBackend:
         best = part.vectors.nearest(vector, self._clock())
         if best is None or best.similarity < threshold:
             return None
-        payload, _ = part.exact[best.entry_id]
-        return Found(payload, best.similarity, semantic=True)
+        stored = part.exact.get(best.entry_id)
+        if stored is None:
+            return None
+        return Found(stored[0], best.similarity, semantic=True)
 
     async def put(
         self,

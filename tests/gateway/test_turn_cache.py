@@ -181,6 +181,24 @@ async def test_an_answer_from_a_customer_tool_or_that_ended_elsewhere_is_not_kep
     assert policy(cached).calls == 2
 
 
+async def test_an_answer_that_names_an_order_or_a_parcel_is_not_kept(cached: Harness) -> None:
+    def names_a_parcel(request: worker.RunTurnRequest) -> list[worker.RunTurnResponse]:
+        text = "Your parcel WB1234567890 can be returned within 30 days."
+        return [
+            worker.RunTurnResponse(
+                tool_call=events_pb2.ToolCall(name="search_policy_kb"),
+            ),
+            worker.RunTurnResponse(delta=events_pb2.TextDelta(text=text)),
+            worker.RunTurnResponse(result=worker.TurnResult(answer=text, state=request.state)),
+        ]
+
+    policy(cached).script = names_a_parcel
+    for _ in range(2):
+        events, _ = await cached.converse(QUESTION)
+        assert not events[-1].final.cache_hit
+    assert policy(cached).calls == 2
+
+
 async def test_a_new_knowledge_base_version_is_a_new_partition(
     cached: Harness, tmp_path: Path
 ) -> None:
