@@ -149,7 +149,9 @@ async def test_a_message_with_personal_data_is_neither_served_nor_kept(cached: H
 async def test_a_question_about_the_customers_own_order_bypasses_the_cache(
     cached: Harness,
 ) -> None:
-    cached.orders.active = [customer_pb2.OrderBrief(order_id="ORD-20260001", title="Laptop stand")]
+    cached.orders.active = [
+        customer_pb2.OrderBrief(order_id="ORD-20260001", awb="WB1234567890", title="Laptop stand")
+    ]
     question = "Can I return my laptop stand?"
     for _ in range(2):
         events, _ = await cached.converse(question)

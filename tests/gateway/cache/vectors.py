@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
 
 from embeddings.pooling import FloatArray
 
-DIM = 8
+DIM = 64
 
 
 def unit(i: int) -> FloatArray:
@@ -24,8 +25,16 @@ def at_cosine(cosine: float, *, base: int = 0, towards: int = 1) -> FloatArray:
     return v.astype(np.float32)
 
 
+def scattered(text: str) -> FloatArray:
+    """A fixed pseudo-random unit vector per text (two texts: cosine far below 0.95)."""
+    rng = np.random.default_rng(int.from_bytes(hashlib.sha256(text.encode()).digest()[:8]))
+    v = rng.standard_normal(DIM).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
 class TableEmbedder:
-    """Vectors looked up by normalised text; the texts it was asked for are recorded."""
+    """Vectors looked up by normalised text, else :func:`scattered`; the texts it was asked
+    for are recorded."""
 
     def __init__(self, table: dict[str, FloatArray]) -> None:
         self.table = table
@@ -33,4 +42,4 @@ class TableEmbedder:
 
     async def __call__(self, text: str) -> FloatArray:
         self.asked.append(text)
-        return self.table.get(text, unit(DIM - 1))
+        return self.table.get(text, scattered(text))
