@@ -33,6 +33,9 @@ class VectorIndex:
         self._ids: list[str | None] = [None] * capacity
         self._row_of: dict[str, int] = {}
         self._free: list[int] = list(range(capacity - 1, -1, -1))
+        self._high = 0
+        """One past the highest row ever used: rows are taken lowest first, so the scan
+        stops there instead of at the capacity."""
 
     def __len__(self) -> int:
         return len(self._row_of)
@@ -44,6 +47,7 @@ class VectorIndex:
             if not self._free:
                 self._grow()
             row = self._free.pop()
+            self._high = max(self._high, row + 1)
             self._row_of[entry_id] = row
             self._ids[row] = entry_id
         self._vectors[row] = vector
@@ -69,8 +73,9 @@ class VectorIndex:
         """The live entry most similar to ``query`` (a unit vector), or None when empty."""
         if not self._row_of:
             return None
-        scores = self._vectors @ query
-        scores[self._expires <= now] = -np.inf  # empty, removed and expired rows
+        high = self._high
+        scores = self._vectors[:high] @ query
+        scores[self._expires[:high] <= now] = -np.inf  # empty, removed and expired rows
         row = int(np.argmax(scores))
         best = float(scores[row])
         entry_id = self._ids[row]
@@ -83,4 +88,4 @@ class VectorIndex:
         self._vectors = np.concatenate([self._vectors, np.zeros_like(self._vectors)])
         self._expires = np.concatenate([self._expires, np.zeros(old, dtype=np.float64)])
         self._ids.extend([None] * old)
-        self._free.extend(range(2 * old - 1, old - 1, -1))
+        self._free = [*range(2 * old - 1, old - 1, -1), *self._free]
