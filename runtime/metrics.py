@@ -48,23 +48,24 @@ RATELIMIT_DEGRADED = Counter(
     "answer.",
 )
 CACHE_LOOKUPS = Counter(
-    "waybill_cache_lookups_total",
-    "Answer cache lookups, by use case and result (exact, semantic, miss, error).",
-    ["use_case", "result"],
+    "waybill_answer_cache_lookups_total",
+    "Answer cache lookups, by use case, result (hit, miss, error) and, for a hit, how it "
+    "matched (exact, semantic).",
+    ["use_case", "result", "match"],
 )
 CACHE_STORES = Counter(
-    "waybill_cache_stores_total",
+    "waybill_answer_cache_stores_total",
     "Answers offered to the answer cache, by use case and outcome (stored, error).",
     ["use_case", "outcome"],
 )
 CACHE_BYPASSED = Counter(
-    "waybill_cache_bypassed_total",
+    "waybill_answer_cache_bypassed_total",
     "Turns the answer cache neither served nor kept, by use case and why (personal data, "
     "a customer's own order, a tool outside the use case, no policy version, ...).",
     ["use_case", "reason"],
 )
 CACHE_LOOKUP_SECONDS = Histogram(
-    "waybill_cache_lookup_seconds",
+    "waybill_answer_cache_lookup_seconds",
     "Answer cache lookup latency (normalise, exact key, embedding and nearest entry).",
     ["use_case"],
     buckets=(0.0002, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.02, 0.05, 0.1),

@@ -175,12 +175,12 @@ class AnswerCache:
         if use_case is None:
             return found
         started = time.perf_counter()
-        result = "miss"
+        result, match = "miss", ""
         try:
             payload = await self._backend.exact(found.partition, found.entry_id)
             if payload is not None:
                 found.found = Found(payload, 1.0, semantic=False)
-                result = "exact"
+                result, match = "hit", "exact"
             elif self._semantic(use_case, normalised):
                 assert self._embed is not None
                 found.vector = await self._embed(normalised)
@@ -188,11 +188,11 @@ class AnswerCache:
                     found.partition, found.vector, use_case.threshold
                 )
                 if found.found is not None:
-                    result = "semantic"
+                    result, match = "hit", "semantic"
         except CacheUnavailable as exc:
             result = "error"
             log.warning("answer cache unavailable: a miss", extra={"reason": str(exc)})
-        CACHE_LOOKUPS.labels(use_case.name, result).inc()
+        CACHE_LOOKUPS.labels(use_case.name, result, match).inc()
         CACHE_LOOKUP_SECONDS.labels(use_case.name).observe(time.perf_counter() - started)
         return found
 

@@ -31,6 +31,7 @@ LOW_CONFIDENCE = "waybill_router_low_confidence_total"
 CACHES: Mapping[str, str] = {
     "waybill_embedding_cache_lookups_total": "Embedding cache",
     "waybill_router_decision_cache_lookups_total": "Router decision cache",
+    "waybill_answer_cache_lookups_total": "Answer cache",
 }
 """Cache lookup counters (label ``result``: hit or miss) and the name each is shown by."""
 START_TIME = "process_start_time_seconds"

@@ -24,6 +24,7 @@ from gateway.turn_cache import TurnCache as GatewayTurnCache
 from ledger.embedded_store import EmbeddedLedgerStore
 from ledger.service import LedgerServicer
 from llm_pool import pricing
+from runtime.deadlines import DeadlinePolicy
 from runtime.server import Registration
 from tests.conftest import StartServer
 from tests.gateway.cache.vectors import DIM, TableEmbedder, unit
@@ -258,7 +259,8 @@ async def test_a_served_turn_is_reserved_and_charged_nothing(
         ],
     )
     stub = ledger_grpc.LedgerServiceStub(channels(address))
-    budgets = Budgets(LedgerClient(stub), money_pb2.Cost(currency_code="USD", micro_units=ESTIMATE))
+    client = LedgerClient(stub, policy=DeadlinePolicy())
+    budgets = Budgets(client, money_pb2.Cost(currency_code="USD", micro_units=ESTIMATE))
     built = await build(serve, channels, budgets=budgets, turn_cache=turn_cache(tmp_path / "kb"))
     gw, books = built.harness, Ledger(stub)
     gw.router.intent, gw.router.worker = (
@@ -290,6 +292,7 @@ async def test_a_served_turn_is_reserved_and_charged_nothing(
         assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert "final" not in kinds(events)
     finally:
+        await budgets.close()
         for ch in built.channels:
             await ch.close()
         await store.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 
 from gateway.cache.core import AnswerCache, MemoryBackend, Partition, UseCase
 from gateway.cache.index import VectorIndex
@@ -162,3 +163,19 @@ def test_partition_keys_name_no_content() -> None:
     assert "US" not in key
     assert "GOLD" not in key
     assert "RETURNS" not in key
+
+
+async def test_lookups_are_counted_by_result_and_match() -> None:
+    def count(result: str, match: str) -> float:
+        labels = {"use_case": "policy", "result": result, "match": match}
+        return REGISTRY.get_sample_value("waybill_answer_cache_lookups_total", labels) or 0.0
+
+    near = "return policy please"
+    cache, _, _ = make({QUESTION: unit(0), near: at_cosine(0.99)})
+    before = {k: count(*k) for k in (("miss", ""), ("hit", "exact"), ("hit", "semantic"))}
+    await remember(cache, partition(), QUESTION, b"answer")
+    await cache.lookup(partition(), QUESTION)
+    await cache.lookup(partition(), near)
+    assert count("miss", "") == before["miss", ""] + 1
+    assert count("hit", "exact") == before["hit", "exact"] + 1
+    assert count("hit", "semantic") == before["hit", "semantic"] + 1
