@@ -224,8 +224,8 @@ def _end_to_end(args: argparse.Namespace) -> dict[str, Any]:
         env = {
             "WAYBILL_ACCESS_LOG": "0",
             "WAYBILL_LOG_LEVEL": "WARNING",
-            "WAYBILL_CACHE": "memory",
             **GATEWAY_ENV,
+            "WAYBILL_CACHE": "memory",  # (the other scenarios' meshes turn it off)
         }
         with Mesh(
             run_dir=Path(run_dir), base_port=free_base_port(len(mesh.SERVICES)), env=env

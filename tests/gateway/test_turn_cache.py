@@ -16,6 +16,7 @@ from waybill.ledger.v1 import ledger_service_pb2 as ledger
 from waybill.ledger.v1 import ledger_service_pb2_grpc as ledger_grpc
 from waybill.worker.v1 import worker_service_pb2 as worker
 
+from gateway.audit import Auditor
 from gateway.budgets import Budgets, LedgerClient
 from gateway.cache.core import AnswerCache, MemoryBackend, UseCase
 from gateway.cache.kb_version import KbVersion
@@ -24,11 +25,13 @@ from gateway.turn_cache import TurnCache as GatewayTurnCache
 from ledger.embedded_store import EmbeddedLedgerStore
 from ledger.service import LedgerServicer
 from llm_pool import pricing
+from runtime.audit.trail import AuditTrail
 from runtime.deadlines import DeadlinePolicy
 from runtime.server import Registration
 from tests.conftest import StartServer
 from tests.gateway.cache.vectors import DIM, TableEmbedder, unit
 from tests.gateway.standins import GLOBEX_KEY, Harness, build
+from tests.gateway.test_audit import Audited
 from tests.gateway.test_budgets import ESTIMATE, Ledger
 
 QUESTION = "What is your return policy?"
@@ -309,3 +312,28 @@ def test_a_payload_round_trips_and_junk_decodes_to_nothing() -> None:
     assert decode(encode(turn)) == turn
     for junk in (b"", b"\x00\x00\x00\x05abc", b"\xff" * 10, encode(turn)[:-3]):
         assert decode(junk) is None
+
+
+async def test_the_audit_record_says_which_turn_was_served_from_the_cache(
+    serve: StartServer, channels: Callable[[str], grpc.aio.Channel], tmp_path: Path
+) -> None:
+    trail = AuditTrail.open(tmp_path / "audit", keys_file=tmp_path / "keys" / "keys.sqlite3")
+    built = await build(
+        serve, channels, turn_cache=turn_cache(tmp_path / "kb"), auditor=Auditor(trail)
+    )
+    gw = built.harness
+    gw.router.intent = intent_pb2.INTENT_POLICY_RETURN_WINDOW
+    gw.router.worker = intent_pb2.WORKER_POLICY
+    gw.workers[intent_pb2.WORKER_POLICY].script = policy_script()
+    try:
+        for session_id in ("session-first1", "session-other1"):
+            _, error = await gw.converse(QUESTION, session_id=session_id)
+            assert error is None
+        audited = Audited(gw, trail, tmp_path / "audit")
+        records = await audited.records()
+        assert [r.cache_hit for r in records] == [False, True]
+        assert [r.worker for r in records] == ["WORKER_POLICY", "WORKER_POLICY"]
+    finally:
+        for ch in built.channels:
+            await ch.close()
+        await trail.aclose()
