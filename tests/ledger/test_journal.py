@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from ledger import journal
 from ledger.embedded_store import EmbeddedLedgerStore
 from ledger.journal import Journal, JournalError, read
 
@@ -65,3 +69,32 @@ async def test_a_torn_journal_replays_into_the_store(tmp_path: Path) -> None:
     await reopened.set_budget("acme-retail", "support", 6000, now=now)
     await reopened.close()
     assert [r.get("l") for r in read(path)] == [5000, 6000]
+
+
+async def test_flushes_run_on_the_loop_while_fast_and_in_a_thread_after_a_slow_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flushed_on: list[int] = []
+    slow = {"next": False}
+    real = os.fdatasync
+
+    def fdatasync(fd: int) -> None:
+        flushed_on.append(threading.get_ident())
+        if slow["next"]:
+            slow["next"] = False
+            time.sleep(journal.INLINE_FLUSH_S * 5)
+        real(fd)
+
+    monkeypatch.setattr(journal.os, "fdatasync", fdatasync)
+    log = Journal(tmp_path / "journal.jsonl")
+    log.start()
+    loop_thread = threading.get_ident()
+    for i in range(3):
+        slow["next"] = i == 1  # the second flush is slow: the third goes to a thread
+        log.append({"i": i})
+        await log.synced()
+    await log.close()
+    assert flushed_on[:2] == [loop_thread, loop_thread]
+    assert flushed_on[2] != loop_thread
+    assert log.inline_flushes == 2
+    assert [r["i"] for r in read(tmp_path / "journal.jsonl")] == [0, 1, 2]
