@@ -344,7 +344,7 @@ class _Context:
             raise RuntimeError("the context broke")
         return None
 
-    async def abort(self, code: grpc.StatusCode, message: str, **_: object) -> None:
+    async def abort(self, code: grpc.StatusCode, message: str, *_: object, **__: object) -> None:
         self.aborted.append(code)
         raise grpc.aio.AbortError(message)
 
