@@ -88,7 +88,7 @@ def test_the_table_gives_medians_and_the_change_of_p95() -> None:
 
 
 def test_the_plot_draws_both_percentiles_of_both_configurations() -> None:
-    svg = plot(_rounds([20.0, 22.0], [23.0, 24.0]), rate=200)
+    svg = plot(_rounds([20.0, 22.0, 90.0], [23.0, 24.0, 25.0]), rate=200)
     assert svg.startswith("<svg")
     assert svg.count("<polyline") == 4
     assert "+9.1%" in svg
