@@ -51,6 +51,8 @@ EXIT_USAGE = 2
 CONFIGS = ("off", "on")
 TARGET_PCT = 10.0
 """The budget: observability on may add at most this share to the median p95."""
+SUSTAINED = 0.95
+"""A configuration whose median throughput is below this share of the rate is saturated."""
 
 
 class Sink(trace_service_pb2_grpc.TraceServiceServicer):
@@ -203,6 +205,13 @@ def render(rounds: Sequence[Round], *, rate: float) -> str:
             f"| {_fmt(_median([r.p95_ms for r in mine]))} "
             f"| {_fmt(_median([r.cpu_ms_per_turn for r in mine]), 2)} |"
         )
+    for config in CONFIGS:
+        held = _median([r.throughput for r in rounds if r.config == config])
+        if held is not None and held < SUSTAINED * rate:
+            lines.append(
+                f"\n{config}: {held:.1f} of {rate:g} turns/s (median): the rate was not "
+                "sustained, so its p95 measures a growing queue more than a turn"
+            )
     change = p95_change_pct(rounds)
     if change is None:
         lines.append("\np95 change: not measured")

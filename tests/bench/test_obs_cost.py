@@ -85,6 +85,9 @@ def test_the_table_gives_medians_and_the_change_of_p95() -> None:
     assert "+9.1% against off (within the 10% budget)" in table
     over = render(_rounds([20.0], [30.0]), rate=200)
     assert "+50.0% against off (over the 10% budget)" in over
+    assert "not sustained" not in over
+    saturated = render(_rounds([20.0], [30.0]), rate=400)
+    assert "on: 199.0 of 400 turns/s (median): the rate was not sustained" in saturated
 
 
 def test_the_plot_draws_both_percentiles_of_both_configurations() -> None:
