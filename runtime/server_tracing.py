@@ -6,7 +6,8 @@ span with the RPC semantic conventions' attributes, makes it current and ends it
 interceptor (``runtime.interceptors``) runs inside it and puts our attributes and the final
 status on that span.
 
-Server-streaming methods get a small wrapper of ours instead. When a caller cancels while
+Methods that stream their responses (server streams and bidi streams) get a small wrapper
+of ours instead. When a caller cancels while
 grpc is sending a message, grpc's task stops outside the handler's generator, and the
 generator is closed later by the event loop's finaliser in another task. The stock stream
 wrapper then ends the span before the handler inside it has recorded the cancellation (the
@@ -48,7 +49,7 @@ def stock(provider: trace.TracerProvider | None = None) -> grpc.aio.ServerInterc
 
 
 class ServerTracing(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Unary methods through the stock interceptor, server streams through ``_traced``."""
+    """Unary responses through the stock interceptor, streamed ones through ``_traced``."""
 
     def __init__(self, provider: trace.TracerProvider | None = None) -> None:
         self._stock = stock(provider)
@@ -69,6 +70,12 @@ class ServerTracing(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
+        if handler.stream_stream is not None:
+            return grpc.stream_stream_rpc_method_handler(
+                self._traced(method, handler.stream_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
 
         async def resolved(_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
             return handler
@@ -84,7 +91,8 @@ class ServerTracing(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         name, attributes = telemetry.rpc_span(method)
         tracer = self._tracer
 
-        async def unary_stream(request: Any, ctx: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async def streamed(request: Any, ctx: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            # ``request`` is the request of a server stream, the requests of a bidi one.
             md = {k: v for k, v in (ctx.invocation_metadata() or ()) if isinstance(v, str)}
             span = tracer.start_span(
                 name, context=propagate.extract(md), kind=SpanKind.SERVER, attributes=attributes
@@ -102,4 +110,4 @@ class ServerTracing(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 if task is asyncio.current_task():
                     otel_context.detach(token)
 
-        return unary_stream
+        return streamed
