@@ -173,6 +173,20 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _range(values: Sequence[float | None]) -> tuple[float | None, float | None]:
+    present = [v for v in values if v is not None]
+    return (min(present), max(present)) if present else (None, None)
+
+
+def _overlap(rounds: Sequence[Round]) -> bool:
+    """Whether the p95 ranges of the two configurations overlap."""
+    off_low, off_high = _range([r.p95_ms for r in rounds if r.config == "off"])
+    on_low, on_high = _range([r.p95_ms for r in rounds if r.config == "on"])
+    if off_low is None or off_high is None or on_low is None or on_high is None:
+        return False
+    return off_low <= on_high and on_low <= off_high
+
+
 def p95_change_pct(rounds: Sequence[Round]) -> float | None:
     """How much the median p95 of ``on`` exceeds that of ``off``, in percent."""
     off = _median([r.p95_ms for r in rounds if r.config == "off"])
@@ -195,14 +209,15 @@ def render(rounds: Sequence[Round], *, rate: float) -> str:
     ]
     lines += [
         "",
-        "| config | median p50 ms | median p95 ms | median CPU ms/turn |",
-        "|---|---|---|---|",
+        "| config | median p50 ms | median p95 ms | p95 range ms | median CPU ms/turn |",
+        "|---|---|---|---|---|",
     ]
     for config in CONFIGS:
         mine = [r for r in rounds if r.config == config]
+        low, high = _range([r.p95_ms for r in mine])
         lines.append(
             f"| {config} | {_fmt(_median([r.p50_ms for r in mine]))} "
-            f"| {_fmt(_median([r.p95_ms for r in mine]))} "
+            f"| {_fmt(_median([r.p95_ms for r in mine]))} | {_fmt(low)}-{_fmt(high)} "
             f"| {_fmt(_median([r.cpu_ms_per_turn for r in mine]), 2)} |"
         )
     for config in CONFIGS:
@@ -221,6 +236,11 @@ def render(rounds: Sequence[Round], *, rate: float) -> str:
             f"\np95 with observability on at {rate:g} turns/s: {change:+.1f}% against off "
             f"({verdict} the {TARGET_PCT:g}% budget)"
         )
+        if _overlap(rounds):
+            lines.append(
+                "the two configurations' p95 ranges overlap: at these rounds the change is "
+                "not told apart from the machine's noise (more or longer rounds)"
+            )
     return "\n".join(lines)
 
 

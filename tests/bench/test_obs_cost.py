@@ -80,11 +80,13 @@ def _rounds(off: list[float], on: list[float]) -> list[Round]:
 
 def test_the_table_gives_medians_and_the_change_of_p95() -> None:
     table = render(_rounds([20.0, 22.0, 90.0], [23.0, 24.0, 25.0]), rate=200)
-    assert "| off | 11.0 | 22.0 | 4.00 |" in table
-    assert "| on | 12.0 | 24.0 | 4.00 |" in table
+    assert "| off | 11.0 | 22.0 | 20.0-90.0 | 4.00 |" in table
+    assert "| on | 12.0 | 24.0 | 23.0-25.0 | 4.00 |" in table
     assert "+9.1% against off (within the 10% budget)" in table
+    assert "ranges overlap" in table
     over = render(_rounds([20.0], [30.0]), rate=200)
     assert "+50.0% against off (over the 10% budget)" in over
+    assert "ranges overlap" not in over
     assert "not sustained" not in over
     saturated = render(_rounds([20.0], [30.0]), rate=400)
     assert "on: 199.0 of 400 turns/s (median): the rate was not sustained" in saturated
