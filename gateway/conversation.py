@@ -122,6 +122,9 @@ def _final(
     span = trace.get_current_span()  # the turn's: what it was and who answered it
     span.set_attribute(telemetry.ATTR_INTENT, intent_pb2.Intent.Name(intent))
     span.set_attribute(telemetry.ATTR_WORKER, intent_pb2.Worker.Name(kind))
+    known = budget_state in ledger.BudgetState.values()  # a newer ledger's state: its number
+    budget = ledger.BudgetState.Name(budget_state) if known else str(int(budget_state))
+    span.set_attribute(telemetry.ATTR_BUDGET_STATE, budget)
     if usage is not None:
         final.usage.CopyFrom(usage)
     return pb.TurnEvent(final=final)

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 
 import grpc
+from opentelemetry import trace
 from waybill.gateway.v1 import gateway_service_pb2 as pb
 from waybill.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 
@@ -18,6 +19,7 @@ from gateway.ratelimit import InProcessBuckets, RateLimiter, tokens_of
 from gateway.ratelimit_config import RateLimitSettings
 from gateway.sessions import SessionStore
 from runtime import context as call_context
+from runtime import telemetry
 from runtime.principal import Principal
 
 
@@ -56,6 +58,9 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         call_context.tenant_id.set(principal.tenant_id)
         # Whatever principal the caller's metadata claimed, this one is authenticated.
         call_context.principal.set(principal)
+        span = trace.get_current_span()  # the call's: whose it is is known from here on
+        span.set_attribute(telemetry.ATTR_TENANT, principal.tenant_id)
+        span.set_attribute(telemetry.ATTR_REQUEST_ID, request_id)
         return principal, request_id
 
     async def _turn(

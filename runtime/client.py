@@ -5,8 +5,9 @@ service config.
 This is a thin channel wrapper, not a grpc.aio client interceptor, for two
 reasons measured here: the aio interceptor machinery runs every call through
 extra tasks (about a tenth of the gateway's CPU), and the stock OpenTelemetry
-aio interceptor swallows cancellation. The wrapper hands back grpc's own call
-objects, so cancelling the caller cancels the downstream call natively.
+aio client interceptors swallow cancellation: a cancelled caller leaves the call
+below it running (``tests/runtime/test_client_tracing.py``). The wrapper hands back
+grpc's own call objects, so cancelling the caller cancels the downstream call natively.
 """
 
 from __future__ import annotations

@@ -1,14 +1,16 @@
-"""The one interceptor chain every service runs, in this order:
+"""The one interceptor chain every service runs (``chain``), in this order:
 
-tracing -> request id / tenant / principal / deadline context -> protovalidate -> handler
+tracing (``runtime.server_tracing``: the caller's context, the SERVER span)
+-> request id / tenant / principal / deadline context, our attributes on that span
+-> protovalidate -> handler
 -> error mapping (domain errors; a downstream failure through runtime.peer_errors)
--> metrics and the access log.
+-> metrics, the access log and the span's status.
 
 Cancellation and the interpreter's own exits (CancelledError, GeneratorExit,
 SystemExit, KeyboardInterrupt) are recorded, never turned into a status.
 
-It is a single interceptor with ordered steps rather than five stacked ones:
-on two cores every wrapper layer per call shows up in the latency budget.
+After tracing it is a single interceptor with ordered steps rather than four stacked
+ones: on two cores every wrapper layer per call shows up in the latency budget.
 """
 
 from __future__ import annotations
@@ -23,9 +25,8 @@ from typing import Any
 
 import grpc
 import protovalidate
-from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry import trace
+from opentelemetry.trace import StatusCode
 
 from runtime import context, metrics, telemetry
 from runtime.errors import (
@@ -37,6 +38,7 @@ from runtime.errors import (
     status_for_violations,
 )
 from runtime.peer_errors import from_peer
+from runtime.server_tracing import ServerTracing
 from runtime.settings import FaultInjection
 
 log = logging.getLogger("waybill.rpc")
@@ -84,21 +86,41 @@ class _Abort(Exception):
         self.reason = reason
 
 
+def chain(
+    *,
+    service: str,
+    tracer_provider: trace.TracerProvider | None = None,
+    access_log: bool = True,
+    access_log_sample: float = 1.0,
+    faults: FaultInjection | None = None,
+) -> list[grpc.aio.ServerInterceptor]:
+    """The interceptors of a ``service``'s server, outermost first: tracing, then ours.
+    ``tracer_provider`` defaults to the one ``runtime.telemetry.configure`` installed."""
+    return [
+        ServerTracing(tracer_provider),
+        ServerInterceptor(
+            service=service,
+            access_log=access_log,
+            access_log_sample=access_log_sample,
+            faults=faults,
+        ),
+    ]
+
+
 class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Wraps every handler of a service with the ordered steps above."""
+    """Wraps every handler of a service with the ordered steps above; its spans are the
+    ones the tracing interceptor outside it started (``chain``)."""
 
     def __init__(
         self,
         *,
         service: str,
-        tracer: trace.Tracer,
         access_log: bool = True,
         access_log_sample: float = 1.0,
         faults: FaultInjection | None = None,
     ) -> None:
         self._service = service
         self._domain = f"{service}.waybill"
-        self._tracer = tracer
         self._access_log = access_log
         self._sample = access_log_sample
         self._faults = faults or FaultInjection()
@@ -228,27 +250,34 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         return _CallState(method=method, short=short, started=time.perf_counter())
 
     def _begin(self, state: _CallState, ctx: grpc.aio.ServicerContext) -> None:
+        # The tracing interceptor outside this one started the call's span and made it
+        # current (without it, this is a non-recording span that costs nothing). From here
+        # on _end sees it, whatever fails next.
+        span = state.span = trace.get_current_span()
         md: Mapping[str, str] = {
             k: v for k, v in (ctx.invocation_metadata() or ()) if isinstance(v, str)
         }
-        parent = propagate.extract(md)
-        # From here on _end sees the span, whatever fails next.
-        name, attributes = telemetry.rpc_span(state.method)
-        span = state.span = self._tracer.start_span(
-            name, context=parent, kind=SpanKind.SERVER, attributes=attributes
-        )
         remaining = ctx.time_remaining()
         state.deadline_ms = None if remaining is None else remaining * 1000
         state.task = asyncio.current_task()
+        rid = md.get(context.REQUEST_ID_HEADER, "")
+        tenant = md.get(context.TENANT_HEADER, "")
         state.tokens = (
-            context.request_id.set(md.get(context.REQUEST_ID_HEADER, "")),
-            context.tenant_id.set(md.get(context.TENANT_HEADER, "")),
+            context.request_id.set(rid),
+            context.tenant_id.set(tenant),
             context.deadline.set(None if remaining is None else time.monotonic() + remaining),
             context.principal.set(context.principal_from(md)),
         )
-        state.span_token = otel_context.attach(trace.set_span_in_context(span))
-        if state.deadline_ms is not None:
-            span.set_attribute(telemetry.ATTR_DEADLINE_MS, state.deadline_ms)
+        if span.is_recording():
+            # The stock span is named "/pkg.Service/Method"; the conventions name it
+            # without the slash, as our client and stream spans are.
+            span.update_name(telemetry.rpc_span(state.method)[0])
+            if state.deadline_ms is not None:
+                span.set_attribute(telemetry.ATTR_DEADLINE_MS, state.deadline_ms)
+            if rid:
+                span.set_attribute(telemetry.ATTR_REQUEST_ID, rid)
+            if tenant:
+                span.set_attribute(telemetry.ATTR_TENANT, tenant)
 
     async def _before(self, method: str, short: str, request: Any) -> None:
         found = violations(self._validator, request)
@@ -375,11 +404,11 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     extra["sample"] = self._sample  # successes are a sample of this share
                 log.info("rpc", extra=extra)
         finally:
-            if span is not None:
+            # The span is the tracing interceptor's: it ends it once this call returns.
+            if span is not None and span.is_recording():
                 span.set_attribute(telemetry.ATTR_RPC_STATUS, telemetry.status_code(state.code))
                 if state.code != "OK":
                     span.set_status(StatusCode.ERROR, state.code)
-                span.end()
             _restore(state)
 
 
@@ -389,8 +418,6 @@ def _restore(state: _CallState) -> None:
         # A stream closed by the loop's async-generator finaliser ends in another
         # task: the call's own context is gone, and its tokens cannot be reset here.
         return
-    if state.span_token is not None:
-        otel_context.detach(state.span_token)
     rid, tenant, deadline, principal = state.tokens
     if principal is not None:
         context.principal.reset(principal)
@@ -423,7 +450,6 @@ class _CallState:
         "reason",
         "short",
         "span",
-        "span_token",
         "started",
         "task",
         "tokens",
@@ -438,5 +464,4 @@ class _CallState:
         self.task: asyncio.Task[Any] | None = None
         self.code = "OK"
         self.reason = ""
-        self.span_token: Any = None
         self.tokens: tuple[Any, Any, Any, Any] = (None, None, None, None)

@@ -14,7 +14,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from runtime import logs, metrics, reflection, telemetry
-from runtime.interceptors import ServerInterceptor
+from runtime.interceptors import chain
 from runtime.settings import ServiceSettings
 
 log = logging.getLogger("waybill.server")
@@ -61,16 +61,15 @@ class RunningServer:
 
 async def start(settings: ServiceSettings, registrations: Sequence[Registration]) -> RunningServer:
     """Build and start the server; every service starts NOT_SERVING."""
-    tracer = telemetry.configure(settings.name)
-    interceptor = ServerInterceptor(
+    telemetry.configure(settings.name)
+    interceptors = chain(
         service=settings.name,
-        tracer=tracer,
         access_log=settings.access_log,
         access_log_sample=settings.access_log_sample,
         faults=settings.faults,
     )
     server = grpc.aio.server(
-        interceptors=[interceptor],
+        interceptors=interceptors,
         options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 8 * 1024 * 1024)],
     )
     names = tuple(r.name for r in registrations)

@@ -6,6 +6,10 @@ OTLP/gRPC to ``OTEL_EXPORTER_OTLP_ENDPOINT`` (``OTEL_EXPORTER_OTLP_INSECURE``,
 ``OTEL_BSP_SCHEDULE_DELAY`` and the rest as the SDK reads them); ``console`` prints them;
 unset exports nothing and records nothing (trace ids still flow through metadata and
 logs).
+
+Server spans are started by ``runtime.server_tracing`` (OpenTelemetry's gRPC aio
+instrumentation for unary methods) and decorated with ours by ``runtime.interceptors``;
+client spans by ``runtime.client``.
 """
 
 from __future__ import annotations
@@ -43,6 +47,9 @@ ATTR_BACKEND = "waybill.llm.backend"
 """The backend that wrote a generation (on the worker span's ``generation`` event)."""
 ATTR_CACHE_HIT = "waybill.cache.hit"
 """Whether the turn's answer came from the answer cache (set when the cache was consulted)."""
+ATTR_BUDGET_STATE = "waybill.budget.state"
+"""The tenant's budget after the turn's charge, as the ledger names it
+(``BUDGET_STATE_OK``, ``BUDGET_STATE_SOFT_LIMIT``, ...; on the gateway's turn span)."""
 
 
 def configure(service: str) -> trace.Tracer:

@@ -7,7 +7,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import grpc
 import pytest
@@ -29,7 +29,7 @@ from runtime.errors import (
     error_info_of,
     violations_of,
 )
-from runtime.interceptors import ServerInterceptor
+from runtime.interceptors import ServerInterceptor, chain
 from runtime.server import Registration
 from tests.conftest import StartServer
 from tests.runtime.peers import failing_peer, rich_status
@@ -200,9 +200,7 @@ async def probed(request: pytest.FixtureRequest) -> AsyncIterator[Probed]:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(spans))
     async with failing_peer() as peer:
-        server = grpc.aio.server(
-            interceptors=[ServerInterceptor(service=service, tracer=provider.get_tracer("t"))]
-        )
+        server = grpc.aio.server(interceptors=chain(service=service, tracer_provider=provider))
         pb_grpc.add_RouterServiceServicer_to_server(Forwarder(peer), server)
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
@@ -321,38 +319,65 @@ async def test_validation_failures_end_their_span(probed: Probed) -> None:
 # -- exits that are never a status: driven through the wrapped handler itself --------------
 
 
+class _Metadatum(NamedTuple):
+    """One metadata item as grpc.aio hands it to a server: a pair with names."""
+
+    key: str
+    value: str
+
+
 class _Context:
-    """The few ServicerContext methods the interceptor uses; records aborts."""
+    """The few ServicerContext methods the interceptors use; records aborts."""
 
     def __init__(self, *, fail_in_begin: bool = False) -> None:
         self.aborted: list[grpc.StatusCode] = []
         self._fail_in_begin = fail_in_begin
 
-    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
-        return (("x-request-id", "req-1"),)
+    def invocation_metadata(self) -> tuple[_Metadatum, ...]:
+        return (_Metadatum("x-request-id", "req-1"),)
+
+    def peer(self) -> str:
+        return "ipv4:127.0.0.1:40000"
 
     def time_remaining(self) -> float | None:
         if self._fail_in_begin:
             raise RuntimeError("the context broke")
         return None
 
-    async def abort(self, code: grpc.StatusCode, message: str, **_: object) -> None:
+    async def abort(self, code: grpc.StatusCode, message: str, *_: object, **__: object) -> None:
         self.aborted.append(code)
         raise grpc.aio.AbortError(message)
 
 
-def _wrapped(
+async def _wrapped(
     spans: InMemorySpanExporter, behaviour: Callable[..., object], *, stream: bool
 ) -> tuple[Callable[..., Any], str]:
+    """``behaviour`` behind the whole chain, as a server would call it."""
     service = f"probe-{uuid.uuid4().hex[:8]}"
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(spans))
-    interceptor = ServerInterceptor(service=service, tracer=provider.get_tracer("t"))
+    outer, inner = chain(service=service, tracer_provider=provider)
     if stream:
         handler = grpc.unary_stream_rpc_method_handler(behaviour)
-        return interceptor._wrap(CLASSIFY, handler).unary_stream, service
-    handler = grpc.unary_unary_rpc_method_handler(behaviour)
-    return interceptor._wrap(CLASSIFY, handler).unary_unary, service
+    else:
+        handler = grpc.unary_unary_rpc_method_handler(behaviour)
+
+    async def terminal(_details: Any) -> grpc.RpcMethodHandler:
+        return handler
+
+    async def through_inner(details: Any) -> grpc.RpcMethodHandler:
+        return await inner.intercept_service(terminal, details)
+
+    wrapped = await outer.intercept_service(through_inner, _Details(CLASSIFY))
+    return (wrapped.unary_stream if stream else wrapped.unary_unary), service
+
+
+@dataclass(frozen=True)
+class _Details:
+    """What a server knows of a call before its handler runs."""
+
+    method: str
+    invocation_metadata: tuple[_Metadatum, ...] = ()
 
 
 REQUEST = pb.ClassifyRequest(tenant_id="acme", text="hi")
@@ -365,7 +390,7 @@ async def test_process_exits_and_cancellation_pass_untouched(exit_: BaseExceptio
     async def behaviour(_request: Any, _ctx: Any) -> Any:
         raise exit_
 
-    call, _service = _wrapped(spans, behaviour, stream=False)
+    call, _service = await _wrapped(spans, behaviour, stream=False)
     ctx = _Context()
     with pytest.raises(type(exit_)) as raised:
         await call(REQUEST, ctx)
@@ -384,7 +409,7 @@ async def test_a_closed_stream_is_not_turned_into_a_status(
         while True:
             yield pb.ClassifyResponse(classifier_version="v")
 
-    call, service = _wrapped(spans, behaviour, stream=True)
+    call, service = await _wrapped(spans, behaviour, stream=True)
     ctx = _Context()
     stream = call(REQUEST, ctx)
     assert (await stream.__anext__()).classifier_version == "v"
@@ -407,7 +432,7 @@ async def test_a_failure_while_starting_the_call_still_ends_the_span() -> None:
     async def behaviour(_request: Any, _ctx: Any) -> Any:
         raise AssertionError("the handler must not run")
 
-    call, _service = _wrapped(spans, behaviour, stream=False)
+    call, _service = await _wrapped(spans, behaviour, stream=False)
     ctx = _Context(fail_in_begin=True)
     with pytest.raises(grpc.aio.AbortError):
         await call(REQUEST, ctx)
@@ -423,7 +448,7 @@ async def test_a_method_nobody_wrote_is_unimplemented_not_a_bug() -> None:
         # What a generated servicer base class does for a method not overridden.
         raise NotImplementedError("Method not implemented!")
 
-    call, _service = _wrapped(spans, behaviour, stream=False)
+    call, _service = await _wrapped(spans, behaviour, stream=False)
     ctx = _Context()
     with pytest.raises(grpc.aio.AbortError):
         await call(REQUEST, ctx)
@@ -439,10 +464,11 @@ async def test_access_lines_are_sampled_by_trace_but_failures_always_logged(
     caplog: pytest.LogCaptureFixture, share: float
 ) -> None:
     service = f"sampled-{uuid.uuid4().hex[:8]}"
-    interceptor = ServerInterceptor(
-        service=service, tracer=TracerProvider().get_tracer("t"), access_log_sample=share
+    server = grpc.aio.server(
+        interceptors=chain(
+            service=service, tracer_provider=TracerProvider(), access_log_sample=share
+        )
     )
-    server = grpc.aio.server(interceptors=[interceptor])
     pb_grpc.add_RouterServiceServicer_to_server(Probe(), server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
@@ -473,8 +499,7 @@ async def test_access_lines_are_sampled_by_trace_but_failures_always_logged(
 
 def test_every_hop_of_one_trace_samples_alike() -> None:
     def sampler() -> ServerInterceptor:
-        tracer = TracerProvider().get_tracer("t")
-        return ServerInterceptor(service="s", tracer=tracer, access_log_sample=0.5)
+        return ServerInterceptor(service="s", access_log_sample=0.5)
 
     first, second = sampler(), sampler()
     picked = 0
@@ -507,8 +532,7 @@ class Gated(pb_grpc.RouterServiceServicer):
 async def test_calls_in_flight_are_counted_while_served_and_not_after() -> None:
     service = f"probe-{uuid.uuid4().hex[:8]}"
     gated = Gated()
-    tracer = TracerProvider().get_tracer("t")
-    server = grpc.aio.server(interceptors=[ServerInterceptor(service=service, tracer=tracer)])
+    server = grpc.aio.server(interceptors=chain(service=service, tracer_provider=TracerProvider()))
     pb_grpc.add_RouterServiceServicer_to_server(gated, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()

@@ -147,6 +147,8 @@ def test_one_turn_is_one_trace_across_every_hop(
     ]
     assert converse.attributes["waybill.gateway.worker"] == "WORKER_TRACKING"
     assert converse.attributes["waybill.router.intent"].startswith("INTENT_TRACKING")
+    assert converse.attributes["waybill.budget.state"] == "BUDGET_STATE_OK"
+    assert converse.attributes["waybill.tenant"] == "acme-retail"
     (worker,) = [
         s for s in found if s.service == "waybill-tracking" and s.name.endswith("/RunTurn")
     ]
