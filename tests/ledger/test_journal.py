@@ -85,7 +85,7 @@ async def test_flushes_run_on_the_loop_while_fast_and_in_a_thread_after_a_slow_o
             time.sleep(journal.INLINE_FLUSH_S * 5)
         real(fd)
 
-    monkeypatch.setattr(journal.os, "fdatasync", fdatasync)
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
     log = Journal(tmp_path / "journal.jsonl")
     log.start()
     loop_thread = threading.get_ident()
