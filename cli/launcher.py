@@ -38,7 +38,13 @@ from cli.ports import free_base_port
 from cli.supervision import Phase, RestartPolicy, Tracker, describe_exit
 from gateway import demo_tokens, local_keys
 from gateway.edge.settings import OPS_METRICS_ENV, OPS_TENANTS_ENV
-from gateway.settings import API_KEYS_ENV, AUDIENCE_ENV, ISSUER_ENV, JWKS_ENV
+from gateway.settings import (
+    API_KEYS_ENV,
+    AUDIENCE_ENV,
+    ISSUER_ENV,
+    JWKS_ENV,
+    MODEL_API_ENV,
+)
 from router import admin_keys
 from runtime import mesh, paths
 
@@ -266,6 +272,9 @@ class Mesh:
         """Each service's Prometheus ``/metrics`` ``host:port`` that the edge's ops page reads
         (with an edge only; a ``WAYBILL_<NAME>_METRICS_PORT`` given in ``env`` or
         ``per_service_env`` is kept)."""
+        self.model_api_address: str | None = self._model_api_address(edge)
+        """The gateway's OpenAI-compatible model API ``host:port`` (with an edge, or when
+        ``env`` names one with ``WAYBILL_MODEL_API_ADDRESS``); None: not served."""
         self._children: dict[str, _Child] = {}
         self._published = False
         self._policy = restart
@@ -313,6 +322,28 @@ class Mesh:
             found[spec.name] = f"127.0.0.1:{given or port}"
         return found
 
+    def _model_api_address(self, edge: bool) -> str | None:
+        given = self._per_service_env.get("gateway", {}).get(MODEL_API_ENV) or self._env.get(
+            MODEL_API_ENV
+        )
+        if given or not edge:
+            return given or None
+        taken = {int(a.rpartition(":")[2]) for a in self.addresses.values()}
+        taken.update(int(a.rpartition(":")[2]) for a in self.metrics_addresses.values())
+        if self.edge_address is not None:
+            taken.add(int(self.edge_address.rpartition(":")[2]))
+        while (port := free_base_port(1)) in taken:
+            pass
+        return f"127.0.0.1:{port}"
+
+    @property
+    def model_api_url(self) -> str | None:
+        """The model API's base URL (``…/v1``), when the gateway serves it."""
+        if self.model_api_address is None:
+            return None
+        host, _, port = self.model_api_address.rpartition(":")
+        return f"http://{host}:{port}/v1"
+
     @property
     def ops_url(self) -> str | None:
         """The ops page's address, when this mesh runs an edge."""
@@ -356,6 +387,8 @@ class Mesh:
         if name == "gateway":
             env[API_KEYS_ENV] = str(self.api_keys_path)
             env[JWKS_ENV] = str(self.demo_keys.jwks)
+            if self.model_api_address is not None:
+                env[MODEL_API_ENV] = self.model_api_address
         if name == mesh.EDGE.name:
             # Only the launcher (embedded default, loopback) hands out demo credentials.
             env["WAYBILL_EDGE_DEMO_CREDENTIALS"] = str(self.credentials_path)

@@ -21,6 +21,7 @@ from cli.supervision import describe_exit
 CHAT_HINT = "chat: .venv/bin/waybill chat"
 PAGE_HINT = "chat page: "
 OPS_HINT = "ops page:  "
+MODEL_API_HINT = "model API (OpenAI-compatible): "
 # How often the foreground loop looks for a child that died.
 WATCH_S = 0.2
 
@@ -87,6 +88,8 @@ def _summary(mesh: Mesh, out: TextIO) -> None:
     if mesh.edge_url is not None:
         out.write(f"{PAGE_HINT}{mesh.edge_url}\n")
         out.write(f"{OPS_HINT}{mesh.ops_url}\n")
+    if mesh.model_api_url is not None:
+        out.write(f"{MODEL_API_HINT}{mesh.model_api_url}\n")
     # The hint must work as typed: name the run dir unless it is the default one.
     default = mesh.run_dir == discovery.DEFAULT_RUN_DIR.absolute()
     hint = CHAT_HINT if default else f"{CHAT_HINT} --run-dir {mesh.run_dir}"

@@ -31,9 +31,19 @@ class Authenticator:
                 authorization = value if isinstance(value, str) else ""
             elif key == API_KEY_HEADER and api_key is None:
                 api_key = value if isinstance(value, str) else ""
+        return self.principal_of(authorization=authorization, api_key=api_key)
+
+    def principal_of(
+        self, *, authorization: str | None, api_key: str | None, bearer_keys: bool = False
+    ) -> Principal:
+        """The caller of an ``authorization`` header (``Bearer <jwt>``) or an API key.
+        With ``bearer_keys`` (OpenAI clients send their key so) a bearer credential that
+        is not a JWT is taken as an API key."""
         if authorization is not None:
             scheme, _, token = authorization.strip().partition(" ")
             token = token.strip()
+            if bearer_keys and scheme.lower() == _BEARER and token and token.count(".") != 2:
+                return self._keys.principal(token)
             if scheme.lower() != _BEARER or not token or self._tokens is None:
                 # Also when no token issuer is configured: the same answer as a bad token.
                 raise invalid_credential()

@@ -156,8 +156,16 @@ class Budgets:
         """Whether turns reserve and commit."""
         return self._client is not None
 
-    async def hold(self, principal: Principal, user_id: str) -> Hold | None:
-        """Reserve one turn's worst case for the principal's team; None when budgets are off.
+    async def hold(
+        self,
+        principal: Principal,
+        user_id: str,
+        *,
+        estimate: money_pb2.Cost | None = None,
+        feature: str = FEATURE,
+    ) -> Hold | None:
+        """Reserve one turn's worst case (or ``estimate``, a direct model call's) for the
+        principal's team, charged to ``feature``; None when budgets are off.
         RESOURCE_EXHAUSTED (as a PeerError) when the budget cannot cover it."""
         if self._client is None:
             return None
@@ -168,8 +176,8 @@ class Budgets:
                 request_id=uuid.uuid4().hex,
                 tenant_id=principal.tenant_id,
                 team_id=principal.team_id,
-                feature_id=FEATURE,
-                estimate=self._estimate,
+                feature_id=feature,
+                estimate=self._estimate if estimate is None else estimate,
                 user_id=user_id,
             )
         )

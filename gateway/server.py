@@ -23,6 +23,10 @@ from gateway.clients import Clients, GuardrailsClient, OrdersClient, RouterClien
 from gateway.conversation import Conversations, Limits
 from gateway.key_ring import KeyRing
 from gateway.key_store import KeyStoreError
+from gateway.openai_api.app import model_api_app
+from gateway.openai_api.calls import EmbeddingModel, ModelCalls
+from gateway.openai_api.catalogue import Catalogue
+from gateway.openai_api.server import ModelApiServer
 from gateway.outcomes import InMemoryOutcomeStore, OutcomeStore
 from gateway.ratelimit import BucketStore, InProcessBuckets, RateLimiter
 from gateway.redis_outcomes import RedisOutcomeStore
@@ -33,7 +37,9 @@ from gateway.sessions import InMemorySessionStore, SessionStore
 from gateway.settings import API_KEYS_ENV, JWKS_ENV, GatewaySettings
 from gateway.tokens import JwksError, TokenVerifier
 from gateway.turn_cache import TurnCache
+from llm_pool import config as llm_config
 from llm_pool import pricing
+from llm_pool.build import build_pool
 from runtime import mesh
 from runtime.audit.trail import AuditTrail
 from runtime.audit.writer import AuditBusyError, AuditError
@@ -140,9 +146,9 @@ def budgets(settings: GatewaySettings, chan: MeshChannel) -> Budgets:
     return Budgets(client, estimate.cost(pricing.load()))
 
 
-def turn_cache(settings: GatewaySettings) -> TurnCache | None:
-    """The answer cache the settings ask for (None when off). Without the embedding model
-    it matches exact questions only."""
+def answer_cache(settings: GatewaySettings) -> tuple[AnswerCache, Embedder | None] | None:
+    """The answer cache the settings ask for (None when off) and the embedding model it
+    loaded. Without the embedding model it matches exact questions only."""
     cache = settings.cache
     kind = cache.backend_kind(settings.redis_url)
     if kind == "off":
@@ -174,7 +180,37 @@ def turn_cache(settings: GatewaySettings) -> TurnCache | None:
         embed=None if embedder is None else embedder_embed(embedder.embed),
         model_id="" if embedder is None else embedder.version,
     )
-    return TurnCache(answers, KbVersion(cache.kb_dir, poll_s=cache.version_poll_s))
+    return answers, embedder
+
+
+def model_calls(
+    settings: GatewaySettings,
+    *,
+    deps: Clients,
+    limiter: RateLimiter,
+    money: Budgets,
+    audit: Auditor,
+    cache: AnswerCache | None,
+    embedder: Embedder | None,
+) -> ModelCalls:
+    """Direct model calls through the LLM pool's chains (one per served model)."""
+    config = llm_config.load()
+    prices = pricing.load()
+    catalogue = Catalogue(config, prices)
+    pool = build_pool(config, templates={}, prices=prices, chains=catalogue.chains())
+    log.info("model API", extra={"models": list(catalogue.models)})
+    return ModelCalls(
+        catalogue=catalogue,
+        pool=pool,
+        limiter=limiter,
+        budgets=money,
+        auditor=audit,
+        guardrails=deps.guardrails if settings.model_api_guardrails else None,
+        cache=cache,
+        embeddings=EmbeddingModel(embedder if not settings.cache.quantized else None),
+        turn_budget_s=settings.turn_budget_s,
+        default_max_tokens=settings.model_api_max_tokens,
+    )
 
 
 def limits(settings: GatewaySettings) -> Limits:
@@ -234,7 +270,32 @@ async def main() -> None:
     limiter = rate_limiter(settings)
     audit = auditor(settings)
     money = budgets(settings, chans["ledger"])
-    answers = turn_cache(settings)
+    cached = answer_cache(settings)
+    answers = (
+        None
+        if cached is None
+        else TurnCache(
+            cached[0], KbVersion(settings.cache.kb_dir, poll_s=settings.cache.version_poll_s)
+        )
+    )
+    model_api: ModelApiServer | None = None
+    calls: ModelCalls | None = None
+    if settings.model_api_address:
+        calls = model_calls(
+            settings,
+            deps=deps,
+            limiter=limiter,
+            money=money,
+            audit=audit,
+            cache=None if cached is None else cached[0],
+            embedder=None if cached is None else cached[1],
+        )
+        model_api = ModelApiServer(model_api_app(calls, auth), settings.model_api_address)
+
+    async def ready() -> None:
+        if model_api is not None:
+            await model_api.start()
+
     servicer = GatewayServicer(
         auth=auth,
         conversations=Conversations(
@@ -252,6 +313,10 @@ async def main() -> None:
     )
 
     async def on_stop() -> None:
+        if model_api is not None:
+            await model_api.stop()
+        if calls is not None:
+            await calls.aclose()
         await money.close()
         for ch in chans.values():
             await ch.close()
@@ -271,5 +336,6 @@ async def main() -> None:
                 servicer,
             )
         ],
+        ready=ready,
         on_stop=on_stop,
     )

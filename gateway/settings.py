@@ -23,6 +23,7 @@ DEFAULT_API_KEYS = ".waybill/api_keys.json"
 JWKS_ENV = "WAYBILL_JWT_JWKS_FILE"
 ISSUER_ENV = "WAYBILL_JWT_ISSUER"
 AUDIENCE_ENV = "WAYBILL_JWT_AUDIENCE"
+MODEL_API_ENV = "WAYBILL_MODEL_API_ADDRESS"
 MAX_ACTIVE_ORDERS = 50
 """What orders' ListActiveOrders accepts."""
 _REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
@@ -80,6 +81,15 @@ class GatewaySettings:
     cache: CacheSettings = field(default_factory=CacheSettings)
     """The answer cache (``WAYBILL_CACHE*``; docs/caches.md): in Redis when ``redis_url`` is
     set, else in-process."""
+    model_api_address: str = ""
+    """``host:port`` of the OpenAI-compatible model API (``WAYBILL_MODEL_API_ADDRESS``;
+    docs/model-api.md); empty: not served."""
+    model_api_guardrails: bool = True
+    """Whether a model call's last user message goes through the input guardrail
+    (``WAYBILL_MODEL_API_GUARDRAILS``)."""
+    model_api_max_tokens: int = 1024
+    """Completion tokens of a model call that names no ``max_tokens``: what its reservation
+    assumes and what the model is allowed (``WAYBILL_MODEL_API_MAX_TOKENS``)."""
 
     @classmethod
     def from_env(cls) -> GatewaySettings:
@@ -119,7 +129,20 @@ class GatewaySettings:
             turn_output_tokens=env_int("WAYBILL_TURN_MAX_OUTPUT_TOKENS", 512, minimum=1),
             rate_limits=RateLimitSettings.from_env(),
             cache=CacheSettings.from_env(),
+            model_api_address=_address(MODEL_API_ENV),
+            model_api_guardrails=env_bool("WAYBILL_MODEL_API_GUARDRAILS", True),
+            model_api_max_tokens=env_int("WAYBILL_MODEL_API_MAX_TOKENS", 1024, minimum=1),
         )
+
+
+def _address(name: str) -> str:
+    value = env_str(name, "").strip()
+    if not value:
+        return ""
+    _host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SettingsError(f"{name}={value!r} must be host:port")
+    return value
 
 
 def _tokens() -> TokenSettings | None:

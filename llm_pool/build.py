@@ -21,8 +21,10 @@ def build_pool(
     prices: pricing.PriceTable | None = None,
     env: Mapping[str, str] | None = None,
     deadline_margin_s: float = 0.005,
+    chains: Mapping[str, tuple[str, ...]] | None = None,
 ) -> LLMPool:
-    """Every enabled backend of ``config`` behind its breaker, chained per use case."""
+    """Every enabled backend of ``config`` behind its breaker, chained per use case
+    (``chains`` replaces the configuration's: the model API's chains, one per model)."""
     source = os.environ if env is None else env
     backends: list[Backend] = []
     options: dict[str, LinkOptions] = {}
@@ -56,7 +58,7 @@ def build_pool(
         )
     return LLMPool(
         backends,
-        {use_case: config.chain(use_case) for use_case in config.chains},
+        chains if chains is not None else {uc: config.chain(uc) for uc in config.chains},
         default_chain=config.chain(""),
         options=options,
         retry=config.retry,

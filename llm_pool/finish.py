@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from typing import cast
 
+from opentelemetry import trace
 from waybill.common.v1 import usage_pb2
+
+from llm_pool.generation import Finished
+from runtime import telemetry
 
 _BY_WORD: dict[str, int] = {
     "stop": usage_pb2.FINISH_REASON_STOP,
@@ -26,3 +30,24 @@ def to_proto(word: str) -> usage_pb2.FinishReason:
     """The contract value of a backend's finish reason; unknown words -> UNSPECIFIED."""
     value = _BY_WORD.get(word.lower(), usage_pb2.FINISH_REASON_UNSPECIFIED)
     return cast(usage_pb2.FinishReason, value)
+
+
+def count_generation(usage: usage_pb2.Usage, event: Finished) -> None:
+    """Add one finished generation to the turn's usage (and to the worker's span)."""
+    trace.get_current_span().add_event(
+        "generation", {telemetry.ATTR_BACKEND: event.backend_id or event.backend}
+    )
+    usage.input_tokens += event.input_tokens
+    usage.output_tokens += event.output_tokens
+    usage.generations.add(
+        backend=event.backend,
+        model=event.model,
+        input_tokens=event.input_tokens,
+        output_tokens=event.output_tokens,
+        time_to_first_token_us=event.time_to_first_token_us,
+        finish_reason=to_proto(event.finish_reason),
+    )
+    if event.charge is not None:
+        # One currency per turn: the price table prices every model in USD.
+        usage.cost.currency_code = event.charge.currency_code
+        usage.cost.micro_units += event.charge.micro_units

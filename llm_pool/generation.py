@@ -113,6 +113,25 @@ class ToolSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ChatCall:
+    """A caller's own chat completion, passed through (the OpenAI-compatible edge).
+
+    The messages and the tool, response-format and tool-choice settings are forwarded
+    as the caller wrote them (already validated) to backends that speak chat; a
+    raw-text backend lays plain messages out itself and refuses tools.
+    """
+
+    messages: tuple[Mapping[str, Any], ...]
+    """The conversation, OpenAI message objects."""
+    tools: tuple[Mapping[str, Any], ...] = ()
+    """Function tools the model may call."""
+    tool_choice: Any = None
+    """``auto``, ``none``, ``required`` or a named function; None: the server's default."""
+    response_format: Mapping[str, Any] | None = None
+    """``json_object`` or ``json_schema`` output, when asked for."""
+
+
+@dataclass(frozen=True, slots=True)
 class GenerationRequest:
     """One generation."""
 
@@ -130,6 +149,8 @@ class GenerationRequest:
     """Set for a tool-payload generation: the stream yields one ToolPayload, no text."""
     stop: tuple[str, ...] = ()
     """Stop sequences for model backends (the composer ignores them)."""
+    chat: ChatCall | None = None
+    """A passed-through chat completion: replaces ``prompt`` and ``plan`` for models."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +172,20 @@ class ToolPayload:
 
     tool: str
     arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A piece of a tool call a passed-through chat completion streams (``ChatCall``)."""
+
+    index: int
+    """Which call of the answer (several may be streamed side by side)."""
+    call_id: str = ""
+    """The call's id (in its first piece)."""
+    name: str = ""
+    """The function's name (in its first piece)."""
+    arguments: str = ""
+    """The next fragment of the JSON arguments."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,4 +239,4 @@ class StreamFailed:
     backend_id: str = ""
 
 
-GenerationEvent = Union[TextDelta, ToolPayload, Finished, StreamFailed]  # noqa: UP007 - runtime alias
+GenerationEvent = Union[TextDelta, ToolPayload, ToolCallDelta, Finished, StreamFailed]  # noqa: UP007 - runtime alias

@@ -32,6 +32,7 @@ from llm_pool.generation import (
     GenerationEvent,
     GenerationRequest,
     TextDelta,
+    ToolCallDelta,
     ToolPayload,
 )
 from llm_pool.prompting import chat_messages
@@ -80,9 +81,10 @@ class OpenAIBackend:
 
     def body(self, request: GenerationRequest) -> dict[str, Any]:
         """The JSON body of the chat completion request."""
+        chat = request.chat
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": chat_messages(request),
+            "messages": list(chat.messages) if chat is not None else chat_messages(request),
             "stream": True,
             "stream_options": {"include_usage": True},
             "max_tokens": request.max_tokens,
@@ -90,6 +92,15 @@ class OpenAIBackend:
         }
         if request.stop:
             body["stop"] = list(request.stop)
+        if chat is not None:
+            # The caller's own tools and output format, as the caller wrote them.
+            if chat.tools:
+                body["tools"] = list(chat.tools)
+            if chat.tool_choice is not None:
+                body["tool_choice"] = chat.tool_choice
+            if chat.response_format is not None:
+                body["response_format"] = dict(chat.response_format)
+            return body
         tool = request.tool
         if tool is not None and self._tool_mode == "tools":
             body["tools"] = [
@@ -136,10 +147,16 @@ class OpenAIBackend:
                         if data == "[DONE]":
                             state.done = True
                             break
-                        for piece in state.add(json.loads(data)):
+                        chunk = json.loads(data)
+                        for piece in state.add(chunk):
                             if not state.first_us:
                                 state.first_us = max(1, int((time.perf_counter() - started) * 1e6))
-                            if request.tool is None:
+                            if request.chat is not None:
+                                if isinstance(piece, ToolCallDelta):
+                                    yield piece
+                                elif piece:
+                                    yield TextDelta(piece)
+                            elif request.tool is None and isinstance(piece, str):
                                 yield TextDelta(piece)
         except TimeoutError:
             raise self._error(
@@ -229,15 +246,15 @@ class _State:
         self.tool_args: list[str] = []
         self.usage: dict[str, Any] | None = None
 
-    def add(self, chunk: dict[str, Any]) -> list[str]:
-        """Take one chunk; the content pieces it adds."""
+    def add(self, chunk: dict[str, Any]) -> list[str | ToolCallDelta]:
+        """Take one chunk; the content pieces and tool-call pieces it adds."""
         if "error" in chunk:
             error = chunk["error"]
             message = error.get("message", "error") if isinstance(error, dict) else str(error)
             raise _ChunkError(str(message)[:200])
         if chunk.get("usage"):
             self.usage = chunk["usage"]
-        pieces: list[str] = []
+        pieces: list[str | ToolCallDelta] = []
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or {}
             content = delta.get("content")
@@ -245,10 +262,19 @@ class _State:
                 self.parts.append(content)
                 pieces.append(content)
             for call in delta.get("tool_calls") or ():
-                fragment = (call.get("function") or {}).get("arguments")
+                function = call.get("function") or {}
+                fragment = function.get("arguments") or ""
                 if fragment:
                     self.tool_args.append(fragment)
-                    pieces.append(fragment)
+                if fragment or call.get("id") or function.get("name"):
+                    pieces.append(
+                        ToolCallDelta(
+                            index=int(call.get("index") or 0),
+                            call_id=str(call.get("id") or ""),
+                            name=str(function.get("name") or ""),
+                            arguments=fragment,
+                        )
+                    )
             if choice.get("finish_reason"):
                 self.finish_reason = str(choice["finish_reason"])
         return pieces

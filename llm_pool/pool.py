@@ -31,6 +31,7 @@ from llm_pool.generation import (
     GenerationRequest,
     StreamFailed,
     TextDelta,
+    ToolCallDelta,
     ToolPayload,
 )
 from llm_pool.pricing import PriceTable
@@ -258,7 +259,7 @@ class LLMPool:
         events = link.backend.stream(turn.request, timeout_s=timeout)
         try:
             async for event in events:
-                if isinstance(event, TextDelta | ToolPayload):
+                if isinstance(event, TextDelta | ToolPayload | ToolCallDelta):
                     if not first_at:
                         first_at = time.perf_counter()
                     yield event

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from llm_pool.generation import GenerationRequest, canary_line, render_sources
+from llm_pool.generation import ChatCall, GenerationRequest, canary_line, render_sources
 
 FACTS_PREFIX = "Facts: "
 
@@ -41,8 +41,30 @@ def _role(role: str) -> str:
     return "user" if role == "customer" else "assistant"
 
 
+def _content(message: Any) -> str:
+    """A chat message's text (a list of text parts joined; other parts have no text)."""
+    content = message.get("content")
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return content if isinstance(content, str) else ""
+
+
+def render_chat(chat: ChatCall, prompt_format: str) -> str:
+    """A passed-through conversation as one text for a raw-text endpoint."""
+    if prompt_format == "llama3":
+        out = ["<|begin_of_text|>"]
+        out.extend(_llama3_turn(str(m.get("role", "user")), _content(m)) for m in chat.messages)
+        out.append("<|start_header_id|>assistant<|end_header_id|>\n\n")
+        return "".join(out)
+    lines = [f"{m.get('role', 'user')}: {_content(m)}" for m in chat.messages]
+    lines.append("assistant:")
+    return "\n\n".join(lines)
+
+
 def render_text(request: GenerationRequest, prompt_format: str) -> str:
     """The prompt as one text for a raw-text endpoint (the TensorRT-LLM ensemble)."""
+    if request.chat is not None:
+        return render_chat(request.chat, prompt_format)
     prompt = request.prompt
     if prompt_format == "llama3":
         out = ["<|begin_of_text|>", _llama3_turn("system", _system(request))]

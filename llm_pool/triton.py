@@ -188,6 +188,15 @@ class TritonBackend:
     ) -> AsyncGenerator[GenerationEvent, None]:
         """Stream one generation from the ensemble."""
         started = time.perf_counter()
+        chat = request.chat
+        if chat is not None and (chat.tools or chat.response_format is not None):
+            # Raw text in, raw text out: the next link of the chain may speak tools.
+            raise BackendError(
+                f"{self.name} takes no tools or response formats",
+                code="INVALID_ARGUMENT",
+                reason="TOOLS_UNSUPPORTED",
+                kind=ErrorKind.REQUEST,
+            )
         prompt = render_text(request, self._format)
         infer = {
             "model_name": self._model_name,

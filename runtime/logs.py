@@ -101,3 +101,6 @@ def configure(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # One INFO line per upstream request (with its URL) is an access log we do not want:
+    # the model API and the pool log what matters themselves.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
-from opentelemetry import trace
 from waybill.common.v1 import conversation_pb2, events_pb2, usage_pb2
 from waybill.worker.v1 import worker_service_pb2 as pb
 
-from llm_pool import finish
+from llm_pool.finish import count_generation
 from llm_pool.generation import Finished, GenerationRequest, StreamFailed, TextDelta, ToolPayload
 from llm_pool.pool import LLMPool
-from runtime import telemetry
 from workers import turn_errors
 from workers.coalesce import DeltaCoalescer
 from workers.output_guard import STOP_MESSAGE, CanaryLeak, OutputGuard
@@ -25,27 +23,6 @@ def history(turns: Sequence[conversation_pb2.Turn]) -> tuple[tuple[str, str], ..
         ("customer" if t.role == conversation_pb2.ROLE_CUSTOMER else "assistant", t.text)
         for t in turns
     )
-
-
-def count_generation(usage: usage_pb2.Usage, event: Finished) -> None:
-    """Add one finished generation to the turn's usage (and to the worker's span)."""
-    trace.get_current_span().add_event(
-        "generation", {telemetry.ATTR_BACKEND: event.backend_id or event.backend}
-    )
-    usage.input_tokens += event.input_tokens
-    usage.output_tokens += event.output_tokens
-    usage.generations.add(
-        backend=event.backend,
-        model=event.model,
-        input_tokens=event.input_tokens,
-        output_tokens=event.output_tokens,
-        time_to_first_token_us=event.time_to_first_token_us,
-        finish_reason=finish.to_proto(event.finish_reason),
-    )
-    if event.charge is not None:
-        # One currency per turn: the price table prices every model in USD.
-        usage.cost.currency_code = event.charge.currency_code
-        usage.cost.micro_units += event.charge.micro_units
 
 
 async def generate_payload(

@@ -24,6 +24,7 @@ from google.protobuf import json_format, message
 from waybill.common.v1 import usage_pb2
 
 from llm_pool.composer import Template
+from llm_pool.finish import count_generation
 from llm_pool.generation import (
     AnswerPlan,
     Finished,
@@ -32,7 +33,7 @@ from llm_pool.generation import (
     StreamFailed,
 )
 from llm_pool.pool import LLMPool
-from workers.compose import count_generation, generate_payload
+from workers.compose import generate_payload
 from workers.shadow import Shadow
 from workers.tools import INVALID_PAYLOADS, WRITE_TOOLS, Refused, parse_payload, tool_spec
 

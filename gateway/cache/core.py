@@ -51,6 +51,9 @@ class UseCase:
     """How long an entry is served."""
     threshold: float = 0.95
     """Cosine at or above which a different question takes an entry; above 1: exact only."""
+    normalise: bool = True
+    """Whether questions are normalised (case, spacing, AWB and date spellings) before
+    matching; off for direct model calls, whose prompts are matched byte for byte."""
 
     @property
     def semantic(self) -> bool:
@@ -170,7 +173,7 @@ class AnswerCache:
     async def lookup(self, partition: Partition, text: str) -> Lookup:
         """Find the entry for ``text`` in ``partition`` (a miss on any store failure)."""
         use_case = self._use_cases.get(partition.use_case)
-        normalised = normalise(text)
+        normalised = normalise(text) if use_case is None or use_case.normalise else text
         found = Lookup(self._partition(partition), normalised, entry_id(normalised))
         if use_case is None:
             return found

@@ -10,7 +10,11 @@ from retrieval.settings import default_kb_dir
 from runtime.settings import SettingsError, env_bool, env_float, env_int, env_str
 
 MODES = ("auto", "memory", "redis", "off")
-USE_CASES: dict[str, UseCase] = {"policy": UseCase("policy", ttl_s=3600.0, threshold=0.95)}
+USE_CASES: dict[str, UseCase] = {
+    "policy": UseCase("policy", ttl_s=3600.0, threshold=0.95),
+    # Deterministic direct model calls (temperature 0), matched byte for byte.
+    "direct": UseCase("direct", ttl_s=600.0, threshold=1.01, normalise=False),
+}
 """Cached use cases and their defaults; each reads ``WAYBILL_CACHE_<NAME>_TTL_S`` and
 ``WAYBILL_CACHE_<NAME>_THRESHOLD``."""
 
@@ -56,7 +60,9 @@ class CacheSettings:
                     f"WAYBILL_CACHE_{upper}_THRESHOLD={threshold} must be in 0.5..1.01 "
                     "(a cosine; above 1: exact matches only)"
                 )
-            use_cases[name] = UseCase(name, ttl_s=ttl, threshold=threshold)
+            use_cases[name] = UseCase(
+                name, ttl_s=ttl, threshold=threshold, normalise=default.normalise
+            )
         return cls(
             mode=mode,
             semantic=env_bool("WAYBILL_CACHE_SEMANTIC", True),

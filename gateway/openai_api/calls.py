@@ -1,0 +1,491 @@
+"""Direct model calls, governed as turns are: authenticate -> limit -> screen -> cache ->
+reserve -> generate (the LLM pool's fallback chain) -> commit -> audit.
+
+Only service and admin keys call models directly: an end user's token acts as one
+customer of the order-support assistant, not as a general model client
+(PERMISSION_DENIED). The call's worst case (every prompt byte a token, plus its
+``max_tokens``, at the dearest link of its chain) is reserved before the model runs;
+what the model reported is committed after it. A stream that breaks or that the caller
+abandons is charged for what was streamed (the backend's count, or a word count of what
+reached the caller); one that produced nothing releases its reservation.
+
+A deterministic call (temperature 0) is answered from the exact-match cache when the
+same tenant asked the very same thing of the same model before (``WAYBILL_CACHE``); a
+hit costs nothing and reserves nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from waybill.common.v1 import usage_pb2
+from waybill.gateway.v1 import gateway_service_pb2 as pb
+from waybill.guardrails.v1 import guardrails_service_pb2 as guard
+
+from embeddings import Embedder
+from gateway.audit import Auditor, TurnAudit
+from gateway.budgets import Budgets, Hold
+from gateway.cache.core import AnswerCache, Lookup, Partition
+from gateway.clients import GuardrailsClient
+from gateway.conversation import INPUTS_BLOCKED, start_turn_clock
+from gateway.openai_api.catalogue import Catalogue, Model
+from gateway.openai_api.requests import ChatRequest, EmbeddingRequest
+from gateway.ratelimit import RateLimiter
+from llm_pool.finish import count_generation
+from llm_pool.generation import (
+    AnswerPlan,
+    ChatCall,
+    Finished,
+    GenerationRequest,
+    Prompt,
+    StreamFailed,
+    TextDelta,
+    ToolCallDelta,
+)
+from llm_pool.pool import LLMPool
+from llm_pool.tokens import WordCounter
+from runtime.errors import (
+    DeadlineExceeded,
+    DomainError,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    Unavailable,
+)
+from runtime.principal import Principal
+
+log = logging.getLogger("waybill.gateway.models")
+
+FEATURE = "model-api"
+"""The ledger feature direct model calls are charged to."""
+CACHE_USE_CASE = "direct"
+EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+"""The bundled sentence embedding model (384 dimensions), as ``/v1/models`` lists it."""
+GUARD_CHUNK = 4000
+"""CheckInput takes at most this many characters; a longer message is checked in parts."""
+_WORDS = WordCounter()
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """The last event of a call."""
+
+    model: str
+    finish_reason: str
+    input_tokens: int
+    output_tokens: int
+    cached: bool = False
+
+
+CallEvent = TextDelta | ToolCallDelta | Completed
+
+
+@dataclass(frozen=True, slots=True)
+class Embedded:
+    """The vectors of an embeddings call."""
+
+    model: str
+    vectors: np.ndarray
+    input_tokens: int
+
+
+class EmbeddingModel:
+    """The bundled embedding model, loaded once (on first use unless given)."""
+
+    def __init__(self, embedder: Embedder | None = None) -> None:
+        self._embedder = embedder
+        self._loading: asyncio.Lock | None = None
+
+    async def get(self) -> Embedder:
+        """The loaded model (UNAVAILABLE when it is not installed)."""
+        if self._embedder is None:
+            self._loading = self._loading or asyncio.Lock()
+            async with self._loading:
+                if self._embedder is None:
+                    try:
+                        self._embedder = await asyncio.to_thread(Embedder.load)
+                    except Exception:
+                        log.exception("embedding model unavailable")
+                        raise Unavailable(
+                            "the embedding model is not available", reason="MODEL_UNAVAILABLE"
+                        ) from None
+        return self._embedder
+
+    id = EMBEDDING_MODEL
+    """The model id callers send."""
+
+
+class ModelCalls:
+    """Chat completions and embeddings for service callers."""
+
+    def __init__(
+        self,
+        *,
+        catalogue: Catalogue,
+        pool: LLMPool,
+        limiter: RateLimiter,
+        budgets: Budgets,
+        auditor: Auditor,
+        guardrails: GuardrailsClient | None,
+        cache: AnswerCache | None,
+        embeddings: EmbeddingModel,
+        turn_budget_s: float = 30.0,
+        default_max_tokens: int = 1024,
+        max_tokens_cap: int = 16_384,
+    ) -> None:
+        self.catalogue = catalogue
+        self.embeddings = embeddings
+        self._pool = pool
+        self._limiter = limiter
+        self._budgets = budgets
+        self._auditor = auditor
+        self._guardrails = guardrails
+        self._cache = cache if cache is not None and cache.use_case(CACHE_USE_CASE) else None
+        self._turn_budget_s = turn_budget_s
+        self.default_max_tokens = default_max_tokens
+        """Completion tokens of a call that names no limit (what its reservation assumes)."""
+        self.max_tokens_cap = max_tokens_cap
+        """The largest ``max_tokens`` a call may ask for."""
+
+    async def aclose(self) -> None:
+        """Close the pool's connections."""
+        await self._pool.close()
+
+    # -- chat completions -----------------------------------------------------------
+
+    async def complete(
+        self, principal: Principal, request: ChatRequest, request_id: str
+    ) -> AsyncIterator[CallEvent]:
+        """Stream one completion: deltas, then ``Completed``; or raise a DomainError
+        (before the first delta: nothing was streamed; after it: the stream broke)."""
+        _services_only(principal)
+        model = self.catalogue.model(request.model)
+        audit = self._auditor.turn(
+            principal, user_id=request.user, session_id="", request_id=request_id
+        )
+        final = pb.Final(request_id=request_id)
+        try:
+            await self._limiter.admit(principal, request.user)
+            start_turn_clock(self._turn_budget_s)
+            call = await self._screened(principal, request, request_id)
+            lookup = await self._lookup(principal, model, request, call)
+            if lookup is not None and lookup.found is not None:
+                cached = _decode(lookup.found.payload)
+                if cached is not None:
+                    final.cache_hit = True
+                    for event in cached:
+                        yield event
+                    _observe(audit, final)
+                    return
+            events = self._generate(
+                principal, model=model, request=request, call=call, final=final, lookup=lookup
+            )
+            async for event in events:
+                yield event
+            _observe(audit, final)
+        except BaseException as exc:  # refused, failed, or the caller went away
+            if audit is not None:
+                audit.failed(exc)
+            raise
+        finally:
+            if audit is not None:
+                audit.close()
+
+    async def _screened(
+        self, principal: Principal, request: ChatRequest, request_id: str
+    ) -> ChatCall:
+        """The call with its last user message checked (and its PII replaced); refused
+        with INVALID_ARGUMENT (INPUT_BLOCKED) when the input guardrail blocks it."""
+        text = request.last_user_text
+        if self._guardrails is None or not text.strip():
+            return request.call
+        parts = [text[i : i + GUARD_CHUNK] for i in range(0, len(text), GUARD_CHUNK)]
+        checks = await asyncio.gather(
+            *(
+                self._guardrails.check_input(
+                    tenant_id=principal.tenant_id, session_id=request_id, text=part
+                )
+                for part in parts
+            )
+        )
+        if any(c.verdict == guard.VERDICT_BLOCK for c in checks):
+            INPUTS_BLOCKED.inc()
+            raise InvalidArgument(
+                "the input guardrail blocked this message (instructions that try to "
+                "override the model's were found)",
+                reason="INPUT_BLOCKED",
+                metadata={"param": "messages"},
+            )
+        redacted = "".join(c.redacted_text for c in checks)
+        if redacted == text:
+            return request.call
+        messages = list(request.call.messages)
+        last = max(i for i, m in enumerate(messages) if m.get("role") == "user")
+        messages[last] = {**messages[last], "content": redacted}
+        return ChatCall(
+            messages=tuple(messages),
+            tools=request.call.tools,
+            tool_choice=request.call.tool_choice,
+            response_format=request.call.response_format,
+        )
+
+    async def _lookup(
+        self, principal: Principal, model: Model, request: ChatRequest, call: ChatCall
+    ) -> Lookup | None:
+        """The cache lookup of a deterministic call; None when the call is not cached."""
+        if self._cache is None or request.temperature != 0:
+            return None
+        key = json.dumps(
+            {
+                "messages": call.messages,
+                "tools": call.tools,
+                "tool_choice": call.tool_choice,
+                "response_format": call.response_format,
+                "max_tokens": request.max_tokens,
+                "stop": request.stop,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        partition = Partition(
+            tenant=principal.tenant_id, use_case=CACHE_USE_CASE, intent=model.id, version=""
+        )
+        return await self._cache.lookup(partition, key)
+
+    async def _generate(
+        self,
+        principal: Principal,
+        *,
+        model: Model,
+        request: ChatRequest,
+        call: ChatCall,
+        final: pb.Final,
+        lookup: Lookup | None,
+    ) -> AsyncIterator[CallEvent]:
+        prompt_bound = len(json.dumps(call.messages).encode()) + len(json.dumps(call.tools))
+        hold = await self._budgets.hold(
+            principal,
+            request.user,
+            estimate=self.catalogue.worst_case(
+                model, input_tokens=prompt_bound, output_tokens=request.max_tokens
+            ),
+            feature=FEATURE,
+        )
+        generation = GenerationRequest(
+            use_case=model.use_case,
+            prompt=Prompt(instructions="", context_block=""),
+            plan=AnswerPlan(template=""),
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+            stop=request.stop,
+            chat=call,
+        )
+        usage = usage_pb2.Usage()
+        relayed: list[TextDelta | ToolCallDelta] = []
+        end: Finished | StreamFailed | None = None
+        try:
+            async for event in self._pool.stream(generation):
+                if isinstance(event, TextDelta | ToolCallDelta):
+                    relayed.append(event)
+                    yield event
+                elif isinstance(event, Finished | StreamFailed):
+                    end = event
+        except BaseException:
+            # The caller went away mid-stream: charge what reached it, release the rest.
+            _settle_abandoned(hold, model, relayed)
+            raise
+        if isinstance(end, StreamFailed) or end is None:
+            failed = end or StreamFailed(
+                backend="", code="UNAVAILABLE", reason="NO_RESULT", message="no answer"
+            )
+            _settle_failed(hold, failed)
+            raise _call_error(failed)
+        count_generation(usage, end)
+        final.usage.CopyFrom(usage)
+        if hold is not None:
+            await hold.commit(usage)
+            final.budget_state = hold.state
+        await self._limiter.spend(principal, request.user, usage.input_tokens + usage.output_tokens)
+        done = Completed(
+            model=model.id,
+            finish_reason=end.finish_reason,
+            input_tokens=end.input_tokens,
+            output_tokens=end.output_tokens,
+        )
+        if lookup is not None and self._cache is not None:
+            await self._cache.store(lookup, _encode(relayed, done))
+        yield done
+
+    # -- embeddings -------------------------------------------------------------------
+
+    async def embed(
+        self, principal: Principal, request: EmbeddingRequest, request_id: str
+    ) -> Embedded:
+        """The vectors of the inputs, in order, from the bundled model."""
+        _services_only(principal)
+        if request.model != self.embeddings.id:
+            raise NotFound(
+                f"the model {request.model[:64]!r} is not an embedding model served here; "
+                "GET /v1/models lists those that are",
+                reason="MODEL_NOT_FOUND",
+                metadata={"param": "model"},
+            )
+        audit = self._auditor.turn(
+            principal, user_id=request.user, session_id="", request_id=request_id
+        )
+        final = pb.Final(request_id=request_id)
+        try:
+            await self._limiter.admit(principal, request.user)
+            embedder = await self.embeddings.get()
+            vectors = await asyncio.to_thread(embedder.embed, list(request.inputs))
+            tokens = sum(_WORDS.count(t) for t in request.inputs)
+            final.usage.input_tokens = tokens
+            final.usage.generations.add(
+                backend="local", model=self.embeddings.id, input_tokens=tokens
+            )
+            await self._limiter.spend(principal, request.user, tokens)
+            _observe(audit, final)
+            return Embedded(model=self.embeddings.id, vectors=vectors, input_tokens=tokens)
+        except BaseException as exc:
+            if audit is not None:
+                audit.failed(exc)
+            raise
+        finally:
+            if audit is not None:
+                audit.close()
+
+
+def _services_only(principal: Principal) -> None:
+    if principal.end_user:
+        raise PermissionDenied(
+            "a customer's token cannot call models directly; use a service key",
+            reason="SERVICE_KEY_REQUIRED",
+        )
+
+
+def _observe(audit: TurnAudit | None, final: pb.Final) -> None:
+    if audit is not None:
+        audit.observe(pb.TurnEvent(final=final))
+
+
+def _settle_failed(hold: Hold | None, failed: StreamFailed) -> None:
+    """A failed generation: charge what it consumed (a stream broken midway), else release."""
+    if hold is None:
+        return
+    if failed.input_tokens or failed.output_tokens:
+        usage = usage_pb2.Usage(
+            input_tokens=failed.input_tokens, output_tokens=failed.output_tokens
+        )
+        usage.generations.add(
+            backend=failed.backend,
+            model=failed.model,
+            input_tokens=failed.input_tokens,
+            output_tokens=failed.output_tokens,
+            finish_reason=usage_pb2.FINISH_REASON_ERROR,
+        )
+        _commit_soon(hold, usage)
+    else:
+        hold.release_soon()
+
+
+def _settle_abandoned(
+    hold: Hold | None, model: Model, relayed: Sequence[TextDelta | ToolCallDelta]
+) -> None:
+    """A stream the caller left: charge the words that reached it at the first link's
+    model (the one that streamed them, unless it fell back before streaming)."""
+    if hold is None:
+        return
+    text = "".join(e.text if isinstance(e, TextDelta) else e.arguments for e in relayed)
+    if not text:
+        hold.release_soon()
+        return
+    kind, served = model.kinds[0]
+    usage = usage_pb2.Usage(output_tokens=_WORDS.count(text))
+    usage.generations.add(
+        backend=kind,
+        model=served,
+        output_tokens=usage.output_tokens,
+        finish_reason=usage_pb2.FINISH_REASON_CANCELLED,
+    )
+    _commit_soon(hold, usage)
+
+
+_background: set[asyncio.Task[None]] = set()
+
+
+def _commit_soon(hold: Hold, usage: usage_pb2.Usage) -> None:
+    async def commit() -> None:
+        try:
+            await hold.commit(usage)
+        except DomainError as exc:
+            log.warning(
+                "a broken call's charge was not taken; its reservation expires",
+                extra={"reservation_id": hold.reservation_id, "reason": exc.reason},
+            )
+
+    task = asyncio.get_running_loop().create_task(commit())
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+def _call_error(failed: StreamFailed) -> DomainError:
+    """The caller's error for a generation that failed (no host or backend internals)."""
+    reason = failed.reason or "MODEL_FAILED"
+    if failed.code == "RESOURCE_EXHAUSTED":
+        return ResourceExhausted(
+            "the model provider is rate limiting; retry shortly", reason=reason, retry_after_s=1.0
+        )
+    if failed.code == "INVALID_ARGUMENT":
+        return InvalidArgument(
+            "the model refused the request: " + failed.message.partition(": ")[2][:300],
+            reason=reason,
+        )
+    if failed.code == "DEADLINE_EXCEEDED":
+        return DeadlineExceeded("the model did not answer in time", reason=reason)
+    return Unavailable("no model of the chain could answer; retry later", reason=reason)
+
+
+def _encode(relayed: Sequence[TextDelta | ToolCallDelta], done: Completed) -> bytes:
+    text = "".join(e.text for e in relayed if isinstance(e, TextDelta))
+    calls: dict[int, dict[str, str]] = {}
+    for e in relayed:
+        if isinstance(e, ToolCallDelta):
+            call = calls.setdefault(e.index, {"id": "", "name": "", "arguments": ""})
+            call["id"] = call["id"] or e.call_id
+            call["name"] = call["name"] or e.name
+            call["arguments"] += e.arguments
+    return json.dumps(
+        {
+            "v": 1,
+            "text": text,
+            "calls": [{"index": i, **c} for i, c in sorted(calls.items())],
+            "finish": done.finish_reason,
+            "in": done.input_tokens,
+            "out": done.output_tokens,
+            "model": done.model,
+        }
+    ).encode()
+
+
+def _decode(payload: bytes) -> list[CallEvent] | None:
+    try:
+        raw = json.loads(payload)
+        if raw.get("v") != 1:
+            return None
+        events: list[CallEvent] = []
+        if raw["text"]:
+            events.append(TextDelta(raw["text"]))
+        for c in raw["calls"]:
+            events.append(ToolCallDelta(c["index"], c["id"], c["name"], c["arguments"]))
+        events.append(
+            Completed(raw["model"], raw["finish"], int(raw["in"]), int(raw["out"]), cached=True)
+        )
+        return events
+    except (ValueError, KeyError, TypeError):
+        return None
