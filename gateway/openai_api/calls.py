@@ -17,10 +17,12 @@ hit costs nothing and reserves nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from waybill.common.v1 import usage_pb2
@@ -32,7 +34,7 @@ from gateway.audit import Auditor, TurnAudit
 from gateway.budgets import Budgets, Hold
 from gateway.cache.core import AnswerCache, Lookup, Partition
 from gateway.clients import GuardrailsClient
-from gateway.conversation import INPUTS_BLOCKED, start_turn_clock
+from gateway.conversation import INPUTS_BLOCKED, UNCHARGED, start_turn_clock
 from gateway.openai_api.catalogue import Catalogue, Model
 from gateway.openai_api.requests import ChatRequest, EmbeddingRequest
 from gateway.ratelimit import RateLimiter
@@ -84,6 +86,14 @@ class Completed:
 
 
 CallEvent = TextDelta | ToolCallDelta | Completed
+
+
+@dataclass(slots=True)
+class _Run:
+    """One generation's progress: what reached the caller and how it ended."""
+
+    relayed: list[TextDelta | ToolCallDelta] = field(default_factory=list)
+    finished: Finished | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,36 +173,144 @@ class ModelCalls:
         self, principal: Principal, request: ChatRequest, request_id: str
     ) -> AsyncIterator[CallEvent]:
         """Stream one completion: deltas, then ``Completed``; or raise a DomainError
-        (before the first delta: nothing was streamed; after it: the stream broke)."""
+        (before the first delta: nothing was streamed; after it: the stream broke).
+
+        The reservation runs beside the input check and the cache lookup; the commit, the
+        token debit, the cache entry and the audit record follow ``Completed`` in the
+        background, so the caller never waits for them (a commit that fails leaves the
+        reservation to expire, counted in ``waybill_turns_uncharged_total``)."""
         _services_only(principal)
         model = self.catalogue.model(request.model)
         audit = self._auditor.turn(
             principal, user_id=request.user, session_id="", request_id=request_id
         )
         final = pb.Final(request_id=request_id)
+        settling = False
         try:
             await self._limiter.admit(principal, request.user)
             start_turn_clock(self._turn_budget_s)
-            call = await self._screened(principal, request, request_id)
-            lookup = await self._lookup(principal, model, request, call)
-            if lookup is not None and lookup.found is not None:
-                cached = _decode(lookup.found.payload)
-                if cached is not None:
-                    final.cache_hit = True
-                    for event in cached:
-                        yield event
-                    _observe(audit, final)
-                    return
-            events = self._generate(
-                principal, model=model, request=request, call=call, final=final, lookup=lookup
+            reserving = self._reserve(principal, model, request)
+            try:
+                call = await self._screened(principal, request, request_id)
+                lookup = await self._lookup(principal, model, request, call)
+                cached = _decode(lookup.found.payload) if lookup and lookup.found else None
+            except BaseException:
+                _release_when_held(reserving)
+                raise
+            if cached is not None:
+                _release_when_held(reserving)
+                final.cache_hit = True
+                for event in cached:
+                    yield event
+                _observe(audit, final)
+                return
+            hold = await reserving if reserving is not None else None
+            run = _Run()
+            async for delta in self._relay(hold, model, _generation(model, request, call), run):
+                yield delta
+            end = run.finished
+            assert end is not None  # _relay raises unless the model finished
+            done = Completed(
+                model=model.id,
+                finish_reason=end.finish_reason,
+                input_tokens=end.input_tokens,
+                output_tokens=end.output_tokens,
             )
-            async for event in events:
-                yield event
-            _observe(audit, final)
+            count_generation(final.usage, end)
+            _background_task(
+                self._settle(
+                    principal,
+                    request.user,
+                    hold=hold,
+                    final=final,
+                    audit=audit,
+                    lookup=lookup,
+                    relayed=run.relayed,
+                    done=done,
+                )
+            )
+            settling = True
+            yield done
         except BaseException as exc:  # refused, failed, or the caller went away
-            if audit is not None:
+            if audit is not None and not settling:
                 audit.failed(exc)
             raise
+        finally:
+            if audit is not None and not settling:
+                audit.close()
+
+    def _reserve(
+        self, principal: Principal, model: Model, request: ChatRequest
+    ) -> asyncio.Task[Hold | None] | None:
+        """Start reserving the call's worst case: every byte of what it sends a token (the
+        input check's pseudonyms may be longer than what they replace: twice), plus its
+        ``max_tokens``, at the dearest link of its chain. None when budgets are off."""
+        if not self._budgets.enabled:
+            return None
+        sent = len(json.dumps(request.call.messages).encode()) + len(json.dumps(request.call.tools))
+        estimate = self.catalogue.worst_case(
+            model, input_tokens=2 * sent, output_tokens=request.max_tokens
+        )
+        return asyncio.ensure_future(
+            self._budgets.hold(principal, request.user, estimate=estimate, feature=FEATURE)
+        )
+
+    async def _relay(
+        self, hold: Hold | None, model: Model, generation: GenerationRequest, run: _Run
+    ) -> AsyncIterator[TextDelta | ToolCallDelta]:
+        """The model's deltas; ``run`` keeps them and the end. A failure before the end is
+        settled (what was consumed charged, the rest released) and raised."""
+        end: Finished | StreamFailed | None = None
+        try:
+            async for event in self._pool.stream(generation):
+                if isinstance(event, TextDelta | ToolCallDelta):
+                    run.relayed.append(event)
+                    yield event
+                elif isinstance(event, Finished | StreamFailed):
+                    end = event
+        except BaseException:
+            # The caller went away mid-stream: charge what reached it, release the rest.
+            _settle_abandoned(hold, model, run.relayed)
+            raise
+        if not isinstance(end, Finished):
+            failed = end or StreamFailed(
+                backend="", code="UNAVAILABLE", reason="NO_RESULT", message="no answer"
+            )
+            _settle_failed(hold, failed)
+            raise _call_error(failed)
+        run.finished = end
+
+    async def _settle(
+        self,
+        principal: Principal,
+        user_id: str,
+        *,
+        hold: Hold | None,
+        final: pb.Final,
+        audit: TurnAudit | None,
+        lookup: Lookup | None,
+        relayed: Sequence[TextDelta | ToolCallDelta],
+        done: Completed,
+    ) -> None:
+        """After the answer: commit, debit the tokens, keep the answer, write the record."""
+        try:
+            if hold is not None:
+                try:
+                    await hold.commit(final.usage)
+                    final.budget_state = hold.state
+                except DomainError as exc:
+                    UNCHARGED.inc()
+                    log.warning(
+                        "a model call's charge was not taken; its reservation expires",
+                        extra={"reservation_id": hold.reservation_id, "reason": exc.reason},
+                    )
+            with contextlib.suppress(DomainError):  # a limit store that is down: not charged
+                await self._limiter.spend(
+                    principal, user_id, final.usage.input_tokens + final.usage.output_tokens
+                )
+            if lookup is not None and self._cache is not None:
+                await self._cache.store(lookup, _encode(relayed, done))
+            _observe(audit, final)
         finally:
             if audit is not None:
                 audit.close()
@@ -258,70 +376,6 @@ class ModelCalls:
         )
         return await self._cache.lookup(partition, key)
 
-    async def _generate(
-        self,
-        principal: Principal,
-        *,
-        model: Model,
-        request: ChatRequest,
-        call: ChatCall,
-        final: pb.Final,
-        lookup: Lookup | None,
-    ) -> AsyncIterator[CallEvent]:
-        prompt_bound = len(json.dumps(call.messages).encode()) + len(json.dumps(call.tools))
-        hold = await self._budgets.hold(
-            principal,
-            request.user,
-            estimate=self.catalogue.worst_case(
-                model, input_tokens=prompt_bound, output_tokens=request.max_tokens
-            ),
-            feature=FEATURE,
-        )
-        generation = GenerationRequest(
-            use_case=model.use_case,
-            prompt=Prompt(instructions="", context_block=""),
-            plan=AnswerPlan(template=""),
-            max_tokens=request.max_tokens,
-            temperature=request.temperature,
-            stop=request.stop,
-            chat=call,
-        )
-        usage = usage_pb2.Usage()
-        relayed: list[TextDelta | ToolCallDelta] = []
-        end: Finished | StreamFailed | None = None
-        try:
-            async for event in self._pool.stream(generation):
-                if isinstance(event, TextDelta | ToolCallDelta):
-                    relayed.append(event)
-                    yield event
-                elif isinstance(event, Finished | StreamFailed):
-                    end = event
-        except BaseException:
-            # The caller went away mid-stream: charge what reached it, release the rest.
-            _settle_abandoned(hold, model, relayed)
-            raise
-        if isinstance(end, StreamFailed) or end is None:
-            failed = end or StreamFailed(
-                backend="", code="UNAVAILABLE", reason="NO_RESULT", message="no answer"
-            )
-            _settle_failed(hold, failed)
-            raise _call_error(failed)
-        count_generation(usage, end)
-        final.usage.CopyFrom(usage)
-        if hold is not None:
-            await hold.commit(usage)
-            final.budget_state = hold.state
-        await self._limiter.spend(principal, request.user, usage.input_tokens + usage.output_tokens)
-        done = Completed(
-            model=model.id,
-            finish_reason=end.finish_reason,
-            input_tokens=end.input_tokens,
-            output_tokens=end.output_tokens,
-        )
-        if lookup is not None and self._cache is not None:
-            await self._cache.store(lookup, _encode(relayed, done))
-        yield done
-
     # -- embeddings -------------------------------------------------------------------
 
     async def embed(
@@ -359,6 +413,33 @@ class ModelCalls:
         finally:
             if audit is not None:
                 audit.close()
+
+
+def _generation(model: Model, request: ChatRequest, call: ChatCall) -> GenerationRequest:
+    return GenerationRequest(
+        use_case=model.use_case,
+        prompt=Prompt(instructions="", context_block=""),
+        plan=AnswerPlan(template=""),
+        max_tokens=request.max_tokens,
+        temperature=request.temperature,
+        stop=request.stop,
+        chat=call,
+    )
+
+
+def _release_when_held(reserving: asyncio.Task[Hold | None] | None) -> None:
+    """Release a reservation the call will not use, once (and if) it was granted."""
+    if reserving is None:
+        return
+
+    def release(task: asyncio.Task[Hold | None]) -> None:
+        if task.cancelled() or task.exception() is not None:
+            return
+        hold = task.result()
+        if hold is not None:
+            hold.release_soon()
+
+    reserving.add_done_callback(release)
 
 
 def _services_only(principal: Principal) -> None:
@@ -417,6 +498,13 @@ def _settle_abandoned(
 
 
 _background: set[asyncio.Task[None]] = set()
+"""Settlements in flight (held so they are not garbage-collected mid-call)."""
+
+
+def _background_task(work: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.get_running_loop().create_task(work)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
 
 
 def _commit_soon(hold: Hold, usage: usage_pb2.Usage) -> None:
@@ -424,14 +512,13 @@ def _commit_soon(hold: Hold, usage: usage_pb2.Usage) -> None:
         try:
             await hold.commit(usage)
         except DomainError as exc:
+            UNCHARGED.inc()
             log.warning(
                 "a broken call's charge was not taken; its reservation expires",
                 extra={"reservation_id": hold.reservation_id, "reason": exc.reason},
             )
 
-    task = asyncio.get_running_loop().create_task(commit())
-    _background.add(task)
-    task.add_done_callback(_background.discard)
+    _background_task(commit())
 
 
 def _call_error(failed: StreamFailed) -> DomainError:
