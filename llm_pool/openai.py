@@ -43,6 +43,8 @@ from runtime import context
 
 _REQUEST_ERRORS = {400, 413, 422}
 _ERROR_BODY_BYTES = 2048
+_DRAIN_S = 0.05
+"""How long the end of a body may take to arrive after its ``[DONE]``."""
 
 
 class OpenAIBackend:
@@ -173,10 +175,7 @@ class OpenAIBackend:
             ) from None
         finally:
             if response is not None:
-                if state.done:
-                    response.release()  # the connection goes back to the pool
-                else:
-                    response.close()  # abandoned or broken: the server sees it go
+                await _let_go(response, complete=state.done)
         if not state.done:
             raise self._error(
                 "UNAVAILABLE",
@@ -247,6 +246,22 @@ def _relayed(
                 yield piece
         elif piece and (request.chat is not None or request.tool is None):
             yield TextDelta(piece)
+
+
+async def _let_go(response: aiohttp.ClientResponse, *, complete: bool) -> None:
+    """Return the connection to the pool when the body ended right after ``[DONE]`` (its
+    last chunk read); close it otherwise (an abandoned or broken stream: the server sees
+    it go; a server that keeps talking after ``[DONE]``)."""
+    if complete:
+        try:
+            async with asyncio.timeout(_DRAIN_S):
+                await response.content.read()
+        except (TimeoutError, aiohttp.ClientError):
+            pass
+        else:
+            response.release()
+            return
+    response.close()
 
 
 async def _lines(response: aiohttp.ClientResponse) -> AsyncIterator[str]:

@@ -13,7 +13,7 @@ import pytest
 
 from cli import up
 from cli.launcher import Mesh
-from runtime import mesh
+from runtime import credentials, mesh
 from tests.gateway.edge.conftest import error_info, error_of
 from tests.gateway.edge.mesh_fixtures import edge_mesh
 from tests.gateway.edge.ops_traffic import OPS_COST_MICROS, OPS_TEAM, Traffic, send_traffic
@@ -141,10 +141,22 @@ def test_bad_input_is_a_precise_400(client: httpx.Client) -> None:
         assert field in str(error["details"])
 
 
-def test_up_prints_the_ops_page(platform: Mesh) -> None:
+def test_up_prints_the_ops_page_and_the_model_api(platform: Mesh) -> None:
     out = io.StringIO()
     up._summary(platform, out)
     assert f"ops page:  {platform.ops_url}\n" in out.getvalue()
+    assert f"model API (OpenAI-compatible): {platform.model_api_url}\n" in out.getvalue()
+    # It answers there, with the run's demo key (no model has an endpoint here: only the
+    # bundled embedding model is listed).
+    key = credentials.key_for(platform.credentials_path, "acme-retail")
+    listed = httpx.get(
+        f"{platform.model_api_url}/models", headers={"authorization": f"Bearer {key}"}
+    )
+    assert listed.status_code == 200
+    assert [m["id"] for m in listed.json()["data"]] == ["all-MiniLM-L6-v2"]
+    refused = httpx.get(f"{platform.model_api_url}/models")
+    assert refused.status_code == 401
+    assert refused.json()["error"]["type"] == "authentication_error"
 
 
 def test_the_page_is_served_same_origin_only(client: httpx.Client) -> None:
