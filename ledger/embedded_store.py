@@ -1,11 +1,15 @@
 """The embedded ledger store: state in memory, every change in an append-only journal.
 
 An operation decides and changes the in-memory state in one step (no await in
-between, so on one event loop the budget check and the hold are atomic), appends the
-change to the journal, and answers only once the journal has it on disk (group
-commit: see ``ledger.journal``). A retry that finds its operation done waits for that
-too, so an answer is never given for a change a crash could still lose. At start the
-journal is replayed through the same ``_apply`` the live operations use.
+between, so on one event loop the budget check and the hold are atomic) and appends the
+change to the journal. A change that moves money (a commit, a release, an expiry, a
+budget) is answered only once the journal has it on disk (group commit: see
+``ledger.journal``), and a retry that finds its operation done waits for that too, so
+such an answer is never given for a change a crash could still lose. A reservation is
+answered as soon as it is applied and queued: a hold a crash loses frees its share of
+the budget and its commit is refused, so the turn goes uncharged but the spend never
+passes the limit (docs/ledger.md). At start the journal is replayed through the same
+``_apply`` the live operations use.
 """
 
 from __future__ import annotations
@@ -150,7 +154,6 @@ class EmbeddedLedgerStore:
         if found is not None:
             if found.digest != ask.digest():
                 raise key_reused()
-            await self._synced()
             return self._reserved(found, replayed=True)
         month = month_of(now)
         budget = self._view(ask.tenant_id, ask.team_id, month)
@@ -172,10 +175,13 @@ class EmbeddedLedgerStore:
             "x": _us(now + self.ttl),
             "d": ask.digest(),
         }
+        # A hold is answered once applied and queued for the next flush, not after it: it
+        # moves no money. Lost to a crash before that flush, it frees its share of the
+        # budget, and its commit is refused (NOT_FOUND) for the turn to go uncharged: the
+        # spend still never passes the limit. A commit always waits for the disk, and a
+        # flushed commit means its reservation (an earlier line) is on disk too.
         self._write(record)
-        reservation = self._by_id[reservation_id]
-        await self._synced()
-        return self._reserved(reservation, replayed=False)
+        return self._reserved(self._by_id[reservation_id], replayed=False)
 
     async def commit(
         self, tenant_id: str, reservation_id: str, priced: PricedUsage, *, now: datetime

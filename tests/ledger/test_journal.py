@@ -16,6 +16,7 @@ import pytest
 from ledger import journal
 from ledger.embedded_store import EmbeddedLedgerStore
 from ledger.journal import Journal, JournalError, read
+from tests.ledger.conftest import ask, priced
 
 
 async def test_concurrent_appends_share_a_flush(tmp_path: Path) -> None:
@@ -99,3 +100,32 @@ async def test_flushes_run_on_the_loop_while_fast_and_in_a_thread_after_a_slow_o
     assert flushed_on[2] != loop_thread
     assert log.inline_flushes == 2
     assert [r["i"] for r in read(tmp_path / "journal.jsonl")] == [0, 1, 2]
+
+
+async def test_a_hold_is_answered_before_its_flush_and_a_charge_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = threading.Event()
+
+    def fdatasync(fd: int) -> None:
+        gate.wait(5)  # the disk answers only when the test says so
+
+    store = await EmbeddedLedgerStore.open(tmp_path, default_limit=1_000_000, ttl_s=60)
+    monkeypatch.setattr(journal, "INLINE_FLUSH_S", 0.0)  # every flush in a thread
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
+    now = datetime(2026, 12, 7, tzinfo=UTC)
+    try:
+        held = await asyncio.wait_for(store.reserve(ask("turn-0001", estimate=500), now=now), 1)
+        charging = asyncio.ensure_future(
+            store.commit("acme-retail", held.reservation_id, priced(100), now=now)
+        )
+        await asyncio.sleep(0.2)
+        assert not charging.done()  # the charge waits for the disk
+        gate.set()
+        done = await asyncio.wait_for(charging, 5)
+        assert done.charged == 100
+    finally:
+        gate.set()
+        await store.close()
+    ops = [r["op"] for r in read(tmp_path / "journal.jsonl")]
+    assert ops == ["reserve", "commit"]

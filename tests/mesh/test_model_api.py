@@ -5,6 +5,7 @@ LLM pool's upstream: answers, streams, tools passed through, embeddings, and the
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import time
@@ -54,14 +55,26 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Mesh, Rec
             services=["guardrails", "ledger", "gateway"],
             env=env,
         ) as started:
-            yield started, recorder
+            try:
+                yield started, recorder
+            finally:
+                for opened in _CLIENTS.values():
+                    opened.close()
+                _CLIENTS.clear()
+
+
+_CLIENTS: dict[tuple[str, str], openai.OpenAI] = {}
+"""One SDK client per address and key (closed with the mesh)."""
 
 
 def client(m: Mesh, key: str | None = None) -> openai.OpenAI:
     assert m.model_api_url is not None
-    return openai.OpenAI(
-        base_url=m.model_api_url, api_key=key or api_key(m, TENANT), max_retries=0, timeout=30
-    )
+    key = key or api_key(m, TENANT)
+    found = _CLIENTS.get((m.model_api_url, key))
+    if found is None:
+        found = openai.OpenAI(base_url=m.model_api_url, api_key=key, max_retries=0, timeout=30)
+        _CLIENTS[(m.model_api_url, key)] = found
+    return found
 
 
 def chat(api: openai.OpenAI, **request: Any) -> Any:
@@ -161,17 +174,18 @@ def test_models_and_embeddings(served: tuple[Mesh, Recorder]) -> None:
     api = client(m)
     ids = {model.id for model in api.models.list()}
     assert {MODEL, "all-MiniLM-L6-v2"} <= ids
-    # The SDK asks for base64 by default; float is the other encoding.
-    for encoding in ("base64", "float"):
-        done = api.embeddings.create(
-            model="all-MiniLM-L6-v2",
-            input=["where is my parcel?", "where is my package?", "refund policy"],
-            encoding_format=encoding,
-        )
+    texts = ["where is my parcel?", "where is my package?", "refund policy"]
+    # Left out, the encoding is base64 on the wire and the SDK decodes it; float is JSON.
+    plain = api.embeddings.create(model="all-MiniLM-L6-v2", input=texts)
+    floats = api.embeddings.create(model="all-MiniLM-L6-v2", input=texts, encoding_format="float")
+    for done in (plain, floats):
         vectors = np.array([d.embedding for d in done.data])
         assert vectors.shape == (3, 384)
         assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
         assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+    raw = api.embeddings.create(model="all-MiniLM-L6-v2", input=texts, encoding_format="base64")
+    decoded = np.frombuffer(base64.b64decode(str(raw.data[0].embedding)), dtype="<f4")
+    assert np.allclose(decoded, floats.data[0].embedding, atol=1e-6)
     with pytest.raises(openai.NotFoundError) as missing:
         api.embeddings.create(model="text-embedding-3-small", input="hello")
     assert missing.value.code == "model_not_found"
