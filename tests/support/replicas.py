@@ -11,6 +11,7 @@ from contextlib import ExitStack, contextmanager
 from cli import probe
 from cli.launcher import REPO_ROOT, Mesh
 from cli.ports import free_base_port
+from gateway.settings import MODEL_API_ENV
 from runtime import mesh
 
 
@@ -28,6 +29,8 @@ def gateway_replica(m: Mesh, *, env: Mapping[str, str] | None = None) -> Iterato
         # The mesh's gateway holds its metrics port (a mesh with an edge has one): a
         # replica serves no metrics endpoint rather than fail to bind the same one.
         "WAYBILL_GATEWAY_METRICS_PORT": "0",
+        # Likewise its model API port: a replica serves none.
+        MODEL_API_ENV: "",
         **(env or {}),
         spec.env_var: address,
     }
