@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from datetime import UTC, datetime
+from types import TracebackType
 
 import grpc
 from prometheus_client import Counter
@@ -65,7 +66,50 @@ def _ending(code: str, reason: str) -> str:
     return f"{code}:{reason}" if reason else code
 
 
-class TurnAudit:
+class TurnRecord:
+    """What a turn tells its audit record; this base keeps nothing (auditing is off).
+
+    Used as a context manager around the turn: leaving it with an exception records how
+    the turn failed, and leaving it either way closes the record, unless the turn handed
+    the record on (``hand_off``) to work that goes on after it and closes it there.
+    """
+
+    _handed_off = False
+
+    def observe(self, event: pb.TurnEvent) -> None:
+        """Take what the record needs from one event the caller is sent."""
+
+    def observe_final(self, final: pb.Final) -> None:
+        """Take the turn's ``Final`` (a call that built one without sending it as an event)."""
+        self.observe(pb.TurnEvent(final=final))
+
+    def failed(self, error: BaseException) -> None:
+        """The turn ended with ``error``."""
+
+    def close(self) -> None:
+        """Write the record (once); never raises."""
+
+    def hand_off(self) -> None:
+        """Leaving the ``with`` block no longer closes the record: its new owner will."""
+        self._handed_off = True
+
+    def __enter__(self) -> TurnRecord:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if self._handed_off:
+            return
+        if error is not None:  # refused, failed, or the caller went away
+            self.failed(error)
+        self.close()
+
+
+class TurnAudit(TurnRecord):
     """One turn's record in the making; ``close`` appends it once."""
 
     def __init__(
@@ -155,17 +199,18 @@ class TurnAudit:
 
 
 class Auditor:
-    """Opens a ``TurnAudit`` per turn, or nothing when auditing is off."""
+    """Opens a ``TurnAudit`` per turn, or a ``TurnRecord`` that keeps nothing when
+    auditing is off."""
 
     def __init__(self, trail: AuditTrail | None) -> None:
         self._trail = trail
 
     def turn(
         self, principal: Principal, *, user_id: str, session_id: str, request_id: str
-    ) -> TurnAudit | None:
-        """A record for one turn (None when auditing is off)."""
+    ) -> TurnRecord:
+        """The record of one turn."""
         if self._trail is None:
-            return None
+            return TurnRecord()
         return TurnAudit(
             self._trail,
             principal,

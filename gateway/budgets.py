@@ -21,6 +21,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import Counter
 from waybill.common.v1 import money_pb2, usage_pb2
 from waybill.ledger.v1 import ledger_service_pb2 as ledger
 
@@ -32,6 +33,10 @@ from runtime.principal import Principal
 
 log = logging.getLogger("waybill.gateway")
 
+UNCHARGED = Counter(
+    "waybill_turns_uncharged_total",
+    "Turns answered whose charge the ledger did not take (the reservation expires).",
+)
 FEATURE = "order-support"
 """The feature every conversation turn is charged to."""
 
@@ -130,8 +135,36 @@ class Hold:
             )
 
 
+async def charge(hold: Hold | None, usage: usage_pb2.Usage) -> ledger.BudgetState:
+    """Commit a turn's usage; its cost becomes the ledger's charge. A commit that fails
+    after the answer was given does not fail the turn: it is logged and counted, and the
+    reservation expires uncharged. The budget state after (UNSPECIFIED without a hold)."""
+    if hold is None:
+        return ledger.BUDGET_STATE_UNSPECIFIED
+    try:
+        usage.cost.CopyFrom(await hold.commit(usage))
+    except PeerError as exc:
+        UNCHARGED.inc()
+        log.error(
+            "turn not charged; its reservation expires",
+            extra={"reservation_id": hold.reservation_id, "reason": exc.reason},
+        )
+    return hold.state
+
+
+def charge_soon(hold: Hold | None, usage: usage_pb2.Usage) -> asyncio.Task[ledger.BudgetState]:
+    """:func:`charge` started now, held until done even if the turn stops waiting for it
+    (a turn cancelled after its answer was generated is still charged)."""
+    task = asyncio.ensure_future(charge(hold, usage))
+    _charging.add(task)
+    task.add_done_callback(_charging.discard)
+    return task
+
+
 _background: set[asyncio.Task[None]] = set()
 """Releases in flight (held so they are not garbage-collected mid-call)."""
+_charging: set[asyncio.Task[ledger.BudgetState]] = set()
+"""Commits in flight (held likewise)."""
 
 
 class Budgets:

@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 
 from google.protobuf import timestamp_pb2
 from opentelemetry import trace
-from prometheus_client import Counter
 from waybill.common.v1 import conversation_pb2, customer_pb2, events_pb2, intent_pb2, usage_pb2
 from waybill.gateway.v1 import gateway_service_pb2 as pb
 from waybill.guardrails.v1 import guardrails_service_pb2 as guard
@@ -28,7 +27,7 @@ from waybill.orders.v1 import orders_pb2
 from waybill.worker.v1 import worker_service_pb2 as worker
 
 from gateway import turns
-from gateway.budgets import Budgets, Hold
+from gateway.budgets import Budgets, Hold, charge, charge_soon
 from gateway.cache.core import Lookup, Partition
 from gateway.clients import Clients
 from gateway.failures import RETRYABLE, TurnFailure, no_result, turn_failure, worker_error
@@ -56,10 +55,6 @@ from runtime.principal import Principal
 W = intent_pb2
 log = logging.getLogger("waybill.gateway")
 INPUTS_BLOCKED = GUARDRAIL_VERDICTS.labels("input_injection", "blocked")
-UNCHARGED = Counter(
-    "waybill_turns_uncharged_total",
-    "Turns answered whose charge the ledger did not take (the reservation expires).",
-)
 A = TypeVar("A")
 B = TypeVar("B")
 
@@ -282,7 +277,7 @@ class Conversations:
                 answer=answer,
                 request_id=request_id,
                 usage=usage,
-                budget_state=await _charge(hold, usage),
+                budget_state=await charge(hold, usage),
             )
             return
         turn = worker.RunTurnRequest(
@@ -359,7 +354,7 @@ class Conversations:
             answer=answer,
             request_id=request_id,
             usage=usage,
-            budget_state=await _charge(hold, usage),
+            budget_state=await charge(hold, usage),
         )
 
     # -- ConfirmAction ----------------------------------------------------------------------
@@ -519,7 +514,7 @@ class Conversations:
         if failure is None and result is not None:
             # The answer was generated: its usage is charged whatever happens to the
             # session write, and the commit's round trip runs beside the write's.
-            charging = _charge_soon(hold, result.usage)
+            charging = charge_soon(hold, result.usage)
             failure = await self._write(
                 record, customer_text, turn.intent, result.answer, result.state
             )
@@ -566,7 +561,7 @@ class Conversations:
             answer=cached.answer,
             request_id=request_id,
             usage=usage,
-            budget_state=await _charge(hold, usage),
+            budget_state=await charge(hold, usage),
         )
         final.final.cache_hit = True
         yield final
@@ -638,36 +633,6 @@ def _release_unsettled(reserving: asyncio.Task[Hold | None]) -> None:
     hold = reserving.result()
     if hold is not None:
         hold.release_soon()  # a no-op once committed
-
-
-async def _charge(hold: Hold | None, usage: usage_pb2.Usage) -> ledger.BudgetState:
-    """Commit the turn's usage; its cost becomes the ledger's charge. A commit that fails
-    after the answer was given does not fail the turn: it is logged and counted, and the
-    reservation expires uncharged."""
-    if hold is None:
-        return ledger.BUDGET_STATE_UNSPECIFIED
-    try:
-        usage.cost.CopyFrom(await hold.commit(usage))
-    except PeerError as exc:
-        UNCHARGED.inc()
-        log.error(
-            "turn not charged; its reservation expires",
-            extra={"reservation_id": hold.reservation_id, "reason": exc.reason},
-        )
-    return hold.state
-
-
-def _charge_soon(hold: Hold | None, usage: usage_pb2.Usage) -> asyncio.Task[ledger.BudgetState]:
-    """:func:`_charge` started now, held until done even if the turn stops waiting for it
-    (a turn cancelled after its answer was generated is still charged)."""
-    task = asyncio.ensure_future(_charge(hold, usage))
-    _charging.add(task)
-    task.add_done_callback(_charging.discard)
-    return task
-
-
-_charging: set[asyncio.Task[ledger.BudgetState]] = set()
-"""Commits in flight (held so they are not garbage-collected mid-call)."""
 
 
 def session_not_found() -> NotFound:

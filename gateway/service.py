@@ -72,28 +72,19 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
     ) -> AsyncIterator[pb.TurnEvent]:
         """A turn's events behind its rate limits, its tokens debited at ``Final``, and its
         audit record written however it ends (refused by a limit included)."""
-        audit = self._auditor.turn(
+        with self._auditor.turn(
             principal,
             user_id=request.user_id,
             session_id=request.session_id,
             request_id=request_id,
-        )
-        try:
+        ) as audit:
             await self._limiter.admit(principal, request.user_id)
             start_turn_clock(self._conversations.limits.turn_budget_s)
             async for event in events():
-                if audit is not None:
-                    audit.observe(event)
+                audit.observe(event)
                 if event.WhichOneof("kind") == "final":
                     await self._limiter.spend(principal, request.user_id, tokens_of(event))
                 yield event
-        except BaseException as exc:  # the caller went away, or the turn failed
-            if audit is not None:
-                audit.failed(exc)
-            raise
-        finally:
-            if audit is not None:
-                audit.close()
 
     async def Converse(
         self, request: pb.ConverseRequest, context: grpc.aio.ServicerContext

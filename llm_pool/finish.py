@@ -51,3 +51,24 @@ def count_generation(usage: usage_pb2.Usage, event: Finished) -> None:
         # One currency per turn: the price table prices every model in USD.
         usage.cost.currency_code = event.charge.currency_code
         usage.cost.micro_units += event.charge.micro_units
+
+
+def cut_short(
+    backend: str,
+    model: str,
+    finish_reason: usage_pb2.FinishReason,
+    *,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+) -> usage_pb2.Usage:
+    """The usage of one generation that never finished (it failed, or its caller left):
+    what it consumed, under one generation that says why it stopped."""
+    usage = usage_pb2.Usage(input_tokens=input_tokens, output_tokens=output_tokens)
+    usage.generations.add(
+        backend=backend,
+        model=model,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        finish_reason=finish_reason,
+    )
+    return usage

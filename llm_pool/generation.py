@@ -9,7 +9,7 @@ can charge every generation, including one that broke half-way.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -186,6 +186,24 @@ class ToolCallDelta:
     """The function's name (in its first piece)."""
     arguments: str = ""
     """The next fragment of the JSON arguments."""
+
+
+def whole_calls(pieces: Iterable[ToolCallDelta]) -> list[ToolCallDelta]:
+    """Streamed tool-call pieces joined into one per call, in index order: each call's
+    first id and name, and its argument fragments in the order they came."""
+    ids: dict[int, str] = {}
+    names: dict[int, str] = {}
+    arguments: dict[int, list[str]] = {}
+    for piece in pieces:
+        arguments.setdefault(piece.index, []).append(piece.arguments)
+        if piece.call_id:
+            ids.setdefault(piece.index, piece.call_id)
+        if piece.name:
+            names.setdefault(piece.index, piece.name)
+    return [
+        ToolCallDelta(i, ids.get(i, ""), names.get(i, ""), "".join(arguments[i]))
+        for i in sorted(arguments)
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from gateway.auth import API_KEY_HEADER, Authenticator
 from gateway.edge.errors import HTTP_STATUS
 from gateway.openai_api.calls import CallEvent, Completed, ModelCalls
 from gateway.openai_api.requests import ChatRequest, chat_request, embedding_request, refuse
-from llm_pool.generation import TextDelta, ToolCallDelta
+from llm_pool.generation import TextDelta, ToolCallDelta, whole_calls
 from runtime import context as call_context
 from runtime.errors import DomainError, Unauthenticated
 from runtime.principal import Principal
@@ -231,27 +231,28 @@ class ModelApi:
         self, events: AsyncIterator[CallEvent], first: CallEvent, request_id: str, created: int
     ) -> Response:
         text: list[str] = []
-        calls: dict[int, dict[str, Any]] = {}
+        pieces: list[ToolCallDelta] = []
         event: CallEvent | None = first
         while event is not None:
             if isinstance(event, TextDelta):
                 text.append(event.text)
             elif isinstance(event, ToolCallDelta):
-                call = calls.setdefault(
-                    event.index,
-                    {"id": "", "type": "function", "function": {"name": "", "arguments": ""}},
-                )
-                call["id"] = call["id"] or event.call_id
-                call["function"]["name"] = call["function"]["name"] or event.name
-                call["function"]["arguments"] += event.arguments
+                pieces.append(event)
             else:
                 message: dict[str, Any] = {
                     "role": "assistant",
-                    "content": "".join(text) if text or not calls else None,
+                    "content": "".join(text) if text or not pieces else None,
                     "refusal": None,
                 }
-                if calls:
-                    message["tool_calls"] = [calls[i] for i in sorted(calls)]
+                if pieces:
+                    message["tool_calls"] = [
+                        {
+                            "id": call.call_id,
+                            "type": "function",
+                            "function": {"name": call.name, "arguments": call.arguments},
+                        }
+                        for call in whole_calls(pieces)
+                    ]
                 body = {
                     "id": f"chatcmpl-{request_id}",
                     "object": "chat.completion",

@@ -30,15 +30,15 @@ from waybill.gateway.v1 import gateway_service_pb2 as pb
 from waybill.guardrails.v1 import guardrails_service_pb2 as guard
 
 from embeddings import Embedder
-from gateway.audit import Auditor, TurnAudit
-from gateway.budgets import Budgets, Hold
+from gateway.audit import Auditor, TurnRecord
+from gateway.budgets import Budgets, Hold, charge, charge_soon
 from gateway.cache.core import AnswerCache, Lookup, Partition
 from gateway.clients import GuardrailsClient
-from gateway.conversation import INPUTS_BLOCKED, UNCHARGED, start_turn_clock
+from gateway.conversation import INPUTS_BLOCKED, start_turn_clock
 from gateway.openai_api.catalogue import Catalogue, Model
 from gateway.openai_api.requests import ChatRequest, EmbeddingRequest
 from gateway.ratelimit import RateLimiter
-from llm_pool.finish import count_generation
+from llm_pool.finish import count_generation, cut_short
 from llm_pool.generation import (
     AnswerPlan,
     ChatCall,
@@ -48,6 +48,7 @@ from llm_pool.generation import (
     StreamFailed,
     TextDelta,
     ToolCallDelta,
+    whole_calls,
 )
 from llm_pool.pool import LLMPool
 from llm_pool.tokens import WordCounter
@@ -181,12 +182,10 @@ class ModelCalls:
         reservation to expire, counted in ``waybill_turns_uncharged_total``)."""
         _services_only(principal)
         model = self.catalogue.model(request.model)
-        audit = self._auditor.turn(
-            principal, user_id=request.user, session_id="", request_id=request_id
-        )
         final = pb.Final(request_id=request_id)
-        settling = False
-        try:
+        with self._auditor.turn(
+            principal, user_id=request.user, session_id="", request_id=request_id
+        ) as audit:
             await self._limiter.admit(principal, request.user)
             start_turn_clock(self._turn_budget_s)
             reserving = self._reserve(principal, model, request)
@@ -202,7 +201,7 @@ class ModelCalls:
                 final.cache_hit = True
                 for event in cached:
                     yield event
-                _observe(audit, final)
+                audit.observe_final(final)
                 return
             hold = await reserving if reserving is not None else None
             run = _Run()
@@ -229,15 +228,8 @@ class ModelCalls:
                     done=done,
                 )
             )
-            settling = True
+            audit.hand_off()  # the settling closes it
             yield done
-        except BaseException as exc:  # refused, failed, or the caller went away
-            if audit is not None and not settling:
-                audit.failed(exc)
-            raise
-        finally:
-            if audit is not None and not settling:
-                audit.close()
 
     def _reserve(
         self, principal: Principal, model: Model, request: ChatRequest
@@ -287,33 +279,23 @@ class ModelCalls:
         *,
         hold: Hold | None,
         final: pb.Final,
-        audit: TurnAudit | None,
+        audit: TurnRecord,
         lookup: Lookup | None,
         relayed: Sequence[TextDelta | ToolCallDelta],
         done: Completed,
     ) -> None:
         """After the answer: commit, debit the tokens, keep the answer, write the record."""
         try:
-            if hold is not None:
-                try:
-                    await hold.commit(final.usage)
-                    final.budget_state = hold.state
-                except DomainError as exc:
-                    UNCHARGED.inc()
-                    log.warning(
-                        "a model call's charge was not taken; its reservation expires",
-                        extra={"reservation_id": hold.reservation_id, "reason": exc.reason},
-                    )
+            final.budget_state = await charge(hold, final.usage)
             with contextlib.suppress(DomainError):  # a limit store that is down: not charged
                 await self._limiter.spend(
                     principal, user_id, final.usage.input_tokens + final.usage.output_tokens
                 )
             if lookup is not None and self._cache is not None:
                 await self._cache.store(lookup, _encode(relayed, done))
-            _observe(audit, final)
+            audit.observe_final(final)
         finally:
-            if audit is not None:
-                audit.close()
+            audit.close()
 
     async def _screened(
         self, principal: Principal, request: ChatRequest, request_id: str
@@ -390,11 +372,10 @@ class ModelCalls:
                 reason="MODEL_NOT_FOUND",
                 metadata={"param": "model"},
             )
-        audit = self._auditor.turn(
-            principal, user_id=request.user, session_id="", request_id=request_id
-        )
         final = pb.Final(request_id=request_id)
-        try:
+        with self._auditor.turn(
+            principal, user_id=request.user, session_id="", request_id=request_id
+        ) as audit:
             await self._limiter.admit(principal, request.user)
             embedder = await self.embeddings.get()
             vectors = await asyncio.to_thread(embedder.embed, list(request.inputs))
@@ -404,15 +385,8 @@ class ModelCalls:
                 backend="local", model=self.embeddings.id, input_tokens=tokens
             )
             await self._limiter.spend(principal, request.user, tokens)
-            _observe(audit, final)
+            audit.observe_final(final)
             return Embedded(model=self.embeddings.id, vectors=vectors, input_tokens=tokens)
-        except BaseException as exc:
-            if audit is not None:
-                audit.failed(exc)
-            raise
-        finally:
-            if audit is not None:
-                audit.close()
 
 
 def _generation(model: Model, request: ChatRequest, call: ChatCall) -> GenerationRequest:
@@ -450,27 +424,19 @@ def _services_only(principal: Principal) -> None:
         )
 
 
-def _observe(audit: TurnAudit | None, final: pb.Final) -> None:
-    if audit is not None:
-        audit.observe(pb.TurnEvent(final=final))
-
-
 def _settle_failed(hold: Hold | None, failed: StreamFailed) -> None:
     """A failed generation: charge what it consumed (a stream broken midway), else release."""
     if hold is None:
         return
     if failed.input_tokens or failed.output_tokens:
-        usage = usage_pb2.Usage(
-            input_tokens=failed.input_tokens, output_tokens=failed.output_tokens
-        )
-        usage.generations.add(
-            backend=failed.backend,
-            model=failed.model,
+        usage = cut_short(
+            failed.backend,
+            failed.model,
+            usage_pb2.FINISH_REASON_ERROR,
             input_tokens=failed.input_tokens,
             output_tokens=failed.output_tokens,
-            finish_reason=usage_pb2.FINISH_REASON_ERROR,
         )
-        _commit_soon(hold, usage)
+        charge_soon(hold, usage)
     else:
         hold.release_soon()
 
@@ -487,14 +453,10 @@ def _settle_abandoned(
         hold.release_soon()
         return
     kind, served = model.kinds[0]
-    usage = usage_pb2.Usage(output_tokens=_WORDS.count(text))
-    usage.generations.add(
-        backend=kind,
-        model=served,
-        output_tokens=usage.output_tokens,
-        finish_reason=usage_pb2.FINISH_REASON_CANCELLED,
+    usage = cut_short(
+        kind, served, usage_pb2.FINISH_REASON_CANCELLED, output_tokens=_WORDS.count(text)
     )
-    _commit_soon(hold, usage)
+    charge_soon(hold, usage)
 
 
 _background: set[asyncio.Task[None]] = set()
@@ -505,20 +467,6 @@ def _background_task(work: Coroutine[Any, Any, None]) -> None:
     task = asyncio.get_running_loop().create_task(work)
     _background.add(task)
     task.add_done_callback(_background.discard)
-
-
-def _commit_soon(hold: Hold, usage: usage_pb2.Usage) -> None:
-    async def commit() -> None:
-        try:
-            await hold.commit(usage)
-        except DomainError as exc:
-            UNCHARGED.inc()
-            log.warning(
-                "a broken call's charge was not taken; its reservation expires",
-                extra={"reservation_id": hold.reservation_id, "reason": exc.reason},
-            )
-
-    _background_task(commit())
 
 
 def _call_error(failed: StreamFailed) -> DomainError:
@@ -540,18 +488,15 @@ def _call_error(failed: StreamFailed) -> DomainError:
 
 def _encode(relayed: Sequence[TextDelta | ToolCallDelta], done: Completed) -> bytes:
     text = "".join(e.text for e in relayed if isinstance(e, TextDelta))
-    calls: dict[int, dict[str, str]] = {}
-    for e in relayed:
-        if isinstance(e, ToolCallDelta):
-            call = calls.setdefault(e.index, {"id": "", "name": "", "arguments": ""})
-            call["id"] = call["id"] or e.call_id
-            call["name"] = call["name"] or e.name
-            call["arguments"] += e.arguments
+    calls = whole_calls(e for e in relayed if isinstance(e, ToolCallDelta))
     return json.dumps(
         {
             "v": 1,
             "text": text,
-            "calls": [{"index": i, **c} for i, c in sorted(calls.items())],
+            "calls": [
+                {"index": c.index, "id": c.call_id, "name": c.name, "arguments": c.arguments}
+                for c in calls
+            ],
             "finish": done.finish_reason,
             "in": done.input_tokens,
             "out": done.output_tokens,

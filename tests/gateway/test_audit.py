@@ -11,6 +11,7 @@ import grpc
 import pytest
 from google.protobuf import struct_pb2
 from waybill.common.v1 import events_pb2, usage_pb2
+from waybill.gateway.v1 import gateway_service_pb2 as gateway_pb
 from waybill.guardrails.v1 import guardrails_service_pb2 as guard
 from waybill.worker.v1 import worker_service_pb2 as worker
 
@@ -22,6 +23,7 @@ from runtime.audit.record import AuditRecord, decode
 from runtime.audit.trail import AuditTrail
 from runtime.audit.verify import verify
 from runtime.errors import Unavailable
+from runtime.principal import Principal
 from tests.conftest import StartServer
 from tests.gateway.standins import Harness, build
 
@@ -51,14 +53,22 @@ class Audited:
         self.directory = directory
 
     async def records(self) -> list[AuditRecord]:
-        await self.trail.log.aflush()
-        found: list[AuditRecord] = []
-        for segment in sorted(self.directory.glob("*.jsonl")):
-            for raw in segment.read_bytes().splitlines(keepends=True):
-                line = parse_line(raw)
-                assert line is not None
-                found.append(decode(line.canonical))
-        return found
+        return await _records(self.trail, self.directory)
+
+
+async def _records(trail: AuditTrail, directory: Path) -> list[AuditRecord]:
+    await trail.log.aflush()
+    return _read(directory)
+
+
+def _read(directory: Path) -> list[AuditRecord]:
+    found: list[AuditRecord] = []
+    for segment in sorted(directory.glob("*.jsonl")):
+        for raw in segment.read_bytes().splitlines(keepends=True):
+            line = parse_line(raw)
+            assert line is not None
+            found.append(decode(line.canonical))
+    return found
 
 
 @pytest.fixture
@@ -126,3 +136,36 @@ async def test_refused_blocked_and_failed_turns_are_recorded_too(audited: Audite
     assert records[1].worker == ""  # refused before anything ran
     assert len({r.user_pseudonym for r in records}) == 3  # acme-0002 twice, one pseudonym
     assert verify(audited.directory).ok
+
+
+async def test_a_record_is_closed_where_its_turn_ends_or_by_whoever_it_was_handed_to(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "audit"
+    trail = AuditTrail.open(directory, keys_file=tmp_path / "keys" / "keys.sqlite3")
+    auditor = Auditor(trail)
+    caller = Principal("acme-retail", "support", "service", principal_id="key:k1")
+    try:
+        with (
+            pytest.raises(Unavailable),
+            auditor.turn(caller, user_id="acme-0001", session_id="", request_id="req-failed"),
+        ):
+            raise Unavailable("the ledger is down", reason="LEDGER_UNAVAILABLE")
+        with auditor.turn(
+            caller, user_id="acme-0001", session_id="", request_id="req-settled"
+        ) as handed:
+            handed.hand_off()  # work after the answer owns it now
+        assert [r.request_id for r in await _records(trail, directory)] == ["req-failed"]
+        handed.observe_final(gateway_pb.Final(request_id="req-settled"))
+        handed.close()
+        handed.close()  # once only
+        records = await _records(trail, directory)
+        assert [(r.request_id, r.outcome) for r in records] == [
+            ("req-failed", "UNAVAILABLE:LEDGER_UNAVAILABLE"),
+            ("req-settled", "OK"),
+        ]
+        with Auditor(None).turn(caller, user_id="", session_id="", request_id="r") as off:
+            off.observe_final(gateway_pb.Final())  # auditing off: taken, nothing written
+        assert len(await _records(trail, directory)) == 2
+    finally:
+        await trail.aclose()

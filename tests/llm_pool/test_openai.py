@@ -18,7 +18,9 @@ from llm_pool.generation import (
     Prompt,
     StreamFailed,
     TextDelta,
+    ToolCallDelta,
     ToolPayload,
+    whole_calls,
 )
 from llm_pool.openai import OpenAIBackend
 from llm_pool.pool import LinkOptions, LLMPool
@@ -205,3 +207,17 @@ async def test_request_shape_is_what_the_protocol_expects(fake: tuple[str, Recor
     assert (body["model"], body["max_tokens"], body["stop"]) == ("gpt-4o-mini", 3, ["\n"])
     assert recorder.headers[-1]["authorization"] == f"Bearer {API_KEY}"
     json.dumps(body)  # plain JSON, nothing the protocol cannot carry
+
+
+def test_streamed_tool_call_pieces_join_into_whole_calls_by_index() -> None:
+    pieces = [
+        ToolCallDelta(1, "call_b", "refund_order", '{"order'),
+        ToolCallDelta(0, "call_a", "get_order_status", '{"awb": '),
+        ToolCallDelta(1, arguments='_id": "ORD-1"}'),
+        ToolCallDelta(0, arguments='"WB1234567890"}'),
+    ]
+    assert whole_calls(pieces) == [
+        ToolCallDelta(0, "call_a", "get_order_status", '{"awb": "WB1234567890"}'),
+        ToolCallDelta(1, "call_b", "refund_order", '{"order_id": "ORD-1"}'),
+    ]
+    assert whole_calls([]) == []
