@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.cpu_compare import Run, main, mesh_cpu, render
+from bench.cpu_compare import Run, main, mesh_cpu, order, paired, render
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc (Linux)")
@@ -53,3 +53,23 @@ def test_a_side_setting_must_be_name_equals_value(capsys: pytest.CaptureFixture[
     assert main(["--before", ".", "--after", ".", "--before-env", "WAYBILL_BUDGETS"]) == 2
     assert "NAME=VALUE" in capsys.readouterr().err
     assert main(["--before", ".", "--after", ".", "--after-env", "=1"]) == 2
+
+
+def test_each_side_leads_every_other_round() -> None:
+    firsts = [order(i)[0] for i in range(4)]
+    assert firsts == ["before", "after", "before", "after"]
+    assert all(sorted(order(i)) == ["after", "before"] for i in range(5))
+
+
+def test_the_paired_line_is_the_median_of_per_round_differences() -> None:
+    before = [Run({"gateway": c}, 10.0, p95, 100.0) for c, p95 in ((3.0, 20.0), (4.0, 80.0))]
+    before.append(Run({"gateway": 5.0}, None, 30.0, 100.0))
+    after = [Run({"gateway": c}, 11.0, p95, 100.0) for c, p95 in ((3.5, 25.0), (3.0, 40.0))]
+    after.append(Run({"gateway": 5.25}, 14.0, 36.0, 100.0))
+    line = paired({"before": before, "after": after})
+    # CPU: +0.5, -1.0, +0.25 -> +0.25; p50: +1.0 (the third round has no before p50);
+    # p95: +5, -40, +6 -> +5
+    assert line == (
+        "paired (median over 3 rounds of after - before): "
+        "CPU ms/turn +0.25, p50 ms +1.00, p95 ms +5.00"
+    )
