@@ -91,13 +91,31 @@ def _spent(m: Mesh) -> int:
     return spent
 
 
+def _settled_spend(m: Mesh, *, changed_from: int | None = None) -> int:
+    """The team's spend once the calls' charges have landed (the model API commits after
+    the caller has its answer, in the background): read until it differs from
+    ``changed_from`` when that is given, then until two reads 0.2 s apart agree."""
+    deadline = time.monotonic() + 10
+    spent = _spent(m)
+    while changed_from is not None and spent == changed_from and time.monotonic() < deadline:
+        time.sleep(0.05)
+        spent = _spent(m)
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        again = _spent(m)
+        if again == spent:
+            break
+        spent = again
+    return spent
+
+
 def _cost(prompt_tokens: int, completion_tokens: int) -> int:
     return math.ceil((prompt_tokens * PRICE_IN + completion_tokens * PRICE_OUT) / 1_000_000)
 
 
 def test_a_completion_is_answered_and_charged_to_the_team(served: tuple[Mesh, Recorder]) -> None:
     m, recorder = served
-    before = _spent(m)
+    before = _settled_spend(m)
     reply = chat(
         client(m),
         model=MODEL,
@@ -114,7 +132,8 @@ def test_a_completion_is_answered_and_charged_to_the_team(served: tuple[Mesh, Re
     assert usage.prompt_tokens > 0
     assert usage.completion_tokens == 2
     # The ledger priced what the upstream reported, exactly once.
-    assert _spent(m) - before == _cost(usage.prompt_tokens, usage.completion_tokens)
+    charged = _settled_spend(m, changed_from=before) - before
+    assert charged == _cost(usage.prompt_tokens, usage.completion_tokens)
     sent = recorder.bodies[-1]
     assert sent["messages"][-1] == {"role": "user", "content": "Say hello to the logistics team"}
     assert sent["max_tokens"] == 50
@@ -268,13 +287,14 @@ def test_a_deterministic_call_is_cached_per_tenant(served: tuple[Mesh, Recorder]
         return raw.headers.get("x-waybill-cache"), raw.parse().choices[0].message.content or ""
 
     seen = len(recorder.bodies)
+    before = _settled_spend(m)
     first = ask(TENANT)
-    spent = _spent(m)
+    spent = _settled_spend(m, changed_from=before)  # the miss is charged
     again = ask(TENANT)
     assert first[0] is None
     assert again == ("hit", first[1])
     assert len(recorder.bodies) == seen + 1  # the hit never reached the model
-    assert _spent(m) == spent  # and cost nothing
+    assert _settled_spend(m) == spent  # and cost nothing
     # Another tenant asking the very same thing is a miss: entries never cross tenants.
     other = ask("globex-home")
     assert other[0] is None
@@ -285,7 +305,7 @@ def test_a_stream_broken_midway_is_charged_for_what_was_streamed(
     served: tuple[Mesh, Recorder],
 ) -> None:
     m, _ = served
-    before = _spent(m)
+    before = _settled_spend(m)
     stream = chat(
         client(m),
         model=MODEL,
@@ -303,7 +323,4 @@ def test_a_stream_broken_midway_is_charged_for_what_was_streamed(
         read()
     assert "".join(received) == "No"  # one word reached the caller, then the error event
     # The one streamed token is charged (the commit may land just after the error event).
-    deadline = time.monotonic() + 10
-    while _spent(m) == before and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _spent(m) - before == _cost(0, 1)
+    assert _settled_spend(m, changed_from=before) - before == _cost(0, 1)
