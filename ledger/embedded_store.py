@@ -175,12 +175,13 @@ class EmbeddedLedgerStore:
             "x": _us(now + self.ttl),
             "d": ask.digest(),
         }
-        # A hold is answered once applied and queued for the next flush, not after it: it
-        # moves no money. Lost to a crash before that flush, it frees its share of the
-        # budget, and its commit is refused (NOT_FOUND) for the turn to go uncharged: the
-        # spend still never passes the limit. A commit always waits for the disk, and a
-        # flushed commit means its reservation (an earlier line) is on disk too.
-        self._write(record)
+        # A hold is answered once applied and queued, not after a flush: it moves no
+        # money. It starts no flush of its own either (it goes with the next one, mostly
+        # its own turn's commit's). Lost to a crash before that flush, it frees its share
+        # of the budget, and its commit is refused (NOT_FOUND) for the turn to go
+        # uncharged: the spend still never passes the limit. A commit always waits for the
+        # disk, and a flushed commit means its reservation (an earlier line) is on disk too.
+        self._write(record, urgent=False)
         return self._reserved(self._by_id[reservation_id], replayed=False)
 
     async def commit(
@@ -312,11 +313,11 @@ class EmbeddedLedgerStore:
             replayed=replayed,
         )
 
-    def _write(self, record: dict[str, Any]) -> None:
+    def _write(self, record: dict[str, Any], *, urgent: bool = True) -> None:
         """Apply ``record`` to the state and append it to the journal (the caller then
-        awaits :meth:`_synced` before answering)."""
+        awaits :meth:`_synced` before answering, unless it is not ``urgent``)."""
         try:
-            self._journal.append(record)
+            self._journal.append(record, urgent=urgent)
         except JournalError as exc:
             raise Unavailable(
                 "the ledger cannot write its journal", reason="STORE_UNAVAILABLE"

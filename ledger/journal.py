@@ -4,11 +4,15 @@ Records are JSON lines. Callers append a record (in memory, at once) and then aw
 :meth:`Journal.synced`: one writer task takes everything appended so far, writes it
 with one ``write`` and one ``fdatasync``, then wakes every caller whose record is in
 that batch. Concurrent operations thus share one disk flush, and none is acknowledged
-before its record is on disk. Where the flush happens adapts to the disk: while flushes
-take under ``INLINE_FLUSH_S`` they run on the event loop (a thread hop would cost more
-than the flush, and its GIL handover adds milliseconds under load); once one takes
-longer, the next runs in a thread, so the loop keeps taking operations meanwhile and the
-next batch grows.
+before its record is on disk. A record appended with ``urgent=False`` (one no caller
+waits on) does not start a flush of its own: it goes with the next flush, which an
+urgent record or a :meth:`Journal.synced` starts, or at the latest ``LAZY_FLUSH_S``
+later; at a turn's pace that halves the flushes, as its hold rides with a commit.
+
+Where the flush happens adapts to the disk: while flushes take under ``INLINE_FLUSH_S``
+they run on the event loop (a thread hop would cost more than the flush, and its GIL
+handover adds milliseconds under load); once one takes longer, the next runs in a
+thread, so the loop keeps taking operations meanwhile and the next batch grows.
 
 Reading back keeps every complete line; a last line without its newline (a write torn
 by a crash, never acknowledged) is cut off. A damaged line before the end is not a
@@ -30,6 +34,8 @@ log = logging.getLogger("waybill.ledger.journal")
 
 INLINE_FLUSH_S = 0.001
 """A flush faster than this keeps the next one on the event loop (see the docstring)."""
+LAZY_FLUSH_S = 0.05
+"""Longest a record appended with ``urgent=False`` waits for a flush to go with."""
 
 
 class JournalError(RuntimeError):
@@ -76,6 +82,7 @@ class Journal:
         self._wake = asyncio.Event()
         self._failed: BaseException | None = None
         self._task: asyncio.Task[None] | None = None
+        self._lazy: asyncio.TimerHandle | None = None
         self.batches = 0
         """Flushes so far (records per flush = appended / batches)."""
         self.inline_flushes = 0
@@ -92,13 +99,17 @@ class Journal:
         """Records appended so far."""
         return self._appended
 
-    def append(self, record: dict[str, Any]) -> None:
-        """Queue ``record`` for the next flush (raises if the journal failed)."""
+    def append(self, record: dict[str, Any], *, urgent: bool = True) -> None:
+        """Queue ``record`` for the next flush (raises if the journal failed); with
+        ``urgent`` false, no flush starts for it alone before ``LAZY_FLUSH_S``."""
         if self._failed is not None:
             raise JournalError(f"the journal failed: {self._failed}")
         self._pending.append(json.dumps(record, separators=(",", ":")).encode() + b"\n")
         self._appended += 1
-        self._wake.set()
+        if urgent:
+            self._wake.set()
+        elif self._lazy is None and self._task is not None:
+            self._lazy = asyncio.get_running_loop().call_later(LAZY_FLUSH_S, self._wake.set)
 
     async def synced(self) -> None:
         """Return once every record appended before this call is on disk."""
@@ -107,6 +118,7 @@ class Journal:
             if self._failed is not None:
                 raise JournalError(f"the journal failed: {self._failed}")
             return
+        self._wake.set()  # the records waited on may all have been appended lazily
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append((target, future))
         await future
@@ -116,6 +128,8 @@ class Journal:
         if self._task is not None:
             if self._failed is None:
                 await self.synced()
+            if self._lazy is not None:
+                self._lazy.cancel()
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
@@ -139,6 +153,9 @@ class Journal:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            if self._lazy is not None:  # whatever it waited for goes now
+                self._lazy.cancel()
+                self._lazy = None
             while self._pending:
                 batch, self._pending = self._pending, []
                 upto = self._appended

@@ -129,3 +129,44 @@ async def test_a_hold_is_answered_before_its_flush_and_a_charge_after_it(
         await store.close()
     ops = [r["op"] for r in read(tmp_path / "journal.jsonl")]
     assert ops == ["reserve", "commit"]
+
+
+async def test_a_record_no_one_waits_on_goes_with_the_next_flush(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(journal, "LAZY_FLUSH_S", 0.3)
+    log = Journal(tmp_path / "j.jsonl")
+    log.start()
+    try:
+        log.append({"i": 0}, urgent=False)
+        await asyncio.sleep(0.1)
+        assert log.batches == 0  # no flush for it alone...
+        log.append({"i": 1})
+        await asyncio.wait_for(log.synced(), 1)
+        assert log.batches == 1  # ...it went with the next one
+        assert [r["i"] for r in read(log.path)] == [0, 1]
+
+        log.append({"i": 2}, urgent=False)
+        await asyncio.sleep(0.6)  # nothing else came: flushed on its own, late
+        assert log.batches == 2
+        assert [r["i"] for r in read(log.path)] == [0, 1, 2]
+
+        log.append({"i": 3}, urgent=False)
+        await asyncio.wait_for(log.synced(), 0.2)  # waiting on it flushes it at once
+        assert [r["i"] for r in read(log.path)] == [0, 1, 2, 3]
+    finally:
+        await log.close()
+
+
+async def test_a_turn_at_a_turns_pace_costs_one_flush(tmp_path: Path) -> None:
+    store = await EmbeddedLedgerStore.open(tmp_path, default_limit=10**9, ttl_s=60)
+    now = datetime(2026, 12, 7, tzinfo=UTC)
+    try:
+        for n in range(20):
+            held = await store.reserve(ask(f"turn-{n:04d}", estimate=500), now=now)
+            await asyncio.sleep(0.005)  # the turn runs
+            await store.commit("acme-retail", held.reservation_id, priced(100), now=now)
+        assert store.journal.batches == 20  # the hold rode with its commit every time
+    finally:
+        await store.close()
+    assert [r["op"] for r in read(tmp_path / "journal.jsonl")] == ["reserve", "commit"] * 20
