@@ -5,8 +5,11 @@ Part 1, lookup (in this process): one partition is filled with ``--entries`` ent
 ``--lookups`` lookups of questions that are not in it (the slowest path: normalise, exact
 key, embed, nearest of all entries), on the in-process backend and on Redis (a sequence
 GET, the local index, no payload read on a miss). ``search`` is the nearest-entry step
-alone (the vector index at that size); ``lookup`` adds normalising, the exact key and the
-embedding (the platform's all-MiniLM-L6-v2, fp32 and int8).
+alone (the vector index at that size); ``lookup_router`` is a policy turn's lookup as the
+gateway makes it: normalising, the exact key, the router's vector of the question (the
+one it classified with, sent in its answer: decoded here, not embedded again) and the
+search; ``lookup_fp32``/``lookup_int8`` embed the question in the gateway instead (the
+platform's all-MiniLM-L6-v2, fp32 and int8), as a lookup without the router's vector does.
 
 Part 2, end to end (``--turns`` > 0): the embedded mesh is started, one policy question
 is asked once (answered by the policy worker and kept), then each run sends it again in
@@ -36,6 +39,7 @@ import grpc
 import numpy as np
 from waybill.gateway.v1 import gateway_service_pb2 as gw
 from waybill.gateway.v1 import gateway_service_pb2_grpc as gw_grpc
+from waybill.router.v1 import router_service_pb2 as router
 
 from bench.load_limits import GATEWAY_ENV
 from embeddings import Embedder, EmbedderOptions
@@ -49,6 +53,8 @@ from gateway.cache.core import (
 )
 from gateway.cache.redis_backend import RedisBackend
 from gateway.redis_ratelimit import client_for
+from gateway.turn_cache import embedded_of
+from router.normalize import for_embedding
 
 NAME = "cache"
 DESCRIPTION = "answer cache: lookup latency at N entries per partition; a cached policy turn"
@@ -128,6 +134,11 @@ async def _lookups(args: argparse.Namespace) -> dict[str, Any]:
         f"{q} please tell me more about option {chr(97 + i % 26)}"
         for i, q in enumerate(MISSES * (args.lookups // len(MISSES) + 1))
     ][: args.lookups]
+    # What the router sends for each question: its int8 vector of it, in the proto.
+    routed = [
+        router.Embedding(model_version="", values=v.tolist())
+        for v in embedders["int8"].embed([for_embedding(q) for q in questions])
+    ]
     rng = np.random.default_rng(11)
     queries = rng.standard_normal((args.lookups, dim)).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
@@ -143,17 +154,27 @@ async def _lookups(args: argparse.Namespace) -> dict[str, Any]:
                 )
                 for variant, embedder in embedders.items()
             }
-            await _fill(backend, partition, args.entries, dim)
-            await backend.nearest(partition, queries[0], 0.95)  # a replica's first sync
+            # Where the caches look (both variants: model_id ""), so lookups search 10k too.
+            placed = cache["fp32"].placed(partition)
+            await _fill(backend, placed, args.entries, dim)
+            await backend.nearest(placed, queries[0], 0.95)  # a replica's first sync
             fill_s = time.perf_counter() - started
 
-            async def search(i: int, backend: CacheBackend = backend) -> object:
-                return await backend.nearest(partition, queries[i], 0.95)
+            async def search(
+                i: int, backend: CacheBackend = backend, placed: Partition = placed
+            ) -> object:
+                return await backend.nearest(placed, queries[i], 0.95)
 
-            runs: dict[str, list[Run]] = {"search": []}
+            async def routed_lookup(i: int, answers: AnswerCache = cache["fp32"]) -> object:
+                return await answers.lookup(
+                    partition, questions[i], embedded=embedded_of(routed[i])
+                )
+
+            runs: dict[str, list[Run]] = {"search": [], "lookup_router": []}
             runs.update({f"lookup_{v}": [] for v in cache})
             for _ in range(args.runs):
                 runs["search"].append(await _timed(search, args.lookups))
+                runs["lookup_router"].append(await _timed(routed_lookup, args.lookups))
                 for variant, answers in cache.items():
 
                     async def lookup(i: int, answers: AnswerCache = answers) -> object:

@@ -9,7 +9,7 @@ derives it from the turn's one budget in ``runtime.context.deadline``.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,11 +74,20 @@ class RouterClient:
         self._stub = stub
 
     async def classify(
-        self, *, tenant_id: str, text: str, previous_intent: intent_pb2.Intent
+        self,
+        *,
+        tenant_id: str,
+        text: str,
+        previous_intent: intent_pb2.Intent,
+        embedding_for: Sequence[intent_pb2.Worker] = (),
     ) -> router.ClassifyResponse:
-        """The intent, worker and confidence of a (redacted) message."""
+        """The intent, worker and confidence of a (redacted) message, and its embedding
+        when the worker picked is one of ``embedding_for``."""
         request = router.ClassifyRequest(
-            tenant_id=tenant_id, text=text, previous_intent=previous_intent
+            tenant_id=tenant_id,
+            text=text,
+            previous_intent=previous_intent,
+            embedding_for=embedding_for,
         )
         response: router.ClassifyResponse = await _unary("router", self._stub.Classify, request)
         return response

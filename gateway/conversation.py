@@ -24,6 +24,7 @@ from waybill.gateway.v1 import gateway_service_pb2 as pb
 from waybill.guardrails.v1 import guardrails_service_pb2 as guard
 from waybill.ledger.v1 import ledger_service_pb2 as ledger
 from waybill.orders.v1 import orders_pb2
+from waybill.router.v1 import router_service_pb2 as router
 from waybill.worker.v1 import worker_service_pb2 as worker
 
 from gateway import turns
@@ -257,7 +258,10 @@ class Conversations:
                     yield event
                 return
             decision = await self._clients.router.classify(
-                tenant_id=tenant, text=text, previous_intent=turns.previous_intent(record.state)
+                tenant_id=tenant,
+                text=text,
+                previous_intent=turns.previous_intent(record.state),
+                embedding_for=() if self._cache is None else self._cache.embedding_for,
             )
         except PeerError as exc:
             failure = turn_failure(exc)
@@ -304,7 +308,14 @@ class Conversations:
             )
         )
         async for event in self._run_worker(
-            decision.worker, turn, record, text, request_id, hold=hold, shared=shared
+            decision.worker,
+            turn,
+            record,
+            text,
+            request_id,
+            hold=hold,
+            shared=shared,
+            embedding=decision.embedding if decision.HasField("embedding") else None,
         ):
             yield event
 
@@ -466,12 +477,14 @@ class Conversations:
         *,
         hold: Hold | None,
         shared: Partition | None = None,
+        embedding: router.Embedding | None = None,
     ) -> AsyncIterator[pb.TurnEvent]:
         """The worker's turn; with ``shared``, an answer the cache has is served instead, and
-        a shareable answer is kept (``gateway.turn_cache``)."""
+        a shareable answer is kept (``gateway.turn_cache``); ``embedding`` is the router's
+        vector of the message, which a semantic lookup reuses."""
         lookup: Lookup | None = None
         if self._cache is not None and shared is not None:
-            lookup, cached = await self._cache.lookup(shared, turn.message)
+            lookup, cached = await self._cache.lookup(shared, turn.message, embedding)
             if cached is not None:
                 async for event in self._served(
                     cached, kind=kind, turn=turn, record=record, request_id=request_id, hold=hold

@@ -25,14 +25,16 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from google.protobuf.message import DecodeError
 from opentelemetry import trace
 from waybill.common.v1 import conversation_pb2, customer_pb2, intent_pb2
 from waybill.gateway.v1 import gateway_service_pb2 as pb
 from waybill.guardrails.v1 import guardrails_service_pb2 as guard
+from waybill.router.v1 import router_service_pb2 as router
 from waybill.worker.v1 import worker_service_pb2 as worker
 
-from gateway.cache.core import AnswerCache, Lookup, Partition
+from gateway.cache.core import AnswerCache, Embedded, Lookup, Partition
 from gateway.cache.kb_version import KbVersion
 from runtime import telemetry
 from runtime.identifiers import find_awbs, find_order_ids
@@ -103,6 +105,13 @@ def state_after(
     return new
 
 
+def embedded_of(embedding: router.Embedding | None) -> Embedded | None:
+    """The router's vector of a message as the cache takes it (None when it sent none)."""
+    if embedding is None or not embedding.values:
+        return None
+    return Embedded(embedding.model_version, np.asarray(embedding.values, dtype=np.float32))
+
+
 def _bypass(use_case: str, reason: str) -> None:
     CACHE_BYPASSED.labels(use_case, reason).inc()
 
@@ -113,6 +122,15 @@ class TurnCache:
     def __init__(self, cache: AnswerCache, versions: KbVersion) -> None:
         self._cache = cache
         self._versions = versions
+        self.embedding_for: tuple[intent_pb2.Worker, ...] = tuple(
+            kind
+            for kind, name in USE_CASE_OF_WORKER.items()
+            if (use_case := cache.use_case(name)) is not None
+            and use_case.semantic
+            and cache.semantic
+        )
+        """The workers whose turns may look up near-duplicates: the router is asked for
+        the message's embedding when it picks one of them."""
 
     def partition(
         self,
@@ -152,9 +170,12 @@ class TurnCache:
             ),
         )
 
-    async def lookup(self, partition: Partition, text: str) -> tuple[Lookup, CachedTurn | None]:
-        """The lookup (kept for :meth:`keep`) and the cached turn on a hit."""
-        lookup = await self._cache.lookup(partition, text)
+    async def lookup(
+        self, partition: Partition, text: str, embedding: router.Embedding | None = None
+    ) -> tuple[Lookup, CachedTurn | None]:
+        """The lookup (kept for :meth:`keep`) and the cached turn on a hit; ``embedding``
+        is the router's vector of the message, if it sent one."""
+        lookup = await self._cache.lookup(partition, text, embedded=embedded_of(embedding))
         turn = decode(lookup.found.payload) if lookup.found is not None else None
         if lookup.found is not None and turn is None:
             lookup.found = None  # unreadable (written by other code): answered afresh

@@ -155,6 +155,8 @@ class Outcome:
     version: str
     method: int = pb.METHOD_EMBEDDING
     clarifying_question: str = ""
+    vector: FloatArray | None = field(default=None, repr=False, compare=False)
+    """The message's embedding the decision searched with (the caller may reuse it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +220,26 @@ def classify_with(
     """Classify ``queries`` in one model run (blocking): each against ``snapshot`` and,
     when its tenant has one in ``overlays``, that tenant's overlay."""
     vectors = embed_texts(embedder, [q.text for q in queries])
+    return [
+        # A copy: a row of the batch would keep the whole batch alive in the decision cache.
+        replace(outcome, vector=vectors[i].copy())
+        for i, outcome in enumerate(
+            _classify_vectors(
+                vectors, snapshot, calibration, queries, prior=prior, overlays=overlays
+            )
+        )
+    ]
+
+
+def _classify_vectors(
+    vectors: FloatArray,
+    snapshot: Snapshot,
+    calibration: Calibration,
+    queries: Sequence[Query],
+    *,
+    prior: PriorOptions,
+    overlays: Mapping[str, Overlay] | None,
+) -> list[Outcome]:
     k = calibration.neighbours
     sims, labels = snapshot.index.search(vectors, k)
     by_overlay: dict[str, list[int]] = {}
@@ -512,7 +534,9 @@ class Classifier:
             gap=decision.gap,
             used_previous=False,
         )
-        return Outcome(chosen, outcome.version, method=pb.METHOD_LLM_FALLBACK)
+        return Outcome(
+            chosen, outcome.version, method=pb.METHOD_LLM_FALLBACK, vector=outcome.vector
+        )
 
     # -- retraining ------------------------------------------------------------
 

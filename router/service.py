@@ -57,7 +57,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         span = trace.get_current_span()
         span.set_attribute(telemetry.ATTR_INTENT, intent_name(decision.intent))
         span.set_attribute(telemetry.ATTR_CONFIDENCE, decision.confidence)
-        return pb.ClassifyResponse(
+        response = pb.ClassifyResponse(
             intent=cast(Intent, decision.intent),
             confidence=decision.confidence,
             worker=cast(Worker, decision.worker),
@@ -70,6 +70,10 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             method=cast(pb.Method, outcome.method),
             classifier_version=outcome.version,
         )
+        if outcome.vector is not None and decision.worker in request.embedding_for:
+            response.embedding.model_version = classifier.embedder.version
+            response.embedding.values.extend(outcome.vector.tolist())
+        return response
 
     async def AddExemplars(
         self, request: pb.AddExemplarsRequest, context: grpc.aio.ServicerContext

@@ -64,6 +64,13 @@ CACHE_BYPASSED = Counter(
     "a customer's own order, a tool outside the use case, no policy version, ...).",
     ["use_case", "reason"],
 )
+CACHE_EMBEDDINGS = Counter(
+    "waybill_answer_cache_embeddings_total",
+    "Question vectors of semantic lookups, by use case and source: 'reused' (brought by "
+    "the caller: a policy turn's is the one the router classified with) or 'embedded' "
+    "(the gateway ran the model).",
+    ["use_case", "source"],
+)
 CACHE_LOOKUP_SECONDS = Histogram(
     "waybill_answer_cache_lookup_seconds",
     "Answer cache lookup latency (normalise, exact key, embedding and nearest entry).",

@@ -3,11 +3,13 @@ in-process backend. Callers decide *whether* an answer may be shared (the gatewa
 ``gateway.turn_cache`` for policy turns; the same API serves any other use case).
 
 A lookup normalises the question (``gateway.cache.normalize``) and tries the exact key
-first; on a miss, and when the use case allows it, it embeds the normalised text and
-takes the nearest entry of the same partition if its cosine reaches the use case's
-threshold. Questions with a digit in them (dates, amounts, days, codes) only ever match
-exactly: a sentence embedding barely tells "14 days" from "30 days" or SKU-9942-A from
-SKU-9942-B, and those differences change the answer.
+first; on a miss, and when the use case allows it, it takes the nearest entry of the same
+partition if its cosine reaches the use case's threshold. The question's vector is the
+one the caller brings when the same model made it (a policy turn brings the router's,
+which classified the message with it), else the normalised text is embedded here.
+Questions with a digit in them (dates, amounts, days, codes) only ever match exactly: a
+sentence embedding barely tells "14 days" from "30 days" or SKU-9942-A from SKU-9942-B,
+and those differences change the answer.
 
 Partitions are hard walls: an entry is only ever found under the partition it was
 written in, and the partition's key holds the tenant, the use case, the intent, the
@@ -29,12 +31,21 @@ from typing import Protocol
 from embeddings.pooling import FloatArray
 from gateway.cache.index import VectorIndex
 from gateway.cache.normalize import normalise
-from runtime.metrics import CACHE_LOOKUP_SECONDS, CACHE_LOOKUPS, CACHE_STORES
+from runtime.metrics import CACHE_EMBEDDINGS, CACHE_LOOKUP_SECONDS, CACHE_LOOKUPS, CACHE_STORES
 
 log = logging.getLogger("waybill.gateway")
 _DIGIT = re.compile(r"\d")
 Embed = Callable[[str], Awaitable[FloatArray]]
 """A normalised question's unit vector (the platform's sentence embedder)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Embedded:
+    """A question's vector made elsewhere (the router's), and by which model."""
+
+    model: str
+    """The embedding model and variant (``Embedder.version``)."""
+    vector: FloatArray
 
 
 class CacheUnavailable(Exception):
@@ -163,18 +174,28 @@ class AnswerCache:
         self._model_id = model_id
         """Part of every partition: vectors of two models never meet."""
 
+    @property
+    def semantic(self) -> bool:
+        """Whether near-duplicates can match at all (an embedding model is loaded)."""
+        return self._embed is not None
+
     def use_case(self, name: str) -> UseCase | None:
         """The use case's settings, or None when it is not cached."""
         return self._use_cases.get(name)
 
-    def _partition(self, partition: Partition) -> Partition:
+    def placed(self, partition: Partition) -> Partition:
+        """Where this cache keeps the entries of ``partition`` (its embedding model added)."""
         return replace(partition, scope=(*partition.scope, f"model={self._model_id}"))
 
-    async def lookup(self, partition: Partition, text: str) -> Lookup:
-        """Find the entry for ``text`` in ``partition`` (a miss on any store failure)."""
+    async def lookup(
+        self, partition: Partition, text: str, *, embedded: Embedded | None = None
+    ) -> Lookup:
+        """Find the entry for ``text`` in ``partition`` (a miss on any store failure);
+        ``embedded``, the question's vector made by this cache's model, spares a model run
+        (one made by another model is ignored)."""
         use_case = self._use_cases.get(partition.use_case)
         normalised = normalise(text) if use_case is None or use_case.normalise else text
-        found = Lookup(self._partition(partition), normalised, entry_id(normalised))
+        found = Lookup(self.placed(partition), normalised, entry_id(normalised))
         if use_case is None:
             return found
         started = time.perf_counter()
@@ -185,8 +206,7 @@ class AnswerCache:
                 found.found = Found(payload, 1.0, semantic=False)
                 result, match = "hit", "exact"
             elif self._semantic(use_case, normalised):
-                assert self._embed is not None
-                found.vector = await self._embed(normalised)
+                found.vector = await self._vector(use_case, normalised, embedded)
                 found.found = await self._backend.nearest(
                     found.partition, found.vector, use_case.threshold
                 )
@@ -198,6 +218,16 @@ class AnswerCache:
         CACHE_LOOKUPS.labels(use_case.name, result, match).inc()
         CACHE_LOOKUP_SECONDS.labels(use_case.name).observe(time.perf_counter() - started)
         return found
+
+    async def _vector(
+        self, use_case: UseCase, normalised: str, embedded: Embedded | None
+    ) -> FloatArray:
+        if embedded is not None and embedded.model == self._model_id:
+            CACHE_EMBEDDINGS.labels(use_case.name, "reused").inc()
+            return embedded.vector
+        assert self._embed is not None
+        CACHE_EMBEDDINGS.labels(use_case.name, "embedded").inc()
+        return await self._embed(normalised)
 
     def _semantic(self, use_case: UseCase, normalised: str) -> bool:
         return use_case.semantic and self._embed is not None and not _DIGIT.search(normalised)

@@ -29,9 +29,11 @@ class CacheSettings:
     semantic: bool = True
     """Whether near-duplicate questions may match (``WAYBILL_CACHE_SEMANTIC``); off: exact
     matches only, and no embedding model is loaded."""
-    quantized: bool = False
-    """Embed with the int8-weight model (``WAYBILL_CACHE_QUANTIZED``): faster, slightly
-    different cosines; every replica must agree (the model is part of the partition)."""
+    quantized: bool = True
+    """Embed with the int8-weight model (``WAYBILL_CACHE_QUANTIZED``), as the router does:
+    a policy turn's lookup then takes the vector the router classified the message with
+    and runs no model (another variant would embed every question again, ~4 ms in fp32).
+    Every replica must agree (the model is part of the partition)."""
     entries: int = 10_000
     """Entries kept per partition (``WAYBILL_CACHE_ENTRIES``), the oldest out first."""
     partitions: int = 1_000
@@ -66,7 +68,7 @@ class CacheSettings:
         return cls(
             mode=mode,
             semantic=env_bool("WAYBILL_CACHE_SEMANTIC", True),
-            quantized=env_bool("WAYBILL_CACHE_QUANTIZED", False),
+            quantized=env_bool("WAYBILL_CACHE_QUANTIZED", True),
             entries=env_int("WAYBILL_CACHE_ENTRIES", 10_000, minimum=1),
             partitions=env_int("WAYBILL_CACHE_PARTITIONS", 1_000, minimum=1),
             kb_dir=default_kb_dir(),

@@ -114,13 +114,24 @@ class Router(router_grpc.RouterServiceServicer):
     error: DomainError | None = None
     remaining: list[float | None] = field(default_factory=list)
     calls: int = 0
+    vectors: dict[str, Sequence[float]] = field(default_factory=dict)
+    """Message -> the embedding sent back when asked for the worker (as the router does)."""
+    model_version: str = "test"
+    """The model those vectors claim to be from."""
+    embedding_for: list[tuple[int, ...]] = field(default_factory=list)
+    """Each request's ``embedding_for``."""
 
     async def Classify(self, request: Any, context: Any) -> router.ClassifyResponse:
         self.calls += 1
         self.remaining.append(context.time_remaining())
+        self.embedding_for.append(tuple(request.embedding_for))
         if self.error is not None:
             raise self.error
+        vector = self.vectors.get(request.text)
         return router.ClassifyResponse(
+            embedding=router.Embedding(model_version=self.model_version, values=list(vector))
+            if vector is not None and self.worker in request.embedding_for
+            else None,
             intent=self.intent,  # type: ignore[arg-type]
             worker=self.worker,  # type: ignore[arg-type]
             confidence=0.4 if self.low_confidence else 0.93,

@@ -247,6 +247,57 @@ async def test_a_near_duplicate_is_served_and_one_below_the_threshold_is_not(
             await ch.close()
 
 
+@pytest.mark.parametrize("model", ["test", "another-model"])
+async def test_a_semantic_lookup_reuses_the_routers_vector_when_the_same_model_made_it(
+    serve: StartServer, channels: Callable[[str], grpc.aio.Channel], tmp_path: Path, model: str
+) -> None:
+    near = "whats your return policy"
+    embed = TableEmbedder({})  # the gateway's own vectors: scattered, so nothing would match
+    built = await build(serve, channels, turn_cache=turn_cache(tmp_path / "kb", embed))
+    gw = built.harness
+    gw.router.intent, gw.router.worker = (
+        intent_pb2.INTENT_POLICY_RETURN_WINDOW,
+        intent_pb2.WORKER_POLICY,
+    )
+    gw.router.vectors = {QUESTION: list(unit(0)), near: list(unit(0) * 0.999)}
+    gw.router.model_version = model
+    gw.workers[intent_pb2.WORKER_POLICY].script = policy_script()
+    try:
+        await gw.converse(QUESTION)
+        events, _ = await gw.converse(near)
+        # The router is asked for the vector of a message it routes to a semantically
+        # cached worker (the gateway cannot know the worker before asking).
+        assert gw.router.embedding_for == [(intent_pb2.WORKER_POLICY,)] * 2
+        if model == "test":  # the cache's own model: reused, the gateway ran no model
+            assert events[-1].final.cache_hit
+            assert embed.asked == []
+        else:  # another model's vector is never compared with this cache's
+            assert not events[-1].final.cache_hit
+            assert embed.asked == ["what is your return policy", near]
+    finally:
+        for ch in built.channels:
+            await ch.close()
+
+
+async def test_without_semantic_matching_the_router_is_not_asked_for_vectors(
+    serve: StartServer, channels: Callable[[str], grpc.aio.Channel], tmp_path: Path
+) -> None:
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    (kb / "CURRENT").write_text(json.dumps({"version": "v1"}))
+    exact_only = GatewayTurnCache(
+        AnswerCache(MemoryBackend(dim=DIM), {"policy": UseCase("policy", ttl_s=600.0)}),
+        KbVersion(kb, poll_s=0.0),
+    )
+    built = await build(serve, channels, turn_cache=exact_only)
+    try:
+        await built.harness.converse(QUESTION)
+        assert built.harness.router.embedding_for == [()]
+    finally:
+        for ch in built.channels:
+            await ch.close()
+
+
 async def test_a_served_turn_is_reserved_and_charged_nothing(
     serve: StartServer, channels: Callable[[str], grpc.aio.Channel], tmp_path: Path
 ) -> None:

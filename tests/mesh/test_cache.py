@@ -43,6 +43,20 @@ def test_the_second_identical_policy_question_is_answered_from_the_cache(
     assert second.final.usage.input_tokens == 0
 
 
+def test_a_near_duplicate_policy_question_is_answered_from_the_cache(running_mesh: Mesh) -> None:
+    # Not equal once normalised: found by the router's vector of it (cosine ~0.99).
+    asked = "How does the EU right of withdrawal work?"
+    first = Conversation(running_mesh, "globex-home", "globex-0001", "cache-near-0001").say(asked)
+    assert first.final is not None
+    assert not first.final.cache_hit
+    near = Conversation(running_mesh, "globex-home", "globex-0001", "cache-near-0002").say(
+        "How does the right of withdrawal in the EU work?"
+    )
+    assert near.final is not None
+    assert near.final.cache_hit
+    assert near.answer == first.answer
+
+
 def test_the_same_question_from_another_tenant_is_answered_afresh(running_mesh: Mesh) -> None:
     Conversation(running_mesh, "globex-home", "globex-0001", "cache-tenant-0001").say(QUESTION)
     other = Conversation(running_mesh, "acme-retail", "acme-0001", "cache-tenant-0002").say(

@@ -7,14 +7,15 @@ from collections.abc import Callable
 from typing import cast
 
 import grpc
+import numpy as np
 import pytest
 from google.rpc import error_details_pb2
-from waybill.common.v1.intent_pb2 import Intent
+from waybill.common.v1.intent_pb2 import Intent, Worker
 from waybill.router.v1 import router_service_pb2 as pb
 from waybill.router.v1 import router_service_pb2_grpc as pb_grpc
 
 from router.admin_keys import AdminKey, AdminKeys, digest
-from router.classifier import Classifier
+from router.classifier import Classifier, ClassifierOptions, embed_texts
 from router.intents import I
 from router.service import RouterServicer
 from runtime.errors import details_of, error_info_of, violations_of
@@ -79,6 +80,41 @@ async def test_classify_answers_with_the_embedding_classifier(
     assert all(a.confidence < reply.confidence for a in reply.alternatives)
 
 
+async def test_the_embedding_comes_back_only_for_the_workers_asked_for(
+    serve: StartServer,
+    channels: Callable[[str], grpc.aio.Channel],
+    make_classifier: MakeClassifier,
+) -> None:
+    classifier = make_classifier(options=ClassifierOptions(decision_cache=100))
+    stub = await _stub(serve, channels, RouterServicer(classifier, admin_keys=ADMIN_KEYS))
+    policy = "how many days do I have to return something?"
+    wanted = [I.WORKER_POLICY]
+    reply = await stub.Classify(
+        pb.ClassifyRequest(tenant_id=TENANT, text=policy, embedding_for=wanted), timeout=5
+    )
+    assert reply.worker == I.WORKER_POLICY
+    assert reply.embedding.model_version == classifier.embedder.version
+    # The very vector the classifier searched with: the message as the index embeds it.
+    expected = embed_texts(classifier.embedder, [policy])[0]
+    np.testing.assert_allclose(np.asarray(reply.embedding.values), expected, atol=1e-6)
+    # A decision served from the decision cache carries it too.
+    again = await stub.Classify(
+        pb.ClassifyRequest(tenant_id=TENANT, text=policy, embedding_for=wanted), timeout=5
+    )
+    assert list(again.embedding.values) == list(reply.embedding.values)
+    # Not asked for, or a worker not asked for: no vector on the wire.
+    unasked = await stub.Classify(pb.ClassifyRequest(tenant_id=TENANT, text=policy), timeout=5)
+    assert not unasked.HasField("embedding")
+    tracking = await stub.Classify(
+        pb.ClassifyRequest(
+            tenant_id=TENANT, text="where is WB 4536 762 395?", embedding_for=wanted
+        ),
+        timeout=5,
+    )
+    assert tracking.worker == I.WORKER_TRACKING
+    assert not tracking.HasField("embedding")
+
+
 async def test_low_confidence_carries_the_question_and_no_worker(
     served: tuple[Stub, Classifier],
 ) -> None:
@@ -112,6 +148,18 @@ async def test_previous_intent_routes_a_follow_up(served: tuple[Stub, Classifier
         (
             pb.ClassifyRequest(tenant_id=TENANT, text="hi", previous_intent=cast(Intent, 999)),
             "enum.defined_only",
+        ),
+        (
+            pb.ClassifyRequest(tenant_id=TENANT, text="hi", embedding_for=[cast(Worker, 0)]),
+            "enum.not_in",
+        ),
+        (
+            pb.ClassifyRequest(tenant_id=TENANT, text="hi", embedding_for=[cast(Worker, 99)]),
+            "enum.defined_only",
+        ),
+        (
+            pb.ClassifyRequest(tenant_id=TENANT, text="hi", embedding_for=[I.WORKER_POLICY] * 17),
+            "repeated.max_items",
         ),
     ],
 )

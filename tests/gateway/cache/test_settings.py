@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.cache.settings import CacheSettings
+from router.settings import RouterSettings
 from runtime.settings import SettingsError
 
 
@@ -18,6 +19,13 @@ def test_defaults_cache_policy_answers_for_an_hour_at_cosine_095(
     assert (policy.ttl_s, policy.threshold) == (3600.0, 0.95)
     assert settings.backend_kind("") == "memory"
     assert settings.backend_kind("redis://127.0.0.1:6379/0") == "redis"
+
+
+def test_the_default_embedding_variant_is_the_routers(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Then a policy turn's semantic lookup reuses the router's vector (no model run).
+    for name in ("WAYBILL_CACHE_QUANTIZED", "WAYBILL_ROUTER_QUANTIZED"):
+        monkeypatch.delenv(name, raising=False)
+    assert CacheSettings.from_env().quantized == RouterSettings.from_env().quantized
 
 
 def test_per_use_case_values_are_read(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -26,7 +26,7 @@ from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from waybill.common.v1 import intent_pb2 as waybill_dot_common_dot_v1_dot_intent__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&waybill/router/v1/router_service.proto\x12\x11waybill.router.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1ewaybill/common/v1/intent.proto\"\x9b\x01\n\x0f\x43lassifyRequest\x12\x30\n\ttenant_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\x12\x18\n\x04text\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xa0\x1f\x12<\n\x0fprevious_intent\x18\x03 \x01(\x0e\x32\x19.waybill.common.v1.IntentB\x08\xbaH\x05\x82\x01\x02\x10\x01\"L\n\x0bIntentScore\x12)\n\x06intent\x18\x01 \x01(\x0e\x32\x19.waybill.common.v1.Intent\x12\x12\n\nconfidence\x18\x02 \x01(\x02\"\xae\x02\n\x10\x43lassifyResponse\x12)\n\x06intent\x18\x01 \x01(\x0e\x32\x19.waybill.common.v1.Intent\x12\x12\n\nconfidence\x18\x02 \x01(\x02\x12)\n\x06worker\x18\x03 \x01(\x0e\x32\x19.waybill.common.v1.Worker\x12\x34\n\x0c\x61lternatives\x18\x04 \x03(\x0b\x32\x1e.waybill.router.v1.IntentScore\x12\x16\n\x0elow_confidence\x18\x05 \x01(\x08\x12\x1b\n\x13\x63larifying_question\x18\x06 \x01(\t\x12)\n\x06method\x18\x07 \x01(\x0e\x32\x19.waybill.router.v1.Method\x12\x1a\n\x12\x63lassifier_version\x18\x08 \x01(\t\"[\n\x08\x45xemplar\x12\x18\n\x04text\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x02\x18\xf4\x03\x12\x35\n\x06intent\x18\x02 \x01(\x0e\x32\x19.waybill.common.v1.IntentB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\"\xb6\x01\n\x13\x41\x64\x64\x45xemplarsRequest\x12;\n\texemplars\x18\x01 \x03(\x0b\x32\x1b.waybill.router.v1.ExemplarB\x0b\xbaH\x08\x92\x01\x05\x08\x01\x10\xe8\x07\x12\x30\n\nrequest_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^[A-Za-z0-9_-]{8,64}$\x12\x30\n\ttenant_id\x18\x03 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\"J\n\x14\x41\x64\x64\x45xemplarsResponse\x12\x1a\n\x12\x63lassifier_version\x18\x01 \x01(\t\x12\x16\n\x0e\x65xemplar_count\x18\x02 \x01(\x05\"O\n\x18GetClassifierInfoRequest\x12\x33\n\ttenant_id\x18\x01 \x01(\tB \xbaH\x1dr\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\xd8\x01\x01\"\xcd\x01\n\x19GetClassifierInfoResponse\x12\x1a\n\x12\x63lassifier_version\x18\x01 \x01(\t\x12)\n\x06method\x18\x02 \x01(\x0e\x32\x19.waybill.router.v1.Method\x12\x16\n\x0e\x65xemplar_count\x18\x03 \x01(\x05\x12\x1c\n\x14\x63onfidence_threshold\x18\x04 \x01(\x02\x12\x15\n\rmodel_version\x18\x05 \x01(\t\x12\x1c\n\x14\x61\x64\x64\x65\x64_exemplar_count\x18\x06 \x01(\x05*o\n\x06Method\x12\x16\n\x12METHOD_UNSPECIFIED\x10\x00\x12\x1e\n\x1aMETHOD_KEYWORD_PLACEHOLDER\x10\x01\x12\x14\n\x10METHOD_EMBEDDING\x10\x02\x12\x17\n\x13METHOD_LLM_FALLBACK\x10\x03\x32\xb5\x02\n\rRouterService\x12S\n\x08\x43lassify\x12\".waybill.router.v1.ClassifyRequest\x1a#.waybill.router.v1.ClassifyResponse\x12_\n\x0c\x41\x64\x64\x45xemplars\x12&.waybill.router.v1.AddExemplarsRequest\x1a\'.waybill.router.v1.AddExemplarsResponse\x12n\n\x11GetClassifierInfo\x12+.waybill.router.v1.GetClassifierInfoRequest\x1a,.waybill.router.v1.GetClassifierInfoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&waybill/router/v1/router_service.proto\x12\x11waybill.router.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1ewaybill/common/v1/intent.proto\"\xe0\x01\n\x0f\x43lassifyRequest\x12\x30\n\ttenant_id\x18\x01 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\x12\x18\n\x04text\x18\x02 \x01(\tB\n\xbaH\x07r\x05\x10\x01\x18\xa0\x1f\x12<\n\x0fprevious_intent\x18\x03 \x01(\x0e\x32\x19.waybill.common.v1.IntentB\x08\xbaH\x05\x82\x01\x02\x10\x01\x12\x43\n\rembedding_for\x18\x04 \x03(\x0e\x32\x19.waybill.common.v1.WorkerB\x11\xbaH\x0e\x92\x01\x0b\x10\x10\"\x07\x82\x01\x04\x10\x01 \x00\"2\n\tEmbedding\x12\x15\n\rmodel_version\x18\x01 \x01(\t\x12\x0e\n\x06values\x18\x02 \x03(\x02\"L\n\x0bIntentScore\x12)\n\x06intent\x18\x01 \x01(\x0e\x32\x19.waybill.common.v1.Intent\x12\x12\n\nconfidence\x18\x02 \x01(\x02\"\xdf\x02\n\x10\x43lassifyResponse\x12)\n\x06intent\x18\x01 \x01(\x0e\x32\x19.waybill.common.v1.Intent\x12\x12\n\nconfidence\x18\x02 \x01(\x02\x12)\n\x06worker\x18\x03 \x01(\x0e\x32\x19.waybill.common.v1.Worker\x12\x34\n\x0c\x61lternatives\x18\x04 \x03(\x0b\x32\x1e.waybill.router.v1.IntentScore\x12\x16\n\x0elow_confidence\x18\x05 \x01(\x08\x12\x1b\n\x13\x63larifying_question\x18\x06 \x01(\t\x12)\n\x06method\x18\x07 \x01(\x0e\x32\x19.waybill.router.v1.Method\x12\x1a\n\x12\x63lassifier_version\x18\x08 \x01(\t\x12/\n\tembedding\x18\t \x01(\x0b\x32\x1c.waybill.router.v1.Embedding\"[\n\x08\x45xemplar\x12\x18\n\x04text\x18\x01 \x01(\tB\n\xbaH\x07r\x05\x10\x02\x18\xf4\x03\x12\x35\n\x06intent\x18\x02 \x01(\x0e\x32\x19.waybill.common.v1.IntentB\n\xbaH\x07\x82\x01\x04\x10\x01 \x00\"\xb6\x01\n\x13\x41\x64\x64\x45xemplarsRequest\x12;\n\texemplars\x18\x01 \x03(\x0b\x32\x1b.waybill.router.v1.ExemplarB\x0b\xbaH\x08\x92\x01\x05\x08\x01\x10\xe8\x07\x12\x30\n\nrequest_id\x18\x02 \x01(\tB\x1c\xbaH\x19r\x17\x32\x15^[A-Za-z0-9_-]{8,64}$\x12\x30\n\ttenant_id\x18\x03 \x01(\tB\x1d\xbaH\x1ar\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\"J\n\x14\x41\x64\x64\x45xemplarsResponse\x12\x1a\n\x12\x63lassifier_version\x18\x01 \x01(\t\x12\x16\n\x0e\x65xemplar_count\x18\x02 \x01(\x05\"O\n\x18GetClassifierInfoRequest\x12\x33\n\ttenant_id\x18\x01 \x01(\tB \xbaH\x1dr\x18\x32\x16^[a-z][a-z0-9-]{1,31}$\xd8\x01\x01\"\xcd\x01\n\x19GetClassifierInfoResponse\x12\x1a\n\x12\x63lassifier_version\x18\x01 \x01(\t\x12)\n\x06method\x18\x02 \x01(\x0e\x32\x19.waybill.router.v1.Method\x12\x16\n\x0e\x65xemplar_count\x18\x03 \x01(\x05\x12\x1c\n\x14\x63onfidence_threshold\x18\x04 \x01(\x02\x12\x15\n\rmodel_version\x18\x05 \x01(\t\x12\x1c\n\x14\x61\x64\x64\x65\x64_exemplar_count\x18\x06 \x01(\x05*o\n\x06Method\x12\x16\n\x12METHOD_UNSPECIFIED\x10\x00\x12\x1e\n\x1aMETHOD_KEYWORD_PLACEHOLDER\x10\x01\x12\x14\n\x10METHOD_EMBEDDING\x10\x02\x12\x17\n\x13METHOD_LLM_FALLBACK\x10\x03\x32\xb5\x02\n\rRouterService\x12S\n\x08\x43lassify\x12\".waybill.router.v1.ClassifyRequest\x1a#.waybill.router.v1.ClassifyResponse\x12_\n\x0c\x41\x64\x64\x45xemplars\x12&.waybill.router.v1.AddExemplarsRequest\x1a\'.waybill.router.v1.AddExemplarsResponse\x12n\n\x11GetClassifierInfo\x12+.waybill.router.v1.GetClassifierInfoRequest\x1a,.waybill.router.v1.GetClassifierInfoResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,6 +39,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CLASSIFYREQUEST'].fields_by_name['text']._serialized_options = b'\272H\007r\005\020\001\030\240\037'
   _globals['_CLASSIFYREQUEST'].fields_by_name['previous_intent']._loaded_options = None
   _globals['_CLASSIFYREQUEST'].fields_by_name['previous_intent']._serialized_options = b'\272H\005\202\001\002\020\001'
+  _globals['_CLASSIFYREQUEST'].fields_by_name['embedding_for']._loaded_options = None
+  _globals['_CLASSIFYREQUEST'].fields_by_name['embedding_for']._serialized_options = b'\272H\016\222\001\013\020\020\"\007\202\001\004\020\001 \000'
   _globals['_EXEMPLAR'].fields_by_name['text']._loaded_options = None
   _globals['_EXEMPLAR'].fields_by_name['text']._serialized_options = b'\272H\007r\005\020\002\030\364\003'
   _globals['_EXEMPLAR'].fields_by_name['intent']._loaded_options = None
@@ -51,24 +53,26 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ADDEXEMPLARSREQUEST'].fields_by_name['tenant_id']._serialized_options = b'\272H\032r\0302\026^[a-z][a-z0-9-]{1,31}$'
   _globals['_GETCLASSIFIERINFOREQUEST'].fields_by_name['tenant_id']._loaded_options = None
   _globals['_GETCLASSIFIERINFOREQUEST'].fields_by_name['tenant_id']._serialized_options = b'\272H\035r\0302\026^[a-z][a-z0-9-]{1,31}$\330\001\001'
-  _globals['_METHOD']._serialized_start=1306
-  _globals['_METHOD']._serialized_end=1417
+  _globals['_METHOD']._serialized_start=1476
+  _globals['_METHOD']._serialized_end=1587
   _globals['_CLASSIFYREQUEST']._serialized_start=123
-  _globals['_CLASSIFYREQUEST']._serialized_end=278
-  _globals['_INTENTSCORE']._serialized_start=280
-  _globals['_INTENTSCORE']._serialized_end=356
-  _globals['_CLASSIFYRESPONSE']._serialized_start=359
-  _globals['_CLASSIFYRESPONSE']._serialized_end=661
-  _globals['_EXEMPLAR']._serialized_start=663
-  _globals['_EXEMPLAR']._serialized_end=754
-  _globals['_ADDEXEMPLARSREQUEST']._serialized_start=757
-  _globals['_ADDEXEMPLARSREQUEST']._serialized_end=939
-  _globals['_ADDEXEMPLARSRESPONSE']._serialized_start=941
-  _globals['_ADDEXEMPLARSRESPONSE']._serialized_end=1015
-  _globals['_GETCLASSIFIERINFOREQUEST']._serialized_start=1017
-  _globals['_GETCLASSIFIERINFOREQUEST']._serialized_end=1096
-  _globals['_GETCLASSIFIERINFORESPONSE']._serialized_start=1099
-  _globals['_GETCLASSIFIERINFORESPONSE']._serialized_end=1304
-  _globals['_ROUTERSERVICE']._serialized_start=1420
-  _globals['_ROUTERSERVICE']._serialized_end=1729
+  _globals['_CLASSIFYREQUEST']._serialized_end=347
+  _globals['_EMBEDDING']._serialized_start=349
+  _globals['_EMBEDDING']._serialized_end=399
+  _globals['_INTENTSCORE']._serialized_start=401
+  _globals['_INTENTSCORE']._serialized_end=477
+  _globals['_CLASSIFYRESPONSE']._serialized_start=480
+  _globals['_CLASSIFYRESPONSE']._serialized_end=831
+  _globals['_EXEMPLAR']._serialized_start=833
+  _globals['_EXEMPLAR']._serialized_end=924
+  _globals['_ADDEXEMPLARSREQUEST']._serialized_start=927
+  _globals['_ADDEXEMPLARSREQUEST']._serialized_end=1109
+  _globals['_ADDEXEMPLARSRESPONSE']._serialized_start=1111
+  _globals['_ADDEXEMPLARSRESPONSE']._serialized_end=1185
+  _globals['_GETCLASSIFIERINFOREQUEST']._serialized_start=1187
+  _globals['_GETCLASSIFIERINFOREQUEST']._serialized_end=1266
+  _globals['_GETCLASSIFIERINFORESPONSE']._serialized_start=1269
+  _globals['_GETCLASSIFIERINFORESPONSE']._serialized_end=1474
+  _globals['_ROUTERSERVICE']._serialized_start=1590
+  _globals['_ROUTERSERVICE']._serialized_end=1899
 # @@protoc_insertion_point(module_scope)

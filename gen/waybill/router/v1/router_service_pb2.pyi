@@ -21,14 +21,24 @@ METHOD_EMBEDDING: Method
 METHOD_LLM_FALLBACK: Method
 
 class ClassifyRequest(_message.Message):
-    __slots__ = ("tenant_id", "text", "previous_intent")
+    __slots__ = ("tenant_id", "text", "previous_intent", "embedding_for")
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_INTENT_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_FOR_FIELD_NUMBER: _ClassVar[int]
     tenant_id: str
     text: str
     previous_intent: _intent_pb2.Intent
-    def __init__(self, tenant_id: _Optional[str] = ..., text: _Optional[str] = ..., previous_intent: _Optional[_Union[_intent_pb2.Intent, str]] = ...) -> None: ...
+    embedding_for: _containers.RepeatedScalarFieldContainer[_intent_pb2.Worker]
+    def __init__(self, tenant_id: _Optional[str] = ..., text: _Optional[str] = ..., previous_intent: _Optional[_Union[_intent_pb2.Intent, str]] = ..., embedding_for: _Optional[_Iterable[_Union[_intent_pb2.Worker, str]]] = ...) -> None: ...
+
+class Embedding(_message.Message):
+    __slots__ = ("model_version", "values")
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    model_version: str
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, model_version: _Optional[str] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class IntentScore(_message.Message):
     __slots__ = ("intent", "confidence")
@@ -39,7 +49,7 @@ class IntentScore(_message.Message):
     def __init__(self, intent: _Optional[_Union[_intent_pb2.Intent, str]] = ..., confidence: _Optional[float] = ...) -> None: ...
 
 class ClassifyResponse(_message.Message):
-    __slots__ = ("intent", "confidence", "worker", "alternatives", "low_confidence", "clarifying_question", "method", "classifier_version")
+    __slots__ = ("intent", "confidence", "worker", "alternatives", "low_confidence", "clarifying_question", "method", "classifier_version", "embedding")
     INTENT_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     WORKER_FIELD_NUMBER: _ClassVar[int]
@@ -48,6 +58,7 @@ class ClassifyResponse(_message.Message):
     CLARIFYING_QUESTION_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
     CLASSIFIER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_FIELD_NUMBER: _ClassVar[int]
     intent: _intent_pb2.Intent
     confidence: float
     worker: _intent_pb2.Worker
@@ -56,7 +67,8 @@ class ClassifyResponse(_message.Message):
     clarifying_question: str
     method: Method
     classifier_version: str
-    def __init__(self, intent: _Optional[_Union[_intent_pb2.Intent, str]] = ..., confidence: _Optional[float] = ..., worker: _Optional[_Union[_intent_pb2.Worker, str]] = ..., alternatives: _Optional[_Iterable[_Union[IntentScore, _Mapping]]] = ..., low_confidence: _Optional[bool] = ..., clarifying_question: _Optional[str] = ..., method: _Optional[_Union[Method, str]] = ..., classifier_version: _Optional[str] = ...) -> None: ...
+    embedding: Embedding
+    def __init__(self, intent: _Optional[_Union[_intent_pb2.Intent, str]] = ..., confidence: _Optional[float] = ..., worker: _Optional[_Union[_intent_pb2.Worker, str]] = ..., alternatives: _Optional[_Iterable[_Union[IntentScore, _Mapping]]] = ..., low_confidence: _Optional[bool] = ..., clarifying_question: _Optional[str] = ..., method: _Optional[_Union[Method, str]] = ..., classifier_version: _Optional[str] = ..., embedding: _Optional[_Union[Embedding, _Mapping]] = ...) -> None: ...
 
 class Exemplar(_message.Message):
     __slots__ = ("text", "intent")
